@@ -1,0 +1,1 @@
+//! The pool master (in progress).

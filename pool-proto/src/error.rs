@@ -1,0 +1,211 @@
+//! The crate's error type. Every message says what happened and, where
+//! there is something to do, what to do.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::id::NodeId;
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in framing, decoding, the handshake or the cookie.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A length prefix announced a frame over the limit (the frame was not
+    /// read; the connection must be closed).
+    #[error(
+        "frame of {len} bytes exceeds the {max}-byte limit: the peer is not a Spawnpool node of a compatible version, or the limit (--max-frame) is set lower here than there"
+    )]
+    FrameTooLarge {
+        /// The announced (or produced) length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A frame's body is not a valid message.
+    #[error(
+        "undecodable frame body ({len} bytes): {reason}; the peer speaks another protocol or version"
+    )]
+    Decode {
+        /// What the decoder reported.
+        reason: String,
+        /// Length of the body.
+        len: usize,
+    },
+
+    /// A frame's body decoded but left bytes over.
+    #[error("frame body of {len} bytes has {extra} bytes after the message: the peer is corrupt or not a Spawnpool node")]
+    TrailingBytes {
+        /// Bytes left over.
+        extra: usize,
+        /// Length of the body.
+        len: usize,
+    },
+
+    /// The stream ended in the middle of a frame.
+    #[error("connection ended in the middle of a frame ({buffered} bytes buffered{}): the peer crashed or closed early", .expected.map(|e| format!(" of {e}")).unwrap_or_default())]
+    Truncated {
+        /// Bytes received of the incomplete frame.
+        buffered: usize,
+        /// The frame's full size (header included), if the header arrived.
+        expected: Option<usize>,
+    },
+
+    /// A value could not be encoded.
+    #[error("could not encode a message: {reason}")]
+    Encode {
+        /// What the encoder reported.
+        reason: String,
+    },
+
+    /// An I/O error on the connection.
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+
+    /// The peer speaks another protocol version.
+    #[error(
+        "protocol version mismatch: this node speaks version {ours}, the peer speaks {theirs}; run the same Spawnpool release on every node"
+    )]
+    VersionMismatch {
+        /// Our version.
+        ours: u32,
+        /// Theirs.
+        theirs: u32,
+    },
+
+    /// The peer failed the cookie challenge (or refused ours).
+    #[error(
+        "the peer {peer} presented a different cookie: make POOL_COOKIE or ~/.spawnpool/cookie (or --cookie-file) the same on both nodes"
+    )]
+    BadCookie {
+        /// Who the peer said it was, as far as we know.
+        peer: String,
+    },
+
+    /// The handshake did not complete in time.
+    #[error("handshake timed out after {after:?} while {stage}: the peer is too slow, hung, or not a Spawnpool node")]
+    HandshakeTimeout {
+        /// The bound that expired.
+        after: Duration,
+        /// What we were waiting for.
+        stage: &'static str,
+    },
+
+    /// The connection closed during the handshake.
+    #[error("connection closed during the handshake while {stage}: the peer refused us (see its log) or crashed")]
+    HandshakeClosed {
+        /// What we were waiting for.
+        stage: &'static str,
+    },
+
+    /// The peer sent a handshake message out of order or malformed.
+    #[error("handshake protocol error: expected {expected}, got {got}")]
+    HandshakeProtocol {
+        /// What we expected.
+        expected: &'static str,
+        /// What arrived.
+        got: String,
+    },
+
+    /// The peer refused the handshake for a reason of its own.
+    #[error("the peer refused the connection: {reason}")]
+    Refused {
+        /// The peer's reason.
+        reason: String,
+    },
+
+    /// A peer claimed an identity it may not use.
+    #[error("peer claims to be node {claimed} but {why}")]
+    Impostor {
+        /// The id it claimed.
+        claimed: NodeId,
+        /// Why that is refused.
+        why: String,
+    },
+
+    /// The cookie file could not be read or created.
+    #[error("cookie file {}: {source}; check the path and its permissions, or set POOL_COOKIE", path.display())]
+    CookieFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+
+    /// The cookie file is readable or writable by others.
+    #[error(
+        "cookie file {} has mode {mode:o}, so other users can read it: run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    CookiePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+
+    /// The cookie is empty.
+    #[error("the cookie from {from} is empty: put a secret of at least one character there")]
+    EmptyCookie {
+        /// Where it came from.
+        from: String,
+    },
+
+    /// No home directory to keep the default cookie file in.
+    #[error("no home directory for the default cookie file: set HOME, POOL_COOKIE or --cookie-file")]
+    NoHome,
+
+    /// A pid, node id or reference in text form did not parse.
+    #[error("invalid {kind} {input:?}: expected {expected}")]
+    InvalidId {
+        /// Which kind of id.
+        kind: &'static str,
+        /// The text given.
+        input: String,
+        /// The expected form.
+        expected: &'static str,
+    },
+
+    /// A duration did not parse.
+    #[error("invalid duration {input:?}: use a number with a unit, e.g. 500ms, 3s, 1m")]
+    InvalidDuration {
+        /// The text given.
+        input: String,
+    },
+
+    /// A label constraint did not parse.
+    #[error("invalid label {input:?}: use key=value, e.g. zone=a")]
+    InvalidLabel {
+        /// The text given.
+        input: String,
+    },
+
+    /// A placement strategy name did not parse.
+    #[error(
+        "unknown placement strategy {input:?}: use least-loaded, two-choices, round-robin or random"
+    )]
+    InvalidStrategy {
+        /// The text given.
+        input: String,
+    },
+}
+
+impl Error {
+    /// True if the error means the bytes on the connection are not a valid
+    /// frame stream (as opposed to an I/O failure or a handshake refusal).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::FrameTooLarge { .. }
+                | Error::Decode { .. }
+                | Error::TrailingBytes { .. }
+                | Error::Truncated { .. }
+                | Error::HandshakeProtocol { .. }
+        )
+    }
+}

@@ -1,0 +1,66 @@
+//! Spawnpool's wire crate: the identities, the one message enum, the frame
+//! codec, the connection handshake and the supervision-tree specs that nodes
+//! exchange. It holds no runtime and no I/O policy; the daemons depend on it
+//! and it depends on nothing of ours.
+//!
+//! # Layout
+//!
+//! - [`id`]: [`NodeId`], [`Pid`], [`Ref`] and their text forms.
+//! - [`exit`]: [`ExitReason`], why a process ended.
+//! - [`message`]: [`Msg`], every frame's body, with its requests and responses.
+//! - [`tree`]: [`TreeSpec`] (tree files as data) and the tree views.
+//! - [`codec`]: [`Codec`], length-prefixed MessagePack with a frame limit.
+//! - [`handshake`]: version exchange and cookie challenge-response.
+//! - [`cookie`]: where the cookie comes from.
+//! - [`duration`]: `500ms` / `3s` / `1m` durations.
+//! - [`error`]: [`Error`].
+//!
+//! # Example
+//!
+//! A frame encoded by one node and decoded by another:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//! use pool_proto::{Codec, Dest, Msg, MsgKind, NodeId, Payload, Pid, SendMsg};
+//!
+//! let to = Pid::new(NodeId::random(), 17);
+//! let msg = Msg::Send(SendMsg {
+//!     to: Dest::Pid(to),
+//!     from: None,
+//!     kind: MsgKind::Plain,
+//!     payload: Payload::encode("hello").unwrap(),
+//!     trace: None,
+//! });
+//! let mut codec = Codec::<Msg>::new();
+//! let mut wire = BytesMut::new();
+//! codec.encode(msg.clone(), &mut wire).unwrap();
+//! assert_eq!(codec.decode(&mut wire).unwrap(), Some(msg));
+//! ```
+
+pub mod codec;
+pub mod cookie;
+pub mod duration;
+pub mod error;
+pub mod exit;
+pub mod handshake;
+pub mod id;
+pub mod message;
+pub mod tree;
+
+pub use codec::{Codec, MAX_FRAME_LEN};
+pub use duration::{Dur, format_duration, parse_duration};
+pub use error::{Error, Result};
+pub use exit::ExitReason;
+pub use handshake::{Cookie, HandshakeConfig, Identity, PROTOCOL_VERSION};
+pub use id::{NodeId, Pid, Ref};
+pub use message::{
+    AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
+    Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
+    ProcStatus, ProcessInfo, RemoteError, ReqId, Request, Response, RunningApp, SendMsg,
+    SpawnMonitor, SpawnRequest, TraceId, Welcome,
+};
+pub use tree::{
+    AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Placement, Restart, Shutdown,
+    Strategy, SupervisorSpec, TreeSpec, TreeView,
+};

@@ -1,0 +1,841 @@
+//! The one wire enum, [`Msg`], and its payload structs.
+//!
+//! After the handshake every frame on a connection is one `Msg`. There are
+//! three families:
+//!
+//! - **pushes** that expect no answer: the master's membership changes
+//!   ([`Msg::NodeUp`], [`Msg::NodeDown`]), a worker's [`Msg::LoadReport`], and
+//!   the node-to-node process signals ([`Msg::Send`], [`Msg::Link`],
+//!   [`Msg::Exit`], [`Msg::Down`], ...);
+//! - **requests** ([`Msg::Request`]) that carry a correlation id chosen by
+//!   the sender, unique on that connection;
+//! - **responses** ([`Msg::Response`]) that echo the id of their request.
+//!
+//! Which side sends what:
+//!
+//! | message | direction |
+//! |---|---|
+//! | `Request(Join)` → `Response(Welcome)` | node → master |
+//! | `Request(Ready)` → `Response(Ok)` | node → master, after fencing |
+//! | `NodeUp`, `NodeDown` | master → node |
+//! | `LoadReport`, `AppEvent`, `NameReleased` | node → master |
+//! | `Request(Place / RegisterName / WhereIs / ListNames / ListNodes / ListProcesses / TreeStart / TreeList / TreeShow / TreeStop)` | node → master |
+//! | `Request(StartApp / StopApp / LocalProcesses / Inspect)` | master → node |
+//! | `Request(Spawn / Inspect)` → `Response(Spawned / Tree)` | node → node |
+//! | `Send`, `Link`, `Unlink`, `Monitor`, `Demonitor`, `Exit`, `Down` | node → node |
+//!
+//! Structs are encoded as maps (`rmp_serde::to_vec_named`), so a newer peer
+//! may add fields that an older one ignores; optional fields carry
+//! `#[serde(default)]`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::exit::ExitReason;
+use crate::id::{NodeId, Pid, Ref};
+use crate::tree::{AppStatus, AppSummary, TreeSpec, TreeView};
+
+/// Correlation id of a request, unique per connection and sender.
+pub type ReqId = u64;
+
+/// A trace id carried by spawns and messages across nodes, so one request's
+/// path can be followed in every node's logs.
+pub type TraceId = u64;
+
+/// One frame's body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Msg {
+    // ----- requests and responses ------------------------------------------
+    /// A request; the receiver answers with a `Response` carrying `id`.
+    Request {
+        /// Correlation id chosen by the sender.
+        id: ReqId,
+        /// What is asked.
+        body: Request,
+    },
+    /// The answer to the request with the same `id`.
+    Response {
+        /// The id of the request answered.
+        id: ReqId,
+        /// The answer.
+        body: Response,
+    },
+
+    // ----- master -> node pushes -------------------------------------------
+    /// A node joined the pool (or finished fencing and is live).
+    NodeUp(NodeInfo),
+    /// A node left the pool or was declared down; every node fires
+    /// `noconnection` on links and monitors towards it.
+    NodeDown {
+        /// The node that is gone.
+        node: NodeId,
+        /// Why the master declared it down.
+        reason: DownReason,
+    },
+    // ----- node -> master pushes -------------------------------------------
+    /// Periodic load report; also the worker's heartbeat.
+    LoadReport(LoadReport),
+    /// Something happened to an application root this node runs.
+    AppEvent(AppEvent),
+    /// A globally registered process died; its name is released.
+    NameReleased {
+        /// The name.
+        name: String,
+        /// The process that held it (a newer holder is left alone).
+        pid: Pid,
+    },
+
+    // ----- node <-> node process signals -----------------------------------
+    /// A message to a process.
+    Send(SendMsg),
+    /// Create a link between `from` (on the sender) and `to` (on the receiver).
+    Link {
+        /// The process asking for the link.
+        from: Pid,
+        /// The process to link to.
+        to: Pid,
+    },
+    /// Remove the link between `from` and `to`.
+    Unlink {
+        /// The process removing the link.
+        from: Pid,
+        /// The other end.
+        to: Pid,
+    },
+    /// `watcher` monitors `target`; the receiver answers with a `Down` once
+    /// `target` exits (at once, `noproc`, if it does not exist).
+    Monitor {
+        /// The watching process (on the sender).
+        watcher: Pid,
+        /// The watched process (on the receiver).
+        target: Pid,
+        /// The monitor's reference.
+        mref: Ref,
+        /// Whether the `Down` should carry the process's result value.
+        #[serde(default)]
+        with_result: bool,
+    },
+    /// Remove a monitor.
+    Demonitor {
+        /// The watching process.
+        watcher: Pid,
+        /// The watched process.
+        target: Pid,
+        /// The monitor's reference.
+        mref: Ref,
+    },
+    /// An exit signal from `from` to `to`.
+    Exit {
+        /// The sender of the signal.
+        from: Pid,
+        /// The receiver.
+        to: Pid,
+        /// The reason carried.
+        reason: ExitReason,
+        /// True for `exit(to, reason)` sent explicitly; false for a signal
+        /// caused by the exit of a linked process. An explicit `kill` is
+        /// untrappable; a linked process's `kill` reason is trappable.
+        #[serde(default)]
+        explicit: bool,
+    },
+    /// A monitored process exited.
+    Down {
+        /// The watching process.
+        watcher: Pid,
+        /// The monitor's reference.
+        mref: Ref,
+        /// The process that exited.
+        pid: Pid,
+        /// Its exit reason.
+        reason: ExitReason,
+        /// Its result value, when the monitor asked for it and it ended
+        /// normally with one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<Payload>,
+    },
+}
+
+/// The addressee of a message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Dest {
+    /// A process.
+    Pid(Pid),
+    /// A locally registered name on the receiving node (`{Name, Node} ! M`).
+    Name(String),
+}
+
+/// What a message is, for the receiving mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MsgKind {
+    /// An ordinary message.
+    Plain,
+    /// A call: the receiver answers with `Reply` to `from` with this ref.
+    Call(Ref),
+    /// The reply to the call with this ref.
+    Reply(Ref),
+}
+
+/// A message between processes on different nodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SendMsg {
+    /// The addressee.
+    pub to: Dest,
+    /// The sending process, if the sender is a process.
+    #[serde(default)]
+    pub from: Option<Pid>,
+    /// Plain message, call or reply.
+    pub kind: MsgKind,
+    /// The message value, MessagePack-encoded.
+    pub payload: Payload,
+    /// Trace id, when the sender is tracing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceId>,
+}
+
+/// A value encoded as MessagePack: message bodies, results and arguments.
+///
+/// ```
+/// use pool_proto::Payload;
+/// let p = Payload::encode(&("ping", 42u32)).unwrap();
+/// let back: (String, u32) = p.decode().unwrap();
+/// assert_eq!(back, ("ping".to_string(), 42));
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Payload(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl Payload {
+    /// Encodes a value (structs as maps, so fields can be added later).
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Self, crate::Error> {
+        rmp_serde::to_vec_named(value)
+            .map(Payload)
+            .map_err(|e| crate::Error::Encode {
+                reason: e.to_string(),
+            })
+    }
+
+    /// Decodes into `T`; the whole payload must be consumed.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::Error> {
+        crate::codec::decode_exact(&self.0)
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Payload({} bytes)", self.0.len())
+    }
+}
+
+/// What kind of node is on the other end of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// The master.
+    Master,
+    /// A worker: hosts processes and may be chosen for placement.
+    Worker,
+    /// A hidden node (poolctl): hosts only its own processes, never chosen.
+    Hidden,
+}
+
+/// Labels of a node, e.g. `zone=a`.
+pub type Labels = BTreeMap<String, String>;
+
+/// A node as the membership describes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Its incarnation.
+    pub id: NodeId,
+    /// Its name, unique among live nodes.
+    pub name: String,
+    /// Where peers connect to it (`host:port`); empty for a hidden node.
+    pub addr: String,
+    /// Worker or hidden.
+    pub kind: NodeKind,
+    /// Its capacity (default: its CPU count).
+    pub capacity: u32,
+    /// Its labels.
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+/// Why the master declared a node down.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownReason {
+    /// Its connection to the master closed.
+    ConnectionClosed,
+    /// No load report arrived within the node timeout.
+    Timeout,
+    /// It left gracefully.
+    Left,
+    /// It was replaced by a node claiming the same name after it was gone.
+    Replaced,
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DownReason::ConnectionClosed => "connection closed",
+            DownReason::Timeout => "no report within the node timeout",
+            DownReason::Left => "left",
+            DownReason::Replaced => "replaced",
+        })
+    }
+}
+
+/// A node's first request to the master.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    /// The node as it wants to be known.
+    pub info: NodeInfo,
+    /// Names of the functions it can spawn.
+    #[serde(default)]
+    pub functions: Vec<String>,
+    /// Global names its processes hold (re-registered after a reconnect).
+    #[serde(default)]
+    pub names: Vec<(String, Pid)>,
+    /// Application roots it runs (re-registered after a reconnect).
+    #[serde(default)]
+    pub apps: Vec<RunningApp>,
+    /// True when this is a reconnect of an incarnation that was live before.
+    #[serde(default)]
+    pub rejoin: bool,
+}
+
+/// An application root a node runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningApp {
+    /// The application id.
+    pub app: String,
+    /// The generation it was started as.
+    pub generation: u64,
+    /// The root supervisor's pid.
+    pub root: Pid,
+}
+
+/// The master's answer to a `Join`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Every live node, the joining one included.
+    pub members: Vec<NodeInfo>,
+    /// How often the node should report.
+    pub report_interval_ms: u64,
+    /// After how long without a report the master declares a node down.
+    pub node_timeout_ms: u64,
+    /// Set when the master declared this incarnation down while it was cut
+    /// off: before it counts as live again the node must break every link
+    /// and monitor towards other nodes (firing `noconnection`), stop the
+    /// listed application roots, and then send `Request::Ready`.
+    #[serde(default)]
+    pub fence: Option<Fence>,
+}
+
+/// What a node declared down must stop before it is live again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    /// Application roots that now run elsewhere (or are stopped).
+    pub stop_apps: Vec<String>,
+    /// Global names it held that now belong to other processes.
+    pub lost_names: Vec<String>,
+}
+
+/// A worker's periodic load report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Sequence number, increasing per incarnation.
+    pub seq: u64,
+    /// The worker's wall clock when it sampled, in ms since the Unix epoch.
+    pub sent_at_ms: u64,
+    /// CPU use of the whole machine, percent of all cores (0-100).
+    pub cpu_percent: f32,
+    /// CPU use of this node's OS process, percent of one core.
+    pub self_cpu_percent: f32,
+    /// Machine load average over 1, 5 and 15 minutes.
+    pub load_avg: [f32; 3],
+    /// Machine memory in use, bytes.
+    pub mem_used: u64,
+    /// Machine memory in total, bytes.
+    pub mem_total: u64,
+    /// Resident memory of this node, bytes.
+    #[serde(default)]
+    pub self_rss: u64,
+    /// Processes alive on the node.
+    pub processes: u64,
+    /// Runnable processes: those currently running or waiting for a thread.
+    pub run_queue: u32,
+    /// Time the node's process threads were busy since the last report,
+    /// divided by the interval: the number of threads kept busy (0..threads).
+    #[serde(default)]
+    pub busy_threads: f32,
+    /// The node's capacity.
+    pub capacity: u32,
+    /// Spawn requests this node has received so far; lets the master tell
+    /// which of its placements the report already reflects.
+    #[serde(default)]
+    pub spawns_received: u64,
+}
+
+/// Something that happened to an application root.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppEvent {
+    /// The application id.
+    pub app: String,
+    /// The generation concerned.
+    pub generation: u64,
+    /// What happened.
+    pub kind: AppEventKind,
+}
+
+/// Kinds of [`AppEvent`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AppEventKind {
+    /// The root exited with this reason (`shutdown` after giving up means
+    /// the application failed).
+    RootExited(ExitReason),
+    /// A child of the tree was restarted (for metrics and the dashboard).
+    ChildRestarted {
+        /// The supervisor's id path, e.g. `ingest/sinks`.
+        supervisor: String,
+        /// The child id.
+        child: String,
+        /// The new pid, if the restart succeeded.
+        pid: Option<Pid>,
+        /// Why the old one exited.
+        reason: ExitReason,
+    },
+}
+
+/// A label constraint `key=value`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LabelReq {
+    /// The label key.
+    pub key: String,
+    /// The required value.
+    pub value: String,
+}
+
+impl LabelReq {
+    /// Parses `key=value`.
+    ///
+    /// ```
+    /// use pool_proto::LabelReq;
+    /// let l = LabelReq::parse("zone=a").unwrap();
+    /// assert_eq!((l.key.as_str(), l.value.as_str()), ("zone", "a"));
+    /// assert!(LabelReq::parse("zone").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self, crate::Error> {
+        match s.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok(LabelReq {
+                key: k.trim().to_owned(),
+                value: v.trim().to_owned(),
+            }),
+            _ => Err(crate::Error::InvalidLabel { input: s.to_owned() }),
+        }
+    }
+
+    /// Parses a comma-separated list, `zone=a,disk=ssd`.
+    pub fn parse_list(s: &str) -> Result<Vec<Self>, crate::Error> {
+        s.split(',')
+            .filter(|p| !p.trim().is_empty())
+            .map(LabelReq::parse)
+            .collect()
+    }
+
+    /// Whether `labels` satisfy this constraint.
+    pub fn matches(&self, labels: &Labels) -> bool {
+        labels.get(&self.key) == Some(&self.value)
+    }
+}
+
+impl fmt::Display for LabelReq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.value)
+    }
+}
+
+/// Placement strategies of the master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlacementStrategy {
+    /// Lowest load per unit of capacity, counting placements since the last
+    /// report (water-filling).
+    LeastLoaded,
+    /// Sample two nodes, take the less loaded.
+    TwoChoices,
+    /// Rotate through the nodes.
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+}
+
+impl PlacementStrategy {
+    /// Every strategy, in documentation order.
+    pub const ALL: [PlacementStrategy; 4] = [
+        PlacementStrategy::LeastLoaded,
+        PlacementStrategy::TwoChoices,
+        PlacementStrategy::RoundRobin,
+        PlacementStrategy::Random,
+    ];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlacementStrategy::LeastLoaded => "least-loaded",
+            PlacementStrategy::TwoChoices => "two-choices",
+            PlacementStrategy::RoundRobin => "round-robin",
+            PlacementStrategy::Random => "random",
+        }
+    }
+}
+
+impl fmt::Display for PlacementStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PlacementStrategy {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, crate::Error> {
+        PlacementStrategy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s.trim())
+            .ok_or_else(|| crate::Error::InvalidStrategy { input: s.to_owned() })
+    }
+}
+
+/// A placement query (Erlang's `get_node`, for `count` processes).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlaceQuery {
+    /// How many placements (a node may appear several times).
+    pub count: u32,
+    /// Override of the master's default strategy.
+    #[serde(default)]
+    pub strategy: Option<PlacementStrategy>,
+    /// Consistent-hash key: the same key goes to the same live node.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Only nodes with all these labels.
+    #[serde(default)]
+    pub labels: Vec<LabelReq>,
+    /// The named node only (checked to be live and to match the labels).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Never these nodes (e.g. one that just failed).
+    #[serde(default)]
+    pub exclude: Vec<NodeId>,
+    /// True when the caller will spawn there: the master counts these
+    /// placements on top of each node's last report. False for a pure query.
+    #[serde(default)]
+    pub commit: bool,
+}
+
+/// A spawn request from one node to another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpawnRequest {
+    /// The registered function to run.
+    pub function: String,
+    /// Its argument (a JSON value).
+    #[serde(default)]
+    pub args: serde_json::Value,
+    /// Link the new process to this process (of the requesting node).
+    #[serde(default)]
+    pub link: Option<Pid>,
+    /// Monitor the new process from this process, with this reference.
+    #[serde(default)]
+    pub monitor: Option<SpawnMonitor>,
+    /// What the process belongs to, for listings and fencing.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Trace id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceId>,
+}
+
+/// A monitor set up atomically with a spawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnMonitor {
+    /// The watching process.
+    pub watcher: Pid,
+    /// The monitor's reference.
+    pub mref: Ref,
+    /// Whether the `Down` carries the result value.
+    #[serde(default)]
+    pub with_result: bool,
+}
+
+/// Status of a process in listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcStatus {
+    /// Being polled or queued to run.
+    Running,
+    /// Waiting for a message or a timer.
+    Waiting,
+    /// Ending (links and monitors being notified).
+    Exiting,
+}
+
+impl fmt::Display for ProcStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProcStatus::Running => "running",
+            ProcStatus::Waiting => "waiting",
+            ProcStatus::Exiting => "exiting",
+        })
+    }
+}
+
+/// One process in `poolctl ps`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// Its pid.
+    pub pid: Pid,
+    /// The name of the node it runs on.
+    pub node: String,
+    /// The function it runs.
+    pub function: String,
+    /// Its status.
+    pub status: ProcStatus,
+    /// Milliseconds since it started.
+    pub age_ms: u64,
+    /// Messages waiting in its mailbox.
+    #[serde(default)]
+    pub mailbox: u64,
+    /// Its locally registered name, if any.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What it belongs to (e.g. `app/supervisor/child`), if anything.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// One line of `poolctl nodes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Name.
+    pub name: String,
+    /// Incarnation.
+    pub id: NodeId,
+    /// Peer address.
+    pub addr: String,
+    /// Machine CPU use, percent.
+    pub cpu: f32,
+    /// Machine memory use, percent.
+    pub mem: f32,
+    /// Processes alive.
+    pub procs: u64,
+    /// Placement score (load per unit of capacity, placements since the last
+    /// report included).
+    pub score: f64,
+    /// Labels.
+    pub labels: Labels,
+    /// Capacity.
+    pub capacity: u32,
+    /// The node's own CPU use, percent of one core.
+    #[serde(default)]
+    pub self_cpu: f32,
+    /// Runnable processes at the last report.
+    #[serde(default)]
+    pub run_queue: u32,
+    /// Milliseconds since the last report.
+    #[serde(default)]
+    pub report_age_ms: u64,
+}
+
+/// A node chosen by placement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    /// The node's incarnation.
+    pub id: NodeId,
+    /// Its name.
+    pub name: String,
+    /// Its peer address.
+    pub addr: String,
+}
+
+/// What a request asks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Join the pool (node → master); answered with `Welcome`.
+    Join(Join),
+    /// Fencing is done; count the node as live (node → master).
+    Ready,
+    /// Where should `count` processes go (node → master).
+    Place(PlaceQuery),
+    /// Register a global name (node → master); answered with `Registered`.
+    RegisterName {
+        /// The name.
+        name: String,
+        /// The process.
+        pid: Pid,
+    },
+    /// Remove a global name if `pid` holds it (node → master).
+    UnregisterName {
+        /// The name.
+        name: String,
+    },
+    /// Look up a global name (node → master); answered with `WhereIs`.
+    WhereIs {
+        /// The name.
+        name: String,
+    },
+    /// All global names (node → master).
+    ListNames,
+    /// Live nodes with their load (node → master).
+    ListNodes,
+    /// Processes of the pool, or of one node (node → master).
+    ListProcesses {
+        /// Only this node, by name.
+        #[serde(default)]
+        node: Option<String>,
+    },
+    /// Processes of the receiving node (master → node).
+    LocalProcesses,
+    /// Hand a tree to the master to keep alive (node → master).
+    TreeStart {
+        /// The tree.
+        spec: TreeSpec,
+        /// Where it came from (a file name), for messages.
+        #[serde(default)]
+        source: Option<String>,
+    },
+    /// Applications the master keeps (node → master).
+    TreeList,
+    /// The whole tree of one application (node → master).
+    TreeShow {
+        /// Application id.
+        id: String,
+    },
+    /// Stop an application in order (node → master).
+    TreeStop {
+        /// Application id.
+        id: String,
+    },
+    /// Start an application root here (master → node).
+    StartApp {
+        /// Application id.
+        app: String,
+        /// Generation, increasing with every (re)start.
+        generation: u64,
+        /// The tree.
+        spec: TreeSpec,
+    },
+    /// Stop an application root here, in order (master → node).
+    StopApp {
+        /// Application id.
+        app: String,
+    },
+    /// The tree view of the supervisor `pid` on the receiving node (master →
+    /// node, node → node for nested supervisors elsewhere).
+    Inspect {
+        /// The supervisor.
+        pid: Pid,
+    },
+    /// Spawn a process on the receiving node (node → node).
+    Spawn(SpawnRequest),
+    /// Liveness and round-trip probe (any direction).
+    Ping,
+}
+
+/// The answer to a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    /// Done, nothing to return.
+    Ok,
+    /// The request failed.
+    Error(RemoteError),
+    /// Answer to `Join`.
+    Welcome(Welcome),
+    /// Answer to `Place`: one entry per placement.
+    Placed(Vec<Placed>),
+    /// Answer to `RegisterName`: false if the name is taken or the pid
+    /// already has a name (OTP's `no`).
+    Registered(bool),
+    /// Answer to `WhereIs`.
+    WhereIs(Option<Pid>),
+    /// Answer to `ListNames`.
+    Names(BTreeMap<String, Pid>),
+    /// Answer to `ListNodes`.
+    Nodes(Vec<NodeStatus>),
+    /// Answer to `ListProcesses` and `LocalProcesses`.
+    Processes(Vec<ProcessInfo>),
+    /// Answer to `TreeStart`, `TreeList`, `TreeStop`.
+    Apps(Vec<AppSummary>),
+    /// Answer to `TreeShow` and `Inspect`.
+    Tree(TreeView),
+    /// Answer to `Spawn` and `StartApp`.
+    Spawned(Pid),
+    /// Answer to `Ping`.
+    Pong,
+}
+
+/// A failed request, with a machine-readable code and a message for people
+/// that says what to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct RemoteError {
+    /// What kind of failure.
+    pub code: ErrorCode,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl RemoteError {
+    /// A failure of `code` with `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        RemoteError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Machine-readable failure kinds of [`RemoteError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Another live node has this name.
+    DuplicateName,
+    /// No live node satisfies the placement constraints.
+    NoNode,
+    /// The named node is not live.
+    UnknownNode,
+    /// The function is not registered on the target node.
+    UnknownFunction,
+    /// The function's arguments do not fit.
+    BadArgs,
+    /// No such process, application or name.
+    NotFound,
+    /// The application is already running.
+    AlreadyRunning,
+    /// The tree spec is invalid.
+    BadSpec,
+    /// The node refuses spawns (e.g. memory pressure, shutting down).
+    Overloaded,
+    /// The request is not allowed from this peer or in this direction.
+    Refused,
+    /// The request was malformed.
+    BadRequest,
+    /// Anything else.
+    Internal,
+}
+
+impl AppStatus {
+    /// The status name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppStatus::Running => "running",
+            AppStatus::Failed => "failed",
+            AppStatus::Stopped => "stopped",
+        }
+    }
+}

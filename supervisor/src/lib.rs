@@ -1,0 +1,1 @@
+//! The local process runtime and OTP supervision trees (in progress).
