@@ -75,6 +75,30 @@ impl ExitReason {
     }
 }
 
+impl From<Box<dyn std::error::Error + Send + Sync>> for ExitReason {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        ExitReason::from_error(e.as_ref())
+    }
+}
+
+impl From<std::io::Error> for ExitReason {
+    fn from(e: std::io::Error) -> Self {
+        ExitReason::from_error(&e)
+    }
+}
+
+impl From<String> for ExitReason {
+    fn from(e: String) -> Self {
+        ExitReason::Error(e)
+    }
+}
+
+impl From<&str> for ExitReason {
+    fn from(e: &str) -> Self {
+        ExitReason::Error(e.to_owned())
+    }
+}
+
 impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

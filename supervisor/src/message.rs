@@ -1,0 +1,373 @@
+//! What a mailbox holds: [`Envelope`]s of [`Message`]s, calls, exit
+//! signals turned into messages, and monitor `Down` notices.
+//!
+//! A [`Message`] sent to a process on the same node carries the sender's
+//! value itself, boxed and moved: nothing is serialised. Only a message that
+//! leaves the node is encoded (MessagePack), and the receiver decodes it when
+//! it asks for a type. [`Message::take`] works the same in both cases, so a
+//! process receives from local and remote senders through one API.
+
+use std::any::{Any, type_name};
+use std::fmt;
+
+use pool_proto::{ExitReason, Payload, Pid, Ref};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Encodes a boxed local value of a known type (monomorphised per type).
+type EncodeFn = fn(&(dyn Any + Send)) -> Result<Payload, pool_proto::Error>;
+
+fn encode_as<T: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Payload, pool_proto::Error> {
+    match v.downcast_ref::<T>() {
+        Some(v) => Payload::encode(v),
+        None => Err(pool_proto::Error::Encode {
+            reason: format!("message is not a {}", type_name::<T>()),
+        }),
+    }
+}
+
+/// The body of a message: a moved local value or bytes from another node.
+enum Body {
+    /// A value from this node, with its encoder if it can leave the node.
+    Local {
+        value: Box<dyn Any + Send>,
+        encode: Option<EncodeFn>,
+        type_name: &'static str,
+    },
+    /// Bytes that arrived from another node.
+    Remote(Payload),
+}
+
+/// A message value, local or from another node.
+///
+/// ```
+/// use supervisor::Message;
+/// let m = Message::new(("ping", 7u32));
+/// let (word, n): (String, u32) = m.take().unwrap(); // a &str tuple decodes as String
+/// assert_eq!((word.as_str(), n), ("ping", 7));
+/// ```
+pub struct Message {
+    body: Body,
+}
+
+/// A message did not fit the type the receiver asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("message does not fit {expected}: {reason}")]
+pub struct DecodeError {
+    /// The type asked for.
+    pub expected: &'static str,
+    /// Why it did not fit.
+    pub reason: String,
+}
+
+impl Message {
+    /// A message that can also be sent to other nodes (encoded only if it
+    /// does leave this node).
+    pub fn new<T: Serialize + Send + 'static>(value: T) -> Self {
+        Message {
+            body: Body::Local {
+                value: Box::new(value),
+                encode: Some(encode_as::<T>),
+                type_name: type_name::<T>(),
+            },
+        }
+    }
+
+    /// A message for processes on this node only (any `Send` value, e.g.
+    /// one holding a channel). Sending it to another node drops it with a
+    /// logged warning.
+    pub fn local<T: Send + 'static>(value: T) -> Self {
+        Message {
+            body: Body::Local {
+                value: Box::new(value),
+                encode: None,
+                type_name: type_name::<T>(),
+            },
+        }
+    }
+
+    /// A message that arrived encoded from another node.
+    pub fn from_payload(payload: Payload) -> Self {
+        Message {
+            body: Body::Remote(payload),
+        }
+    }
+
+    /// True if the value came from another node (and is still encoded).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.body, Body::Remote(_))
+    }
+
+    /// True if the value is a local `T` (without decoding anything).
+    pub fn is<T: 'static>(&self) -> bool {
+        match &self.body {
+            Body::Local { value, .. } => value.is::<T>(),
+            Body::Remote(_) => false,
+        }
+    }
+
+    /// Takes the value as `T`: a local value of type `T` is moved out; a
+    /// local value of another serialisable type, or a remote one, is
+    /// decoded into `T` (so a struct can be read as `serde_json::Value`).
+    pub fn take<T: DeserializeOwned + 'static>(self) -> Result<T, DecodeError> {
+        self.try_take().map_err(|(_, e)| e)
+    }
+
+    /// Like [`take`](Self::take), but gives the message back with the
+    /// error when it does not fit.
+    pub fn try_take<T: DeserializeOwned + 'static>(self) -> Result<T, (Message, DecodeError)> {
+        match self.body {
+            Body::Local {
+                value,
+                encode,
+                type_name: have,
+            } => match value.downcast::<T>() {
+                Ok(v) => Ok(*v),
+                Err(value) => {
+                    let back = |value| Message {
+                        body: Body::Local {
+                            value,
+                            encode,
+                            type_name: have,
+                        },
+                    };
+                    let Some(enc) = encode else {
+                        let err = DecodeError {
+                            expected: type_name::<T>(),
+                            reason: format!("it is a local-only {have}"),
+                        };
+                        return Err((back(value), err));
+                    };
+                    match enc(value.as_ref()).map_err(|e| DecodeError {
+                        expected: type_name::<T>(),
+                        reason: e.to_string(),
+                    }) {
+                        Ok(payload) => decode_payload(&payload).map_err(|e| (back(value), e)),
+                        Err(e) => Err((back(value), e)),
+                    }
+                }
+            },
+            Body::Remote(payload) => match decode_payload(&payload) {
+                Ok(v) => Ok(v),
+                Err(e) => Err((Message::from_payload(payload), e)),
+            },
+        }
+    }
+
+    /// Takes a local value of exactly type `T` (no decoding); on mismatch
+    /// the message is given back.
+    pub fn downcast<T: 'static>(self) -> Result<T, Message> {
+        match self.body {
+            Body::Local {
+                value,
+                encode,
+                type_name,
+            } => match value.downcast::<T>() {
+                Ok(v) => Ok(*v),
+                Err(value) => Err(Message {
+                    body: Body::Local {
+                        value,
+                        encode,
+                        type_name,
+                    },
+                }),
+            },
+            remote => Err(Message { body: remote }),
+        }
+    }
+
+    /// Calls `f` with the value seen as `T`, if it is (or decodes as) one,
+    /// leaving the message intact: for selective receive.
+    pub fn peek<T: DeserializeOwned + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        match &self.body {
+            Body::Local { value, encode, .. } => match value.downcast_ref::<T>() {
+                Some(v) => Some(f(v)),
+                None => {
+                    let payload = (encode.as_ref()?)(value.as_ref()).ok()?;
+                    decode_payload::<T>(&payload).ok().map(|v| f(&v))
+                }
+            },
+            Body::Remote(p) => decode_payload::<T>(p).ok().map(|v| f(&v)),
+        }
+    }
+
+    /// The encoded form, for sending to another node.
+    pub fn encode(&self) -> Result<Payload, pool_proto::Error> {
+        match &self.body {
+            Body::Local {
+                value,
+                encode: Some(encode),
+                ..
+            } => encode(value.as_ref()),
+            Body::Local {
+                encode: None,
+                type_name,
+                ..
+            } => Err(pool_proto::Error::Encode {
+                reason: format!(
+                    "a local-only {type_name} cannot be sent to another node: build it with Message::new (needs Serialize)"
+                ),
+            }),
+            Body::Remote(p) => Ok(p.clone()),
+        }
+    }
+
+    /// The value as JSON (for tools such as poolctl), if it is serialisable.
+    pub fn to_json(&self) -> Result<serde_json::Value, DecodeError> {
+        let payload = self.encode().map_err(|e| DecodeError {
+            expected: "serde_json::Value",
+            reason: e.to_string(),
+        })?;
+        decode_payload(&payload)
+    }
+}
+
+fn decode_payload<T: DeserializeOwned>(p: &Payload) -> Result<T, DecodeError> {
+    p.decode().map_err(|e| DecodeError {
+        expected: type_name::<T>(),
+        reason: e.to_string(),
+    })
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.body {
+            Body::Local { type_name, .. } => write!(f, "Message(local {type_name})"),
+            Body::Remote(p) => write!(f, "Message(remote, {} bytes)", p.as_bytes().len()),
+        }
+    }
+}
+
+/// A call waiting for its reply (`gen_server:call`): answer with
+/// [`Ctx::reply`](crate::Ctx::reply).
+#[derive(Debug)]
+pub struct CallRequest {
+    /// The caller.
+    pub from: Pid,
+    /// The call's reference; the reply carries it.
+    pub mref: Ref,
+    /// The request.
+    pub msg: Message,
+}
+
+/// A monitor fired: the watched process ended (or never existed, or its
+/// node is gone).
+#[derive(Debug)]
+pub struct Down {
+    /// The monitor's reference.
+    pub mref: Ref,
+    /// The watched process.
+    pub pid: Pid,
+    /// Its exit reason (`noproc`, `noconnection` for the special cases).
+    pub reason: ExitReason,
+    /// Its result value, if the monitor asked for it and it ended normally.
+    pub result: Option<Message>,
+}
+
+/// One entry of a mailbox.
+#[derive(Debug)]
+pub enum Envelope {
+    /// A message (`Pid ! Msg`).
+    Message {
+        /// The sending process, if sent from a process.
+        from: Option<Pid>,
+        /// The value.
+        msg: Message,
+    },
+    /// A call expecting a reply.
+    Call(CallRequest),
+    /// The reply to a call; consumed by `call` itself (a late reply to a
+    /// call that timed out is dropped, never seen by `recv`).
+    Reply {
+        /// The call's reference.
+        mref: Ref,
+        /// The answer.
+        msg: Message,
+    },
+    /// An exit signal received while trapping exits (`{'EXIT', From, Reason}`).
+    Exit {
+        /// The process whose exit (or `exit/2` call) sent the signal.
+        from: Pid,
+        /// The reason.
+        reason: ExitReason,
+    },
+    /// A monitor fired (`{'DOWN', Ref, process, Pid, Reason}`).
+    Down(Down),
+}
+
+impl Envelope {
+    /// The message value, if this is a plain message.
+    pub fn into_message(self) -> Option<Message> {
+        match self {
+            Envelope::Message { msg, .. } => Some(msg),
+            _ => None,
+        }
+    }
+
+    /// Takes a plain message as `T`; anything else is an error.
+    pub fn take<T: DeserializeOwned + 'static>(self) -> Result<T, DecodeError> {
+        match self {
+            Envelope::Message { msg, .. } => msg.take(),
+            other => Err(DecodeError {
+                expected: type_name::<T>(),
+                reason: format!("received {}", other.kind()),
+            }),
+        }
+    }
+
+    /// A short name of the variant, for errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Envelope::Message { .. } => "a message",
+            Envelope::Call(_) => "a call",
+            Envelope::Reply { .. } => "a reply",
+            Envelope::Exit { .. } => "an exit signal",
+            Envelope::Down(_) => "a monitor DOWN",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Point {
+        x: i32,
+        y: i32,
+    }
+
+    #[test]
+    fn local_value_is_moved_not_encoded() {
+        let m = Message::new(Point { x: 1, y: 2 });
+        assert!(m.is::<Point>());
+        assert!(!m.is_remote());
+        assert_eq!(m.take::<Point>().unwrap(), Point { x: 1, y: 2 });
+    }
+
+    #[test]
+    fn local_value_decodes_into_a_compatible_type() {
+        let m = Message::new(Point { x: 1, y: 2 });
+        let v: serde_json::Value = m.take().unwrap();
+        assert_eq!(v, serde_json::json!({"x": 1, "y": 2}));
+    }
+
+    #[test]
+    fn remote_value_decodes_or_says_why_not() {
+        let p = Payload::encode(&Point { x: 3, y: 4 }).unwrap();
+        let m = Message::from_payload(p.clone());
+        assert_eq!(m.peek(|p: &Point| p.x), Some(3));
+        assert_eq!(m.take::<Point>().unwrap(), Point { x: 3, y: 4 });
+        let err = Message::from_payload(p).take::<String>().unwrap_err();
+        assert!(err.to_string().contains("String"), "{err}");
+    }
+
+    #[test]
+    fn local_only_values_refuse_to_leave_the_node() {
+        let (tx, _rx) = std::sync::mpsc::channel::<u8>();
+        let m = Message::local(tx);
+        assert!(m.encode().is_err());
+        assert!(m.downcast::<std::sync::mpsc::Sender<u8>>().is_ok());
+    }
+}

@@ -1,0 +1,149 @@
+//! The seam to other nodes: [`RemoteRouter`], which pool-worker implements
+//! over its peer connections (and tests implement in memory).
+//!
+//! The runtime calls the router for every operation on a pid of another
+//! node. Each operation has a default implementation that turns it into the
+//! node-to-node frame of `pool-proto` and hands it to
+//! [`RemoteRouter::send_frame`]; the other node applies the frame with
+//! [`Runtime::handle_remote`](crate::Runtime::handle_remote). A router must
+//! keep frames to one node in the order it was given them: that is what
+//! keeps message order between two processes, and a process's messages
+//! ahead of its exit signal.
+
+use std::fmt;
+
+use pool_proto::{ExitReason, Msg, NodeId, Payload, Pid, Ref, RemoteError, SendMsg, SpawnRequest};
+
+/// Whether a node can be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// A live member of the pool.
+    Up,
+    /// A node that was a member and is gone: its pids give `noconnection`.
+    Down,
+    /// A node never seen (or an old incarnation): its pids give `noproc`.
+    Unknown,
+}
+
+/// The answer slot of a remote spawn. The router must call
+/// [`complete`](SpawnReply::complete) when the answer arrives, before it
+/// applies any later frame from that node; dropping it unanswered completes
+/// it with a "connection lost" error.
+pub struct SpawnReply {
+    done: Option<SpawnCallback>,
+}
+
+/// What a [`SpawnReply`] calls with the answer.
+type SpawnCallback = Box<dyn FnOnce(Result<Pid, RemoteError>) + Send>;
+
+impl SpawnReply {
+    /// A reply slot that calls `f` with the answer.
+    pub fn new(f: impl FnOnce(Result<Pid, RemoteError>) + Send + 'static) -> Self {
+        SpawnReply {
+            done: Some(Box::new(f)),
+        }
+    }
+
+    /// Delivers the answer.
+    pub fn complete(mut self, result: Result<Pid, RemoteError>) {
+        if let Some(f) = self.done.take() {
+            f(result);
+        }
+    }
+}
+
+impl Drop for SpawnReply {
+    fn drop(&mut self) {
+        if let Some(f) = self.done.take() {
+            f(Err(RemoteError::new(
+                pool_proto::ErrorCode::UnknownNode,
+                "the connection to the node was lost before it answered the spawn; retry on another node",
+            )));
+        }
+    }
+}
+
+impl fmt::Debug for SpawnReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpawnReply")
+    }
+}
+
+/// Carries process operations to other nodes. See the module docs.
+pub trait RemoteRouter: Send + Sync + 'static {
+    /// Queues a node-to-node frame for `node`, in order.
+    fn send_frame(&self, node: NodeId, frame: Msg);
+
+    /// Whether `node` can be reached.
+    fn reach(&self, node: NodeId) -> Reach;
+
+    /// Asks `node` to spawn a process; the answer goes to `reply`.
+    fn spawn(&self, node: NodeId, req: SpawnRequest, reply: SpawnReply);
+
+    /// A message to a process (or a name) on `node`.
+    fn send(&self, node: NodeId, msg: SendMsg) {
+        self.send_frame(node, Msg::Send(msg));
+    }
+
+    /// Link local `from` with remote `to`.
+    fn link(&self, from: Pid, to: Pid) {
+        self.send_frame(to.node(), Msg::Link { from, to });
+    }
+
+    /// Remove the link between local `from` and remote `to`.
+    fn unlink(&self, from: Pid, to: Pid) {
+        self.send_frame(to.node(), Msg::Unlink { from, to });
+    }
+
+    /// Local `watcher` monitors remote `target`.
+    fn monitor(&self, watcher: Pid, target: Pid, mref: Ref, with_result: bool) {
+        self.send_frame(
+            target.node(),
+            Msg::Monitor {
+                watcher,
+                target,
+                mref,
+                with_result,
+            },
+        );
+    }
+
+    /// Remove a monitor of local `watcher` on remote `target`.
+    fn demonitor(&self, watcher: Pid, target: Pid, mref: Ref) {
+        self.send_frame(
+            target.node(),
+            Msg::Demonitor {
+                watcher,
+                target,
+                mref,
+            },
+        );
+    }
+
+    /// An exit signal from local `from` to remote `to`.
+    fn exit(&self, from: Pid, to: Pid, reason: ExitReason, explicit: bool) {
+        self.send_frame(
+            to.node(),
+            Msg::Exit {
+                from,
+                to,
+                reason,
+                explicit,
+            },
+        );
+    }
+
+    /// A monitor of remote `watcher` on local `pid` fired.
+    fn down(&self, watcher: Pid, mref: Ref, pid: Pid, reason: ExitReason, result: Option<Payload>) {
+        self.send_frame(
+            watcher.node(),
+            Msg::Down {
+                watcher,
+                mref,
+                pid,
+                reason,
+                result,
+            },
+        );
+    }
+}
