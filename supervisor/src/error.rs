@@ -77,8 +77,8 @@ pub enum Error {
     #[error("{0}")]
     Remote(RemoteError),
 
-    /// A router was already installed.
-    #[error("a remote router is already installed on this runtime")]
+    /// A router or placer was already installed.
+    #[error("a remote router (or placer) is already installed on this runtime")]
     RouterAlreadySet,
 
     /// A tree file is invalid.
@@ -93,6 +93,10 @@ pub enum Error {
     /// and the other start errors of OTP).
     #[error("supervisor failed to start: {0}")]
     Start(String),
+
+    /// A supervisor refused a request.
+    #[error("{0}")]
+    Supervisor(crate::supervisor::SupError),
 
     /// A supervisor call failed.
     #[error("supervisor call failed: {0}")]

@@ -51,7 +51,9 @@ pub use error::{CallError, Error, Result};
 pub use functions::Functions;
 pub use message::{CallRequest, DecodeError, Down, Envelope, Message};
 pub use process::Ctx;
-pub use runtime::router::{Reach, RemoteRouter, SpawnReply};
-pub use runtime::{IntoExit, ProcessSnapshot, Runtime, RuntimeBuilder, SpawnGate, SpawnOpts};
+pub use runtime::router::{Placer, Reach, RemoteRouter, SpawnReply};
+pub use runtime::{
+    IntoExit, ProcessSnapshot, Runtime, RuntimeBuilder, RuntimeEvent, SpawnGate, SpawnOpts,
+};
 
 pub use pool_proto::{ExitReason, NodeId, Pid, Ref};

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use futures_util::task::AtomicWaker;
 use pool_proto::{ExitReason, Pid, ProcStatus, Ref};
 use serde::Serialize;
+use sync_wrapper::SyncWrapper;
 use tokio::task::AbortHandle;
 
 use crate::error::{CallError, Error};
@@ -187,8 +188,10 @@ impl Wake for Process {
 pub struct Ctx {
     pub(crate) proc: Arc<Process>,
     pub(crate) rt: Runtime,
-    /// Taken from the mailbox, not yet consumed, oldest first.
-    pub(crate) save: VecDeque<Envelope>,
+    /// Taken from the mailbox, not yet consumed, oldest first. Only ever
+    /// touched through `&mut self`, which is what makes `Ctx` `Sync` (so
+    /// `&Ctx` can be held across an `.await`) although messages need not be.
+    pub(crate) save: SyncWrapper<VecDeque<Envelope>>,
     /// The last local process this one sent to: repeated sends to the same
     /// peer skip the process table. Only this process locks it.
     last_dest: Mutex<Option<Arc<Process>>>,
@@ -199,7 +202,7 @@ impl Ctx {
         Ctx {
             proc,
             rt,
-            save: VecDeque::new(),
+            save: SyncWrapper::new(VecDeque::new()),
             last_dest: Mutex::new(None),
         }
     }
@@ -214,11 +217,9 @@ impl Ctx {
         &self.rt
     }
 
-    fn note_saved(&self) {
-        self.proc.saved.store(
-            self.save.len().min(u32::MAX as usize) as u32,
-            Ordering::Relaxed,
-        );
+    fn note_saved(&mut self) {
+        let n = self.save.get_mut().len().min(u32::MAX as usize) as u32;
+        self.proc.saved.store(n, Ordering::Relaxed);
     }
 
     // ----- receiving --------------------------------------------------------
@@ -230,7 +231,7 @@ impl Ctx {
             if let Some(env) = self.pop_front() {
                 return env;
             }
-            poll_fn(|cx| self.proc.mailbox.poll_drain(&mut self.save, cx)).await;
+            poll_fn(|cx| self.proc.mailbox.poll_drain(self.save.get_mut(), cx)).await;
             self.note_saved();
         }
     }
@@ -242,15 +243,15 @@ impl Ctx {
 
     /// The next envelope already queued, without waiting.
     pub fn try_recv(&mut self) -> Option<Envelope> {
-        if self.save.is_empty() {
-            self.proc.mailbox.drain_into(&mut self.save);
+        if self.save.get_mut().is_empty() {
+            self.proc.mailbox.drain_into(self.save.get_mut());
         }
         self.pop_front()
     }
 
     fn pop_front(&mut self) -> Option<Envelope> {
-        while let Some(env) = self.save.pop_front() {
-            if self.save.is_empty() {
+        while let Some(env) = self.save.get_mut().pop_front() {
+            if self.save.get_mut().is_empty() {
                 self.proc.saved.store(0, Ordering::Relaxed);
             }
             if matches!(env, Envelope::Reply { .. }) {
@@ -293,15 +294,15 @@ impl Ctx {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut scanned = 0;
         loop {
-            while scanned < self.save.len() {
-                if matches(&self.save[scanned]) {
-                    let env = self.save.remove(scanned);
+            while scanned < self.save.get_mut().len() {
+                if matches(&self.save.get_mut()[scanned]) {
+                    let env = self.save.get_mut().remove(scanned);
                     self.note_saved();
                     return env;
                 }
                 scanned += 1;
             }
-            let more = poll_fn(|cx| self.proc.mailbox.poll_drain(&mut self.save, cx));
+            let more = poll_fn(|cx| self.proc.mailbox.poll_drain(self.save.get_mut(), cx));
             match deadline {
                 Some(d) => {
                     if tokio::time::timeout_at(d, more).await.is_err() {
@@ -314,6 +315,19 @@ impl Ctx {
             }
             self.note_saved();
         }
+    }
+
+    /// Takes the first already-queued envelope for which `matches` is true,
+    /// without waiting; the others stay queued in order.
+    pub fn try_recv_match(
+        &mut self,
+        mut matches: impl FnMut(&Envelope) -> bool,
+    ) -> Option<Envelope> {
+        self.proc.mailbox.drain_into(self.save.get_mut());
+        let pos = self.save.get_mut().iter().position(&mut matches)?;
+        let env = self.save.get_mut().remove(pos);
+        self.note_saved();
+        env
     }
 
     /// Receives the next envelope and takes it as a message of type `T`.
@@ -463,7 +477,7 @@ impl Ctx {
         self.rt.demonitor(self.pid(), mref);
         if flush {
             let is_it = |e: &Envelope| matches!(e, Envelope::Down(d) if d.mref == mref);
-            self.save.retain(|e| !is_it(e));
+            self.save.get_mut().retain(|e| !is_it(e));
             self.proc.mailbox.remove_where(is_it);
             self.note_saved();
         }

@@ -41,14 +41,14 @@ use pool_proto::{
 use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::error::{CallError, Error};
 use crate::functions::Functions;
 use crate::message::{CallRequest, Down, Envelope, Message};
 use crate::process::{Ctx, Meta, MonitorIn, Process, SCHED_IDLE, poll_body};
 
-use self::router::{Reach, RemoteRouter, SpawnReply};
+use self::router::{Placer, Reach, RemoteRouter, SpawnReply};
 
 /// Serial 0 is never a process: it stands for "the node itself" as the
 /// sender of signals that no process sent (e.g. `poolctl kill`).
@@ -68,6 +68,12 @@ pub trait IntoExit {
 impl IntoExit for () {
     fn into_exit(self) -> (ExitReason, Option<Message>) {
         (ExitReason::Normal, None)
+    }
+}
+
+impl IntoExit for (ExitReason, Option<Message>) {
+    fn into_exit(self) -> (ExitReason, Option<Message>) {
+        self
     }
 }
 
@@ -151,6 +157,37 @@ impl SpawnOpts {
 #[derive(Debug)]
 pub struct SpawnGate(#[allow(dead_code)] oneshot::Sender<()>);
 
+/// Something a supervisor did, for metrics, logs and dashboards.
+#[derive(Debug, Clone)]
+pub enum RuntimeEvent {
+    /// A child was restarted (or its restart attempt failed: `new` is `None`).
+    ChildRestarted {
+        /// The supervisor.
+        supervisor: Pid,
+        /// The supervisor's id path, e.g. `ingest/sinks`.
+        path: String,
+        /// The child's id.
+        child: String,
+        /// The process that exited.
+        old: Option<Pid>,
+        /// The new process.
+        new: Option<Pid>,
+        /// Why the old one exited.
+        reason: ExitReason,
+    },
+    /// A supervisor exceeded its restart intensity and gave up.
+    SupervisorGaveUp {
+        /// The supervisor.
+        supervisor: Pid,
+        /// Its id path.
+        path: String,
+    },
+}
+
+/// How many events a slow event subscriber may fall behind before it
+/// misses some (it is told how many).
+const EVENT_BUFFER: usize = 1024;
+
 /// A snapshot of one process, for listings.
 #[derive(Debug, Clone)]
 pub struct ProcessSnapshot {
@@ -177,6 +214,8 @@ struct Inner {
     procs: DashMap<u64, Arc<Process>, FxBuildHasher>,
     names: Mutex<HashMap<String, Pid>>,
     router: OnceLock<Arc<dyn RemoteRouter>>,
+    placer: OnceLock<Arc<dyn Placer>>,
+    events: broadcast::Sender<RuntimeEvent>,
     functions: RwLock<Arc<Functions>>,
     handle: Handle,
     spawns_received: AtomicU64,
@@ -232,7 +271,8 @@ impl RuntimeBuilder {
 
     /// Builds the runtime. Panics outside a tokio runtime if no handle was
     /// given.
-    pub fn build(self) -> Runtime {
+    pub fn build(mut self) -> Runtime {
+        crate::supervisor::register_supervisor_function(&mut self.functions);
         Runtime {
             inner: Arc::new(Inner {
                 node: self.node,
@@ -241,6 +281,8 @@ impl RuntimeBuilder {
                 procs: DashMap::with_hasher(FxBuildHasher),
                 names: Mutex::new(HashMap::new()),
                 router: OnceLock::new(),
+                placer: OnceLock::new(),
+                events: broadcast::channel(EVENT_BUFFER).0,
                 functions: RwLock::new(Arc::new(self.functions)),
                 handle: self.handle.unwrap_or_else(Handle::current),
                 spawns_received: AtomicU64::new(0),
@@ -341,6 +383,29 @@ impl Runtime {
             .map_err(|_| Error::RouterAlreadySet)
     }
 
+    /// Installs the placer that resolves children's `placement` (once).
+    pub fn set_placer(&self, placer: Arc<dyn Placer>) -> Result<(), Error> {
+        self.inner
+            .placer
+            .set(placer)
+            .map_err(|_| Error::RouterAlreadySet)
+    }
+
+    /// The placer, if the runtime is part of a pool.
+    pub fn placer(&self) -> Option<Arc<dyn Placer>> {
+        self.inner.placer.get().cloned()
+    }
+
+    /// Subscribes to supervisor events.
+    pub fn events(&self) -> broadcast::Receiver<RuntimeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, event: RuntimeEvent) {
+        // No subscriber is fine: nobody is watching.
+        let _ = self.inner.events.send(event);
+    }
+
     fn router(&self) -> Option<&Arc<dyn RemoteRouter>> {
         self.inner.router.get()
     }
@@ -359,8 +424,9 @@ impl Runtime {
             .clone()
     }
 
-    /// Replaces the function registry.
-    pub fn set_functions(&self, functions: Functions) {
+    /// Replaces the function registry (the supervisor function is kept).
+    pub fn set_functions(&self, mut functions: Functions) {
+        crate::supervisor::register_supervisor_function(&mut functions);
         *self
             .inner
             .functions
@@ -622,11 +688,21 @@ impl Runtime {
         request: T,
         timeout: Duration,
     ) -> Result<Message, CallError> {
+        self.call_message(to, Message::new(request), timeout).await
+    }
+
+    /// [`call`](Self::call) with a prepared [`Message`].
+    pub async fn call_message(
+        &self,
+        to: Pid,
+        request: Message,
+        timeout: Duration,
+    ) -> Result<Message, CallError> {
         let (tx, rx) = oneshot::channel();
         self.spawn_opts(
             SpawnOpts::new().function("call"),
             move |mut ctx| async move {
-                let _ = tx.send(ctx.call(to, request, timeout).await);
+                let _ = tx.send(ctx.call_message(to, request, timeout).await);
             },
         );
         rx.await.unwrap_or(Err(CallError::Exit(ExitReason::Killed)))

@@ -12,7 +12,10 @@
 
 use std::fmt;
 
-use pool_proto::{ExitReason, Msg, NodeId, Payload, Pid, Ref, RemoteError, SendMsg, SpawnRequest};
+use futures_util::future::BoxFuture;
+use pool_proto::{
+    ExitReason, Msg, NodeId, Payload, Pid, Placement, Ref, RemoteError, SendMsg, SpawnRequest,
+};
 
 /// Whether a node can be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,4 +149,16 @@ pub trait RemoteRouter: Send + Sync + 'static {
             },
         );
     }
+}
+
+/// Chooses the node a supervisor's child runs on, for children whose spec
+/// has a `placement` (pool-worker implements it by asking the master).
+pub trait Placer: Send + Sync + 'static {
+    /// The node for `placement`, never one of `exclude` (e.g. the node a
+    /// child was just lost with).
+    fn place(
+        &self,
+        placement: &Placement,
+        exclude: &[NodeId],
+    ) -> BoxFuture<'static, Result<NodeId, RemoteError>>;
 }

@@ -1,0 +1,152 @@
+//! Unit tests of the failure detector, with time as an input.
+
+use std::time::{Duration, Instant};
+
+use pool_proto::{DownReason, NodeId};
+
+use super::*;
+
+fn id(n: u64) -> NodeId {
+    NodeId::from_u64(n)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A silent node is declared down at exactly its deadline, once, with
+/// reason Timeout.
+#[test]
+fn silent_node_times_out_once() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::default();
+    assert_eq!(fd.node_timeout(), Duration::from_secs(3));
+    assert!(fd.register(id(1), t0));
+    assert_eq!(fd.next_deadline(), Some(t0 + ms(3000)));
+    assert!(fd.tick(t0 + ms(2999)).is_empty());
+    assert_eq!(
+        fd.tick(t0 + ms(3000)),
+        vec![DownEvent {
+            node: id(1),
+            reason: DownReason::Timeout
+        }]
+    );
+    assert!(fd.tick(t0 + ms(10_000)).is_empty());
+    assert!(!fd.contains(id(1)));
+    assert_eq!(fd.next_deadline(), None);
+    assert!(
+        !fd.on_report(id(1), t0 + ms(10_001)),
+        "a down node stays down"
+    );
+}
+
+/// Each report pushes the deadline back.
+#[test]
+fn reports_postpone_the_deadline() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(1000));
+    fd.register(id(1), t0);
+    for k in 1..=20 {
+        let now = t0 + ms(500 * k);
+        assert!(fd.tick(now).is_empty());
+        assert!(fd.on_report(id(1), now));
+    }
+    assert_eq!(fd.last_heard(id(1)), Some(t0 + ms(10_000)));
+    assert_eq!(fd.next_deadline(), Some(t0 + ms(11_000)));
+}
+
+/// A closed connection is down at once, reason ConnectionClosed, and is not
+/// reported again by a later tick or disconnect.
+#[test]
+fn disconnect_is_down_at_once() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::default();
+    fd.register(id(1), t0);
+    fd.register(id(2), t0);
+    assert_eq!(
+        fd.on_disconnect(id(1)),
+        Some(DownEvent {
+            node: id(1),
+            reason: DownReason::ConnectionClosed
+        })
+    );
+    assert_eq!(fd.on_disconnect(id(1)), None);
+    let later = fd.tick(t0 + ms(5000));
+    assert_eq!(
+        later.iter().map(|e| e.node).collect::<Vec<_>>(),
+        vec![id(2)]
+    );
+    assert!(fd.is_empty());
+}
+
+/// The next deadline is the earliest of all nodes'; a tick reports every
+/// expired node, oldest silence first, and leaves the others.
+#[test]
+fn next_deadline_is_the_earliest_and_tick_takes_all_expired() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(1000));
+    assert_eq!(fd.next_deadline(), None);
+    fd.register(id(3), t0 + ms(200));
+    fd.register(id(1), t0);
+    fd.register(id(2), t0 + ms(100));
+    fd.register(id(4), t0 + ms(900));
+    assert_eq!(fd.len(), 4);
+    assert_eq!(fd.next_deadline(), Some(t0 + ms(1000)));
+    fd.on_report(id(1), t0 + ms(300));
+    assert_eq!(fd.next_deadline(), Some(t0 + ms(1100)));
+    let down: Vec<_> = fd.tick(t0 + ms(1300)).into_iter().map(|e| e.node).collect();
+    assert_eq!(down, vec![id(2), id(3), id(1)]);
+    assert_eq!(fd.next_deadline(), Some(t0 + ms(1900)));
+}
+
+/// Reports for unknown nodes are refused; an older timestamp does not move
+/// a node's last-heard time back; re-registering counts as hearing from it.
+#[test]
+fn unknown_nodes_and_time_going_back() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(1000));
+    assert!(!fd.on_report(id(1), t0));
+    assert_eq!(fd.on_disconnect(id(1)), None);
+    fd.register(id(1), t0 + ms(500));
+    fd.on_report(id(1), t0 + ms(100));
+    assert_eq!(fd.last_heard(id(1)), Some(t0 + ms(500)));
+    assert!(!fd.register(id(1), t0 + ms(800)));
+    assert_eq!(fd.next_deadline(), Some(t0 + ms(1800)));
+}
+
+/// A node that leaves gracefully is forgotten without a down event.
+#[test]
+fn forget_emits_nothing() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(1000));
+    fd.register(id(1), t0);
+    assert!(fd.forget(id(1)));
+    assert!(!fd.forget(id(1)));
+    assert!(fd.tick(t0 + ms(5000)).is_empty());
+}
+
+/// Many nodes: the deadline index stays consistent with last-heard times
+/// through reports, disconnects and ticks.
+#[test]
+fn index_stays_consistent_under_churn() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(3000));
+    for n in 0..1000 {
+        fd.register(id(n), t0 + ms(n));
+    }
+    for n in (0..1000).step_by(2) {
+        fd.on_report(id(n), t0 + ms(2000 + n));
+    }
+    for n in (1..1000).step_by(10) {
+        fd.on_disconnect(id(n));
+    }
+    let down = fd.tick(t0 + ms(4000));
+    // Odd nodes not disconnected, heard at t0 + n < 1000 ms.
+    assert_eq!(down.len(), 400);
+    assert!(
+        down.iter()
+            .all(|e| e.node.as_u64() % 2 == 1 && e.node.as_u64() % 10 != 1)
+    );
+    assert_eq!(fd.len(), 500);
+    assert_eq!(fd.next_deadline(), Some(t0 + ms(5000)));
+}
