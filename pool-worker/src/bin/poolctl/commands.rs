@@ -1,0 +1,472 @@
+//! One function per `poolctl` command, each using the Pool API of a hidden
+//! node.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pool_proto::{ExitReason, LabelReq, NodeId, Pid, PlaceQuery, TreeView};
+use pool_worker::{Node, NodeConfig, NodeHandle, Pool, Spawn};
+use serde_json::{Value, json};
+
+use crate::output::{self, Table, age, status};
+use crate::{Cli, Command, TreeCommand};
+
+/// How a command failed: exit 2 for a usage error, 1 for a failed
+/// operation.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad arguments.
+    Usage(String),
+    /// The operation failed.
+    Failed(String),
+}
+
+impl From<pool_worker::Error> for Failure {
+    fn from(e: pool_worker::Error) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+fn failed(msg: impl Into<String>) -> Failure {
+    Failure::Failed(msg.into())
+}
+
+fn parse_pid(s: &str) -> Result<Pid, Failure> {
+    s.parse()
+        .map_err(|e: pool_proto::Error| usage(e.to_string()))
+}
+
+fn parse_json(s: Option<&str>) -> Result<Value, Failure> {
+    match s {
+        None => Ok(json!({})),
+        Some(s) => serde_json::from_str(s).map_err(|e| usage(format!("invalid JSON {s:?}: {e}"))),
+    }
+}
+
+fn parse_labels(items: &[String]) -> Result<Vec<LabelReq>, Failure> {
+    items
+        .iter()
+        .map(|l| LabelReq::parse(l).map_err(|e| usage(e.to_string())))
+        .collect()
+}
+
+async fn connect(cli: &Cli) -> Result<NodeHandle, Failure> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let env_cookie = std::env::var("POOL_COOKIE").ok();
+    let cookie = pool_proto::cookie::resolve_cookie(
+        cli.cookie_file.as_deref(),
+        env_cookie.as_deref(),
+        home.as_deref(),
+    )
+    .map_err(|e| failed(e.to_string()))?;
+    let name = format!(
+        "poolctl-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    );
+    let mut config = NodeConfig::hidden(name, cli.master.clone(), cookie);
+    config.handshake_timeout = cli.connect_timeout;
+    config.request_timeout = cli.connect_timeout.max(Duration::from_secs(10));
+    config.stop_timeout = Duration::from_secs(5);
+    Node::builder(config).start().await.map_err(Failure::from)
+}
+
+/// Runs the command of `cli`.
+pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
+    // Check arguments that need no pool before connecting.
+    if let Command::Tree(TreeCommand::Start { file }) = &cli.command
+        && !file.exists()
+    {
+        return Err(usage(format!("no such tree file: {}", file.display())));
+    }
+    let node = connect(&cli).await?;
+    let pool = node.pool();
+    let result = dispatch(&cli, &pool).await;
+    node.shutdown().await;
+    result
+}
+
+async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Nodes => nodes(cli, pool).await,
+        Command::Place { count, key, labels } => {
+            place(cli, pool, *count, key.clone(), labels).await
+        }
+        Command::Spawn {
+            function,
+            args,
+            on,
+            key,
+            labels,
+            wait,
+            count,
+        } => {
+            let mut spec = Spawn::new(function.clone(), parse_json(args.as_deref())?);
+            if let Some(n) = on {
+                spec = spec.on(n.clone());
+            }
+            if let Some(k) = key {
+                spec = spec.keyed(k.clone());
+            }
+            spec.labels = parse_labels(labels)?;
+            if *count == 0 {
+                return Err(usage("--count must be at least 1"));
+            }
+            if *count == 1 {
+                spawn_one(cli, pool, spec, *wait).await
+            } else {
+                spawn_many(cli, pool, spec, *wait, *count).await
+            }
+        }
+        Command::Ps { node } => ps(cli, pool, node.as_deref()).await,
+        Command::Send { pid, message } => {
+            let pid = parse_pid(pid)?;
+            let msg = parse_json(Some(message))?;
+            pool.send(pid, msg);
+            if cli.json {
+                output::json(&json!({"ok": true}));
+            }
+            Ok(())
+        }
+        Command::Call {
+            pid,
+            request,
+            timeout,
+        } => {
+            let pid = parse_pid(pid)?;
+            let req = parse_json(Some(request))?;
+            let reply = pool
+                .call(pid, req, *timeout)
+                .await
+                .map_err(|e| failed(format!("call to {pid} failed: {e}")))?;
+            let value = reply
+                .to_json()
+                .map_err(|e| failed(format!("the reply is not JSON: {e}")))?;
+            if cli.json {
+                output::json(&value);
+            } else {
+                output::line(serde_json::to_string(&value).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Kill { pid, reason } => {
+            let pid = parse_pid(pid)?;
+            let reason: ExitReason = reason.parse().unwrap_or_else(|e| match e {});
+            pool.exit(pid, reason);
+            if cli.json {
+                output::json(&json!({"ok": true}));
+            }
+            Ok(())
+        }
+        Command::Names => {
+            let names = pool.names().await?;
+            if cli.json {
+                output::json(&names);
+            } else {
+                let mut t = Table::new(&["name", "pid", "node"]);
+                for (n, p) in &names {
+                    t.row(vec![n.clone(), p.to_string(), node_name(pool, p.node())]);
+                }
+                t.print();
+            }
+            Ok(())
+        }
+        Command::Tree(t) => tree(cli, pool, t).await,
+    }
+}
+
+fn node_name(pool: &Pool, id: NodeId) -> String {
+    pool.node_name_of(id).unwrap_or_else(|| id.to_string())
+}
+
+async fn nodes(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
+    let nodes = pool.nodes().await?;
+    if cli.json {
+        output::json(&nodes);
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        "name", "id", "addr", "cpu", "mem", "procs", "score", "labels",
+    ]);
+    for n in &nodes {
+        let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        t.row(vec![
+            n.name.clone(),
+            n.id.to_string(),
+            n.addr.clone(),
+            format!("{:.0}%", n.cpu),
+            format!("{:.0}%", n.mem),
+            n.procs.to_string(),
+            format!("{:.2}", n.score),
+            labels.join(","),
+        ]);
+    }
+    t.print();
+    Ok(())
+}
+
+async fn place(
+    cli: &Cli,
+    pool: &Pool,
+    count: u32,
+    key: Option<String>,
+    labels: &[String],
+) -> Result<(), Failure> {
+    let q = PlaceQuery {
+        count,
+        key,
+        labels: parse_labels(labels)?,
+        commit: false,
+        ..PlaceQuery::default()
+    };
+    let placed = pool.place(q).await?;
+    let names: Vec<String> = placed.iter().map(|p| p.name.clone()).collect();
+    if cli.json {
+        output::json(&json!({ "nodes": names }));
+    } else {
+        for n in names {
+            output::line(n);
+        }
+    }
+    Ok(())
+}
+
+fn result_json(result: Option<supervisor::Message>) -> Value {
+    result.and_then(|m| m.to_json().ok()).unwrap_or(Value::Null)
+}
+
+async fn spawn_one(cli: &Cli, pool: &Pool, spec: Spawn, wait: bool) -> Result<(), Failure> {
+    if !wait {
+        let s = pool.spawn(spec).await?;
+        if cli.json {
+            output::json(&json!({"pid": s.pid, "node": s.node}));
+        } else {
+            output::line(s.pid);
+        }
+        return Ok(());
+    }
+    let (s, reason, result) = pool.run(spec).await?;
+    let result = result_json(result);
+    if cli.json {
+        output::json(&json!({"pid": s.pid, "node": s.node, "reason": reason, "result": result}));
+    } else {
+        output::line(s.pid);
+        output::line(format!("node: {}", s.node));
+        output::line(format!("exit: {}", reason));
+        if !result.is_null() {
+            output::line(format!("result: {result}"));
+        }
+    }
+    if reason.is_normal() {
+        Ok(())
+    } else {
+        Err(failed(format!("{} exited abnormally: {reason}", s.pid)))
+    }
+}
+
+/// Spawns `count` copies, a few at a time, with a progress bar on a
+/// terminal; ends with where they ran and (with --wait) how they exited.
+async fn spawn_many(
+    cli: &Cli,
+    pool: &Pool,
+    spec: Spawn,
+    wait: bool,
+    count: u32,
+) -> Result<(), Failure> {
+    use futures_util::StreamExt;
+    let bar = indicatif::ProgressBar::new(count as u64);
+    if cli.json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} [{bar:30}] {per_sec} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(if wait {
+        "spawned and finished"
+    } else {
+        "spawned"
+    });
+    let results: Vec<Result<Value, String>> = futures_util::stream::iter(0..count)
+        .map(|_| {
+            let spec = spec.clone();
+            let bar = bar.clone();
+            async move {
+                let r = if wait {
+                    pool.run(spec).await.map(|(s, reason, result)| {
+                        json!({"pid": s.pid, "node": s.node, "reason": reason, "result": result_json(result)})
+                    })
+                } else {
+                    pool.spawn(spec).await.map(|s| json!({"pid": s.pid, "node": s.node}))
+                };
+                bar.inc(1);
+                r.map_err(|e| e.to_string())
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+
+    let mut by_node: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    let mut ok = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => {
+                *by_node
+                    .entry(v["node"].as_str().unwrap_or("?").to_owned())
+                    .or_default() += 1;
+                if let Some(reason) = v.get("reason").and_then(Value::as_str) {
+                    *by_reason.entry(reason.to_owned()).or_default() += 1;
+                }
+                ok.push(v);
+            }
+            Err(e) => *errors.entry(e).or_default() += 1,
+        }
+    }
+    if cli.json {
+        output::json(
+            &json!({"spawned": ok, "by_node": by_node, "by_reason": by_reason, "errors": errors}),
+        );
+    } else {
+        output::line(format!("{} of {count} spawned", ok.len()));
+        let mut t = Table::new(&["node", "processes"]);
+        for (n, c) in &by_node {
+            t.row(vec![n.clone(), c.to_string()]);
+        }
+        t.print();
+        if wait {
+            let mut t = Table::new(&["exit", "processes"]);
+            for (r, c) in &by_reason {
+                t.row(vec![r.clone(), c.to_string()]);
+            }
+            t.print();
+        }
+        for (e, c) in &errors {
+            eprintln!("{c} failed: {e}");
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(failed(format!(
+            "{} of {count} spawns failed",
+            count as usize - ok.len()
+        )))
+    }
+}
+
+async fn ps(cli: &Cli, pool: &Pool, node: Option<&str>) -> Result<(), Failure> {
+    let procs = pool.processes(node).await?;
+    if cli.json {
+        output::json(&procs);
+        return Ok(());
+    }
+    let mut t = Table::new(&["pid", "node", "function", "age", "status", "owner"]);
+    for p in &procs {
+        t.row(vec![
+            p.pid.to_string(),
+            p.node.clone(),
+            p.function.clone(),
+            age(p.age_ms),
+            status(&p.status.to_string()),
+            p.owner.clone().unwrap_or_default(),
+        ]);
+    }
+    t.print();
+    Ok(())
+}
+
+async fn tree(cli: &Cli, pool: &Pool, cmd: &TreeCommand) -> Result<(), Failure> {
+    match cmd {
+        TreeCommand::Start { file } => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| failed(format!("cannot read {}: {e}", file.display())))?;
+            let source = file.display().to_string();
+            // Syntax and shape errors are found here, with the line; the
+            // master checks the functions against the live workers.
+            let spec = supervisor::tree_file::parse_tree_str(&source, &text, |_| true)
+                .map_err(|e| failed(e.to_string()))?;
+            let apps = pool.tree_start(spec, Some(source), Some(text)).await?;
+            print_apps(cli, &apps);
+            Ok(())
+        }
+        TreeCommand::Ls => {
+            let apps = pool.tree_list().await?;
+            print_apps(cli, &apps);
+            Ok(())
+        }
+        TreeCommand::Show { id } => {
+            let view = pool.tree_show(id).await?;
+            if cli.json {
+                output::json(&view);
+            } else {
+                print_tree(&view, "", true, true);
+            }
+            Ok(())
+        }
+        TreeCommand::Stop { id } => {
+            let apps = pool.tree_stop(id).await?;
+            print_apps(cli, &apps);
+            Ok(())
+        }
+    }
+}
+
+fn print_apps(cli: &Cli, apps: &[pool_proto::AppSummary]) {
+    if cli.json {
+        output::json(apps);
+        return;
+    }
+    let mut t = Table::new(&["id", "root", "node", "status", "reason"]);
+    for a in apps {
+        t.row(vec![
+            a.id.clone(),
+            a.root.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            a.node.clone().unwrap_or_else(|| "-".into()),
+            status(a.status.as_str()),
+            a.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    t.print();
+}
+
+/// Prints a tree with box-drawing branches.
+fn print_tree(v: &TreeView, prefix: &str, last: bool, root: bool) {
+    let branch = if root {
+        ""
+    } else if last {
+        "└─ "
+    } else {
+        "├─ "
+    };
+    let what = match v.strategy {
+        Some(s) => format!("{} ({s})", v.id),
+        None => v.id.clone(),
+    };
+    let pid = v.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+    let node = v.node.clone().unwrap_or_else(|| "-".into());
+    output::line(format!(
+        "{prefix}{branch}{what}  {pid} on {node}  {}  restarts {}",
+        status(&format!("{:?}", v.status).to_lowercase()),
+        v.restarts
+    ));
+    if let Some(children) = &v.children {
+        let child_prefix = if root {
+            String::new()
+        } else {
+            format!("{prefix}{}", if last { "   " } else { "│  " })
+        };
+        for (i, c) in children.iter().enumerate() {
+            print_tree(c, &child_prefix, i + 1 == children.len(), false);
+        }
+    }
+}

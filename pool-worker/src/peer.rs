@@ -1,0 +1,481 @@
+//! Connections to other nodes, opened on first use.
+//!
+//! One writer per direction (docs/protocol.md): frames for a worker go on
+//! the connection this node opened to it; frames for a hidden node go on the
+//! connection it opened to us. Every connection is read. When any connection
+//! with a peer closes, both are closed and the runtime fires `noconnection`
+//! on every link and monitor towards that peer; the next frame reconnects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use pool_proto::handshake::{self, HandshakeConfig};
+use pool_proto::{ErrorCode, Msg, NodeId, NodeKind, RemoteError, ReqId, Request, Response};
+use supervisor::SpawnReply;
+use tokio::net::TcpStream;
+
+use crate::conn::{self, CloseReason, ConnTx};
+use crate::node::Shared;
+
+/// How long connecting to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One peer's connections.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// Where frames for it go (possibly still connecting).
+    out: Option<ConnTx>,
+    /// Identifies this incarnation of the entry, so a late close of an old
+    /// connection does not tear down a new one.
+    generation: u64,
+    /// Connections it opened to us.
+    inbound: Vec<ConnTx>,
+}
+
+/// A request to a peer waiting for its response.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// A spawn: the runtime's reply slot, completed on the reader task.
+    Spawn(SpawnReply, NodeId),
+}
+
+/// The peer table.
+#[derive(Debug, Default)]
+pub(crate) struct Peers {
+    pub(crate) map: std::sync::Mutex<HashMap<NodeId, Peer>>,
+    pub(crate) pending: std::sync::Mutex<HashMap<ReqId, Pending>>,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn handshake_config(&self) -> HandshakeConfig {
+        HandshakeConfig {
+            timeout: self.config.handshake_timeout,
+            max_frame_len: self.config.max_frame_len,
+        }
+    }
+
+    /// Queues `frame` for `node`, opening a connection if there is none.
+    /// Frames for a node that is not a live member are dropped (the runtime
+    /// already answered `noconnection`/`noproc` for links and monitors).
+    pub(crate) fn send_frame(self: &Arc<Self>, node: NodeId, frame: Msg) {
+        let tx = {
+            let mut map = lock(&self.peers.map);
+            match map.get(&node).and_then(|p| p.out.as_ref()) {
+                Some(tx) if !tx.is_closed() => tx.clone(),
+                _ => match self.open(&mut map, node) {
+                    Some(tx) => tx,
+                    None => {
+                        tracing::debug!(%node, "frame dropped: no route to node");
+                        return;
+                    }
+                },
+            }
+        };
+        if tx.send(frame) {
+            self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts connecting to `node`; frames queue meanwhile.
+    fn open(self: &Arc<Self>, map: &mut HashMap<NodeId, Peer>, node: NodeId) -> Option<ConnTx> {
+        let info = self.members.read().ok()?.get(node).cloned()?;
+        if info.kind != NodeKind::Worker || info.addr.is_empty() {
+            // A hidden node is reached only through the connection it opened.
+            return None;
+        }
+        let (tx, crx) = ConnTx::pending();
+        let generation = self.next_generation();
+        let entry = map.entry(node).or_insert(Peer {
+            out: None,
+            generation,
+            inbound: Vec::new(),
+        });
+        entry.out = Some(tx.clone());
+        entry.generation = generation;
+        let shared = self.clone();
+        self.ctl.spawn(async move {
+            match shared.connect_peer(node, &info.addr).await {
+                Ok(conn) => {
+                    let s1 = shared.clone();
+                    let s2 = shared.clone();
+                    conn::run(
+                        conn,
+                        crx,
+                        shared.config.max_frame_len,
+                        move |msg| s1.on_peer_frame(node, msg),
+                        move |why| s2.peer_lost(node, Some(generation), &why),
+                    );
+                }
+                Err(e) => {
+                    crx.close();
+                    shared.peer_lost(node, Some(generation), &CloseReason::Error(e.to_string()));
+                }
+            }
+        });
+        Some(tx)
+    }
+
+    async fn connect_peer(
+        &self,
+        node: NodeId,
+        addr: &str,
+    ) -> Result<handshake::Connection<TcpStream>, crate::Error> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| crate::Error::Unreachable { node })?
+            .map_err(|e| crate::Error::Io {
+                what: format!("connecting to node {node} at {addr}"),
+                source: e,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (conn, peer) = handshake::initiate(
+            stream,
+            &self.identity,
+            &self.config.cookie,
+            &self.handshake_config(),
+        )
+        .await?;
+        if peer.node != node {
+            return Err(pool_proto::Error::Impostor {
+                claimed: peer.node,
+                why: format!("we connected to {addr} expecting node {node}"),
+            }
+            .into());
+        }
+        Ok(conn)
+    }
+
+    /// Serves a connection another node opened to us.
+    pub(crate) async fn accept_peer(self: &Arc<Self>, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let (conn, peer) = match handshake::respond(
+            stream,
+            &self.identity,
+            &self.config.cookie,
+            &self.handshake_config(),
+        )
+        .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(cause = %e, "refused a connection");
+                return;
+            }
+        };
+        if peer.node == self.id || peer.kind == NodeKind::Master {
+            tracing::warn!(peer = %peer, "refused a connection: a peer cannot be the master or ourselves");
+            return;
+        }
+        if self
+            .members
+            .read()
+            .map(|m| m.is_dead(peer.node))
+            .unwrap_or(false)
+        {
+            tracing::warn!(peer = %peer, "refused a connection from a node the master declared down");
+            return;
+        }
+        let (tx, crx) = ConnTx::pending();
+        let node = peer.node;
+        let generation = {
+            let mut map = lock(&self.peers.map);
+            let generation = self.next_generation();
+            let entry = map.entry(node).or_insert(Peer {
+                out: None,
+                generation,
+                inbound: Vec::new(),
+            });
+            entry.inbound.retain(|c| !c.is_closed());
+            entry.inbound.push(tx.clone());
+            if peer.kind == NodeKind::Hidden {
+                // We write to a hidden node on its own connection.
+                entry.out = Some(tx.clone());
+                entry.generation = generation;
+            }
+            entry.generation
+        };
+        tracing::debug!(peer = %peer, "peer connected");
+        let s1 = self.clone();
+        let s2 = self.clone();
+        conn::run(
+            conn,
+            crx,
+            self.config.max_frame_len,
+            move |msg| s1.on_peer_frame(node, msg),
+            move |why| s2.peer_lost(node, Some(generation), &why),
+        );
+    }
+
+    fn next_generation(&self) -> u64 {
+        self.stats.generations.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A connection with `node` closed (or failed to open), or the master
+    /// declared it down (`generation` None): close everything with it and
+    /// fire `noconnection` on links and monitors towards it.
+    pub(crate) fn peer_lost(
+        self: &Arc<Self>,
+        node: NodeId,
+        generation: Option<u64>,
+        why: &CloseReason,
+    ) {
+        let removed = {
+            let mut map = lock(&self.peers.map);
+            match map.get(&node) {
+                Some(p)
+                    if generation.is_none_or(|g| {
+                        g == p.generation || p.out.as_ref().is_none_or(|o| o.is_closed())
+                    }) =>
+                {
+                    map.remove(&node)
+                }
+                _ => None,
+            }
+        };
+        let Some(peer) = removed else {
+            return;
+        };
+        if let Some(out) = &peer.out {
+            out.close();
+        }
+        for c in &peer.inbound {
+            c.close();
+        }
+        if !matches!(why, CloseReason::Local) {
+            let hidden = self
+                .members
+                .read()
+                .map(|m| m.get(node).is_none_or(|i| i.kind == NodeKind::Hidden))
+                .unwrap_or(true);
+            if hidden {
+                tracing::debug!(%node, reason = %why, "a client disconnected");
+            } else {
+                tracing::info!(%node, reason = %why, "lost the connection to a peer");
+            }
+        }
+        self.fail_pending(node);
+        self.rt.node_down(node);
+    }
+
+    fn fail_pending(&self, node: NodeId) {
+        let gone: Vec<Pending> = {
+            let mut pending = lock(&self.peers.pending);
+            let ids: Vec<ReqId> = pending
+                .iter()
+                .filter(|(_, p)| matches!(p, Pending::Spawn(_, n) if *n == node))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter()
+                .filter_map(|id| pending.remove(&id))
+                .collect()
+        };
+        // Dropping a SpawnReply answers "connection lost".
+        drop(gone);
+    }
+
+    /// A frame from a peer.
+    fn on_peer_frame(self: &Arc<Self>, node: NodeId, msg: Msg) {
+        self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
+        match msg {
+            Msg::Request { id, body } => self.serve_peer_request(node, id, body),
+            Msg::Response { id, body } => self.complete_peer_request(id, body),
+            other => {
+                if let Err(other) = self.rt.handle_remote(other) {
+                    tracing::debug!(%node, frame = ?other, "ignored a frame a peer may not send");
+                }
+            }
+        }
+    }
+
+    fn serve_peer_request(self: &Arc<Self>, node: NodeId, id: ReqId, body: Request) {
+        match body {
+            Request::Spawn(req) => {
+                if self.config.kind != NodeKind::Worker {
+                    let e = RemoteError::new(
+                        ErrorCode::Refused,
+                        "a hidden node does not host processes for others",
+                    );
+                    self.send_frame(
+                        node,
+                        Msg::Response {
+                            id,
+                            body: Response::Error(e),
+                        },
+                    );
+                    return;
+                }
+                if self.stopping.load(Ordering::Acquire) {
+                    let e = RemoteError::new(
+                        ErrorCode::Overloaded,
+                        "the node is stopping: spawn elsewhere",
+                    );
+                    self.send_frame(
+                        node,
+                        Msg::Response {
+                            id,
+                            body: Response::Error(e),
+                        },
+                    );
+                    return;
+                }
+                match self.rt.handle_spawn(req) {
+                    Ok((pid, gate)) => {
+                        // The answer is queued before the process may run.
+                        self.send_frame(
+                            node,
+                            Msg::Response {
+                                id,
+                                body: Response::Spawned(pid),
+                            },
+                        );
+                        drop(gate);
+                    }
+                    Err(e) => self.send_frame(
+                        node,
+                        Msg::Response {
+                            id,
+                            body: Response::Error(e),
+                        },
+                    ),
+                }
+            }
+            Request::Inspect { pid } => {
+                let shared = self.clone();
+                self.ctl.spawn(async move {
+                    let body = shared.inspect_local(pid).await;
+                    shared.send_frame(node, Msg::Response { id, body });
+                });
+            }
+            Request::Ping => self.send_frame(
+                node,
+                Msg::Response {
+                    id,
+                    body: Response::Pong,
+                },
+            ),
+            other => {
+                let e = RemoteError::new(
+                    ErrorCode::Refused,
+                    format!(
+                        "a worker does not serve {} from a peer",
+                        request_name(&other)
+                    ),
+                );
+                self.send_frame(
+                    node,
+                    Msg::Response {
+                        id,
+                        body: Response::Error(e),
+                    },
+                );
+            }
+        }
+    }
+
+    fn complete_peer_request(&self, id: ReqId, body: Response) {
+        let Some(p) = lock(&self.peers.pending).remove(&id) else {
+            return;
+        };
+        match p {
+            Pending::Spawn(reply, _) => reply.complete(match body {
+                Response::Spawned(pid) => Ok(pid),
+                Response::Error(e) => Err(e),
+                other => Err(RemoteError::new(
+                    ErrorCode::Internal,
+                    format!("unexpected answer to a spawn: {other:?}"),
+                )),
+            }),
+        }
+    }
+
+    /// Sends a spawn request; `reply` is completed by the reader.
+    pub(crate) fn spawn_on_peer(
+        self: &Arc<Self>,
+        node: NodeId,
+        req: pool_proto::SpawnRequest,
+        reply: SpawnReply,
+    ) {
+        let id = self.next_req();
+        lock(&self.peers.pending).insert(id, Pending::Spawn(reply, node));
+        self.send_frame(
+            node,
+            Msg::Request {
+                id,
+                body: Request::Spawn(req),
+            },
+        );
+        if self
+            .members
+            .read()
+            .map(|m| m.get(node).is_none())
+            .unwrap_or(true)
+        {
+            // Not a member: nobody will answer.
+            lock(&self.peers.pending).remove(&id);
+        }
+    }
+
+    /// Closes every connection with `node` (declared down by the master).
+    pub(crate) fn close_peer(self: &Arc<Self>, node: NodeId) {
+        self.peer_lost(node, None, &CloseReason::Local);
+    }
+
+    /// Closes every peer connection (fencing, shutdown).
+    pub(crate) fn close_all_peers(self: &Arc<Self>) {
+        let nodes: Vec<NodeId> = lock(&self.peers.map).keys().copied().collect();
+        for n in nodes {
+            self.close_peer(n);
+        }
+    }
+
+    /// Waits until every outgoing queue is empty or `timeout` passes (so
+    /// exit signals reach other nodes before we disconnect).
+    pub(crate) async fn flush_peers(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, async {
+            loop {
+                let busy = lock(&self.peers.map).values().any(|p| {
+                    p.out
+                        .as_ref()
+                        .is_some_and(|o| !o.is_closed() && !o.is_empty())
+                });
+                if !busy {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
+}
+
+/// A request's name, for messages.
+pub(crate) fn request_name(r: &Request) -> &'static str {
+    match r {
+        Request::Join(_) => "Join",
+        Request::Ready => "Ready",
+        Request::Place(_) => "Place",
+        Request::RegisterName { .. } => "RegisterName",
+        Request::UnregisterName { .. } => "UnregisterName",
+        Request::WhereIs { .. } => "WhereIs",
+        Request::ListNames => "ListNames",
+        Request::ListNodes => "ListNodes",
+        Request::ListProcesses { .. } => "ListProcesses",
+        Request::LocalProcesses => "LocalProcesses",
+        Request::TreeStart { .. } => "TreeStart",
+        Request::TreeList => "TreeList",
+        Request::TreeShow { .. } => "TreeShow",
+        Request::TreeStop { .. } => "TreeStop",
+        Request::StartApp { .. } => "StartApp",
+        Request::StopApp { .. } => "StopApp",
+        Request::Inspect { .. } => "Inspect",
+        Request::Spawn(_) => "Spawn",
+        Request::Leave => "Leave",
+        Request::Ping => "Ping",
+    }
+}

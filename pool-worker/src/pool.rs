@@ -1,0 +1,585 @@
+//! The Pool API: spawn where the master's placement says (or on a named
+//! node, or by key), send and call any pid, global names, `run`, and the
+//! views `poolctl` prints.
+//!
+//! Every node has one ([`crate::NodeHandle::pool`]); `poolctl` is a hidden
+//! node using exactly this API.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_proto::{
+    AppSummary, ExitReason, LabelReq, NodeId, NodeStatus, Pid, PlaceQuery, Placed, ProcessInfo,
+    Request, Response, SpawnRequest, TraceId, TreeSpec, TreeView,
+};
+use serde::Serialize;
+use supervisor::{CallError, Message, Runtime, SpawnOpts};
+
+use crate::error::Error;
+use crate::node::Shared;
+
+/// Where a spawn goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Where the master's placement strategy says.
+    Placed,
+    /// On the named node.
+    Node(String),
+    /// On the node a consistent hash of the key picks.
+    Key(String),
+    /// On this node.
+    Local,
+}
+
+/// A spawn request for [`Pool::spawn`].
+///
+/// ```
+/// use pool_worker::Spawn;
+/// let s = Spawn::new("builtin.sleep", serde_json::json!({"ms": 10})).label("zone=a").unwrap();
+/// assert_eq!(s.function, "builtin.sleep");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Spawn {
+    /// The registered function.
+    pub function: String,
+    /// Its argument.
+    pub args: serde_json::Value,
+    /// Where it goes.
+    pub target: Target,
+    /// Label constraints for placement.
+    pub labels: Vec<LabelReq>,
+    /// Link the new process to this local process.
+    pub link: Option<Pid>,
+    /// Monitor the new process from this local process.
+    pub monitor: Option<Pid>,
+    /// What the process belongs to (shown by `poolctl ps`).
+    pub owner: Option<String>,
+    /// Trace id, to follow the spawn through every node's logs.
+    pub trace: Option<TraceId>,
+}
+
+impl Spawn {
+    /// Spawn `function` with `args`, placed by the master.
+    pub fn new(function: impl Into<String>, args: serde_json::Value) -> Self {
+        Spawn {
+            function: function.into(),
+            args,
+            target: Target::Placed,
+            labels: Vec::new(),
+            link: None,
+            monitor: None,
+            owner: None,
+            trace: None,
+        }
+    }
+
+    /// On the named node.
+    pub fn on(mut self, node: impl Into<String>) -> Self {
+        self.target = Target::Node(node.into());
+        self
+    }
+
+    /// By consistent hashing on `key`.
+    pub fn keyed(mut self, key: impl Into<String>) -> Self {
+        self.target = Target::Key(key.into());
+        self
+    }
+
+    /// Only on nodes with this label (`key=value`).
+    pub fn label(mut self, label: &str) -> Result<Self, Error> {
+        self.labels.push(LabelReq::parse(label)?);
+        Ok(self)
+    }
+
+    /// Linked to local process `pid`.
+    pub fn link(mut self, pid: Pid) -> Self {
+        self.link = Some(pid);
+        self
+    }
+
+    /// Monitored by local process `pid`.
+    pub fn monitor(mut self, pid: Pid) -> Self {
+        self.monitor = Some(pid);
+        self
+    }
+
+    /// Tagged with an owner.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Tagged with a trace id.
+    pub fn trace(mut self, trace: TraceId) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+}
+
+/// A spawned process and where it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spawned {
+    /// Its pid.
+    pub pid: Pid,
+    /// The node's name.
+    pub node: String,
+    /// The monitor's reference, if [`Spawn::monitor`] asked for one.
+    pub mref: Option<pool_proto::Ref>,
+}
+
+/// The Pool API of one node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Pool {
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.shared.id
+    }
+
+    /// This node's name.
+    pub fn node_name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// The process runtime of this node.
+    pub fn runtime(&self) -> &Runtime {
+        &self.shared.rt
+    }
+
+    /// The name of a live node, from this node's membership.
+    pub fn node_name_of(&self, node: NodeId) -> Option<String> {
+        if node == self.shared.id {
+            return Some(self.shared.config.name.clone());
+        }
+        self.shared
+            .members
+            .read()
+            .ok()?
+            .get(node)
+            .map(|n| n.name.clone())
+    }
+
+    fn node_by_name(&self, name: &str) -> Result<NodeId, Error> {
+        if name == self.shared.config.name {
+            return Ok(self.shared.id);
+        }
+        let m = self
+            .shared
+            .members
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        m.by_name(name)
+            .map(|n| n.id)
+            .ok_or_else(|| Error::UnknownNode {
+                name: name.to_owned(),
+                live: m.worker_names(),
+            })
+    }
+
+    /// Where the master would place `count` processes now (Erlang's
+    /// `get_node`); with `commit` it counts them as placed.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
+    /// let q = pool_proto::PlaceQuery { count: 3, ..Default::default() };
+    /// for p in pool.place(q).await? {
+    ///     println!("{} ({})", p.name, p.addr);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn place(&self, query: PlaceQuery) -> Result<Vec<Placed>, Error> {
+        match self.shared.master_request(Request::Place(query)).await? {
+            Response::Placed(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Spawns a process as `spec` says and returns where it runs.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
+    /// use pool_worker::Spawn;
+    /// let s = pool.spawn(Spawn::new("builtin.echo", serde_json::json!({}))).await?;
+    /// println!("{} runs on {}", s.pid, s.node);
+    /// # Ok(()) }
+    /// ```
+    pub async fn spawn(&self, spec: Spawn) -> Result<Spawned, Error> {
+        if spec.link.is_some() && spec.monitor.is_some() && spec.link != spec.monitor {
+            return Err(Error::Config(
+                "link and monitor must come from the same local process".into(),
+            ));
+        }
+        let requester = spec
+            .link
+            .or(spec.monitor)
+            .unwrap_or_else(|| self.shared.rt.system_pid());
+        let monitor = spec.monitor.map(|_| false);
+        self.spawn_inner(&spec, requester, spec.link.is_some(), monitor)
+            .await
+    }
+
+    /// Where `spec` goes, never one of `exclude`.
+    async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<NodeId, Error> {
+        match &spec.target {
+            Target::Local => Ok(self.shared.id),
+            Target::Node(n) => self.node_by_name(n),
+            Target::Placed | Target::Key(_) => {
+                let q = PlaceQuery {
+                    count: 1,
+                    key: match &spec.target {
+                        Target::Key(k) => Some(k.clone()),
+                        _ => None,
+                    },
+                    labels: spec.labels.clone(),
+                    exclude: exclude.to_vec(),
+                    commit: true,
+                    ..PlaceQuery::default()
+                };
+                let placed = self.place(q).await?;
+                placed
+                    .first()
+                    .map(|p| p.id)
+                    .ok_or_else(|| Error::Unexpected {
+                        peer: "the master".into(),
+                        got: "an empty placement".into(),
+                    })
+            }
+        }
+    }
+
+    /// Places and spawns; a node lost between placement and spawn is
+    /// excluded and placement tried once more.
+    async fn spawn_inner(
+        &self,
+        spec: &Spawn,
+        requester: Pid,
+        link: bool,
+        monitor: Option<bool>,
+    ) -> Result<Spawned, Error> {
+        let mut exclude = Vec::new();
+        loop {
+            let node = self.resolve(spec, &exclude).await?;
+            let req = SpawnRequest {
+                function: spec.function.clone(),
+                args: spec.args.clone(),
+                link: None,
+                monitor: None,
+                owner: spec.owner.clone(),
+                trace: spec.trace,
+            };
+            if let Some(trace) = spec.trace {
+                tracing::info!(trace, %node, function = %spec.function, "spawning");
+            }
+            match self
+                .shared
+                .rt
+                .spawn_on(node, requester, req, link, monitor)
+                .await
+            {
+                Ok((pid, mref)) => {
+                    return Ok(Spawned {
+                        pid,
+                        node: self.node_name_of(node).unwrap_or_else(|| node.to_string()),
+                        mref,
+                    });
+                }
+                Err(e) => {
+                    let e = Error::Runtime(e);
+                    if exclude.is_empty() && spec.target == Target::Placed && is_node_lost(&e) {
+                        tracing::debug!(%node, cause = %e, "spawn target lost; placing again");
+                        exclude.push(node);
+                        continue;
+                    }
+                    let node_name = self.node_name_of(node).unwrap_or_else(|| node.to_string());
+                    return Err(match e {
+                        Error::Runtime(supervisor::Error::Remote(mut r)) => {
+                            r.message = format!("node {node_name}: {}", r.message);
+                            Error::Remote(r)
+                        }
+                        other => other,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Spawns on the named node.
+    pub async fn spawn_on(
+        &self,
+        node: &str,
+        function: &str,
+        args: serde_json::Value,
+    ) -> Result<Spawned, Error> {
+        self.spawn(Spawn::new(function, args).on(node)).await
+    }
+
+    /// Spawns on the node that key `key` maps to: the same key goes to the
+    /// same node while it lives.
+    pub async fn spawn_keyed(
+        &self,
+        key: &str,
+        function: &str,
+        args: serde_json::Value,
+    ) -> Result<Spawned, Error> {
+        self.spawn(Spawn::new(function, args).keyed(key)).await
+    }
+
+    /// Spawns, then waits for the process to end: its exit reason, and its
+    /// result value if it ended normally with one.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
+    /// use pool_worker::Spawn;
+    /// let (spawned, reason, result) = pool.run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50}))).await?;
+    /// assert!(reason.is_normal());
+    /// assert_eq!(result.unwrap().take::<u64>().unwrap(), 50);
+    /// # let _ = spawned; Ok(()) }
+    /// ```
+    pub async fn run(&self, spec: Spawn) -> Result<(Spawned, ExitReason, Option<Message>), Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pool = self.clone();
+        self.shared.rt.spawn_opts(
+            SpawnOpts::new().function("pool.run"),
+            move |mut ctx| async move {
+                let me = ctx.pid();
+                match pool.spawn_inner(&spec, me, false, Some(true)).await {
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                    Ok(s) => {
+                        let mref = s.mref.expect("run asks for a monitor");
+                        let down = ctx.wait_down(mref, None).await;
+                        let _ = tx.send(Ok(match down {
+                            Some(d) => (s, d.reason, d.result),
+                            None => (s, ExitReason::Killed, None),
+                        }));
+                    }
+                }
+            },
+        );
+        rx.await.unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Sends a message to any pid (never fails; dropped if it is dead).
+    pub fn send<T: Serialize + Send + 'static>(&self, to: Pid, value: T) {
+        self.shared.rt.send(to, value);
+    }
+
+    /// Calls any pid: its reply, a timeout, or its exit reason.
+    pub async fn call<T: Serialize + Send + 'static>(
+        &self,
+        to: Pid,
+        request: T,
+        timeout: Duration,
+    ) -> Result<Message, CallError> {
+        self.shared.rt.call(to, request, timeout).await
+    }
+
+    /// Sends the exit signal `reason` to any pid (`kill` is untrappable).
+    pub fn exit(&self, to: Pid, reason: ExitReason) {
+        self.shared.rt.exit(to, reason);
+    }
+
+    /// Registers a global name; false if the name is taken or the process
+    /// already has one (OTP's `global:register_name`). The name is released
+    /// when the process dies.
+    pub async fn register_global(&self, name: &str, pid: Pid) -> Result<bool, Error> {
+        let ok = match self
+            .shared
+            .master_request(Request::RegisterName {
+                name: name.to_owned(),
+                pid,
+            })
+            .await?
+        {
+            Response::Registered(ok) => ok,
+            other => return Err(unexpected(other)),
+        };
+        if ok && pid.node() == self.shared.id {
+            self.shared.watch_global(name.to_owned(), pid);
+        }
+        Ok(ok)
+    }
+
+    /// Removes a global name.
+    pub async fn unregister_global(&self, name: &str) -> Result<(), Error> {
+        self.shared
+            .master_request(Request::UnregisterName {
+                name: name.to_owned(),
+            })
+            .await?;
+        self.shared
+            .globals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        Ok(())
+    }
+
+    /// The pid holding a global name.
+    pub async fn whereis(&self, name: &str) -> Result<Option<Pid>, Error> {
+        match self
+            .shared
+            .master_request(Request::WhereIs {
+                name: name.to_owned(),
+            })
+            .await?
+        {
+            Response::WhereIs(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends to a global name; an unknown name is an error (OTP's
+    /// `{badarg, {Name, Msg}}`).
+    pub async fn send_named<T: Serialize + Send + 'static>(
+        &self,
+        name: &str,
+        value: T,
+    ) -> Result<(), Error> {
+        let pid = self.whereis(name).await?.ok_or_else(|| {
+            Error::Remote(pool_proto::RemoteError::new(
+                pool_proto::ErrorCode::NotFound,
+                format!("no process is registered globally as {name:?}"),
+            ))
+        })?;
+        self.send(pid, value);
+        Ok(())
+    }
+
+    /// Every global name.
+    pub async fn names(&self) -> Result<BTreeMap<String, Pid>, Error> {
+        match self.shared.master_request(Request::ListNames).await? {
+            Response::Names(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Live nodes with their load.
+    pub async fn nodes(&self) -> Result<Vec<NodeStatus>, Error> {
+        match self.shared.master_request(Request::ListNodes).await? {
+            Response::Nodes(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Processes of the pool (or of one node).
+    pub async fn processes(&self, node: Option<&str>) -> Result<Vec<ProcessInfo>, Error> {
+        match self
+            .shared
+            .master_request(Request::ListProcesses {
+                node: node.map(str::to_owned),
+            })
+            .await?
+        {
+            Response::Processes(p) => Ok(p),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Hands a tree to the master to keep alive; `text` (the file's text)
+    /// lets the master name the line of an error.
+    pub async fn tree_start(
+        &self,
+        spec: TreeSpec,
+        source: Option<String>,
+        text: Option<String>,
+    ) -> Result<Vec<AppSummary>, Error> {
+        match self
+            .shared
+            .master_request(Request::TreeStart { spec, source, text })
+            .await?
+        {
+            Response::Apps(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The applications the master keeps.
+    pub async fn tree_list(&self) -> Result<Vec<AppSummary>, Error> {
+        match self.shared.master_request(Request::TreeList).await? {
+            Response::Apps(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One application's whole tree.
+    pub async fn tree_show(&self, id: &str) -> Result<TreeView, Error> {
+        match self
+            .shared
+            .master_request(Request::TreeShow { id: id.to_owned() })
+            .await?
+        {
+            Response::Tree(t) => Ok(t),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Stops an application in order.
+    pub async fn tree_stop(&self, id: &str) -> Result<Vec<AppSummary>, Error> {
+        match self
+            .shared
+            .master_request(Request::TreeStop { id: id.to_owned() })
+            .await?
+        {
+            Response::Apps(a) => Ok(a),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn unexpected(r: Response) -> Error {
+    Error::Unexpected {
+        peer: "the master".into(),
+        got: format!("{r:?}"),
+    }
+}
+
+fn is_node_lost(e: &Error) -> bool {
+    match e {
+        Error::Runtime(supervisor::Error::NoRoute { .. }) => true,
+        Error::Runtime(supervisor::Error::Remote(r)) => {
+            matches!(
+                r.code,
+                pool_proto::ErrorCode::UnknownNode | pool_proto::ErrorCode::Overloaded
+            )
+        }
+        _ => false,
+    }
+}
+
+impl Shared {
+    /// Releases a global name at the master when its process dies.
+    pub(crate) fn watch_global(self: &Arc<Self>, name: String, pid: Pid) {
+        self.globals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.clone(), pid);
+        let shared = Arc::downgrade(self);
+        self.rt.spawn_opts(
+            SpawnOpts::new().function("global.watch"),
+            move |mut ctx| async move {
+                let mref = ctx.monitor(pid);
+                let _ = ctx.wait_down(mref, None).await;
+                if let Some(shared) = shared.upgrade() {
+                    let held = {
+                        let mut g = shared.globals.lock().unwrap_or_else(|e| e.into_inner());
+                        if g.get(&name) == Some(&pid) {
+                            g.remove(&name);
+                            true
+                        } else {
+                            false
+                        }
+                    };
+                    if held {
+                        shared.master_push(pool_proto::Msg::NameReleased { name, pid });
+                    }
+                }
+            },
+        );
+    }
+}

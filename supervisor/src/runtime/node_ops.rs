@@ -1,0 +1,26 @@
+//! Node-level queries the pool needs for fencing and graceful stops.
+
+use pool_proto::Pid;
+
+use super::Runtime;
+
+impl Runtime {
+    /// Local processes linked to a process of another node (children this
+    /// node hosts for supervisors elsewhere, among others).
+    pub fn linked_to_other_nodes(&self) -> Vec<Pid> {
+        let node = self.node();
+        let mut out: Vec<Pid> = self
+            .inner
+            .procs
+            .iter()
+            .filter(|p| {
+                let st = p.value().lock();
+                !st.exiting && st.links.iter().any(|l| l.node() != node)
+            })
+            .map(|p| *p.key())
+            .map(|serial| Pid::new(node, serial))
+            .collect();
+        out.sort();
+        out
+    }
+}
