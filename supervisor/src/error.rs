@@ -48,7 +48,7 @@ pub enum Error {
 
     /// No function of that name is registered.
     #[error(
-        "no function {name:?} is registered on this node (known: {known}): register it with Functions::register"
+        "no function {name:?} is registered (known: {known}): register it on the worker with Functions::register"
     )]
     UnknownFunction {
         /// The name asked for.

@@ -5,14 +5,14 @@
 //!
 //! # Layout
 //!
-//! - [`runtime`]: [`Runtime`], the node's process table, spawning, signals.
-//! - [`process`]: [`Ctx`], what a process function receives.
-//! - [`message`]: [`Message`] and [`Envelope`], what a mailbox holds.
-//! - [`functions`]: [`Functions`], spawning by name.
+//! - [`runtime`] — [`Runtime`], the node's process table, spawning, signals.
+//! - [`process`] — [`Ctx`], what a process function receives.
+//! - [`message`] — [`Message`] and [`Envelope`], what a mailbox holds.
+//! - [`functions`] — [`Functions`], spawning by name.
 //! - [`runtime::router`]: [`RemoteRouter`], the seam to other nodes.
-//! - [`supervisor`]: supervisors, strategies and restart intensity.
-//! - [`tree_file`]: supervision trees from TOML.
-//! - [`error`]: [`Error`] and [`CallError`].
+//! - [`supervisor`] — supervisors, strategies and restart intensity.
+//! - [`tree_file`] — supervision trees from TOML.
+//! - [`error`] — [`Error`] and [`CallError`].
 //!
 //! # Example
 //!

@@ -277,7 +277,7 @@ pub enum Envelope {
     /// A call expecting a reply.
     Call(CallRequest),
     /// The reply to a call; consumed by `call` itself (a late reply to a
-    /// call that timed out is dropped, never seen by `recv`).
+    /// call that timed out is dropped, never seen by any receive).
     Reply {
         /// The call's reference.
         mref: Ref,

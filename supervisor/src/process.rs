@@ -195,6 +195,10 @@ pub struct Ctx {
     /// The last local process this one sent to: repeated sends to the same
     /// peer skip the process table. Only this process locks it.
     last_dest: Mutex<Option<Arc<Process>>>,
+    /// The reference of the call this process is waiting on, if any: the
+    /// only reply it may receive. Any other reply is late (its call timed
+    /// out) and is dropped by every receive.
+    awaiting: Option<Ref>,
 }
 
 impl Ctx {
@@ -204,6 +208,7 @@ impl Ctx {
             rt,
             save: SyncWrapper::new(VecDeque::new()),
             last_dest: Mutex::new(None),
+            awaiting: None,
         }
     }
 
@@ -295,6 +300,10 @@ impl Ctx {
         let mut scanned = 0;
         loop {
             while scanned < self.save.get_mut().len() {
+                if is_late_reply(&self.save.get_mut()[scanned], self.awaiting) {
+                    self.save.get_mut().remove(scanned);
+                    continue;
+                }
                 if matches(&self.save.get_mut()[scanned]) {
                     let env = self.save.get_mut().remove(scanned);
                     self.note_saved();
@@ -324,6 +333,8 @@ impl Ctx {
         mut matches: impl FnMut(&Envelope) -> bool,
     ) -> Option<Envelope> {
         self.proc.mailbox.drain_into(self.save.get_mut());
+        let awaiting = self.awaiting;
+        self.save.get_mut().retain(|e| !is_late_reply(e, awaiting));
         let pos = self.save.get_mut().iter().position(&mut matches)?;
         let env = self.save.get_mut().remove(pos);
         self.note_saved();
@@ -422,6 +433,7 @@ impl Ctx {
     ) -> Result<Message, CallError> {
         let mref = self.monitor(to);
         self.rt.send_call(self.pid(), to, mref, request);
+        self.awaiting = Some(mref);
         let got = self
             .recv_match(
                 |e| match e {
@@ -432,6 +444,8 @@ impl Ctx {
                 Some(timeout),
             )
             .await;
+        // From now on a reply to this call is late, and dropped.
+        self.awaiting = None;
         match got {
             Some(Envelope::Reply { msg, .. }) => {
                 self.demonitor(mref, true);
@@ -570,6 +584,12 @@ impl Ctx {
             _ => None,
         }
     }
+}
+
+/// True for a reply that no call is waiting for: its call timed out (or the
+/// caller was not calling at all), so it is dropped unseen.
+fn is_late_reply(env: &Envelope, awaiting: Option<Ref>) -> bool {
+    matches!(env, Envelope::Reply { mref, .. } if Some(*mref) != awaiting)
 }
 
 /// Polls the future `f` as the body of `proc`: with the process's own

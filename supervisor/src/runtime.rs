@@ -20,6 +20,7 @@
 //! computes without ever yielding cannot be interrupted (as any cooperative
 //! runtime); it dies at its next `.await`.
 
+mod node_ops;
 pub mod router;
 
 use std::borrow::Cow;
@@ -478,14 +479,19 @@ impl Runtime {
         let procs: Vec<Arc<Process>> = self.inner.procs.iter().map(|p| p.value().clone()).collect();
         let mut out: Vec<ProcessSnapshot> = procs
             .iter()
-            .map(|p| ProcessSnapshot {
-                pid: p.pid,
-                function: p.meta.function.to_string(),
-                name: p.lock().name.clone(),
-                owner: p.meta.owner.clone(),
-                status: p.status(),
-                started: p.meta.started,
-                mailbox: p.mailbox_len(),
+            .map(|p| {
+                // One lock at a time: a guard held across the struct
+                // expression would deadlock with `status()`.
+                let name = p.lock().name.clone();
+                ProcessSnapshot {
+                    pid: p.pid,
+                    function: p.meta.function.to_string(),
+                    name,
+                    owner: p.meta.owner.clone(),
+                    status: p.status(),
+                    started: p.meta.started,
+                    mailbox: p.mailbox_len(),
+                }
             })
             .collect();
         out.sort_by_key(|s| s.pid);
@@ -555,6 +561,9 @@ impl Runtime {
         // Links and monitors exist before the process runs (spawn_link and
         // spawn_monitor are atomic in OTP). The other half is recorded on
         // the other process; a remote other half is the requester's job.
+        // In the table first: a parent or watcher dying while the link or
+        // monitor is being made must find this process to signal it.
+        self.inner.procs.insert(serial, proc.clone());
         let mut dead_parent = None;
         if let Some(parent) = link {
             proc.lock().links.push(parent);
@@ -579,7 +588,6 @@ impl Runtime {
         if dead_watcher {
             proc.lock().monitored_by.clear();
         }
-        self.inner.procs.insert(serial, proc.clone());
         self.inner.spawned.fetch_add(1, Ordering::Relaxed);
         if let Some(name) = name
             && let Err(e) = self.register(&name, pid)

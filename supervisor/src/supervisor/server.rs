@@ -74,6 +74,9 @@ struct ChildRec {
     extra: serde_json::Value,
     /// Its process, if it runs.
     pid: Option<Pid>,
+    /// The process it last ran as, once that one ended: the `old` pid of
+    /// the restart event that replaces it.
+    last_pid: Option<Pid>,
     state: ChildState,
     /// Restarts of this child.
     restarts: u64,
@@ -199,6 +202,7 @@ impl Server {
             data,
             extra,
             pid: None,
+            last_pid: None,
             state: ChildState::Stopped,
             restarts: 0,
             lost_node: None,
@@ -256,8 +260,13 @@ impl Server {
         let owner = self.owner(rec);
         let code = self.spec.code_of(&rec.data.id).cloned();
         match code {
-            Some(ChildCode::Closure(f)) => {
+            Some(ChildCode::Closure(f, check)) => {
                 let args = rec.extra.clone();
+                // Arguments that do not fit are a start failure, as OTP's
+                // wrong arity, not a crash after the start.
+                if let Some(check) = check {
+                    check(&args).map_err(ExitReason::Error)?;
+                }
                 let pid = ctx.spawn_opts(
                     SpawnOpts::new()
                         .link(me)
@@ -271,7 +280,8 @@ impl Server {
                 let fut = f(ctx, rec.extra.clone());
                 match AssertUnwindSafe(fut).catch_unwind().await {
                     Ok(r) => r,
-                    Err(panic) => Err(ExitReason::Panic(panic_text(&panic))),
+                    // `as_ref`: the payload inside the box, not the box.
+                    Err(panic) => Err(ExitReason::Panic(panic_text(panic.as_ref()))),
                 }
             }
             Some(ChildCode::Supervisor(spec)) => self.start_nested_local(ctx, spec, owner).await,
@@ -439,7 +449,9 @@ impl Server {
             self.check_stop_reason(&self.children[idx], &reason);
         }
         let rec = &mut self.children[idx];
-        rec.pid = None;
+        if let Some(pid) = rec.pid.take() {
+            rec.last_pid = Some(pid);
+        }
         rec.state = ChildState::Stopped;
     }
 
@@ -554,6 +566,9 @@ impl Server {
         {
             let rec = &mut self.children[idx];
             let old = rec.pid.take();
+            if old.is_some() {
+                rec.last_pid = old;
+            }
             rec.state = ChildState::Stopped;
             rec.lost_node = old
                 .filter(|p| reason == ExitReason::NoConnection && p.node() != local)
@@ -651,7 +666,9 @@ impl Server {
                 continue;
             };
             let rec = self.children[i].clone();
-            let old = rec.pid;
+            // The process this start replaces (already ended: a crashed
+            // child, or one the plan terminated).
+            let old = rec.pid.or(rec.last_pid);
             match self.start_one(ctx, &rec).await {
                 Ok(Started::Pid(pid)) => {
                     let rec = &mut self.children[i];

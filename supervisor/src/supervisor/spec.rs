@@ -51,10 +51,18 @@ pub type CustomStart = Arc<
         + Sync,
 >;
 
+/// Checks a closure child's dynamic arguments before it is spawned, so that
+/// arguments that do not fit are a start failure (OTP: a wrong arity gives
+/// `{error, {'EXIT', {undef, _}}}` from `start_child`), not a crash of a
+/// child that already started.
+pub(crate) type ArgsCheck = Arc<dyn Fn(&serde_json::Value) -> Result<(), String> + Send + Sync>;
+
 /// The code of a child that is not a plain registered function.
 #[derive(Clone)]
 pub(crate) enum ChildCode {
-    Closure(ChildFn),
+    /// A closure run on the supervisor's node, with the check of its
+    /// arguments if it takes typed ones.
+    Closure(ChildFn, Option<ArgsCheck>),
     Custom(CustomStart),
     Supervisor(Spec),
 }
@@ -62,7 +70,7 @@ pub(crate) enum ChildCode {
 impl fmt::Debug for ChildCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ChildCode::Closure(_) => f.write_str("Closure"),
+            ChildCode::Closure(..) => f.write_str("Closure"),
             ChildCode::Custom(_) => f.write_str("Custom"),
             ChildCode::Supervisor(s) => write!(f, "Supervisor({:?})", s.data.id),
         }
@@ -183,15 +191,19 @@ impl Child {
         let f = Arc::new(f);
         Self::with_code(
             id,
-            ChildCode::Closure(Arc::new(move |ctx, _args| {
-                let f = f.clone();
-                async move { f(ctx).await.into_exit() }.boxed()
-            })),
+            ChildCode::Closure(
+                Arc::new(move |ctx, _args| {
+                    let f = f.clone();
+                    async move { f(ctx).await.into_exit() }.boxed()
+                }),
+                None,
+            ),
         )
     }
 
     /// A worker running a closure that takes typed arguments: the dynamic
-    /// arguments of a `simple_one_for_one` child (`start_child`).
+    /// arguments of a `simple_one_for_one` child (`start_child`). Arguments
+    /// that do not decode as `A` are a start failure: nothing is spawned.
     pub fn worker_with_args<A, F, Fut>(id: impl Into<String>, f: F) -> Self
     where
         A: DeserializeOwned + Send + 'static,
@@ -202,16 +214,25 @@ impl Child {
         let f = Arc::new(f);
         Self::with_code(
             id,
-            ChildCode::Closure(Arc::new(move |ctx, args| {
-                let f = f.clone();
-                async move {
-                    match serde_json::from_value::<A>(args) {
-                        Ok(a) => f(ctx, a).await.into_exit(),
-                        Err(e) => (ExitReason::Error(format!("bad child arguments: {e}")), None),
+            ChildCode::Closure(
+                Arc::new(move |ctx, args| {
+                    let f = f.clone();
+                    async move {
+                        match serde_json::from_value::<A>(args) {
+                            Ok(a) => f(ctx, a).await.into_exit(),
+                            Err(e) => {
+                                (ExitReason::Error(format!("bad child arguments: {e}")), None)
+                            }
+                        }
                     }
-                }
-                .boxed()
-            })),
+                    .boxed()
+                }),
+                Some(Arc::new(|args: &serde_json::Value| {
+                    A::deserialize(args)
+                        .map(drop)
+                        .map_err(|e| format!("bad child arguments: {e}"))
+                })),
+            ),
         )
     }
 
