@@ -18,12 +18,13 @@
 //! Encoding writes the header and the body straight into the output buffer
 //! (no intermediate copy), with the same header format and limit.
 
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
 use std::marker::PhantomData;
 
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use crate::error::Error;
@@ -146,6 +147,51 @@ pub fn encode_frame<T: Serialize + ?Sized>(
 /// Decodes a whole MessagePack body into `T`, refusing leftover bytes and
 /// nesting deeper than [`MAX_DEPTH`].
 pub fn decode_exact<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    // Fast path: read the slice in place (`from_read_ref` hands strings and
+    // byte strings to serde without copying them through a scratch buffer).
+    // That reader does not tell how far it got, so ask for one more marker
+    // byte: running out of input right there means the body held exactly
+    // one value.
+    let mut de = rmp_serde::Deserializer::from_read_ref(body);
+    de.set_max_depth(MAX_DEPTH);
+    if let Ok(value) = T::deserialize(&mut de) {
+        match de.deserialize_option(NextByte) {
+            Err(rmp_serde::decode::Error::InvalidMarkerRead(e))
+                if e.kind() == io::ErrorKind::UnexpectedEof =>
+            {
+                return Ok(value);
+            }
+            _ => {}
+        }
+    }
+    // Anything else (an error, or bytes left over) takes the counting path,
+    // which gives the error with its details.
+    decode_exact_counting(body)
+}
+
+/// Reads one marker and nothing more: `deserialize_option` fails at once
+/// when the input is used up, and otherwise hands over (`visit_none` for a
+/// nil marker, `visit_some` for any other) without reading the value.
+struct NextByte;
+
+impl<'de> Visitor<'de> for NextByte {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the end of the frame body")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, _: D) -> Result<(), D::Error> {
+        Ok(())
+    }
+}
+
+/// [`decode_exact`] through a reader that counts what it consumed.
+fn decode_exact_counting<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     let mut rest: &[u8] = body;
     let mut de = rmp_serde::Deserializer::new(&mut rest);
     de.set_max_depth(MAX_DEPTH);
@@ -175,16 +221,26 @@ impl<T: DeserializeOwned> Decoder for Codec<T> {
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<T>, Error> {
+        if src.len() < HEADER_LEN {
+            return Ok(None);
+        }
         // Check the announced length ourselves, before the inner codec
         // reserves room for it, so that the error says how big it claimed.
-        if src.len() >= HEADER_LEN {
-            let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as u64;
-            if len > self.max_frame_len as u64 {
-                return Err(Error::FrameTooLarge {
-                    len,
-                    max: self.max_frame_len,
-                });
-            }
+        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as u64;
+        if len > self.max_frame_len as u64 {
+            return Err(Error::FrameTooLarge {
+                len,
+                max: self.max_frame_len,
+            });
+        }
+        // Hand the inner codec whole frames only. Given a partial one it
+        // would consume the header and keep the length to itself, and the
+        // next call would read body bytes here as a length prefix (and
+        // `decode_eof` could no longer see the frame was cut short).
+        let frame_len = HEADER_LEN + len as usize;
+        if src.len() < frame_len {
+            src.reserve(frame_len - src.len());
+            return Ok(None);
         }
         match self.inner.decode(src)? {
             Some(frame) => decode_exact(&frame).map(Some),

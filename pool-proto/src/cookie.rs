@@ -84,14 +84,14 @@ pub fn load_or_create_cookie(path: &Path) -> Result<Cookie, Error> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(file_err(e)),
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(file_err)?;
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(file_err)?;
     }
     let value = generate_cookie();
     // create_new: if another process creates it first, read theirs.
@@ -135,7 +135,11 @@ mod tests {
         assert_eq!(c.as_bytes().len(), GENERATED_COOKIE_LEN);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let dir_mode = fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777;
+        let dir_mode = fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dir_mode, 0o700);
         assert_eq!(load_or_create_cookie(&path).unwrap(), c);
     }
@@ -163,7 +167,10 @@ mod tests {
         assert_eq!(c.as_bytes(), b"from-file");
         let c = resolve_cookie(None, Some("from-env"), Some(dir.path())).unwrap();
         assert_eq!(c.as_bytes(), b"from-env");
-        assert!(matches!(resolve_cookie(None, None, None), Err(Error::NoHome)));
+        assert!(matches!(
+            resolve_cookie(None, None, None),
+            Err(Error::NoHome)
+        ));
         assert!(matches!(
             resolve_cookie(None, Some("  "), None),
             Err(Error::EmptyCookie { .. })

@@ -30,17 +30,27 @@ pub fn parse_duration(input: &str) -> Result<Duration, Error> {
     if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
         return Err(bad());
     }
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let scale = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
+    let unit_ns: u64 = match unit.trim() {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
         _ => return Err(bad()),
     };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| bad())
+    if !num.contains('.') {
+        // Whole numbers in integer arithmetic, so that every text
+        // `format_duration` writes reads back exactly (a float product is
+        // off by a nanosecond for large millisecond counts).
+        const NANOS_PER_SEC: u128 = 1_000_000_000;
+        let n: u128 = num.parse().map_err(|_| bad())?;
+        let nanos = n.checked_mul(u128::from(unit_ns)).ok_or_else(bad)?;
+        let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| bad())?;
+        return Ok(Duration::new(secs, (nanos % NANOS_PER_SEC) as u32));
+    }
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    Duration::try_from_secs_f64(value * (unit_ns as f64 / 1e9)).map_err(|_| bad())
 }
 
 /// Formats a duration in the largest unit that keeps it exact: `500ms`,
@@ -62,7 +72,7 @@ pub fn format_duration(d: Duration) -> String {
         (1_000, "us"),
     ];
     for (scale, unit) in units {
-        if ns >= scale && ns % scale == 0 {
+        if ns >= scale && ns.is_multiple_of(scale) {
             return format!("{}{unit}", ns / scale);
         }
     }
@@ -162,7 +172,17 @@ mod tests {
         assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
         assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
         assert_eq!(parse_duration(" 10ms ").unwrap(), Duration::from_millis(10));
-        for bad in ["", "5", "s", "-1s", "1.s", ".5s", "5 parsecs", "1e3s", "nan s"] {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "-1s",
+            "1.s",
+            ".5s",
+            "5 parsecs",
+            "1e3s",
+            "nan s",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
         }
     }

@@ -38,7 +38,9 @@ pub enum Error {
     },
 
     /// A frame's body decoded but left bytes over.
-    #[error("frame body of {len} bytes has {extra} bytes after the message: the peer is corrupt or not a Spawnpool node")]
+    #[error(
+        "frame body of {len} bytes has {extra} bytes after the message: the peer is corrupt or not a Spawnpool node"
+    )]
     TrailingBytes {
         /// Bytes left over.
         extra: usize,
@@ -87,7 +89,9 @@ pub enum Error {
     },
 
     /// The handshake did not complete in time.
-    #[error("handshake timed out after {after:?} while {stage}: the peer is too slow, hung, or not a Spawnpool node")]
+    #[error(
+        "handshake timed out after {after:?} while {stage}: the peer is too slow, hung, or not a Spawnpool node"
+    )]
     HandshakeTimeout {
         /// The bound that expired.
         after: Duration,
@@ -96,7 +100,9 @@ pub enum Error {
     },
 
     /// The connection closed during the handshake.
-    #[error("connection closed during the handshake while {stage}: the peer refused us (see its log) or crashed")]
+    #[error(
+        "connection closed during the handshake while {stage}: the peer refused us (see its log) or crashed"
+    )]
     HandshakeClosed {
         /// What we were waiting for.
         stage: &'static str,
@@ -157,7 +163,9 @@ pub enum Error {
     },
 
     /// No home directory to keep the default cookie file in.
-    #[error("no home directory for the default cookie file: set HOME, POOL_COOKIE or --cookie-file")]
+    #[error(
+        "no home directory for the default cookie file: set HOME, POOL_COOKIE or --cookie-file"
+    )]
     NoHome,
 
     /// A pid, node id or reference in text form did not parse.

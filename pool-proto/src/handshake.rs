@@ -19,7 +19,9 @@
 //! side proves itself over the *other* side's fresh random nonce, so a
 //! recorded handshake cannot be replayed; the role byte and both identities
 //! are bound into the MAC input, so a proof cannot be reflected back to its
-//! maker or moved to another connection. Tags are compared in constant time.
+//! maker or moved to another connection, and a peer claiming our own node id
+//! is refused (with equal identities a relayed handshake would pass). Tags
+//! are compared in constant time.
 //! Either side that detects a problem sends `Refused` with the reason before
 //! closing, so both ends log the same cause.
 //!
@@ -49,6 +51,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// How long a handshake may take before it fails (DESIGN.md: 5 s).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Frame limit while the peer is not authenticated yet: handshake messages
+/// are a few hundred bytes, so a peer that has not proved the cookie cannot
+/// make us buffer more than this.
+pub const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
 
 /// Length of nonces and proofs, bytes.
 pub const NONCE_LEN: usize = 32;
@@ -185,8 +192,8 @@ fn proof(
     initiator: &Identity,
     responder: &Identity,
 ) -> HmacSha256 {
-    let mut mac = HmacSha256::new_from_slice(cookie.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        HmacSha256::new_from_slice(cookie.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(MAC_LABEL);
     mac.update(&[match role {
         Role::Initiator => b'I',
@@ -233,14 +240,30 @@ pub enum Step {
 
 fn refuse_for(error: &Error) -> Option<HandshakeMsg> {
     match error {
-        Error::VersionMismatch { .. } => Some(HandshakeMsg::Refused(RefuseReason::VersionMismatch {
-            version: PROTOCOL_VERSION,
-        })),
+        Error::VersionMismatch { .. } => {
+            Some(HandshakeMsg::Refused(RefuseReason::VersionMismatch {
+                version: PROTOCOL_VERSION,
+            }))
+        }
         Error::BadCookie { .. } => Some(HandshakeMsg::Refused(RefuseReason::BadCookie)),
+        Error::Impostor { .. } => Some(HandshakeMsg::Refused(RefuseReason::Other(
+            error.to_string(),
+        ))),
         Error::HandshakeProtocol { expected, .. } => Some(HandshakeMsg::Refused(
             RefuseReason::Other(format!("handshake protocol error: expected {expected}")),
         )),
         _ => None,
+    }
+}
+
+/// A peer claiming our own node id. With both identities equal the two MAC
+/// inputs coincide, so a node's hello relayed to its own responder (and
+/// everything relayed back and forth) would authenticate an attacker who
+/// holds no cookie; no node ever needs a connection to itself.
+fn own_id(node: NodeId) -> Error {
+    Error::Impostor {
+        claimed: node,
+        why: "that is this node's own id (a handshake reflected back to its maker)".to_owned(),
     }
 }
 
@@ -354,20 +377,39 @@ impl Initiator {
                         got: format!("{} bytes", nonce.len()),
                     });
                 }
-                let expected = proof(&self.cookie, Role::Responder, &self.nonce, &nonce, &self.me, &id);
+                if id.node == self.me.node {
+                    return fail(own_id(id.node));
+                }
+                let expected = proof(
+                    &self.cookie,
+                    Role::Responder,
+                    &self.nonce,
+                    &nonce,
+                    &self.me,
+                    &id,
+                );
                 if expected.verify_slice(&their_proof).is_err() {
                     return fail(Error::BadCookie {
                         peer: id.to_string(),
                     });
                 }
-                let mine = proof(&self.cookie, Role::Initiator, &nonce, &self.nonce, &self.me, &id)
-                    .finalize()
-                    .into_bytes()
-                    .to_vec();
+                let mine = proof(
+                    &self.cookie,
+                    Role::Initiator,
+                    &nonce,
+                    &self.nonce,
+                    &self.me,
+                    &id,
+                )
+                .finalize()
+                .into_bytes()
+                .to_vec();
                 self.state = InitState::AwaitAccept { peer: id };
                 Step::Send(HandshakeMsg::Proof { proof: mine })
             }
-            (InitState::AwaitAccept { peer }, HandshakeMsg::Accepted) => Step::Done { send: None, peer },
+            (InitState::AwaitAccept { peer }, HandshakeMsg::Accepted) => {
+                Step::Done { send: None, peer }
+            }
             (state, other) => {
                 let expected = match state {
                     InitState::AwaitChallenge => "Challenge",
@@ -440,10 +482,20 @@ impl Responder {
                         got: format!("{} bytes", nonce.len()),
                     });
                 }
-                let mine = proof(&self.cookie, Role::Responder, &nonce, &self.nonce, &id, &self.me)
-                    .finalize()
-                    .into_bytes()
-                    .to_vec();
+                if id.node == self.me.node {
+                    return fail(own_id(id.node));
+                }
+                let mine = proof(
+                    &self.cookie,
+                    Role::Responder,
+                    &nonce,
+                    &self.nonce,
+                    &id,
+                    &self.me,
+                )
+                .finalize()
+                .into_bytes()
+                .to_vec();
                 let reply = HandshakeMsg::Challenge {
                     version: PROTOCOL_VERSION,
                     id: self.me.clone(),
@@ -457,7 +509,14 @@ impl Responder {
                 Step::Send(reply)
             }
             (RespState::AwaitProof { peer, peer_nonce }, HandshakeMsg::Proof { proof: theirs }) => {
-                let expected = proof(&self.cookie, Role::Initiator, &self.nonce, &peer_nonce, &peer, &self.me);
+                let expected = proof(
+                    &self.cookie,
+                    Role::Initiator,
+                    &self.nonce,
+                    &peer_nonce,
+                    &peer,
+                    &self.me,
+                );
                 if expected.verify_slice(&theirs).is_err() {
                     return fail(Error::BadCookie {
                         peer: peer.to_string(),
@@ -594,10 +653,16 @@ pub async fn initiate<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut framed = Framed::new(io, Codec::<HandshakeMsg>::with_max_frame_len(config.max_frame_len));
+    let mut framed = Framed::new(
+        io,
+        Codec::<HandshakeMsg>::with_max_frame_len(HANDSHAKE_MAX_FRAME.min(config.max_frame_len)),
+    );
     let (mut machine, hello) = Initiator::new(me.clone(), cookie.clone());
     let peer = drive(&mut framed, &mut machine, Some(hello), config.timeout).await?;
-    Ok((framed.map_codec(|c| c.retype::<Msg>()), peer))
+    Ok((
+        framed.map_codec(|_| Codec::<Msg>::with_max_frame_len(config.max_frame_len)),
+        peer,
+    ))
 }
 
 /// Accepts as `me` over `io`: runs the responder side and returns the
@@ -611,8 +676,14 @@ pub async fn respond<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut framed = Framed::new(io, Codec::<HandshakeMsg>::with_max_frame_len(config.max_frame_len));
+    let mut framed = Framed::new(
+        io,
+        Codec::<HandshakeMsg>::with_max_frame_len(HANDSHAKE_MAX_FRAME.min(config.max_frame_len)),
+    );
     let mut machine = Responder::new(me.clone(), cookie.clone());
     let peer = drive(&mut framed, &mut machine, None, config.timeout).await?;
-    Ok((framed.map_codec(|c| c.retype::<Msg>()), peer))
+    Ok((
+        framed.map_codec(|_| Codec::<Msg>::with_max_frame_len(config.max_frame_len)),
+        peer,
+    ))
 }

@@ -132,7 +132,10 @@ impl fmt::Debug for Pid {
 fn parse_pair(s: &str, prefix: &str) -> Option<(u64, u64)> {
     let s = s.trim();
     let s = s.strip_prefix(prefix).unwrap_or(s);
-    let s = s.strip_prefix('<').and_then(|s| s.strip_suffix('>')).unwrap_or(s);
+    let s = s
+        .strip_prefix('<')
+        .and_then(|s| s.strip_suffix('>'))
+        .unwrap_or(s);
     let (node, serial) = s.split_once('.')?;
     let node = parse_node_hex(node)?;
     if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_digit()) {
@@ -352,10 +355,7 @@ mod tests {
         let mp = rmp_serde::to_vec_named(&r).unwrap();
         assert_eq!(rmp_serde::from_slice::<Ref>(&mp).unwrap(), r);
         let n = NodeId::from_u64(u64::MAX);
-        assert_eq!(
-            serde_json::to_string(&n).unwrap(),
-            "\"ffffffffffffffff\""
-        );
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"ffffffffffffffff\"");
     }
 
     #[test]

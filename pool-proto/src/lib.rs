@@ -13,7 +13,7 @@
 //! - [`handshake`]: version exchange and cookie challenge-response.
 //! - [`cookie`]: where the cookie comes from.
 //! - [`duration`]: `500ms` / `3s` / `1m` durations.
-//! - [`error`]: [`Error`].
+//! - [`error`]: [`Error`], every failure of the above.
 //!
 //! # Example
 //!

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | `Request(Join)` → `Response(Welcome)` | node → master |
 //! | `Request(Ready)` → `Response(Ok)` | node → master, after fencing |
+//! | `Request(Leave)` → `Response(Ok)` | node → master, when stopping |
 //! | `NodeUp`, `NodeDown` | master → node |
 //! | `LoadReport`, `AppEvent`, `NameReleased` | node → master |
 //! | `Request(Place / RegisterName / WhereIs / ListNames / ListNodes / ListProcesses / TreeStart / TreeList / TreeShow / TreeStop)` | node → master |
@@ -178,20 +179,209 @@ pub enum MsgKind {
 }
 
 /// A message between processes on different nodes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// This is the hot frame of the protocol, so it has a compact wire form of
+/// its own: an array `[to, from, kind, payload]` (plus `trace` when set)
+/// instead of a map with field names; a pid is `[node, serial]`, a plain
+/// message kind is `0`, a call `[1, node, serial]`, a reply
+/// `[2, node, serial]`. Decoding accepts (and ignores) extra trailing
+/// elements, so fields can still be added at the end.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SendMsg {
     /// The addressee.
     pub to: Dest,
     /// The sending process, if the sender is a process.
-    #[serde(default)]
     pub from: Option<Pid>,
     /// Plain message, call or reply.
     pub kind: MsgKind,
     /// The message value, MessagePack-encoded.
     pub payload: Payload,
     /// Trace id, when the sender is tracing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceId>,
+}
+
+impl Serialize for SendMsg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let len = if self.trace.is_some() { 5 } else { 4 };
+        let mut t = s.serialize_tuple(len)?;
+        t.serialize_element(&CompactDest(&self.to))?;
+        t.serialize_element(&self.from)?;
+        t.serialize_element(&CompactKind(self.kind))?;
+        t.serialize_element(&self.payload)?;
+        if let Some(trace) = self.trace {
+            t.serialize_element(&trace)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SendMsg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SendMsg;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a Send frame [to, from, kind, payload, trace?]")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<SendMsg, A::Error> {
+                use serde::de::Error;
+                let to = seq
+                    .next_element::<CompactDestOwned>()?
+                    .ok_or_else(|| A::Error::invalid_length(0, &self))?
+                    .0;
+                let from = seq
+                    .next_element::<Option<Pid>>()?
+                    .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                let kind = seq
+                    .next_element::<CompactKindOwned>()?
+                    .ok_or_else(|| A::Error::invalid_length(2, &self))?
+                    .0;
+                let payload = seq
+                    .next_element::<Payload>()?
+                    .ok_or_else(|| A::Error::invalid_length(3, &self))?;
+                let trace = seq.next_element::<Option<TraceId>>()?.flatten();
+                // Fields a newer peer added after these.
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(SendMsg {
+                    to,
+                    from,
+                    kind,
+                    payload,
+                    trace,
+                })
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// [`Dest`] on the wire: a pid as `[node, serial]`, a name as a string.
+struct CompactDest<'a>(&'a Dest);
+
+impl Serialize for CompactDest<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Dest::Pid(p) => p.serialize(s),
+            Dest::Name(n) => s.serialize_str(n),
+        }
+    }
+}
+
+struct CompactDestOwned(Dest);
+
+impl<'de> Deserialize<'de> for CompactDestOwned {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CompactDestOwned;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a pid [node, serial] or a registered name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CompactDestOwned(Dest::Name(v.to_owned())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let node: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let serial: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(3, &self));
+                }
+                Ok(CompactDestOwned(Dest::Pid(Pid::new(
+                    NodeId::from_u64(node),
+                    serial,
+                ))))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// [`MsgKind`] on the wire: `0`, `[1, node, serial]` or `[2, node, serial]`.
+struct CompactKind(MsgKind);
+
+impl Serialize for CompactKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let (tag, r) = match self.0 {
+            MsgKind::Plain => return s.serialize_u8(0),
+            MsgKind::Call(r) => (1u8, r),
+            MsgKind::Reply(r) => (2u8, r),
+        };
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&tag)?;
+        t.serialize_element(&r.node().as_u64())?;
+        t.serialize_element(&r.serial())?;
+        t.end()
+    }
+}
+
+struct CompactKindOwned(MsgKind);
+
+impl<'de> Deserialize<'de> for CompactKindOwned {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CompactKindOwned;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a message kind: 0, [1, node, serial] or [2, node, serial]")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                match v {
+                    0 => Ok(CompactKindOwned(MsgKind::Plain)),
+                    other => Err(E::invalid_value(
+                        serde::de::Unexpected::Unsigned(other),
+                        &self,
+                    )),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                use serde::de::Error;
+                let tag: u8 = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                let node: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(1, &self))?;
+                let serial: u64 = seq
+                    .next_element()?
+                    .ok_or_else(|| A::Error::invalid_length(2, &self))?;
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::invalid_length(4, &self));
+                }
+                let r = Ref::new(NodeId::from_u64(node), serial);
+                match tag {
+                    1 => Ok(CompactKindOwned(MsgKind::Call(r))),
+                    2 => Ok(CompactKindOwned(MsgKind::Reply(r))),
+                    other => Err(A::Error::invalid_value(
+                        serde::de::Unexpected::Unsigned(other.into()),
+                        &"1 (call) or 2 (reply)",
+                    )),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A value encoded as MessagePack: message bodies, results and arguments.
@@ -436,7 +626,9 @@ impl LabelReq {
                 key: k.trim().to_owned(),
                 value: v.trim().to_owned(),
             }),
-            _ => Err(crate::Error::InvalidLabel { input: s.to_owned() }),
+            _ => Err(crate::Error::InvalidLabel {
+                input: s.to_owned(),
+            }),
         }
     }
 
@@ -508,7 +700,9 @@ impl std::str::FromStr for PlacementStrategy {
         PlacementStrategy::ALL
             .into_iter()
             .find(|p| p.as_str() == s.trim())
-            .ok_or_else(|| crate::Error::InvalidStrategy { input: s.to_owned() })
+            .ok_or_else(|| crate::Error::InvalidStrategy {
+                input: s.to_owned(),
+            })
     }
 }
 
@@ -707,6 +901,10 @@ pub enum Request {
         /// Where it came from (a file name), for messages.
         #[serde(default)]
         source: Option<String>,
+        /// The file's text, so the master can name the line of an error it
+        /// finds (e.g. a function no live worker has).
+        #[serde(default)]
+        text: Option<String>,
     },
     /// Applications the master keeps (node → master).
     TreeList,
@@ -742,6 +940,9 @@ pub enum Request {
     },
     /// Spawn a process on the receiving node (node → node).
     Spawn(SpawnRequest),
+    /// The node is stopping: place nothing more on it (node → master).
+    /// It disconnects after its hosted children have stopped.
+    Leave,
     /// Liveness and round-trip probe (any direction).
     Ping,
 }

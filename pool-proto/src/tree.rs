@@ -291,7 +291,11 @@ impl<'de> Deserialize<'de> for Shutdown {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Shutdown, E> {
                 u64::try_from(v)
                     .map(|v| Shutdown::Timeout(Duration::from_millis(v)))
-                    .map_err(|_| E::custom(format!("invalid shutdown {v}: a timeout cannot be negative")))
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "invalid shutdown {v}: a timeout cannot be negative"
+                        ))
+                    })
             }
         }
         d.deserialize_any(V)
@@ -394,21 +398,30 @@ mod tests {
 
     #[test]
     fn shutdown_text_forms() {
-        assert_eq!("brutal_kill".parse::<Shutdown>().unwrap(), Shutdown::BrutalKill);
+        assert_eq!(
+            "brutal_kill".parse::<Shutdown>().unwrap(),
+            Shutdown::BrutalKill
+        );
         assert_eq!("infinity".parse::<Shutdown>().unwrap(), Shutdown::Infinity);
         assert_eq!(
             "5s".parse::<Shutdown>().unwrap(),
             Shutdown::Timeout(Duration::from_secs(5))
         );
         assert!("soon".parse::<Shutdown>().is_err());
-        assert_eq!(Shutdown::Timeout(Duration::from_millis(300)).to_string(), "300ms");
+        assert_eq!(
+            Shutdown::Timeout(Duration::from_millis(300)).to_string(),
+            "300ms"
+        );
     }
 
     #[test]
     fn child_defaults_follow_otp() {
         let w = ChildSpecData::worker("a", "builtin.echo", serde_json::Value::Null);
         assert_eq!(w.restart, Restart::Permanent);
-        assert_eq!(w.effective_shutdown(), Shutdown::Timeout(Duration::from_secs(5)));
+        assert_eq!(
+            w.effective_shutdown(),
+            Shutdown::Timeout(Duration::from_secs(5))
+        );
         let s = ChildSpecData::supervisor("s", SupervisorSpec::new("", Strategy::OneForAll));
         assert_eq!(s.effective_shutdown(), Shutdown::Infinity);
         let sup = SupervisorSpec::new("root", Strategy::OneForOne);
