@@ -1,20 +1,37 @@
-//! The pool master (being built): membership, load table, placement and
-//! failure detection.
+//! The pool master: membership, load table, placement, failure detection,
+//! global names and pool applications, served to nodes over the wire
+//! protocol (docs/protocol.md) and to people over an HTTP API; the
+//! `pool-master` binary is a thin shell around [`spawn_master`].
 //!
 //! The decisions are pure (STYLE.md point 15): plain data structures and
 //! functions with time passed in as an argument, no tokio and no I/O, so they
 //! are unit-tested directly and driven unchanged by the placement-quality
 //! simulation (`cargo run --release -p pool-benches --bin placement_sim`).
-//! The async shell that wires them to the network comes later.
+//! The async shell — listener, sessions, failure watch, state writer, HTTP —
+//! applies them.
 //!
 //! # Layout
 //!
+//! - [`config`]: [`MasterConfig`], the settings, with defaults and checks.
+//! - [`master`]: [`spawn_master`] and [`MasterHandle`]; the task tree and
+//!   the ordered stop.
+//! - `server`: the accept loop, one session per node connection, and each
+//!   connection's outbox and writer.
+//! - `pool`: the whole state under one lock and the transitions (join,
+//!   ready, node down, placement, apps) that keep its parts consistent.
+//! - `membership`: joined nodes, unique names, recently-down ids.
 //! - [`load_table`]: [`LoadTable`], each node's last report plus the
 //!   placements made since, its score, and the `poolctl nodes` view.
 //! - [`placement`]: [`LoadTable::place`], the strategies (least-loaded with
 //!   water-filling, two-choices, round-robin, random, keyed) and
 //!   [`PlaceError`]; [`placement::keyed`] is the rendezvous hash.
 //! - [`failure`]: [`FailureDetector`], node down on disconnect or silence.
+//! - [`names`]: [`names::GlobalNames`], OTP `global` semantics.
+//! - `apps`: pool applications — generations, adoption, failure.
+//! - `service`: requests that wait on nodes (StartApp, ListProcesses, ...).
+//! - `persist`: the state directory, written atomically.
+//! - `http`: the JSON API, `/healthz`, `/metrics`; `metrics`: the series.
+//! - [`error`]: the crate's [`Error`] type.
 //!
 //! # Example
 //!
@@ -36,11 +53,43 @@
 //! let nodes = table.place(&burst, DEFAULT_STRATEGY, &mut rand::rng()).unwrap();
 //! assert_eq!(nodes.iter().filter(|&&n| n == NodeId::from_u64(1)).count(), 2);
 //! ```
+//!
+//! Starting a master on loopback, as the tests do:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use pool_master::{MasterConfig, spawn_master};
+//! use pool_proto::Cookie;
+//!
+//! let config = MasterConfig::new(Cookie::new("secret", "doc").unwrap());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let master = spawn_master(config, listener, None, std::future::pending::<()>())
+//!     .await
+//!     .unwrap();
+//! assert!(master.addr().port() != 0);
+//! master.shutdown().await;
+//! # }
+//! ```
 
+mod apps;
+pub mod config;
+pub mod error;
 pub mod failure;
+mod http;
 pub mod load_table;
+pub mod master;
+mod membership;
+mod metrics;
+pub mod names;
+mod persist;
 pub mod placement;
+mod pool;
+mod server;
+mod service;
 
+pub use config::{BootTree, MasterConfig};
+pub use error::{Error, Result};
 pub use failure::{DownEvent, FailureDetector};
 pub use load_table::{LoadTable, LoadTableConfig};
+pub use master::{MasterHandle, spawn_master};
 pub use placement::PlaceError;

@@ -1,0 +1,474 @@
+//! Pool applications (DESIGN.md "Pool applications"): the trees the master
+//! keeps alive. This module owns each app's record — spec, generation,
+//! status, reason, the node assigned its root and the root's pid — and the
+//! decisions on it: which apps wait for a node, what a rejoining node's
+//! roots mean (adopt, or stop as stale), what a root's exit or its node's
+//! death does. Plain data with time as an argument; the master sends the
+//! `StartApp` / `StopApp` requests these decisions call for.
+//!
+//! Life of an app:
+//!
+//! ```text
+//!   TreeStart ──> running, no node ──place──> running on N (generation g)
+//!                     ^                            │
+//!                     └──── N down / N left ───────┤ (g + 1 on the next node)
+//!                                                  ├─ RootExited ──> failed
+//!                                                  └─ TreeStop ────> stopped
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use pool_proto::{
+    AppStatus, AppSummary, ChildStatus, NodeId, Pid, RunningApp, SupervisorSpec, TreeSpec, TreeView,
+};
+use serde::{Deserialize, Serialize};
+
+#[cfg(test)]
+mod tests;
+
+/// What the state directory keeps of an app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AppRecord {
+    /// The app id: its root supervisor's id.
+    pub(crate) id: String,
+    /// The tree.
+    pub(crate) spec: TreeSpec,
+    /// Where the tree came from (a file name), for messages.
+    #[serde(default)]
+    pub(crate) source: Option<String>,
+    /// The generation of the last `StartApp` (0 before the first).
+    pub(crate) generation: u64,
+    /// Running, failed or stopped.
+    pub(crate) status: AppStatus,
+    /// Why it failed, if it did.
+    #[serde(default)]
+    pub(crate) reason: Option<String>,
+    /// The node its root was last assigned to.
+    #[serde(default)]
+    pub(crate) node: Option<NodeId>,
+    /// The root's pid, once the node answered `Spawned` (or was adopted).
+    #[serde(default)]
+    pub(crate) root: Option<Pid>,
+}
+
+/// An app: its record and what only matters while this master runs.
+#[derive(Clone, Debug)]
+pub(crate) struct App {
+    /// What is persisted.
+    pub(crate) rec: AppRecord,
+    /// After a master restart: do not start the root elsewhere before this
+    /// instant, so that its node can rejoin and be adopted.
+    pub(crate) hold_until: Option<Instant>,
+    /// `TreeStop` is in progress: the root's exit and its node's death no
+    /// longer restart it.
+    pub(crate) stopping: bool,
+}
+
+/// A decision to start an app's root: send `StartApp` to `node`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Assignment {
+    /// The app.
+    pub(crate) app: String,
+    /// Its new generation.
+    pub(crate) generation: u64,
+    /// Where its root goes.
+    pub(crate) node: NodeId,
+    /// The tree.
+    pub(crate) spec: TreeSpec,
+}
+
+/// What a rejoining node's list of roots means.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Adoption {
+    /// Apps whose roots the node runs and the master now counts as theirs.
+    pub(crate) adopted: Vec<String>,
+    /// Roots it must stop (`Fence.stop_apps`): stale generations, apps that
+    /// run elsewhere, stopped or failed apps.
+    pub(crate) stop: Vec<String>,
+    /// Apps the master does not know (its state was lost): left alone.
+    pub(crate) unknown: Vec<String>,
+}
+
+/// Every app, by id.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Apps {
+    /// Id → app, sorted so listings come out in id order.
+    by_id: BTreeMap<String, App>,
+}
+
+impl Apps {
+    /// Apps loaded from the state directory at `now`: those that were
+    /// running wait `grace` for their node to rejoin.
+    pub(crate) fn restore(records: Vec<AppRecord>, hold_until: Instant) -> Self {
+        let by_id = records
+            .into_iter()
+            .map(|rec| {
+                let hold = (rec.status == AppStatus::Running).then_some(hold_until);
+                (
+                    rec.id.clone(),
+                    App {
+                        rec,
+                        hold_until: hold,
+                        stopping: false,
+                    },
+                )
+            })
+            .collect();
+        Apps { by_id }
+    }
+
+    /// The app `id`.
+    pub(crate) fn get(&self, id: &str) -> Option<&App> {
+        self.by_id.get(id)
+    }
+
+    /// Whether an app `id` is known, whatever its status.
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Whether `id` is running (so a new `TreeStart` for it is refused).
+    pub(crate) fn is_running(&self, id: &str) -> bool {
+        self.by_id
+            .get(id)
+            .is_some_and(|a| a.rec.status == AppStatus::Running)
+    }
+
+    /// Records a submitted tree as running and waiting for a node. A failed
+    /// or stopped app of the same id is replaced; its generation goes on, so
+    /// a stale root of the old one is still recognised as stale.
+    pub(crate) fn submit(&mut self, spec: TreeSpec, source: Option<String>) {
+        let id = spec.supervisor.id.clone();
+        let generation = self.by_id.get(&id).map_or(0, |a| a.rec.generation);
+        self.by_id.insert(
+            id.clone(),
+            App {
+                rec: AppRecord {
+                    id,
+                    spec,
+                    source,
+                    generation,
+                    status: AppStatus::Running,
+                    reason: None,
+                    node: None,
+                    root: None,
+                },
+                hold_until: None,
+                stopping: false,
+            },
+        );
+    }
+
+    /// Running apps with no node, not held and not stopping: they need a
+    /// placement.
+    pub(crate) fn waiting(&self, now: Instant) -> Vec<String> {
+        self.by_id
+            .values()
+            .filter(|a| {
+                a.rec.status == AppStatus::Running
+                    && a.rec.node.is_none()
+                    && !a.stopping
+                    && a.hold_until.is_none_or(|t| t <= now)
+            })
+            .map(|a| a.rec.id.clone())
+            .collect()
+    }
+
+    /// Ends the holds that are over at `now`: an app still held was not
+    /// adopted by its node in time, so its old assignment is void and it
+    /// waits for a node. Returns whether any app changed.
+    pub(crate) fn expire_holds(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for a in self.by_id.values_mut() {
+            if a.hold_until.is_some_and(|t| t <= now) {
+                a.hold_until = None;
+                a.rec.node = None;
+                a.rec.root = None;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// The earliest hold that has not ended at `now`, if any.
+    pub(crate) fn next_hold(&self, now: Instant) -> Option<Instant> {
+        self.by_id
+            .values()
+            .filter_map(|a| a.hold_until)
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// Assigns the root of `id` to `node` with the next generation.
+    pub(crate) fn assign(&mut self, id: &str, node: NodeId) -> Option<Assignment> {
+        let a = self.by_id.get_mut(id)?;
+        a.rec.generation += 1;
+        a.rec.node = Some(node);
+        a.rec.root = None;
+        a.rec.reason = None;
+        a.hold_until = None;
+        Some(Assignment {
+            app: id.to_owned(),
+            generation: a.rec.generation,
+            node,
+            spec: a.rec.spec.clone(),
+        })
+    }
+
+    /// The app's current assignment is still (`generation`, `node`) and it is
+    /// running: answers about it still apply.
+    fn current(&mut self, id: &str, generation: u64, node: NodeId) -> Option<&mut App> {
+        self.by_id.get_mut(id).filter(|a| {
+            a.rec.generation == generation
+                && a.rec.node == Some(node)
+                && a.rec.status == AppStatus::Running
+        })
+    }
+
+    /// The node answered `Spawned(root)`. False if the assignment is stale.
+    pub(crate) fn started(&mut self, id: &str, generation: u64, node: NodeId, root: Pid) -> bool {
+        match self.current(id, generation, node) {
+            Some(a) => {
+                a.rec.root = Some(root);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The root could not be started (the node refused, or did not answer):
+    /// the app fails with `reason`. False if the assignment is stale.
+    pub(crate) fn start_failed(
+        &mut self,
+        id: &str,
+        generation: u64,
+        node: NodeId,
+        reason: String,
+    ) -> bool {
+        match self.current(id, generation, node) {
+            Some(a) => {
+                a.rec.status = AppStatus::Failed;
+                a.rec.reason = Some(reason);
+                a.rec.node = None;
+                a.rec.root = None;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The assignment is void without the app failing (the connection to
+    /// the node was replaced before it answered): the app waits for a node
+    /// again. False if the assignment is stale or a root was adopted.
+    pub(crate) fn unassign(&mut self, id: &str, generation: u64, node: NodeId) -> bool {
+        match self.current(id, generation, node) {
+            Some(a) if a.rec.root.is_none() => {
+                a.rec.node = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The root of `id` exited by itself on `node`: the app is failed with
+    /// the reason and left stopped — unless its node is leaving (a graceful
+    /// stop takes the root down; it is started elsewhere), or a `TreeStop`
+    /// is in progress. Returns whether the app changed.
+    pub(crate) fn root_exited(
+        &mut self,
+        id: &str,
+        generation: u64,
+        node: NodeId,
+        reason: String,
+        node_leaving: bool,
+    ) -> bool {
+        let Some(a) = self.current(id, generation, node) else {
+            return false;
+        };
+        if a.stopping {
+            return false;
+        }
+        a.rec.node = None;
+        a.rec.root = None;
+        if !node_leaving {
+            a.rec.status = AppStatus::Failed;
+            a.rec.reason = Some(reason);
+        }
+        true
+    }
+
+    /// `node` is down: every running app whose root was there waits for a
+    /// node again (a stopping one is simply stopped). Returns the apps that
+    /// changed.
+    pub(crate) fn node_down(&mut self, node: NodeId) -> Vec<String> {
+        let mut changed = Vec::new();
+        for a in self.by_id.values_mut() {
+            if a.rec.node == Some(node) && a.rec.status == AppStatus::Running {
+                a.rec.node = None;
+                a.rec.root = None;
+                if a.stopping {
+                    a.stopping = false;
+                    a.rec.status = AppStatus::Stopped;
+                }
+                changed.push(a.rec.id.clone());
+            }
+        }
+        changed
+    }
+
+    /// A node that joins lists the roots it runs. Each is adopted when the
+    /// master has no running root for its app (or it is the root the master
+    /// assigned), else listed to stop. `is_live(m)` says whether node `m`
+    /// is a live member other than the joining one.
+    pub(crate) fn adopt(
+        &mut self,
+        node: NodeId,
+        running: &[RunningApp],
+        is_live: impl Fn(NodeId) -> bool,
+    ) -> Adoption {
+        let mut out = Adoption::default();
+        for r in running {
+            let Some(a) = self.by_id.get_mut(&r.app) else {
+                out.unknown.push(r.app.clone());
+                continue;
+            };
+            let rec = &mut a.rec;
+            let runs_elsewhere = rec.node.is_some_and(|m| m != node && is_live(m));
+            // Same generation: the very root the master assigned (or one it
+            // never heard the pid of). Newer: the master's state is older
+            // than the node's. Older: stale, a newer root was started.
+            let current = r.generation > rec.generation
+                || (r.generation == rec.generation && rec.root.is_none_or(|p| p == r.root));
+            let keep =
+                rec.status == AppStatus::Running && !a.stopping && !runs_elsewhere && current;
+            if keep {
+                rec.generation = r.generation;
+                rec.node = Some(node);
+                rec.root = Some(r.root);
+                rec.reason = None;
+                a.hold_until = None;
+                out.adopted.push(r.app.clone());
+            } else {
+                out.stop.push(r.app.clone());
+            }
+        }
+        out
+    }
+
+    /// Starts a `TreeStop`: `Some(node)` if a root must be stopped there
+    /// first (the app is marked stopping), `None` if nothing runs (the app
+    /// is stopped at once). `Err(())` if the app is unknown.
+    pub(crate) fn stop_begin(&mut self, id: &str) -> Result<Option<NodeId>, ()> {
+        let a = self.by_id.get_mut(id).ok_or(())?;
+        match (a.rec.status, a.rec.node) {
+            (AppStatus::Running, Some(node)) => {
+                a.stopping = true;
+                Ok(Some(node))
+            }
+            _ => {
+                a.rec.status = AppStatus::Stopped;
+                a.rec.node = None;
+                a.rec.root = None;
+                a.hold_until = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// A `TreeStop` finished: the app is stopped.
+    pub(crate) fn stop_done(&mut self, id: &str) {
+        if let Some(a) = self.by_id.get_mut(id) {
+            a.stopping = false;
+            a.rec.status = AppStatus::Stopped;
+            a.rec.reason = None;
+            a.rec.node = None;
+            a.rec.root = None;
+            a.hold_until = None;
+        }
+    }
+
+    /// Every record, in id order (for the state file).
+    pub(crate) fn records(&self) -> Vec<AppRecord> {
+        self.by_id.values().map(|a| a.rec.clone()).collect()
+    }
+
+    /// The `tree ls` line of one app; `name_of` names nodes.
+    pub(crate) fn summary(
+        &self,
+        id: &str,
+        name_of: impl Fn(NodeId) -> Option<String>,
+    ) -> Option<AppSummary> {
+        self.by_id.get(id).map(|a| summarize(a, &name_of))
+    }
+
+    /// Every app's `tree ls` line, in id order.
+    pub(crate) fn summaries(&self, name_of: impl Fn(NodeId) -> Option<String>) -> Vec<AppSummary> {
+        self.by_id
+            .values()
+            .map(|a| summarize(a, &name_of))
+            .collect()
+    }
+}
+
+fn summarize(a: &App, name_of: &impl Fn(NodeId) -> Option<String>) -> AppSummary {
+    AppSummary {
+        id: a.rec.id.clone(),
+        root: a.rec.root,
+        node: a.rec.node.and_then(name_of),
+        status: a.rec.status,
+        reason: a.rec.reason.clone(),
+    }
+}
+
+/// Every worker function a tree names, with its field path in tree-file
+/// terms (`supervisor.children[0].function`), in file order.
+pub(crate) fn functions(spec: &TreeSpec) -> Vec<(String, String)> {
+    fn walk(sup: &SupervisorSpec, path: &str, out: &mut Vec<(String, String)>) {
+        for (i, c) in sup.children.iter().enumerate() {
+            let here = format!("{path}.children[{i}]");
+            if let Some(f) = &c.function {
+                out.push((format!("{here}.function"), f.clone()));
+            }
+            if let Some(nested) = &c.supervisor {
+                walk(nested, &format!("{here}.supervisor"), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&spec.supervisor, "supervisor", &mut out);
+    out
+}
+
+/// The tree view of a tree that does not run: every supervisor and child
+/// stopped, no pids.
+pub(crate) fn stopped_view(spec: &TreeSpec) -> TreeView {
+    fn sup_view(id: &str, sup: &SupervisorSpec) -> TreeView {
+        TreeView {
+            id: id.to_owned(),
+            strategy: Some(sup.strategy),
+            pid: None,
+            node: None,
+            restarts: 0,
+            status: ChildStatus::Stopped,
+            children: Some(
+                sup.children
+                    .iter()
+                    .map(|c| match &c.supervisor {
+                        Some(nested) => sup_view(&c.id, nested),
+                        None => TreeView {
+                            id: c.id.clone(),
+                            strategy: None,
+                            pid: None,
+                            node: None,
+                            restarts: 0,
+                            status: ChildStatus::Stopped,
+                            children: None,
+                        },
+                    })
+                    .collect(),
+            ),
+        }
+    }
+    sup_view(&spec.supervisor.id, &spec.supervisor)
+}

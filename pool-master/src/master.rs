@@ -1,0 +1,452 @@
+//! [`spawn_master`] and [`MasterHandle`]: starting the master on bound
+//! sockets, its background tasks, and its ordered stop.
+//!
+//! Who owns whom (everything below is spawned on one `TaskTracker` and
+//! stops when the root `CancellationToken` is cancelled):
+//!
+//! ```text
+//! main task (waits for the shutdown future, then stops the rest in order)
+//! ├── accept loop ─── session (one per connection) ─┬─ reader (this task)
+//! │                                                  ├─ writer task
+//! │                                                  └─ request tasks (ListProcesses, TreeStart, ...)
+//! ├── failure watch   sleeps until the next report deadline, declares nodes down
+//! ├── app grace       after a restart, releases held apps when their grace ends
+//! ├── upkeep          metrics histogram upkeep, down-list pruning
+//! ├── HTTP server     axum, graceful shutdown on the same token
+//! └── state writer    writes the state directory after changes; flushes last
+//! ```
+//!
+//! Stopping: the token is cancelled (shutdown future, [`MasterHandle::shutdown`]
+//! or dropping the handle); the accept loop and the HTTP server stop taking
+//! connections, sessions close their sockets without declaring their nodes
+//! down (the master is leaving, not the nodes), the state writer writes the
+//! last state, and the main task waits for every task (bounded by
+//! [`STOP_DEADLINE`]).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pool_proto::{Identity, NodeId, NodeKind};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::apps::Apps;
+use crate::config::MasterConfig;
+use crate::error::Result;
+use crate::load_table::LoadTable;
+use crate::membership::DownList;
+use crate::metrics::Metrics;
+use crate::persist::{Persister, StateDir};
+use crate::pool::{Gone, Pool, PoolSettings, StartOrder};
+
+/// How long the ordered stop may take before the remaining tasks are
+/// abandoned: sessions only close sockets and the state file is small.
+pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How often metrics upkeep and down-list pruning run.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What every task of the master shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The settings it was started with.
+    pub(crate) config: MasterConfig,
+    /// The master's identity in handshakes.
+    pub(crate) identity: Identity,
+    /// The whole pool state; never held across an `.await`.
+    pool: Mutex<Pool>,
+    /// Metric handles (also used by the pool's transitions).
+    pub(crate) metrics: Arc<Metrics>,
+    /// Saves the state directory after changes.
+    pub(crate) persister: Arc<Persister>,
+    /// The root token: cancelled when the master stops.
+    pub(crate) token: CancellationToken,
+    /// Every task of the master.
+    pub(crate) tracker: TaskTracker,
+    /// Wakes the failure watch when a node becomes live (its deadline may
+    /// be the first one).
+    pub(crate) fd_wakeup: Notify,
+    /// Serial of the next connection.
+    next_session: AtomicU64,
+}
+
+/// The pool state, locked. Dropping it asks the state writer to save if
+/// the state changed.
+pub(crate) struct PoolGuard<'a> {
+    /// The lock.
+    guard: MutexGuard<'a, Pool>,
+    /// Where changes are reported.
+    persister: &'a Persister,
+}
+
+impl std::ops::Deref for PoolGuard<'_> {
+    type Target = Pool;
+    fn deref(&self) -> &Pool {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for PoolGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Pool {
+        &mut self.guard
+    }
+}
+
+impl PoolGuard<'_> {
+    /// Reports a pending change now; returns the change number to
+    /// [`Persister::flush`] on (the latest one if nothing changed).
+    pub(crate) fn save(&mut self) -> u64 {
+        if self.guard.dirty {
+            self.guard.dirty = false;
+            self.persister.mark()
+        } else {
+            self.persister.latest()
+        }
+    }
+}
+
+impl Drop for PoolGuard<'_> {
+    fn drop(&mut self) {
+        if self.guard.dirty {
+            self.guard.dirty = false;
+            self.persister.mark();
+        }
+    }
+}
+
+impl Shared {
+    /// Locks the pool state.
+    pub(crate) fn lock(&self) -> PoolGuard<'_> {
+        PoolGuard {
+            // A panic while holding the lock leaves the pool as it was at the
+            // panic; carrying on beats taking the whole pool down.
+            guard: self.pool.lock().unwrap_or_else(|e| e.into_inner()),
+            persister: &self.persister,
+        }
+    }
+
+    /// A fresh connection serial.
+    pub(crate) fn next_session(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs start orders in the background.
+    pub(crate) fn spawn_starts(self: &Arc<Self>, orders: Vec<StartOrder>) {
+        for order in orders {
+            let shared = self.clone();
+            self.tracker.spawn(async move {
+                let _ = shared.start_root(order).await;
+            });
+        }
+    }
+
+    /// Finishes nodes that went down: closes their connections and starts
+    /// their roots elsewhere.
+    pub(crate) fn finish_downs(self: &Arc<Self>, gone: Vec<Gone>) {
+        for g in gone {
+            g.peer.closed.cancel();
+            self.spawn_starts(g.starts);
+        }
+    }
+}
+
+/// A running master. Dropping it stops the master (as
+/// [`shutdown`](Self::shutdown) does, without waiting for the end).
+#[derive(Debug)]
+pub struct MasterHandle {
+    /// The node listener's address.
+    addr: SocketAddr,
+    /// The HTTP listener's address, if HTTP is on.
+    http_addr: Option<SocketAddr>,
+    /// The master's node id in handshakes.
+    id: NodeId,
+    /// Cancelling it stops the master.
+    token: CancellationToken,
+    /// The main task; it ends when the master has stopped.
+    main: Option<JoinHandle<()>>,
+    /// For [`abort`](Self::abort).
+    tracker: TaskTracker,
+    /// Cancelling it ends the state writer without a last write.
+    writer_abort: CancellationToken,
+}
+
+impl MasterHandle {
+    /// The address nodes connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The HTTP API's address, if HTTP is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The master's node id (its identity in handshakes).
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Stops the master gracefully and waits until it has stopped: no new
+    /// connections, sessions closed (their nodes are *not* declared down),
+    /// the state directory written.
+    pub async fn shutdown(mut self) {
+        self.token.cancel();
+        if let Some(main) = self.main.take() {
+            let _ = main.await;
+        }
+    }
+
+    /// Waits until the master stops by itself (its shutdown future fired).
+    pub async fn wait(mut self) {
+        if let Some(main) = self.main.take() {
+            let _ = main.await;
+        }
+    }
+
+    /// Stops the master at once, as a crash would: every task is cancelled
+    /// and nothing is awaited. What the state writer had not written yet is
+    /// lost, exactly as if the process had died.
+    pub fn abort(mut self) {
+        self.tracker.close();
+        self.writer_abort.cancel();
+        self.token.cancel();
+        if let Some(main) = self.main.take() {
+            main.abort();
+        }
+    }
+}
+
+impl Drop for MasterHandle {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// Starts a master on bound sockets: nodes connect to `listener`, the HTTP
+/// API (if any) is served on `http`; the master stops when `shutdown`
+/// completes or the returned handle is shut down or dropped.
+///
+/// Reads (and locks) the state directory first: submitted apps come back,
+/// running ones wait [`MasterConfig::app_grace`] for their node to rejoin.
+/// Must be called inside a Tokio runtime.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), pool_master::Error> {
+/// use pool_master::{MasterConfig, spawn_master};
+/// use pool_proto::Cookie;
+///
+/// let config = MasterConfig::new(Cookie::new("secret", "example").unwrap());
+/// let nodes = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let http = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let master = spawn_master(config, nodes, Some(http), std::future::pending::<()>()).await?;
+/// println!("nodes join at {}", master.addr());
+/// master.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub async fn spawn_master(
+    config: MasterConfig,
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<MasterHandle> {
+    config.validate()?;
+    let addr = listener.local_addr()?;
+    let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
+
+    // The state directory, read before anything listens.
+    let (dir, snapshot) = match &config.state_dir {
+        Some(path) => {
+            let path = path.clone();
+            let (dir, snap) = tokio::task::spawn_blocking(move || StateDir::open(&path))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+            (Some(dir), snap)
+        }
+        None => (None, Default::default()),
+    };
+    let now = Instant::now();
+    let mut apps = Apps::restore(snapshot.apps, now + config.app_grace());
+    let mut boot_changed = false;
+    for tree in &config.trees {
+        let id = &tree.spec.supervisor.id;
+        if apps.contains(id) {
+            info!(app = %id, "tree given with --tree is already known; keeping the saved one");
+        } else {
+            apps.submit(tree.spec.clone(), tree.source.clone());
+            boot_changed = true;
+        }
+    }
+    let metrics = Arc::new(Metrics::new());
+    let settings = PoolSettings {
+        placement: config.placement,
+        node_timeout: config.node_timeout,
+        report_interval: config.report_interval,
+        max_frame_len: config.max_frame_len,
+        down_retention: config.down_retention,
+    };
+    let mut downs = DownList::from_records(snapshot.down_nodes);
+    downs.prune(config.down_retention);
+    let mut pool = Pool::new(
+        settings,
+        LoadTable::new(config.load_table),
+        apps,
+        downs,
+        metrics.clone(),
+    );
+    pool.dirty = boot_changed;
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let identity = Identity {
+        node: NodeId::random(),
+        name: config.name.clone(),
+        kind: NodeKind::Master,
+    };
+    let shared = Arc::new(Shared {
+        identity,
+        pool: Mutex::new(pool),
+        metrics,
+        persister: Arc::new(Persister::new()),
+        token: token.clone(),
+        tracker: tracker.clone(),
+        fd_wakeup: Notify::new(),
+        next_session: AtomicU64::new(1),
+        config,
+    });
+    if boot_changed {
+        shared.persister.mark();
+    }
+
+    // The state writer runs on its own token so that it can write the last
+    // state after everything else has stopped.
+    let writer_stop = CancellationToken::new();
+    let writer_abort = CancellationToken::new();
+    let writer = {
+        // A strong reference: the last write happens after every other task
+        // has ended, and must still see the state.
+        let persister = shared.persister.clone();
+        let shared = shared.clone();
+        let snapshot = move || shared.lock().snapshot();
+        tokio::spawn(persister.run(dir, writer_stop.clone(), writer_abort.clone(), snapshot))
+    };
+
+    tracker.spawn(crate::server::accept_loop(shared.clone(), listener));
+    tracker.spawn(watch_failures(shared.clone()));
+    tracker.spawn(upkeep(shared.clone()));
+    if let Some(hold) = shared.lock().apps.next_hold(now) {
+        tracker.spawn(release_holds(shared.clone(), hold));
+    }
+    if let Some(http) = http {
+        tracker.spawn(crate::http::serve(shared.clone(), http));
+    }
+    info!(%addr, http = ?http_addr, id = %shared.identity.node,
+        placement = %shared.config.placement, node_timeout = ?shared.config.node_timeout,
+        "pool-master listening");
+
+    let main = tokio::spawn({
+        let token = token.clone();
+        let tracker = tracker.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => info!("shutdown requested"),
+                _ = token.cancelled() => {}
+            }
+            // Ordered stop: everything on the root token, then the writer.
+            token.cancel();
+            tracker.close();
+            if tokio::time::timeout(STOP_DEADLINE, tracker.wait())
+                .await
+                .is_err()
+            {
+                warn!(deadline = ?STOP_DEADLINE, "some tasks did not stop in time; abandoning them");
+            }
+            writer_stop.cancel();
+            let _ = writer.await;
+            info!("pool-master stopped");
+        }
+    });
+    Ok(MasterHandle {
+        addr,
+        http_addr,
+        id: shared.identity.node,
+        token,
+        main: Some(main),
+        tracker,
+        writer_abort,
+    })
+}
+
+/// The failure watch: sleeps until the earliest report deadline, declares
+/// silent workers down, and goes back to sleep. Reports only push deadlines
+/// later, so waking at a stale deadline is harmless (nothing expires; the
+/// next deadline is computed again); a node becoming live wakes it, since
+/// its deadline may be the first.
+async fn watch_failures(shared: Arc<Shared>) {
+    loop {
+        let (gone, next) = {
+            let mut pool = shared.lock();
+            let gone = pool.tick(Instant::now());
+            (gone, pool.detector.next_deadline())
+        };
+        shared.finish_downs(gone);
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shared.token.cancelled() => break,
+            _ = sleep => {}
+            _ = shared.fd_wakeup.notified() => {}
+        }
+    }
+}
+
+/// After a restart: when the grace period of held apps ends, places those
+/// whose node did not rejoin.
+async fn release_holds(shared: Arc<Shared>, mut at: Instant) {
+    loop {
+        tokio::select! {
+            _ = shared.token.cancelled() => return,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+        }
+        let now = Instant::now();
+        let (orders, next) = {
+            let mut pool = shared.lock();
+            (pool.schedule(now), pool.apps.next_hold(now))
+        };
+        if !orders.is_empty() {
+            info!(
+                apps = orders.len(),
+                "grace period over: starting the roots whose node did not rejoin"
+            );
+        }
+        shared.spawn_starts(orders);
+        match next {
+            Some(t) => at = t,
+            None => return,
+        }
+    }
+}
+
+/// Periodic upkeep: drains histogram samples, prunes old down ids.
+async fn upkeep(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shared.token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        shared.metrics.upkeep();
+        shared.lock().prune_downs();
+    }
+}

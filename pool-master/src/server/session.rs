@@ -1,0 +1,396 @@
+//! One node connection, from the handshake to its close: the master side
+//! of docs/protocol.md.
+//!
+//! ```text
+//! session task (this module: handshake, then the reader loop)
+//! ├── writer task        drains the peer's outbox (peer.rs); ends with the session
+//! └── request tasks      ListProcesses / TreeStart / TreeShow / TreeStop, which
+//!                        wait on other nodes; they answer through the outbox
+//! ```
+//!
+//! The reader handles most frames inline — a load report or a placement
+//! query is a short critical section on the pool state — and queues the
+//! answers of a whole read batch as one chunk, so a client that pipelines
+//! queries gets its answers in few writes. Requests that wait on other nodes
+//! run as tasks, so a slow worker never stalls this connection.
+//!
+//! The session ends on end of stream, on a frame that does not decode (that
+//! connection only, with a logged reason), when the master stops, or when
+//! the peer is closed from elsewhere (declared down by timeout, replaced by
+//! a newer session of the same node, too slow to read). If it was its
+//! node's current session and the master is not stopping, the node is down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use pool_proto::codec::{HEADER_LEN, encode_frame};
+use pool_proto::handshake::{HandshakeConfig, respond};
+use pool_proto::{
+    AppEventKind, Codec, ErrorCode, Msg, NodeKind, RemoteError, ReqId, Request, Response,
+};
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::master::Shared;
+use crate::membership::now_ms;
+use crate::pool::Joined;
+use crate::server::peer::{Peer, run_writer};
+
+/// Answers gathered before they are handed to the writer in one chunk.
+const MAX_BATCH: usize = 64 * 1024;
+
+/// How long a connection may stay open after the handshake without
+/// joining: a node joins at once; anything else holds a slot for nothing.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one connection to its end.
+pub(crate) async fn run(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr) {
+    shared.metrics.connections.increment(1.0);
+    let span = info_span!("session", %addr, node = tracing::field::Empty);
+    run_inner(shared.clone(), stream).instrument(span).await;
+    shared.metrics.connections.decrement(1.0);
+}
+
+async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    // 1. Handshake as responder.
+    let hs = HandshakeConfig {
+        timeout: shared.config.handshake_timeout,
+        max_frame_len: shared.config.max_frame_len,
+    };
+    let res = tokio::select! {
+        _ = shared.token.cancelled() => return,
+        res = respond(stream, &shared.identity, &shared.config.cookie, &hs) => res,
+    };
+    let (framed, who) = match res {
+        Ok(ok) => ok,
+        Err(e) => {
+            warn!(cause = %e, "handshake failed; connection closed");
+            return;
+        }
+    };
+    tracing::Span::current().record("node", tracing::field::display(&who));
+    if who.kind == NodeKind::Master {
+        warn!("a master connected as a node; connection closed");
+        return;
+    }
+    // 2. Split: this task reads, a writer task writes.
+    let parts = framed.into_parts();
+    let (rd, wr) = parts.io.into_split();
+    let mut reader = FramedRead::new(
+        rd,
+        Codec::<Msg>::with_max_frame_len(shared.config.max_frame_len),
+    );
+    // Frames the peer sent right behind its handshake are already buffered.
+    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    let (peer, rx) = Peer::new(
+        shared.next_session(),
+        who.node,
+        who.name.clone(),
+        shared.config.max_frame_len,
+        shared.token.child_token(),
+    );
+    let peer = Arc::new(peer);
+    let writer = shared.tracker.spawn(run_writer(peer.clone(), rx, wr));
+
+    // 3. Read until the end.
+    let mut session = Session {
+        shared: shared.clone(),
+        peer: peer.clone(),
+        joined: false,
+        refused: false,
+        batch: BytesMut::new(),
+    };
+    let end = session.read_loop(&mut reader).await;
+    session.flush();
+
+    // 4. Close. A refused node gets its error before the socket closes.
+    if session.refused {
+        peer.close_after_flush();
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    } else {
+        peer.closed.cancel();
+        let _ = writer.await;
+    }
+    peer.closed.cancel();
+    peer.fail_pending();
+    debug!(end, "connection closed");
+    if session.joined && !shared.token.is_cancelled() {
+        let gone = shared.lock().session_closed(&peer, Instant::now());
+        if let Some(gone) = gone {
+            shared.finish_downs(vec![gone]);
+        }
+    }
+}
+
+/// Whether `buf` holds at least one whole frame.
+fn has_frame(buf: &BytesMut) -> bool {
+    buf.len() >= HEADER_LEN
+        && buf.len() >= HEADER_LEN + u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
+}
+
+/// The reader side of a connection.
+struct Session {
+    /// The master.
+    shared: Arc<Shared>,
+    /// This connection.
+    peer: Arc<Peer>,
+    /// The node's `Join` was welcomed.
+    joined: bool,
+    /// The node's `Join` was refused: close after the error is written.
+    refused: bool,
+    /// Answers not yet handed to the writer.
+    batch: BytesMut,
+}
+
+impl Session {
+    /// Reads frames until the connection ends; returns why, for the log.
+    async fn read_loop(
+        &mut self,
+        reader: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, Codec<Msg>>,
+    ) -> &'static str {
+        let join_deadline = tokio::time::sleep(JOIN_TIMEOUT);
+        tokio::pin!(join_deadline);
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = self.peer.closed.cancelled() => return "closed by the master",
+                _ = &mut join_deadline, if !self.joined => {
+                    warn!(after = ?JOIN_TIMEOUT, "no Join after the handshake; connection closed");
+                    return "no join";
+                }
+                next = reader.next() => next,
+            };
+            match next {
+                None => return "end of stream",
+                Some(Err(e)) => {
+                    warn!(cause = %e, "closing the connection: bad frame");
+                    return "bad frame";
+                }
+                Some(Ok(msg)) => self.handle(msg),
+            }
+            if self.refused {
+                return "join refused";
+            }
+            // Hand the batch over once no whole frame is left to handle.
+            if !has_frame(reader.read_buffer()) || self.batch.len() >= MAX_BATCH {
+                self.flush();
+            }
+        }
+    }
+
+    /// Hands the gathered answers to the writer.
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.peer.send(self.batch.split().freeze());
+        }
+    }
+
+    /// Queues an answer in the batch.
+    fn answer(&mut self, id: ReqId, body: Response) {
+        let msg = Msg::Response { id, body };
+        if let Err(e) = encode_frame(&msg, &mut self.batch, self.shared.config.max_frame_len) {
+            warn!(cause = %e, "answer cannot be encoded");
+            let err = Msg::Response {
+                id,
+                body: Response::Error(RemoteError::new(ErrorCode::Internal, e.to_string())),
+            };
+            let _ = encode_frame(&err, &mut self.batch, self.shared.config.max_frame_len);
+        }
+    }
+
+    /// One frame from the node.
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Request { id, body } => self.request(id, body),
+            Msg::Response { id, body } => {
+                if !self.peer.complete(id, body) {
+                    debug!(id, "answer to no pending request (late?) ignored");
+                }
+            }
+            Msg::LoadReport(report) if self.joined => {
+                let sent = report.sent_at_ms;
+                let arrived = Instant::now();
+                self.shared.lock().report(self.peer.node, report, arrived);
+                let m = &self.shared.metrics;
+                m.reports.increment(1);
+                if sent > 0 {
+                    m.report_latency
+                        .record(now_ms().saturating_sub(sent) as f64 / 1000.0);
+                }
+            }
+            Msg::AppEvent(event) if self.joined => {
+                if let AppEventKind::ChildRestarted { .. } = &event.kind {
+                    self.shared.metrics.restart(&event.app);
+                }
+                if let AppEventKind::RootExited(reason) = event.kind {
+                    let orders = {
+                        let mut pool = self.shared.lock();
+                        let leaving = pool.members.get(self.peer.node).is_some_and(|m| m.leaving);
+                        if pool.apps.root_exited(
+                            &event.app,
+                            event.generation,
+                            self.peer.node,
+                            reason.to_string(),
+                            leaving,
+                        ) {
+                            pool.dirty = true;
+                            info!(app = %event.app, %reason, leaving, "application root exited");
+                        }
+                        if leaving {
+                            pool.schedule(Instant::now())
+                        } else {
+                            Vec::new()
+                        }
+                    };
+                    self.shared.spawn_starts(orders);
+                }
+            }
+            Msg::NameReleased { name, pid } if self.joined => {
+                if pid.node() == self.peer.node {
+                    self.shared.lock().names.release(&name, pid);
+                }
+            }
+            other => {
+                debug!(msg = ?std::mem::discriminant(&other), "ignoring a message the master does not take here")
+            }
+        }
+    }
+
+    /// One request from the node.
+    fn request(&mut self, id: ReqId, body: Request) {
+        if !self.joined {
+            match body {
+                Request::Join(join) => self.join(id, join),
+                Request::Ping => self.answer(id, Response::Pong),
+                _ => self.answer(
+                    id,
+                    refused("send Join first: the master serves joined nodes only"),
+                ),
+            }
+            return;
+        }
+        let now = Instant::now();
+        let resp = match body {
+            Request::Ping => Response::Pong,
+            Request::Place(query) => match self.shared.lock().place(&query) {
+                Ok(placed) => Response::Placed(placed),
+                Err(e) => Response::Error(e.into()),
+            },
+            Request::RegisterName { name, pid } => {
+                Response::Registered(self.shared.lock().register_name(&name, pid))
+            }
+            Request::UnregisterName { name } => {
+                self.shared.lock().names.unregister(&name);
+                Response::Ok
+            }
+            Request::WhereIs { name } => Response::WhereIs(self.shared.lock().names.whereis(&name)),
+            Request::ListNames => Response::Names(self.shared.lock().names.all()),
+            Request::ListNodes => Response::Nodes(self.shared.lock().list_nodes(now)),
+            Request::TreeList => Response::Apps(self.shared.lock().app_summaries()),
+            Request::Ready => {
+                self.flush();
+                let res = self.shared.lock().ready(&self.peer, now);
+                match res {
+                    Ok(orders) => {
+                        self.shared.fd_wakeup.notify_one();
+                        self.shared.spawn_starts(orders);
+                        Response::Ok
+                    }
+                    Err(e) => Response::Error(e),
+                }
+            }
+            Request::Leave => {
+                self.shared.lock().leave(&self.peer);
+                Response::Ok
+            }
+            Request::ListProcesses { node } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    s.list_processes(node.as_deref())
+                        .await
+                        .map(Response::Processes)
+                });
+            }
+            Request::TreeStart { spec, source, text } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    s.tree_start(spec, source, text).await.map(Response::Apps)
+                });
+            }
+            Request::TreeShow { id: app } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    s.tree_show(&app).await.map(Response::Tree)
+                });
+            }
+            Request::TreeStop { id: app } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    s.tree_stop(&app).await.map(Response::Apps)
+                });
+            }
+            Request::Join(_) => refused("this connection already joined: one Join per connection"),
+            Request::LocalProcesses
+            | Request::StartApp { .. }
+            | Request::StopApp { .. }
+            | Request::Inspect { .. }
+            | Request::Spawn(_) => refused(
+                "the master does not serve this request: send it to a worker (the master hosts no processes)",
+            ),
+        };
+        self.answer(id, resp);
+    }
+
+    /// Runs a request that waits on other nodes as a task; its answer goes
+    /// straight to the writer.
+    fn spawn_answer(
+        &mut self,
+        id: ReqId,
+        work: impl Future<Output = Result<Response, RemoteError>> + Send + 'static,
+    ) {
+        let peer = self.peer.clone();
+        self.shared.tracker.spawn(async move {
+            let body = work.await.unwrap_or_else(Response::Error);
+            peer.respond(id, body);
+        });
+    }
+
+    /// The node's `Join`.
+    fn join(&mut self, id: ReqId, join: pool_proto::Join) {
+        self.flush();
+        let joined = self
+            .shared
+            .lock()
+            .join(&self.peer, id, join, Instant::now());
+        match joined {
+            Joined::Refused(e) => {
+                warn!(code = ?e.code, reason = %e.message, "join refused");
+                self.answer(id, Response::Error(e));
+                self.refused = true;
+            }
+            Joined::Welcomed {
+                replaced,
+                kicked,
+                starts,
+            } => {
+                self.joined = true;
+                for old in replaced.into_iter().chain(kicked) {
+                    // The old session closes without declaring the node down.
+                    old.closed.cancel();
+                }
+                self.shared.fd_wakeup.notify_one();
+                self.shared.spawn_starts(starts);
+            }
+        }
+    }
+}
+
+/// A `Refused` error.
+fn refused(message: &str) -> Response {
+    Response::Error(RemoteError::new(ErrorCode::Refused, message))
+}
