@@ -60,7 +60,7 @@ pub fn register(functions: &mut Functions) {
         tokio::time::sleep(Duration::from_millis(args.ms)).await;
         Ok::<u64, ExitReason>(args.ms)
     });
-    functions.register("builtin.busy", |_ctx, args: BusyArgs| busy(args.ms));
+    functions.register("builtin.busy", |ctx, args: BusyArgs| busy(ctx, args.ms));
     functions.register("builtin.crash", |_ctx, args: CrashArgs| async move {
         tokio::time::sleep(Duration::from_millis(args.after_ms)).await;
         args.reason
@@ -97,7 +97,7 @@ fn msg_back(msg: Message) -> Message {
     msg
 }
 
-async fn busy(ms: u64) -> Result<u64, ExitReason> {
+async fn busy(ctx: Ctx, ms: u64) -> Result<u64, ExitReason> {
     let end = Instant::now() + Duration::from_millis(ms);
     let mut x = 0u64;
     while Instant::now() < end {
@@ -108,7 +108,8 @@ async fn busy(ms: u64) -> Result<u64, ExitReason> {
                 x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
             }
         }
-        tokio::task::yield_now().await;
+        // Stay counted as runnable while yielding (see Ctx::yield_now).
+        ctx.yield_now().await;
     }
     std::hint::black_box(x);
     Ok(ms)

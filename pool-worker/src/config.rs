@@ -37,8 +37,9 @@ pub struct NodeConfig {
     pub capacity: u32,
     /// Labels for placement constraints.
     pub labels: Labels,
-    /// How often to report load (the master's Welcome may override it).
-    pub report_interval: Duration,
+    /// How often to report load; `None` follows the master (its Welcome
+    /// says, 500 ms by default). An explicit value wins over the master's.
+    pub report_interval: Option<Duration>,
     /// The shared secret.
     pub cookie: Cookie,
     /// Bound on the handshake.
@@ -69,7 +70,7 @@ impl NodeConfig {
             advertise: None,
             capacity: cpu_count() as u32,
             labels: Labels::new(),
-            report_interval: DEFAULT_REPORT_INTERVAL,
+            report_interval: None,
             cookie,
             handshake_timeout: pool_proto::handshake::DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_len: MAX_FRAME_LEN,
@@ -113,7 +114,10 @@ impl NodeConfig {
         if self.kind == NodeKind::Worker && self.capacity == 0 {
             return Err(Error::Config("--capacity must be at least 1".into()));
         }
-        if self.report_interval < Duration::from_millis(50) {
+        if self
+            .report_interval
+            .is_some_and(|r| r < Duration::from_millis(50))
+        {
             return Err(Error::Config(
                 "--report-interval below 50ms would flood the master: use e.g. 500ms".into(),
             ));

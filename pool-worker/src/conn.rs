@@ -58,15 +58,24 @@ impl ConnRx {
 impl ConnTx {
     /// Queues a frame; false if the connection is closed.
     pub(crate) fn send(&self, msg: Msg) -> bool {
+        self.try_send(msg).is_ok()
+    }
+
+    /// Queues a frame, or gives it back if the connection is closed.
+    // The `Err` is the caller's own frame handed back, not an error value:
+    // boxing it would allocate on every send to save a move on a rare path.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn try_send(&self, msg: Msg) -> Result<(), Msg> {
         if self.closed.is_cancelled() {
-            return false;
+            return Err(msg);
         }
         self.queued.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(msg).is_ok() {
-            true
-        } else {
-            self.queued.fetch_sub(1, Ordering::Relaxed);
-            false
+        match self.tx.send(msg) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                Err(e.0)
+            }
         }
     }
 

@@ -23,8 +23,10 @@ pub enum Error {
         why: String,
     },
 
-    /// The master (or another node) refused the request.
-    #[error("{0}")]
+    /// The master (or another node) refused the request. Transparent, so
+    /// that `{:#}` does not print the message twice (as itself and as its
+    /// source).
+    #[error(transparent)]
     Remote(#[from] RemoteError),
 
     /// A frame, handshake or cookie problem.

@@ -47,6 +47,11 @@ pub(crate) struct MasterClient {
     pending: std::sync::Mutex<HashMap<ReqId, oneshot::Sender<Response>>>,
     /// True while joined (and fenced, if needed).
     connected: watch::Sender<bool>,
+    /// True while this node fences (the master declared it down while it
+    /// was cut off). Requests fail at once meanwhile: a stale supervisor
+    /// that asks the master to place a restart must not wait for a link
+    /// that comes up only once that very supervisor has stopped.
+    fencing: watch::Sender<bool>,
     /// Identifies connections, so a late close of an old one is ignored.
     generation: AtomicU64,
     /// The interval the master asked for.
@@ -59,6 +64,7 @@ impl MasterClient {
             tx: std::sync::Mutex::new(None),
             pending: std::sync::Mutex::new(HashMap::new()),
             connected: watch::channel(false).0,
+            fencing: watch::channel(false).0,
             generation: AtomicU64::new(0),
             report_interval_ms: AtomicU64::new(report_interval.as_millis() as u64),
         }
@@ -103,11 +109,21 @@ impl Shared {
     pub(crate) async fn master_request(&self, body: Request) -> Result<Response, Error> {
         let timeout = self.config.request_timeout;
         let mut rx = self.master.connected.subscribe();
-        if tokio::time::timeout(timeout, rx.wait_for(|c| *c))
-            .await
-            .is_err()
-        {
-            return Err(self.unreachable("not connected"));
+        let mut fencing = self.master.fencing.subscribe();
+        let up = async {
+            tokio::select! {
+                r = rx.wait_for(|c| *c) => r.is_ok(),
+                _ = fencing.wait_for(|f| *f) => false,
+            }
+        };
+        match tokio::time::timeout(timeout, up).await {
+            Ok(true) => {}
+            Ok(false) if *self.master.fencing.borrow() => {
+                return Err(self.unreachable(
+                    "this node is fencing: the master declared it down while it was cut off, and its stale processes are being stopped",
+                ));
+            }
+            _ => return Err(self.unreachable("not connected")),
         }
         let tx = self
             .master
@@ -284,13 +300,13 @@ impl Shared {
         };
         self.apply_welcome(&welcome, rejoin);
         if let Some(fence) = &welcome.fence {
+            self.master.fencing.send_replace(true);
             self.fence(fence).await;
-            match self.request_on(&tx, Request::Ready, JOIN_TIMEOUT).await {
-                Ok(_) => {}
-                Err(e) => {
-                    tx.close();
-                    return Err(e);
-                }
+            let ready = self.request_on(&tx, Request::Ready, JOIN_TIMEOUT).await;
+            self.master.fencing.send_replace(false);
+            if let Err(e) = ready {
+                tx.close();
+                return Err(e);
             }
         }
         self.master.connected.send_replace(true);
@@ -298,9 +314,11 @@ impl Shared {
     }
 
     fn apply_welcome(self: &Arc<Self>, w: &Welcome, rejoin: bool) {
-        self.master
-            .report_interval_ms
-            .store(w.report_interval_ms.max(50), Ordering::Relaxed);
+        if self.config.report_interval.is_none() {
+            self.master
+                .report_interval_ms
+                .store(w.report_interval_ms.max(50), Ordering::Relaxed);
+        }
         let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
         // After a master restart the new master may not know every node yet:
         // members are only added here; departures come as NodeDown.

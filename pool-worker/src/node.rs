@@ -47,8 +47,7 @@ use crate::route::{PoolPlacer, Router};
 /// Counters for metrics and tests.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    pub(crate) frames_in: AtomicU64,
-    pub(crate) frames_out: AtomicU64,
+    /// Source of connection generations (see `peer`).
     pub(crate) generations: AtomicU64,
 }
 
@@ -233,7 +232,11 @@ impl NodeBuilder {
             ctl: ctl_rt.handle().clone(),
             members: RwLock::new(Members::default()),
             peers: Peers::default(),
-            master: MasterClient::new(config.report_interval),
+            master: MasterClient::new(
+                config
+                    .report_interval
+                    .unwrap_or(crate::config::DEFAULT_REPORT_INTERVAL),
+            ),
             globals: Mutex::new(HashMap::new()),
             apps: Mutex::new(HashMap::new()),
             token: CancellationToken::new(),
@@ -450,5 +453,8 @@ impl Shared {
         )
         .await;
         self.flush_peers(Duration::from_secs(2)).await;
+        // ... and read by the peers, before the master can tell them we
+        // are gone.
+        self.sync_peers(Duration::from_secs(2)).await;
     }
 }

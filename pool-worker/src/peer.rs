@@ -39,6 +39,9 @@ pub(crate) struct Peer {
 pub(crate) enum Pending {
     /// A spawn: the runtime's reply slot, completed on the reader task.
     Spawn(SpawnReply, NodeId),
+    /// A ping: answered once the peer has read (and applied) every frame
+    /// this node sent before it on the same connection.
+    Ping(tokio::sync::oneshot::Sender<()>, NodeId),
 }
 
 /// The peer table.
@@ -64,21 +67,22 @@ impl Shared {
     /// Frames for a node that is not a live member are dropped (the runtime
     /// already answered `noconnection`/`noproc` for links and monitors).
     pub(crate) fn send_frame(self: &Arc<Self>, node: NodeId, frame: Msg) {
-        let tx = {
-            let mut map = lock(&self.peers.map);
-            match map.get(&node).and_then(|p| p.out.as_ref()) {
-                Some(tx) if !tx.is_closed() => tx.clone(),
-                _ => match self.open(&mut map, node) {
-                    Some(tx) => tx,
-                    None => {
-                        tracing::debug!(%node, "frame dropped: no route to node");
-                        return;
-                    }
-                },
-            }
+        let mut map = lock(&self.peers.map);
+        // Send under the lock: cheaper than cloning the sender per frame,
+        // and the queue push never blocks.
+        let frame = match map.get(&node).and_then(|p| p.out.as_ref()) {
+            Some(tx) => match tx.try_send(frame) {
+                Ok(()) => return,
+                // Closed under us: reconnect below.
+                Err(frame) => frame,
+            },
+            None => frame,
         };
-        if tx.send(frame) {
-            self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+        match self.open(&mut map, node) {
+            Some(tx) => {
+                let _ = tx.try_send(frame);
+            }
+            None => tracing::debug!(%node, "frame dropped: no route to node"),
         }
     }
 
@@ -268,7 +272,9 @@ impl Shared {
             let mut pending = lock(&self.peers.pending);
             let ids: Vec<ReqId> = pending
                 .iter()
-                .filter(|(_, p)| matches!(p, Pending::Spawn(_, n) if *n == node))
+                .filter(
+                    |(_, p)| matches!(p, Pending::Spawn(_, n) | Pending::Ping(_, n) if *n == node),
+                )
                 .map(|(id, _)| *id)
                 .collect();
             ids.into_iter()
@@ -281,7 +287,6 @@ impl Shared {
 
     /// A frame from a peer.
     fn on_peer_frame(self: &Arc<Self>, node: NodeId, msg: Msg) {
-        self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
         match msg {
             Msg::Request { id, body } => self.serve_peer_request(node, id, body),
             Msg::Response { id, body } => self.complete_peer_request(id, body),
@@ -391,6 +396,9 @@ impl Shared {
                     format!("unexpected answer to a spawn: {other:?}"),
                 )),
             }),
+            Pending::Ping(done, _) => {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -432,6 +440,48 @@ impl Shared {
         for n in nodes {
             self.close_peer(n);
         }
+    }
+
+    /// Waits until every worker this node has a connection to has read and
+    /// applied the frames sent to it so far (a `Ping` on each connection,
+    /// answered after them), or `timeout` passes.
+    ///
+    /// A graceful stop needs this, not only empty queues: when this node
+    /// disconnects, the master tells the others it is down, and a peer
+    /// that hears it before it has read our last frames (the `shutdown`
+    /// exits of the children we hosted for it) fires `noconnection` on
+    /// those links instead — a transient child would then be restarted.
+    pub(crate) async fn sync_peers(self: &Arc<Self>, timeout: Duration) {
+        let connected: Vec<NodeId> = lock(&self.peers.map)
+            .iter()
+            .filter(|(_, p)| p.out.as_ref().is_some_and(|o| !o.is_closed()))
+            .map(|(n, _)| *n)
+            .collect();
+        // (Not under the peer lock: `open` takes the two the other way.)
+        let nodes: Vec<NodeId> = {
+            let members = self.members.read().unwrap_or_else(|e| e.into_inner());
+            connected
+                .into_iter()
+                .filter(|n| members.get(*n).is_some_and(|i| i.kind == NodeKind::Worker))
+                .collect()
+        };
+        let waits: Vec<_> = nodes
+            .into_iter()
+            .map(|node| {
+                let id = self.next_req();
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                lock(&self.peers.pending).insert(id, Pending::Ping(tx, node));
+                self.send_frame(
+                    node,
+                    Msg::Request {
+                        id,
+                        body: Request::Ping,
+                    },
+                );
+                rx
+            })
+            .collect();
+        let _ = tokio::time::timeout(timeout, futures_util::future::join_all(waits)).await;
     }
 
     /// Waits until every outgoing queue is empty or `timeout` passes (so

@@ -226,7 +226,26 @@ impl Pool {
     async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<NodeId, Error> {
         match &spec.target {
             Target::Local => Ok(self.shared.id),
-            Target::Node(n) => self.node_by_name(n),
+            Target::Node(n) if spec.labels.is_empty() => self.node_by_name(n),
+            // A named node with label constraints: the master checks that
+            // it is live and has the labels (and counts the placement).
+            Target::Node(n) => {
+                let q = PlaceQuery {
+                    count: 1,
+                    labels: spec.labels.clone(),
+                    node: Some(n.clone()),
+                    commit: true,
+                    ..PlaceQuery::default()
+                };
+                let placed = self.place(q).await?;
+                placed
+                    .first()
+                    .map(|p| p.id)
+                    .ok_or_else(|| Error::Unexpected {
+                        peer: "the master".into(),
+                        got: "an empty placement".into(),
+                    })
+            }
             Target::Placed | Target::Key(_) => {
                 let q = PlaceQuery {
                     count: 1,
@@ -388,7 +407,12 @@ impl Pool {
     /// already has one (OTP's `global:register_name`). The name is released
     /// when the process dies.
     pub async fn register_global(&self, name: &str, pid: Pid) -> Result<bool, Error> {
-        let ok = match self
+        if pid.node() == self.shared.id {
+            // A local holder is watched *before* the master hears of it, so
+            // that its death, however soon, releases the name.
+            return self.shared.register_watched(name.to_owned(), pid).await;
+        }
+        match self
             .shared
             .master_request(Request::RegisterName {
                 name: name.to_owned(),
@@ -396,13 +420,9 @@ impl Pool {
             })
             .await?
         {
-            Response::Registered(ok) => ok,
-            other => return Err(unexpected(other)),
-        };
-        if ok && pid.node() == self.shared.id {
-            self.shared.watch_global(name.to_owned(), pid);
+            Response::Registered(ok) => Ok(ok),
+            other => Err(unexpected(other)),
         }
-        Ok(ok)
     }
 
     /// Removes a global name.
@@ -553,33 +573,66 @@ fn is_node_lost(e: &Error) -> bool {
 }
 
 impl Shared {
-    /// Releases a global name at the master when its process dies.
-    pub(crate) fn watch_global(self: &Arc<Self>, name: String, pid: Pid) {
-        self.globals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.clone(), pid);
-        let shared = Arc::downgrade(self);
+    /// Registers `name` for local process `pid` through a watcher process
+    /// that monitors `pid` first, then asks the master, then waits for
+    /// `pid` to die and releases the name. The release always travels after
+    /// the registration on the master connection, so a holder that dies
+    /// while the registration is in flight never leaves a stale name.
+    pub(crate) async fn register_watched(
+        self: &Arc<Self>,
+        name: String,
+        pid: Pid,
+    ) -> Result<bool, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let weak = Arc::downgrade(self);
         self.rt.spawn_opts(
             SpawnOpts::new().function("global.watch"),
             move |mut ctx| async move {
                 let mref = ctx.monitor(pid);
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                let registered = shared
+                    .master_request(Request::RegisterName {
+                        name: name.clone(),
+                        pid,
+                    })
+                    .await;
+                let ok = matches!(registered, Ok(Response::Registered(true)));
+                let _ = tx.send(match registered {
+                    Ok(Response::Registered(ok)) => Ok(ok),
+                    Ok(other) => Err(unexpected(other)),
+                    Err(e) => Err(e),
+                });
+                if !ok {
+                    ctx.demonitor(mref, true);
+                    return;
+                }
+                shared
+                    .globals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.clone(), pid);
+                // Hold no strong reference while waiting: the node may stop.
+                drop(shared);
                 let _ = ctx.wait_down(mref, None).await;
-                if let Some(shared) = shared.upgrade() {
-                    let held = {
-                        let mut g = shared.globals.lock().unwrap_or_else(|e| e.into_inner());
-                        if g.get(&name) == Some(&pid) {
-                            g.remove(&name);
-                            true
-                        } else {
-                            false
-                        }
-                    };
-                    if held {
-                        shared.master_push(pool_proto::Msg::NameReleased { name, pid });
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                let held = {
+                    let mut g = shared.globals.lock().unwrap_or_else(|e| e.into_inner());
+                    if g.get(&name) == Some(&pid) {
+                        g.remove(&name);
+                        true
+                    } else {
+                        false
                     }
+                };
+                if held {
+                    shared.master_push(pool_proto::Msg::NameReleased { name, pid });
                 }
             },
         );
+        rx.await.unwrap_or(Err(Error::ShuttingDown))
     }
 }

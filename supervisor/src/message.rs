@@ -17,6 +17,32 @@ use serde::de::DeserializeOwned;
 /// Encodes a boxed local value of a known type (monomorphised per type).
 type EncodeFn = fn(&(dyn Any + Send)) -> Result<Payload, pool_proto::Error>;
 
+/// What a local value's type can do, one static table per type: keeps a
+/// local message at two words plus the box.
+struct LocalKind {
+    /// Encodes the value, if its type is serialisable.
+    encode: Option<EncodeFn>,
+    /// The type's name, for errors.
+    type_name: fn() -> &'static str,
+}
+
+/// The [`LocalKind`] tables of a type `T`.
+struct KindOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Serialize + Send + 'static> KindOf<T> {
+    const SERIALISABLE: LocalKind = LocalKind {
+        encode: Some(encode_as::<T>),
+        type_name: type_name::<T>,
+    };
+}
+
+impl<T: Send + 'static> KindOf<T> {
+    const LOCAL_ONLY: LocalKind = LocalKind {
+        encode: None,
+        type_name: type_name::<T>,
+    };
+}
+
 fn encode_as<T: Serialize + 'static>(v: &(dyn Any + Send)) -> Result<Payload, pool_proto::Error> {
     match v.downcast_ref::<T>() {
         Some(v) => Payload::encode(v),
@@ -31,8 +57,7 @@ enum Body {
     /// A value from this node, with its encoder if it can leave the node.
     Local {
         value: Box<dyn Any + Send>,
-        encode: Option<EncodeFn>,
-        type_name: &'static str,
+        kind: &'static LocalKind,
     },
     /// Bytes that arrived from another node.
     Remote(Payload),
@@ -67,8 +92,7 @@ impl Message {
         Message {
             body: Body::Local {
                 value: Box::new(value),
-                encode: Some(encode_as::<T>),
-                type_name: type_name::<T>(),
+                kind: &KindOf::<T>::SERIALISABLE,
             },
         }
     }
@@ -80,8 +104,7 @@ impl Message {
         Message {
             body: Body::Local {
                 value: Box::new(value),
-                encode: None,
-                type_name: type_name::<T>(),
+                kind: &KindOf::<T>::LOCAL_ONLY,
             },
         }
     }
@@ -117,24 +140,16 @@ impl Message {
     /// error when it does not fit.
     pub fn try_take<T: DeserializeOwned + 'static>(self) -> Result<T, (Message, DecodeError)> {
         match self.body {
-            Body::Local {
-                value,
-                encode,
-                type_name: have,
-            } => match value.downcast::<T>() {
+            Body::Local { value, kind } => match value.downcast::<T>() {
                 Ok(v) => Ok(*v),
                 Err(value) => {
                     let back = |value| Message {
-                        body: Body::Local {
-                            value,
-                            encode,
-                            type_name: have,
-                        },
+                        body: Body::Local { value, kind },
                     };
-                    let Some(enc) = encode else {
+                    let Some(enc) = kind.encode else {
                         let err = DecodeError {
                             expected: type_name::<T>(),
-                            reason: format!("it is a local-only {have}"),
+                            reason: format!("it is a local-only {}", (kind.type_name)()),
                         };
                         return Err((back(value), err));
                     };
@@ -158,18 +173,10 @@ impl Message {
     /// the message is given back.
     pub fn downcast<T: 'static>(self) -> Result<T, Message> {
         match self.body {
-            Body::Local {
-                value,
-                encode,
-                type_name,
-            } => match value.downcast::<T>() {
+            Body::Local { value, kind } => match value.downcast::<T>() {
                 Ok(v) => Ok(*v),
                 Err(value) => Err(Message {
-                    body: Body::Local {
-                        value,
-                        encode,
-                        type_name,
-                    },
+                    body: Body::Local { value, kind },
                 }),
             },
             remote => Err(Message { body: remote }),
@@ -180,10 +187,10 @@ impl Message {
     /// leaving the message intact: for selective receive.
     pub fn peek<T: DeserializeOwned + 'static, R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         match &self.body {
-            Body::Local { value, encode, .. } => match value.downcast_ref::<T>() {
+            Body::Local { value, kind } => match value.downcast_ref::<T>() {
                 Some(v) => Some(f(v)),
                 None => {
-                    let payload = (encode.as_ref()?)(value.as_ref()).ok()?;
+                    let payload = (kind.encode.as_ref()?)(value.as_ref()).ok()?;
                     decode_payload::<T>(&payload).ok().map(|v| f(&v))
                 }
             },
@@ -194,20 +201,15 @@ impl Message {
     /// The encoded form, for sending to another node.
     pub fn encode(&self) -> Result<Payload, pool_proto::Error> {
         match &self.body {
-            Body::Local {
-                value,
-                encode: Some(encode),
-                ..
-            } => encode(value.as_ref()),
-            Body::Local {
-                encode: None,
-                type_name,
-                ..
-            } => Err(pool_proto::Error::Encode {
-                reason: format!(
-                    "a local-only {type_name} cannot be sent to another node: build it with Message::new (needs Serialize)"
-                ),
-            }),
+            Body::Local { value, kind } => match kind.encode {
+                Some(encode) => encode(value.as_ref()),
+                None => Err(pool_proto::Error::Encode {
+                    reason: format!(
+                        "a local-only {} cannot be sent to another node: build it with Message::new (needs Serialize)",
+                        (kind.type_name)()
+                    ),
+                }),
+            },
             Body::Remote(p) => Ok(p.clone()),
         }
     }
@@ -232,7 +234,7 @@ fn decode_payload<T: DeserializeOwned>(p: &Payload) -> Result<T, DecodeError> {
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.body {
-            Body::Local { type_name, .. } => write!(f, "Message(local {type_name})"),
+            Body::Local { kind, .. } => write!(f, "Message(local {})", (kind.type_name)()),
             Body::Remote(p) => write!(f, "Message(remote, {} bytes)", p.as_bytes().len()),
         }
     }
@@ -274,8 +276,9 @@ pub enum Envelope {
         /// The value.
         msg: Message,
     },
-    /// A call expecting a reply.
-    Call(CallRequest),
+    /// A call expecting a reply (boxed: calls are rarer than messages, and
+    /// the mailbox's entries stay small).
+    Call(Box<CallRequest>),
     /// The reply to a call; consumed by `call` itself (a late reply to a
     /// call that timed out is dropped, never seen by any receive).
     Reply {
@@ -291,8 +294,9 @@ pub enum Envelope {
         /// The reason.
         reason: ExitReason,
     },
-    /// A monitor fired (`{'DOWN', Ref, process, Pid, Reason}`).
-    Down(Down),
+    /// A monitor fired (`{'DOWN', Ref, process, Pid, Reason}`); boxed as
+    /// calls are.
+    Down(Box<Down>),
 }
 
 impl Envelope {

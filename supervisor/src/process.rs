@@ -19,7 +19,7 @@ use std::future::{Future, poll_fn};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Wake};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 use pool_proto::{ExitReason, Pid, ProcStatus, Ref};
@@ -71,13 +71,31 @@ pub(crate) struct ProcState {
     pub(crate) name: Option<String>,
 }
 
+/// A monotonic time read cheaply: `CLOCK_MONOTONIC_COARSE` (a few
+/// milliseconds of resolution, no system call), enough for the ages shown
+/// in listings and read once per spawn.
+pub(crate) fn coarse_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we pass; the clock id is a
+    // constant Linux supports.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0;
+    if ok {
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    } else {
+        Duration::ZERO
+    }
+}
+
 /// Descriptive fields of a process, fixed at spawn.
 #[derive(Debug)]
 pub(crate) struct Meta {
     /// The function it runs (for listings).
     pub(crate) function: Cow<'static, str>,
-    /// When it was spawned.
-    pub(crate) started: Instant,
+    /// When it was spawned, on the coarse clock ([`coarse_now`]).
+    pub(crate) started: Duration,
     /// What it belongs to, e.g. `app/sup/child`.
     pub(crate) owner: Option<String>,
 }
@@ -355,13 +373,32 @@ impl Ctx {
         }
     }
 
+    /// Lets other processes run, then continues. Unlike
+    /// `tokio::task::yield_now`, which defers its wake-up until the thread
+    /// runs out of work, this process stays runnable the whole time, so it
+    /// is counted in the node's run queue (the load the pool places by).
+    /// Long computations should call it every millisecond or so; it is also
+    /// where exit signals reach a process that computes.
+    pub async fn yield_now(&self) {
+        let mut yielded = false;
+        poll_fn(|cx| {
+            if yielded {
+                Poll::Ready(())
+            } else {
+                yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
     // ----- sending ----------------------------------------------------------
 
     /// Sends a message. Never blocks and never fails: a message to a dead
     /// process is dropped. Order is kept between this process and `to`.
     pub fn send<T: Serialize + Send + 'static>(&self, to: Pid, value: T) {
-        self.rt
-            .send_message(Some(self.pid()), to, Message::new(value));
+        self.send_message(to, Message::new(value));
     }
 
     /// Sends a prepared [`Message`].
@@ -580,7 +617,7 @@ impl Ctx {
             )
             .await
         {
-            Some(Envelope::Down(d)) => Some(d),
+            Some(Envelope::Down(d)) => Some(*d),
             _ => None,
         }
     }

@@ -477,6 +477,7 @@ impl Runtime {
     /// A snapshot of every live process.
     pub fn processes(&self) -> Vec<ProcessSnapshot> {
         let procs: Vec<Arc<Process>> = self.inner.procs.iter().map(|p| p.value().clone()).collect();
+        let (now_std, now_coarse) = (Instant::now(), crate::process::coarse_now());
         let mut out: Vec<ProcessSnapshot> = procs
             .iter()
             .map(|p| {
@@ -489,7 +490,9 @@ impl Runtime {
                     name,
                     owner: p.meta.owner.clone(),
                     status: p.status(),
-                    started: p.meta.started,
+                    started: now_std
+                        .checked_sub(now_coarse.saturating_sub(p.meta.started))
+                        .unwrap_or(now_std),
                     mailbox: p.mailbox_len(),
                 }
             })
@@ -553,7 +556,7 @@ impl Runtime {
         let pid = Pid::new(self.inner.node, serial);
         let meta = Meta {
             function,
-            started: Instant::now(),
+            started: crate::process::coarse_now(),
             owner,
         };
         let proc = Arc::new(Process::new(pid, meta, trap_exit));
@@ -779,7 +782,7 @@ impl Runtime {
         if to.node() == self.inner.node {
             if let Some(p) = self.get(to) {
                 p.mailbox
-                    .push(Envelope::Call(CallRequest { from, mref, msg }));
+                    .push(Envelope::Call(Box::new(CallRequest { from, mref, msg })));
             }
         } else {
             self.route(
@@ -1001,12 +1004,12 @@ impl Runtime {
             self.reach(target.node())
         };
         let down = |reason| {
-            w.mailbox.push(Envelope::Down(Down {
+            w.mailbox.push(Envelope::Down(Box::new(Down {
                 mref,
                 pid: target,
                 reason,
                 result: None,
-            }))
+            })))
         };
         match reach {
             Reach::Up => {
@@ -1170,12 +1173,12 @@ impl Runtime {
         if watcher.node() == self.inner.node {
             if let Some(w) = self.get(watcher) {
                 w.lock().monitoring.retain(|(r, _)| *r != mref);
-                w.mailbox.push(Envelope::Down(Down {
+                w.mailbox.push(Envelope::Down(Box::new(Down {
                     mref,
                     pid,
                     reason,
                     result,
-                }));
+                })));
             }
         } else if let Some(r) = self.router() {
             let result = result.and_then(|m| m.encode().ok());
@@ -1210,11 +1213,11 @@ impl Runtime {
                 let msg = Message::from_payload(payload);
                 let env = match kind {
                     MsgKind::Plain => Envelope::Message { from, msg },
-                    MsgKind::Call(mref) => Envelope::Call(CallRequest {
+                    MsgKind::Call(mref) => Envelope::Call(Box::new(CallRequest {
                         from: from.unwrap_or_else(|| self.system_pid()),
                         mref,
                         msg,
-                    }),
+                    })),
                     MsgKind::Reply(mref) => Envelope::Reply { mref, msg },
                 };
                 p.mailbox.push(env);
@@ -1340,12 +1343,12 @@ impl Runtime {
                 (links, downs)
             };
             for (mref, target) in downs {
-                p.mailbox.push(Envelope::Down(Down {
+                p.mailbox.push(Envelope::Down(Box::new(Down {
                     mref,
                     pid: target,
                     reason: ExitReason::NoConnection,
                     result: None,
-                }));
+                })));
             }
             for l in links {
                 self.deliver_exit(&p, l, ExitReason::NoConnection, false);

@@ -144,7 +144,7 @@ fn layered(cli: &Cli) -> anyhow::Result<(NodeConfig, String)> {
         }
     };
     if let Some(r) = cli.report_interval.clone().or(file.report_interval) {
-        config.report_interval = parse_duration(&r)?;
+        config.report_interval = Some(parse_duration(&r)?);
     }
     if let Some(t) = cli.threads.or(file.threads) {
         config.process_threads = t;

@@ -539,7 +539,7 @@ impl Server {
                     }
                 }
                 Envelope::Call(call) => {
-                    if let Some(stop) = self.handle_call(ctx, call).await {
+                    if let Some(stop) = self.handle_call(ctx, *call).await {
                         return stop;
                     }
                 }

@@ -78,17 +78,47 @@ async fn connect(cli: &Cli) -> Result<NodeHandle, Failure> {
 
 /// Runs the command of `cli`.
 pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
-    // Check arguments that need no pool before connecting.
-    if let Command::Tree(TreeCommand::Start { file }) = &cli.command
-        && !file.exists()
-    {
-        return Err(usage(format!("no such tree file: {}", file.display())));
-    }
+    // Arguments are checked before connecting: a usage error is one
+    // whatever the state of the pool.
+    check_args(&cli.command)?;
     let node = connect(&cli).await?;
     let pool = node.pool();
     let result = dispatch(&cli, &pool).await;
     node.shutdown().await;
     result
+}
+
+/// Every argument that can be checked without the pool.
+fn check_args(command: &Command) -> Result<(), Failure> {
+    match command {
+        Command::Place { labels, .. } => parse_labels(labels).map(drop),
+        Command::Spawn {
+            args,
+            labels,
+            count,
+            ..
+        } => {
+            parse_json(args.as_deref())?;
+            parse_labels(labels)?;
+            if *count == 0 {
+                return Err(usage("--count must be at least 1"));
+            }
+            Ok(())
+        }
+        Command::Send { pid, message } => {
+            parse_pid(pid)?;
+            parse_json(Some(message)).map(drop)
+        }
+        Command::Call { pid, request, .. } => {
+            parse_pid(pid)?;
+            parse_json(Some(request)).map(drop)
+        }
+        Command::Kill { pid, .. } => parse_pid(pid).map(drop),
+        Command::Tree(TreeCommand::Start { file }) if !file.exists() => {
+            Err(usage(format!("no such tree file: {}", file.display())))
+        }
+        _ => Ok(()),
+    }
 }
 
 async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {

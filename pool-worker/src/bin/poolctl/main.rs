@@ -152,8 +152,43 @@ pub(crate) enum TreeCommand {
     },
 }
 
+/// A clap error as one line (DESIGN.md: errors go to stderr in one line
+/// that says what to do): its message lines, without the usage block.
+fn one_line_usage_error(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut parts: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line.strip_prefix("error: ").unwrap_or(line));
+        }
+    }
+    format!("{}; see `poolctl --help`", parts.join(" "))
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                // --help and --version: printed as clap formats them, exit 0.
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                // Bare `poolctl`: the help is the answer, but it is still a
+                // usage error.
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+            eprintln!("poolctl: {}", one_line_usage_error(&e));
+            return ExitCode::from(2);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     tracing_subscriber::fmt()
