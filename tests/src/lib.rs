@@ -8,13 +8,16 @@
 //!
 //! The binaries are found the way chitchat's `cargo_bin` does: an
 //! environment variable (`POOL_MASTER_BIN`, `POOL_WORKER_BIN`,
-//! `POOLCTL_BIN`) first, else the target directory beside the test
-//! executable. `cargo test --workspace` builds them before any test runs.
+//! `POOLCTL_BIN`, `TEST_WORKER_BIN`) first, else the target directory
+//! beside the test executable. `cargo test --workspace` builds them before
+//! any test runs; `test-worker` (this crate's binary: the built-ins plus
+//! test-only functions, see `src/bin/test-worker.rs`) is built by
+//! `cargo test -p pool-cluster-tests` itself.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -78,6 +81,12 @@ pub struct Proc {
     pub label: String,
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread copying its stderr into `log`; it ends when the pipe
+    /// closes, i.e. when the process has exited.
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// How it exited, once reaped by [`terminate`](Proc::terminate) or
+    /// [`wait_exit`](Proc::wait_exit).
+    status: Option<ExitStatus>,
 }
 
 impl Proc {
@@ -87,9 +96,10 @@ impl Proc {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().with_context(|| format!("starting {label}"))?;
         let log = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = None;
         if let Some(err) = child.stderr.take() {
             let log = log.clone();
-            std::thread::spawn(move || {
+            reader = Some(std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
                     let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
                     l.push(line);
@@ -97,13 +107,67 @@ impl Proc {
                         l.drain(..1000);
                     }
                 }
-            });
+            }));
         }
         Ok(Proc {
             label: label.to_owned(),
             child: Some(child),
             log,
+            reader,
+            status: None,
         })
+    }
+
+    /// Starts `cmd` as a kill-on-drop child (stdin and stdout closed,
+    /// stderr kept for [`log`](Self::log)).
+    pub fn start(label: &str, cmd: Command) -> Result<Proc> {
+        Proc::spawn(label, cmd)
+    }
+
+    /// Reaps the child if it has exited; true if it has.
+    fn reap(&mut self) -> bool {
+        match self.child.as_mut() {
+            None => true,
+            Some(c) => match c.try_wait() {
+                Ok(Some(status)) => {
+                    self.status = Some(status);
+                    self.child = None;
+                    self.drain_log();
+                    true
+                }
+                _ => false,
+            },
+        }
+    }
+
+    /// After the exit: lets the stderr reader take the last lines (the
+    /// fatal error is usually the very last one), for at most 2 s in case
+    /// a grandchild still holds the pipe.
+    fn drain_log(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        if let Some(r) = self.reader.take() {
+            while !r.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if r.is_finished() {
+                let _ = r.join();
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) for it to exit by itself; its exit status,
+    /// or `None` if it still runs (or was killed by [`kill9`](Self::kill9)).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.reap() {
+                return self.status;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Its OS pid.
@@ -135,12 +199,7 @@ impl Proc {
         self.signal(libc::SIGTERM);
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(_)) = c.try_wait() {
-                    self.child = None;
-                    return true;
-                }
-            } else {
+            if self.reap() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -169,6 +228,26 @@ impl Drop for Proc {
         self.kill9();
     }
 }
+
+/// Environment variables of the binaries, cleared in every child so that
+/// each test sets exactly what it means to.
+const POOL_SETTINGS: &[&str] = &[
+    "POOL_MASTER",
+    "POOL_NAME",
+    "POOL_LISTEN",
+    "POOL_ADVERTISE",
+    "POOL_CAPACITY",
+    "POOL_LABELS",
+    "POOL_REPORT_INTERVAL",
+    "POOL_THREADS",
+    "POOL_CONFIG",
+    "POOL_HTTP",
+    "POOL_STATE_DIR",
+    "POOL_PLACEMENT",
+    "POOL_NODE_TIMEOUT",
+    "POOL_TREE",
+    "POOL_LOG_JSON",
+];
 
 /// A master and its workers in one temporary directory.
 #[derive(Debug)]
@@ -224,6 +303,10 @@ impl Cluster {
     }
 
     fn base_env(&self, cmd: &mut Command) {
+        // Settings of the developer's shell must not leak into a test.
+        for var in POOL_SETTINGS {
+            cmd.env_remove(var);
+        }
         cmd.env_remove("POOL_COOKIE")
             .env("POOL_COOKIE_FILE", &self.cookie)
             .env("HOME", self.dir.path())
@@ -337,6 +420,109 @@ impl Cluster {
         .map_err(|e| anyhow!("{e}; master log:\n{}", self.master_log()))
     }
 
+    /// A cluster whose master runs with `master_args`, and `n` workers
+    /// named w1..wn, all joined.
+    pub fn start_with(master_args: &[&str], n: usize) -> Result<Cluster> {
+        let mut c = Cluster::new()?;
+        c.master_args = master_args.iter().map(|a| (*a).to_owned()).collect();
+        c.start_master()?;
+        for i in 1..=n {
+            c.start_worker(&format!("w{i}"), &[])?;
+        }
+        c.wait_nodes(n)?;
+        Ok(c)
+    }
+
+    /// A command for one of our binaries (`bin` as [`cargo_bin`] finds it)
+    /// with this cluster's environment: its cookie, `HOME` in the test
+    /// directory, the developer's `POOL_*` settings cleared. No flags.
+    pub fn command(&self, bin: &str) -> Command {
+        let mut cmd = Command::new(cargo_bin(bin));
+        self.base_env(&mut cmd);
+        cmd
+    }
+
+    /// Starts `cmd` as the worker process known as `name` (kill-on-drop,
+    /// found by [`worker`](Self::worker)); it joins in the background.
+    pub fn add_worker(&mut self, name: &str, cmd: Command) -> Result<()> {
+        let p = Proc::spawn(&format!("worker {name}"), cmd)?;
+        self.workers.push((name.to_owned(), p));
+        Ok(())
+    }
+
+    /// Starts a `test-worker` (the built-ins plus the `test.*` functions)
+    /// named `name`, with the same defaults as
+    /// [`start_worker`](Self::start_worker) and extra arguments.
+    pub fn start_test_worker(&mut self, name: &str, extra: &[&str]) -> Result<()> {
+        let mut cmd = self.command("test-worker");
+        cmd.args([
+            "--master",
+            &self.master_addr,
+            "--name",
+            name,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--report-interval", "200ms"])
+        .args(extra);
+        self.add_worker(name, cmd)
+    }
+
+    /// Runs `poolctl ARGS`, expecting it to fail; returns its exit code
+    /// and its stderr (trimmed).
+    pub fn poolctl_fail(&self, args: &[&str]) -> Result<(i32, String)> {
+        let out = self.poolctl_raw(args)?;
+        if out.status.success() {
+            bail!(
+                "poolctl {} succeeded; it printed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ))
+    }
+
+    /// `poolctl --json nodes`: one object per live node.
+    pub fn nodes(&self) -> Result<Vec<Value>> {
+        let v = self.poolctl_json(&["nodes"])?;
+        v.as_array()
+            .cloned()
+            .ok_or_else(|| anyhow!("poolctl nodes printed {v}, not an array"))
+    }
+
+    /// The `poolctl nodes` entry of the live node `name`, if it is live.
+    pub fn node(&self, name: &str) -> Result<Option<Value>> {
+        Ok(self.nodes()?.into_iter().find(|n| n["name"] == name))
+    }
+
+    /// Waits until `poolctl nodes` no longer lists `name`; returns how long
+    /// that took.
+    pub fn wait_node_gone(&self, name: &str, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        wait_until(&format!("{name} to be gone"), timeout, || {
+            self.node(name).ok().and_then(|n| n.is_none().then_some(()))
+        })
+        .map_err(|e| anyhow!("{e}; master log:\n{}", self.master_log()))?;
+        Ok(start.elapsed())
+    }
+
+    /// `poolctl --json spawn ARGS`: the new pid and its node's name.
+    pub fn spawn(&self, args: &[&str]) -> Result<(String, String)> {
+        let v = self.poolctl_json(&[&["spawn"], args].concat())?;
+        match (v["pid"].as_str(), v["node"].as_str()) {
+            (Some(p), Some(n)) => Ok((p.to_owned(), n.to_owned())),
+            _ => bail!("poolctl spawn printed {v}, not {{pid, node}}"),
+        }
+    }
+
+    /// `poolctl --json call PID REQUEST`: the reply.
+    pub fn call(&self, pid: &str, request: &Value) -> Result<Value> {
+        self.poolctl_json(&["call", pid, &request.to_string()])
+    }
+
     /// Writes a file in the test directory and returns its path.
     pub fn write_file(&self, name: &str, text: &str) -> Result<PathBuf> {
         let p = self.dir.path().join(name);
@@ -349,4 +535,201 @@ fn set_mode_600(p: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))?;
     Ok(())
+}
+
+// ----- pool applications, placement and failover (cluster_apps, failover_bench)
+
+/// How to start a worker beyond its name (see [`Cluster::start_worker_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerOpts {
+    /// `--listen` (default `127.0.0.1:0`).
+    pub listen: Option<String>,
+    /// A command the worker runs under, e.g. `["ip", "netns", "exec", "ns1"]`.
+    pub wrapper: Vec<String>,
+    /// Extra environment, e.g. `("RUST_LOG", "info,supervisor::runtime=debug")`.
+    pub env: Vec<(String, String)>,
+    /// Extra arguments (`--label K=V`, ...).
+    pub args: Vec<String>,
+}
+
+impl WorkerOpts {
+    /// Options with these extra arguments.
+    pub fn args(args: &[&str]) -> WorkerOpts {
+        WorkerOpts {
+            args: args.iter().map(|s| (*s).to_owned()).collect(),
+            ..WorkerOpts::default()
+        }
+    }
+}
+
+impl Cluster {
+    /// A `pool-master` command with this cluster's cookie, home and log
+    /// level, and no arguments (for a master the test starts and watches
+    /// itself, e.g. one that must refuse to start).
+    pub fn master_command(&self) -> Command {
+        let mut cmd = Command::new(cargo_bin("pool-master"));
+        self.base_env(&mut cmd);
+        cmd
+    }
+
+    /// Starts a worker named `name` as `opts` say (it joins in the
+    /// background; see [`wait_nodes`](Self::wait_nodes)).
+    pub fn start_worker_with(&mut self, name: &str, opts: &WorkerOpts) -> Result<()> {
+        let bin = cargo_bin("pool-worker");
+        let mut cmd = match opts.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        self.base_env(&mut cmd);
+        cmd.args(["--master", &self.master_addr, "--name", name])
+            .args(["--listen", opts.listen.as_deref().unwrap_or("127.0.0.1:0")])
+            .args(["--report-interval", "200ms"])
+            .args(&opts.args);
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let p = Proc::spawn(&format!("pool-worker {name}"), cmd)?;
+        self.workers.push((name.to_owned(), p));
+        Ok(())
+    }
+
+    /// Every process of the pool (`poolctl ps`).
+    pub fn ps(&self) -> Result<Vec<pool_proto::ProcessInfo>> {
+        Ok(serde_json::from_value(self.poolctl_json(&["ps"])?)?)
+    }
+
+    /// `poolctl tree start FILE`.
+    pub fn tree_start(&self, file: &Path) -> Result<Vec<pool_proto::AppSummary>> {
+        let file = file.to_str().context("a UTF-8 path")?;
+        Ok(serde_json::from_value(
+            self.poolctl_json(&["tree", "start", file])?,
+        )?)
+    }
+
+    /// `poolctl tree ls`.
+    pub fn tree_ls(&self) -> Result<Vec<pool_proto::AppSummary>> {
+        Ok(serde_json::from_value(self.poolctl_json(&["tree", "ls"])?)?)
+    }
+
+    /// The `tree ls` line of app `id`.
+    pub fn app(&self, id: &str) -> Result<pool_proto::AppSummary> {
+        self.tree_ls()?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| anyhow!("tree ls does not list {id}"))
+    }
+
+    /// `poolctl tree show ID`.
+    pub fn tree_show(&self, id: &str) -> Result<pool_proto::TreeView> {
+        Ok(serde_json::from_value(
+            self.poolctl_json(&["tree", "show", id])?,
+        )?)
+    }
+
+    /// Waits until the live workers are exactly `names` (in any order).
+    pub fn wait_node_set(&self, names: &[&str]) -> Result<()> {
+        let mut want: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+        want.sort();
+        wait_until(
+            &format!("live workers {want:?}"),
+            Duration::from_secs(20),
+            || {
+                let mut got = self.node_names().ok()?;
+                got.sort();
+                (got == want).then_some(())
+            },
+        )
+        .map_err(|e| anyhow!("{e}; master log:\n{}", self.master_log()))
+    }
+
+    /// Makes the master's least-loaded choice avoid the named workers for
+    /// the next placement: starts `n` idle `builtin.echo` processes on each
+    /// and waits until their reports count them (between idle nodes the
+    /// tie-break is processes per capacity). Returns the fillers' pids.
+    pub fn load_nodes(&self, nodes: &[&str], n: usize) -> Result<Vec<String>> {
+        let procs = |v: &Value, name: &str| {
+            v.as_array()
+                .and_then(|a| a.iter().find(|x| x["name"] == name))
+                .and_then(|x| x["procs"].as_u64())
+        };
+        let before = self.poolctl_json(&["nodes"])?;
+        let mut want = Vec::new();
+        let mut pids = Vec::new();
+        for node in nodes {
+            let base = procs(&before, node).with_context(|| format!("{node} is not live"))?;
+            want.push((*node, base + n as u64));
+            for _ in 0..n {
+                let v = self.poolctl_json(&["spawn", "builtin.echo", "{}", "--on", node])?;
+                pids.push(v["pid"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        wait_until(
+            &format!("reports of {n} more processes on {nodes:?}"),
+            Duration::from_secs(10),
+            || {
+                let v = self.poolctl_json(&["nodes"]).ok()?;
+                want.iter()
+                    .all(|(name, at_least)| procs(&v, name).is_some_and(|p| p >= *at_least))
+                    .then_some(())
+            },
+        )?;
+        Ok(pids)
+    }
+}
+
+/// The processes of app `app` by owner (`app`, `app/sup`, `app/sup/child`),
+/// leaving out the worker's `app.watch` helper: one entry per supervisor
+/// and child, each with every process that runs for it (one, when all is
+/// well).
+pub fn app_processes(
+    ps: &[pool_proto::ProcessInfo],
+    app: &str,
+) -> std::collections::BTreeMap<String, Vec<pool_proto::ProcessInfo>> {
+    let prefix = format!("{app}/");
+    let mut out: std::collections::BTreeMap<String, Vec<pool_proto::ProcessInfo>> =
+        std::collections::BTreeMap::new();
+    for p in ps {
+        let Some(owner) = &p.owner else { continue };
+        if p.function == "app.watch" || (owner != app && !owner.starts_with(&prefix)) {
+            continue;
+        }
+        out.entry(owner.clone()).or_default().push(p.clone());
+    }
+    out
+}
+
+/// Owners that more than one process runs for, with their pids and nodes
+/// (empty when every supervisor and child runs at most once).
+pub fn duplicates(
+    by_owner: &std::collections::BTreeMap<String, Vec<pool_proto::ProcessInfo>>,
+) -> Vec<String> {
+    by_owner
+        .iter()
+        .filter(|(_, ps)| ps.len() > 1)
+        .map(|(o, ps)| {
+            let at: Vec<String> = ps
+                .iter()
+                .map(|p| format!("{} on {}", p.pid, p.node))
+                .collect();
+            format!("{o}: {}", at.join(", "))
+        })
+        .collect()
+}
+
+/// Every entry of a tree view with its path (`app`, `app/sup`,
+/// `app/sup/child`), parents before their children, in start order.
+pub fn tree_entries(view: &pool_proto::TreeView) -> Vec<(String, pool_proto::TreeView)> {
+    fn walk(v: &pool_proto::TreeView, path: String, out: &mut Vec<(String, pool_proto::TreeView)>) {
+        out.push((path.clone(), v.clone()));
+        for c in v.children.iter().flatten() {
+            walk(c, format!("{path}/{}", c.id), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(view, view.id.clone(), &mut out);
+    out
 }

@@ -1,0 +1,246 @@
+//! `poolctl`: the `--json` shape of every command (DESIGN.md "poolctl"),
+//! exit status 0/1/2 and one-line errors.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Result;
+use pool_cluster_tests::{Cluster, free_port, wait_until};
+use serde_json::{Value, json};
+
+use crate::support::{assert_one_line, events, is_pid, recorder};
+
+fn ps_has(ps: &Value, pid: &str) -> bool {
+    ps.as_array()
+        .is_some_and(|a| a.iter().any(|p| p["pid"] == pid))
+}
+
+/// Every command prints the JSON document DESIGN.md promises: `nodes` an
+/// array of `{name, id, addr, cpu, mem, procs, score, labels}`; `place`
+/// `{nodes: [name]}`; `spawn` `{pid, node}` (and the pid alone on one line
+/// without `--json`); `spawn --wait` also `{reason, result}`; `ps` an array
+/// of `{pid, node, function, status, age_ms}`; `call` the reply; `names`
+/// `{name: pid}`; and `send` and `kill` do what they say.
+#[test]
+fn json_shape_of_every_command() -> Result<()> {
+    let mut c = Cluster::new()?;
+    c.start_master()?;
+    c.start_worker("w1", &[])?;
+    c.start_test_worker("w2", &["--label", "role=test"])?;
+    c.wait_nodes(2)?;
+
+    // nodes
+    let nodes = c.nodes()?;
+    for n in &nodes {
+        for key in [
+            "name", "id", "addr", "cpu", "mem", "procs", "score", "labels",
+        ] {
+            assert!(n.get(key).is_some(), "nodes: no {key} in {n}");
+        }
+        let id = n["id"].as_str().unwrap_or("");
+        assert!(
+            id.len() >= 8 && id.chars().all(|ch| ch.is_ascii_hexdigit()),
+            "nodes: id {id:?} is not hex"
+        );
+        n["addr"].as_str().unwrap_or("").parse::<SocketAddr>()?;
+        for pct in ["cpu", "mem"] {
+            let v = n[pct].as_f64().unwrap_or(-1.0);
+            assert!(
+                (0.0..=100.0).contains(&v),
+                "nodes: {pct} {v} is not a percentage"
+            );
+        }
+        assert!(n["procs"].is_u64() && n["score"].is_number(), "{n}");
+        assert!(n["labels"].is_object(), "{n}");
+    }
+    let w2 = nodes.iter().find(|n| n["name"] == "w2").expect("w2 listed");
+    assert_eq!(w2["labels"], json!({"role": "test"}));
+
+    // place
+    let placed = c.poolctl_json(&["place", "--count", "3"])?;
+    let names = placed["nodes"].as_array().expect("place: {nodes: [...]}");
+    assert_eq!(names.len(), 3, "{placed}");
+    assert!(names.iter().all(|n| n == "w1" || n == "w2"), "{placed}");
+    let placed = c.poolctl_json(&["place", "--count", "2", "--label", "role=test"])?;
+    assert_eq!(placed, json!({"nodes": ["w2", "w2"]}));
+
+    // spawn, with and without --json
+    let v = c.poolctl_json(&["spawn", "builtin.echo", "--on", "w1"])?;
+    let echo = v["pid"].as_str().unwrap_or("").to_owned();
+    assert!(is_pid(&echo) && v["node"] == "w1", "spawn: {v}");
+    let out = c.poolctl_raw(&["spawn", "builtin.counter", "--on", "w2"])?;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout)?;
+    let counter = text.trim_end_matches('\n');
+    assert!(
+        is_pid(counter) && !counter.contains('\n'),
+        "spawn prints the pid alone on one line, got {text:?}"
+    );
+
+    // spawn --wait
+    let v = c.poolctl_json(&["spawn", "builtin.sleep", r#"{"ms":20}"#, "--wait"])?;
+    assert!(is_pid(v["pid"].as_str().unwrap_or("")), "{v}");
+    assert!(v["node"] == "w1" || v["node"] == "w2", "{v}");
+    assert_eq!(v["reason"], "normal", "{v}");
+    assert_eq!(v["result"], 20, "{v}");
+    let out = c.poolctl_raw(&[
+        "--json",
+        "spawn",
+        "builtin.crash",
+        r#"{"reason":"boom"}"#,
+        "--wait",
+    ])?;
+    assert_eq!(out.status.code(), Some(1), "an abnormal exit is a failure");
+    let v: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["reason"], "boom", "{v}");
+    assert_eq!(v["result"], Value::Null, "{v}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_one_line(err.trim(), "spawn --wait of a crash");
+    assert!(err.contains("boom"), "{err}");
+
+    // ps
+    let ps = c.poolctl_json(&["ps"])?;
+    let entry = ps
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["pid"] == echo.as_str()))
+        .unwrap_or_else(|| panic!("ps does not list {echo}: {ps}"));
+    assert_eq!(entry["node"], "w1");
+    assert_eq!(entry["function"], "builtin.echo");
+    assert!(
+        entry["status"].is_string() && entry["age_ms"].is_u64(),
+        "{entry}"
+    );
+    let ps2 = c.poolctl_json(&["ps", "--node", "w2"])?;
+    assert!(
+        ps_has(&ps2, counter),
+        "ps --node w2 lists the counter: {ps2}"
+    );
+    assert!(
+        ps2.as_array()
+            .is_some_and(|a| a.iter().all(|p| p["node"] == "w2")),
+        "ps --node w2 lists only w2: {ps2}"
+    );
+
+    // call
+    assert_eq!(
+        c.call(&echo, &json!({"a": [1, 2], "b": "x"}))?,
+        json!({"a": [1, 2], "b": "x"})
+    );
+    assert_eq!(c.call(counter, &json!("inc"))?, json!(1));
+    assert_eq!(c.call(counter, &json!("inc"))?, json!(2));
+    assert_eq!(c.call(counter, &json!("get"))?, json!(2));
+
+    // names
+    assert_eq!(c.poolctl_json(&["names"])?, json!({}));
+    let (named, _) = c.spawn(&["test.named", r#"{"name":"shape-svc"}"#, "--on", "w2"])?;
+    wait_until("the global name", Duration::from_secs(10), || {
+        let n = c.poolctl_json(&["names"]).ok()?;
+        (n == json!({"shape-svc": named})).then_some(())
+    })?;
+
+    // send
+    let rec = recorder(&c, "w2", json!({}))?;
+    let sent = c.poolctl_json(&["send", &rec, r#"{"hello":"world"}"#])?;
+    assert!(sent.is_object(), "send prints one JSON document: {sent}");
+    wait_until("the message", Duration::from_secs(10), || {
+        let ev = events(&c, &rec).ok()?;
+        ev.iter()
+            .any(|e| e["kind"] == "msg" && e["value"] == json!({"hello": "world"}))
+            .then_some(())
+    })?;
+
+    // kill
+    let killed = c.poolctl_json(&["kill", &echo])?;
+    assert!(
+        killed.is_object(),
+        "kill prints one JSON document: {killed}"
+    );
+    wait_until(
+        "the killed echo to leave ps",
+        Duration::from_secs(10),
+        || {
+            let ps = c.poolctl_json(&["ps"]).ok()?;
+            (!ps_has(&ps, &echo)).then_some(())
+        },
+    )?;
+    let (code, err) = c.poolctl_fail(&["call", &echo, "1"])?;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("noproc"),
+        "a call to a dead pid says noproc: {err}"
+    );
+    Ok(())
+}
+
+/// A usage error (unknown command, missing or conflicting arguments, a bad
+/// pid, bad JSON, a bad label) exits 2; a failed operation (unknown
+/// function or node, a dead pid, bad arguments for the function, no
+/// master) exits 1; either way the error is one line on stderr.
+#[test]
+fn exit_status_and_one_line_errors() -> Result<()> {
+    let c = Cluster::start(1)?;
+    let (dead, _) = c.spawn(&["builtin.sleep", r#"{"ms":0}"#])?;
+    wait_until("the sleeper to end", Duration::from_secs(10), || {
+        let ps = c.poolctl_json(&["ps"]).ok()?;
+        (!ps_has(&ps, &dead)).then_some(())
+    })?;
+    let missing = c.dir.path().join("missing.toml");
+    let missing = missing.to_string_lossy();
+
+    let usage: Vec<Vec<&str>> = vec![
+        vec![], // no command (after the global flags)
+        vec!["frobnicate"],
+        vec!["spawn"],
+        vec!["spawn", "builtin.echo", "--on", "w1", "--key", "k"],
+        vec!["spawn", "builtin.echo", "--count", "0"],
+        vec!["spawn", "builtin.echo", "{not json"],
+        vec!["call", "not-a-pid", "1"],
+        vec!["call", &dead, "{not json"],
+        vec!["place", "--label", "no-equals-sign"],
+        vec!["tree", "start", &missing],
+    ];
+    for args in &usage {
+        let (code, err) = c.poolctl_fail(args)?;
+        assert_eq!(code, 2, "poolctl {args:?} is a usage error: {err}");
+        assert_one_line(&err, &format!("poolctl {args:?}"));
+    }
+
+    let failed: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["spawn", "builtin.nope"], "builtin.nope"),
+        (vec!["spawn", "builtin.echo", "--on", "w9"], "w9"),
+        (
+            vec!["spawn", "builtin.sleep", r#"{"ms":"x"}"#],
+            "builtin.sleep",
+        ),
+        (vec!["call", &dead, "1"], "noproc"),
+        (vec!["spawn", "builtin.crash", "--wait"], "crash"),
+    ];
+    for (args, says) in &failed {
+        let (code, err) = c.poolctl_fail(args)?;
+        assert_eq!(code, 1, "poolctl {args:?} is a failed operation: {err}");
+        assert_one_line(&err, &format!("poolctl {args:?}"));
+        assert!(
+            err.contains(says),
+            "poolctl {args:?} should say {says}: {err}"
+        );
+    }
+
+    // No master there: a failure that says where it looked and what to do.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let out = c
+        .command("poolctl")
+        .args(["--master", &nowhere, "nodes"])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_one_line(err.trim(), "poolctl with no master");
+    assert!(
+        err.contains(&nowhere) && err.contains("pool-master"),
+        "the error should name the address and the master: {err}"
+    );
+
+    // Success is 0, with and without --json.
+    assert!(c.poolctl_raw(&["nodes"])?.status.success());
+    assert!(c.poolctl_raw(&["--json", "names"])?.status.success());
+    Ok(())
+}
