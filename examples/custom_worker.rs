@@ -1,0 +1,156 @@
+//! A worker binary of your own: the stock built-ins plus functions this
+//! file registers, joining a running pool.
+//!
+//! - `primes.search {from, to}`: the largest prime in `[from, to)` and how
+//!   many primes there are (used by `prime_search`).
+//! - `session.user {user}`: a per-user session holding a visit counter;
+//!   call it with `"visit"` (used by `web_sessions`).
+//!
+//! Start a master, then a few of these:
+//!
+//! ```sh
+//! cargo run --release --bin pool-master &
+//! cargo run --release -p pool-examples --example custom_worker -- --name w1 &
+//! cargo run --release -p pool-examples --example custom_worker -- --name w2 &
+//! ```
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use pool_worker::{Node, NodeConfig};
+use serde::{Deserialize, Serialize};
+use supervisor::{Ctx, Envelope, Functions};
+
+/// Flags (a subset of pool-worker's).
+#[derive(Debug, Parser)]
+struct Args {
+    /// The master's address.
+    #[arg(long, env = "POOL_MASTER", default_value = "127.0.0.1:7400")]
+    master: String,
+    /// This worker's name.
+    #[arg(long)]
+    name: String,
+    /// Where to listen for peers.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// The cookie file (else POOL_COOKIE, else ~/.spawnpool/cookie).
+    #[arg(long, env = "POOL_COOKIE_FILE")]
+    cookie_file: Option<PathBuf>,
+}
+
+/// Arguments of `primes.search`.
+#[derive(Debug, Deserialize)]
+struct Range {
+    from: u64,
+    to: u64,
+}
+
+/// Result of `primes.search`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Found {
+    from: u64,
+    to: u64,
+    largest: Option<u64>,
+    count: u64,
+}
+
+fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n.is_multiple_of(2) {
+        return n == 2;
+    }
+    let mut d = 3;
+    while d * d <= n {
+        if n.is_multiple_of(d) {
+            return false;
+        }
+        d += 2;
+    }
+    true
+}
+
+/// Counts primes in a range, yielding now and then so the node stays
+/// responsive and its load report counts this process as busy.
+async fn search(ctx: Ctx, r: Range) -> Result<Found, String> {
+    let mut found = Found {
+        from: r.from,
+        to: r.to,
+        largest: None,
+        count: 0,
+    };
+    for (i, n) in (r.from..r.to).enumerate() {
+        if is_prime(n) {
+            found.count += 1;
+            found.largest = Some(n);
+        }
+        if i % 20_000 == 0 {
+            ctx.yield_now().await;
+        }
+    }
+    Ok(found)
+}
+
+/// Arguments of `session.user`.
+#[derive(Debug, Deserialize)]
+struct SessionArgs {
+    user: String,
+}
+
+/// A visit as the session answers it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Visit {
+    user: String,
+    visits: u64,
+    pid: String,
+}
+
+async fn session(mut ctx: Ctx, args: SessionArgs) {
+    let mut visits = 0;
+    while let Envelope::Call(call) = ctx.recv().await {
+        visits += 1;
+        let answer = Visit {
+            user: args.user.clone(),
+            visits,
+            pid: ctx.pid().to_string(),
+        };
+        ctx.reply(&call, answer);
+    }
+}
+
+fn functions() -> Functions {
+    let mut f = Functions::new();
+    f.register("primes.search", search);
+    f.register("session.user", session);
+    f
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let env_cookie = std::env::var("POOL_COOKIE").ok();
+    let cookie = pool_proto::cookie::resolve_cookie(
+        args.cookie_file.as_deref(),
+        env_cookie.as_deref(),
+        home.as_deref(),
+    )?;
+    let listener = std::net::TcpListener::bind(&args.listen)?;
+    let node = Node::builder(NodeConfig::worker(args.name.clone(), args.master, cookie))
+        .functions(functions())
+        .listener(listener)
+        .start()
+        .await?;
+    eprintln!(
+        "{} joined the pool at {}; Ctrl-C stops it",
+        args.name,
+        node.addr()
+    );
+    tokio::signal::ctrl_c().await?;
+    node.shutdown().await;
+    Ok(())
+}

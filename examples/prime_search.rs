@@ -1,0 +1,117 @@
+//! A distributed prime search: split `[2, N)` into parts, run each part on
+//! the pool (placed by load), gather the results, and print the largest
+//! prime below N and where each part ran.
+//!
+//! Needs a pool whose workers have `primes.search` (the `custom_worker`
+//! example):
+//!
+//! ```sh
+//! cargo run --release --bin pool-master &
+//! cargo run --release -p pool-examples --example custom_worker -- --name w1 &
+//! cargo run --release -p pool-examples --example custom_worker -- --name w2 &
+//! cargo run --release -p pool-examples --example prime_search -- 20000000 --parts 16
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Parser;
+use pool_worker::{Node, NodeConfig, Spawn};
+use serde::Deserialize;
+
+/// Flags.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Search below this number.
+    n: u64,
+    /// Into how many parts to split the range.
+    #[arg(long, default_value_t = 16)]
+    parts: u64,
+    /// The master's address.
+    #[arg(long, env = "POOL_MASTER", default_value = "127.0.0.1:7400")]
+    master: String,
+    /// The cookie file (else POOL_COOKIE, else ~/.spawnpool/cookie).
+    #[arg(long, env = "POOL_COOKIE_FILE")]
+    cookie_file: Option<PathBuf>,
+}
+
+/// What `primes.search` returns.
+#[derive(Debug, Deserialize)]
+struct Found {
+    from: u64,
+    to: u64,
+    largest: Option<u64>,
+    count: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let env_cookie = std::env::var("POOL_COOKIE").ok();
+    let cookie = pool_proto::cookie::resolve_cookie(
+        args.cookie_file.as_deref(),
+        env_cookie.as_deref(),
+        home.as_deref(),
+    )?;
+    // A hidden node: it spawns on the workers but never hosts their work.
+    let node = Node::builder(NodeConfig::hidden(
+        format!("prime-search-{}", std::process::id()),
+        args.master,
+        cookie,
+    ))
+    .start()
+    .await?;
+    let pool = node.pool();
+
+    let t = Instant::now();
+    let step = args.n.div_ceil(args.parts.max(1));
+    let mut tasks = Vec::new();
+    for i in 0..args.parts {
+        let (from, to) = (2 + i * step, (2 + (i + 1) * step).min(args.n));
+        if from >= to {
+            break;
+        }
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            pool.run(Spawn::new(
+                "primes.search",
+                serde_json::json!({"from": from, "to": to}),
+            ))
+            .await
+        }));
+    }
+
+    let mut largest = None;
+    let mut count = 0;
+    let mut by_node: BTreeMap<String, u64> = BTreeMap::new();
+    for task in tasks {
+        let (spawned, reason, result) = task.await??;
+        anyhow::ensure!(
+            reason.is_normal(),
+            "a part on {} failed: {reason}",
+            spawned.node
+        );
+        let found: Found = result
+            .ok_or_else(|| anyhow::anyhow!("a part returned nothing"))?
+            .take()?;
+        println!(
+            "[{:>10}, {:>10}) on {:<6} {} primes, largest {:?}",
+            found.from, found.to, spawned.node, found.count, found.largest
+        );
+        count += found.count;
+        largest = largest.max(found.largest);
+        *by_node.entry(spawned.node).or_default() += 1;
+    }
+    println!(
+        "\n{count} primes below {}; the largest is {largest:?}",
+        args.n
+    );
+    println!(
+        "parts per node: {by_node:?}; {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    node.shutdown().await;
+    Ok(())
+}
