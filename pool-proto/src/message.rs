@@ -730,6 +730,9 @@ pub struct PlaceQuery {
     /// placements on top of each node's last report. False for a pure query.
     #[serde(default)]
     pub commit: bool,
+    /// Trace id of the request this placement serves, for the master's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceId>,
 }
 
 /// A spawn request from one node to another.

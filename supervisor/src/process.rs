@@ -22,7 +22,7 @@ use std::task::{Poll, Wake};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
-use pool_proto::{ExitReason, Pid, ProcStatus, Ref};
+use pool_proto::{ExitReason, Pid, ProcStatus, Ref, TraceId};
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 use tokio::task::AbortHandle;
@@ -217,17 +217,34 @@ pub struct Ctx {
     /// only reply it may receive. Any other reply is late (its call timed
     /// out) and is dropped by every receive.
     awaiting: Option<Ref>,
+    /// The trace id this process works for, if any: carried by the
+    /// messages it sends to other nodes (so one request can be followed
+    /// in every node's logs).
+    trace: Option<TraceId>,
 }
 
 impl Ctx {
-    pub(crate) fn new(proc: Arc<Process>, rt: Runtime) -> Self {
+    pub(crate) fn new(proc: Arc<Process>, rt: Runtime, trace: Option<TraceId>) -> Self {
         Ctx {
             proc,
             rt,
             save: SyncWrapper::new(VecDeque::new()),
             last_dest: Mutex::new(None),
             awaiting: None,
+            trace,
         }
+    }
+
+    /// The trace id this process works for (set at spawn, e.g. from a
+    /// traced spawn request of another node).
+    pub fn trace(&self) -> Option<TraceId> {
+        self.trace
+    }
+
+    /// Sets (or clears) the trace id carried by this process's messages to
+    /// other nodes.
+    pub fn set_trace(&mut self, trace: Option<TraceId>) {
+        self.trace = trace;
     }
 
     /// This process's pid.
@@ -404,7 +421,7 @@ impl Ctx {
     /// Sends a prepared [`Message`].
     pub fn send_message(&self, to: Pid, msg: Message) {
         if to.node() != self.rt.node() {
-            self.rt.send_message(Some(self.pid()), to, msg);
+            self.rt.send_remote(Some(self.pid()), to, msg, self.trace);
             return;
         }
         let mut cache = self.last_dest.lock().unwrap_or_else(|e| e.into_inner());
@@ -445,7 +462,7 @@ impl Ctx {
     /// Answers the call `mref` from `to`.
     pub fn reply_to<T: Serialize + Send + 'static>(&self, to: Pid, mref: Ref, value: T) {
         self.rt
-            .send_reply(Some(self.pid()), to, mref, Message::new(value));
+            .send_reply(Some(self.pid()), to, mref, Message::new(value), self.trace);
     }
 
     /// Calls `to` (`gen_server:call`): sends `request` and waits for the
@@ -469,7 +486,7 @@ impl Ctx {
         timeout: Duration,
     ) -> Result<Message, CallError> {
         let mref = self.monitor(to);
-        self.rt.send_call(self.pid(), to, mref, request);
+        self.rt.send_call(self.pid(), to, mref, request, self.trace);
         self.awaiting = Some(mref);
         let got = self
             .recv_match(

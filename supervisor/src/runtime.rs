@@ -107,6 +107,7 @@ pub struct SpawnOpts {
     function: Option<Cow<'static, str>>,
     owner: Option<String>,
     gate: Option<oneshot::Receiver<()>>,
+    trace: Option<TraceId>,
 }
 
 impl SpawnOpts {
@@ -148,6 +149,12 @@ impl SpawnOpts {
     /// What the process belongs to, shown in listings.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
+        self
+    }
+
+    /// The trace id the process works for (see [`Ctx::trace`]).
+    pub fn trace(mut self, trace: Option<TraceId>) -> Self {
+        self.trace = trace;
         self
     }
 }
@@ -520,38 +527,33 @@ impl Runtime {
         Fut: Future + Send + 'static,
         Fut::Output: IntoExit,
     {
-        let gate = opts.gate;
-        self.spawn_inner(
-            opts.link,
-            opts.monitor,
-            opts.trap_exit,
-            opts.name,
-            opts.function.unwrap_or(Cow::Borrowed("anonymous")),
-            opts.owner,
-            move |ctx| async move {
-                if let Some(gate) = gate {
-                    let _ = gate.await;
-                }
-                f(ctx).await.into_exit()
-            },
-        )
+        let mut opts = opts;
+        let gate = opts.gate.take();
+        let function = opts.function.take().unwrap_or(Cow::Borrowed("anonymous"));
+        self.spawn_inner(opts, function, move |ctx| async move {
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+            f(ctx).await.into_exit()
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn spawn_inner<F, Fut>(
-        &self,
-        link: Option<Pid>,
-        monitor: Option<(Pid, Ref, bool)>,
-        trap_exit: bool,
-        name: Option<String>,
-        function: Cow<'static, str>,
-        owner: Option<String>,
-        f: F,
-    ) -> Pid
+    /// Spawns `f` with `opts` (its gate already taken out), listed as
+    /// running `function`.
+    fn spawn_inner<F, Fut>(&self, opts: SpawnOpts, function: Cow<'static, str>, f: F) -> Pid
     where
         F: FnOnce(Ctx) -> Fut,
         Fut: Future<Output = (ExitReason, Option<Message>)> + Send + 'static,
     {
+        let SpawnOpts {
+            link,
+            monitor,
+            trap_exit,
+            name,
+            owner,
+            trace,
+            ..
+        } = opts;
         let serial = self.inner.serials.fetch_add(1, Ordering::Relaxed);
         let pid = Pid::new(self.inner.node, serial);
         let meta = Meta {
@@ -598,7 +600,7 @@ impl Runtime {
             tracing::warn!(%pid, cause = %e, "spawned process could not take its name");
         }
 
-        let ctx = Ctx::new(proc.clone(), self.clone());
+        let ctx = Ctx::new(proc.clone(), self.clone(), trace);
         let task = ProcessTask {
             body: Some(f(ctx)),
             waker: Waker::from(proc.clone()),
@@ -634,22 +636,18 @@ impl Runtime {
         opts: SpawnOpts,
     ) -> Result<Pid, Error> {
         let start = self.functions().prepare(name, args)?;
-        let gate = opts.gate;
-        let function = opts.function.unwrap_or_else(|| Cow::Owned(name.to_owned()));
-        Ok(self.spawn_inner(
-            opts.link,
-            opts.monitor,
-            opts.trap_exit,
-            opts.name,
-            function,
-            opts.owner,
-            move |ctx| async move {
-                if let Some(gate) = gate {
-                    let _ = gate.await;
-                }
-                start(ctx).await
-            },
-        ))
+        let mut opts = opts;
+        let gate = opts.gate.take();
+        let function = opts
+            .function
+            .take()
+            .unwrap_or_else(|| Cow::Owned(name.to_owned()));
+        Ok(self.spawn_inner(opts, function, move |ctx| async move {
+            if let Some(gate) = gate {
+                let _ = gate.await;
+            }
+            start(ctx).await
+        }))
     }
 
     /// Spawns, waits for the process to end, and returns its exit reason
@@ -739,6 +737,17 @@ impl Runtime {
         }
     }
 
+    /// Sends to a process of another node, carrying `trace`.
+    pub(crate) fn send_remote(
+        &self,
+        from: Option<Pid>,
+        to: Pid,
+        msg: Message,
+        trace: Option<TraceId>,
+    ) {
+        self.route(from, Dest::Pid(to), to.node(), MsgKind::Plain, &msg, trace);
+    }
+
     /// Sends to a locally registered name.
     pub fn send_named<T: Serialize + Send + 'static>(
         &self,
@@ -778,7 +787,14 @@ impl Runtime {
         Ok(())
     }
 
-    pub(crate) fn send_call(&self, from: Pid, to: Pid, mref: Ref, msg: Message) {
+    pub(crate) fn send_call(
+        &self,
+        from: Pid,
+        to: Pid,
+        mref: Ref,
+        msg: Message,
+        trace: Option<TraceId>,
+    ) {
         if to.node() == self.inner.node {
             if let Some(p) = self.get(to) {
                 p.mailbox
@@ -791,12 +807,19 @@ impl Runtime {
                 to.node(),
                 MsgKind::Call(mref),
                 &msg,
-                None,
+                trace,
             );
         }
     }
 
-    pub(crate) fn send_reply(&self, from: Option<Pid>, to: Pid, mref: Ref, msg: Message) {
+    pub(crate) fn send_reply(
+        &self,
+        from: Option<Pid>,
+        to: Pid,
+        mref: Ref,
+        msg: Message,
+        trace: Option<TraceId>,
+    ) {
         if to.node() == self.inner.node {
             if let Some(p) = self.get(to) {
                 p.mailbox.push(Envelope::Reply { mref, msg });
@@ -808,7 +831,7 @@ impl Runtime {
                 to.node(),
                 MsgKind::Reply(mref),
                 &msg,
-                None,
+                trace,
             );
         }
     }
@@ -1198,8 +1221,11 @@ impl Runtime {
                 from,
                 kind,
                 payload,
-                ..
+                trace,
             }) => {
+                if let Some(trace) = trace {
+                    tracing::debug!(trace, ?to, ?from, ?kind, "traced message from another node");
+                }
                 let to = match to {
                     Dest::Pid(p) => p,
                     Dest::Name(n) => match self.whereis(&n) {
@@ -1301,6 +1327,10 @@ impl Runtime {
         opts.link = req.link;
         opts.monitor = req.monitor.map(|m| (m.watcher, m.mref, m.with_result));
         opts.owner = req.owner;
+        opts.trace = req.trace;
+        if let Some(trace) = req.trace {
+            tracing::info!(trace, function = %req.function, "spawning for another node");
+        }
         let pid = self
             .spawn_function(&req.function, req.args, opts)
             .map_err(|e| match e {

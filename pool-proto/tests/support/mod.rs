@@ -516,8 +516,9 @@ prop_compose! {
         node in option::of(name()),
         exclude in vec(node_id(), 0..3),
         commit in any::<bool>(),
+        trace in option::of(any::<u64>()),
     ) -> PlaceQuery {
-        PlaceQuery { count, strategy, key, labels, node, exclude, commit }
+        PlaceQuery { count, strategy, key, labels, node, exclude, commit, trace }
     }
 }
 
