@@ -570,6 +570,19 @@ pub struct LoadReport {
     /// which of its placements the report already reflects.
     #[serde(default)]
     pub spawns_received: u64,
+    /// Frames this node has sent to other nodes so far (messages and
+    /// signals; not counting the master link).
+    #[serde(default)]
+    pub frames_out: u64,
+    /// Bytes of those frames.
+    #[serde(default)]
+    pub bytes_out: u64,
+    /// Frames this node has received from other nodes so far.
+    #[serde(default)]
+    pub frames_in: u64,
+    /// Bytes of those frames.
+    #[serde(default)]
+    pub bytes_in: u64,
 }
 
 /// Something that happened to an application root.

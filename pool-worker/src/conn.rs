@@ -15,7 +15,7 @@
 //! writing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -30,6 +30,16 @@ use tokio_util::sync::CancellationToken;
 /// Bytes a writer gathers before it writes, at most (it writes sooner when
 /// the queue is empty).
 const MAX_BATCH: usize = 256 * 1024;
+
+/// Frames and bytes moved by a set of connections, for the load report
+/// (updated once per batch written or frame read, not per message send).
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+}
 
 /// The sending side of a connection. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -145,6 +155,7 @@ impl std::fmt::Display for CloseReason {
 pub(crate) fn run<S, H, C>(
     conn: Connection<S>,
     crx: ConnRx,
+    traffic: Option<Arc<Traffic>>,
     max_frame_len: usize,
     mut handler: H,
     on_close: C,
@@ -156,6 +167,10 @@ pub(crate) fn run<S, H, C>(
     let ConnRx { rx, closed, queued } = crx;
     let parts = conn.into_parts();
     let (read_half, write_half) = tokio::io::split(parts.io);
+    let read_half = CountingRead {
+        inner: read_half,
+        traffic: traffic.clone(),
+    };
     let mut reader = FramedRead::new(read_half, Codec::<Msg>::with_max_frame_len(max_frame_len));
     *reader.read_buffer_mut() = parts.read_buf;
 
@@ -176,8 +191,17 @@ pub(crate) fn run<S, H, C>(
     let report_w = report.clone();
 
     let wclosed = closed.clone();
+    let wtraffic = traffic.clone();
     tokio::spawn(async move {
-        let why = write_loop(write_half, rx, &wclosed, &queued, max_frame_len).await;
+        let why = write_loop(
+            write_half,
+            rx,
+            &wclosed,
+            &queued,
+            wtraffic.as_deref(),
+            max_frame_len,
+        )
+        .await;
         wclosed.cancel();
         report_w(why);
     });
@@ -188,7 +212,12 @@ pub(crate) fn run<S, H, C>(
                 biased;
                 _ = closed.cancelled() => break CloseReason::Local,
                 next = reader.next() => match next {
-                    Some(Ok(msg)) => handler(msg),
+                    Some(Ok(msg)) => {
+                        if let Some(t) = &traffic {
+                            t.frames_in.fetch_add(1, Ordering::Relaxed);
+                        }
+                        handler(msg)
+                    }
                     Some(Err(e)) => break CloseReason::Error(e.to_string()),
                     None => break CloseReason::Eof,
                 },
@@ -199,11 +228,37 @@ pub(crate) fn run<S, H, C>(
     });
 }
 
+/// A reader that adds what it reads to the connection's traffic counters
+/// (one update per read, however many frames it holds).
+struct CountingRead<R> {
+    inner: R,
+    traffic: Option<Arc<Traffic>>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for CountingRead<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Some(t) = &self.traffic {
+            let n = buf.filled().len() - before;
+            if n > 0 {
+                t.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        res
+    }
+}
+
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut w: W,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     closed: &CancellationToken,
     queued: &AtomicUsize,
+    traffic: Option<&Traffic>,
     max_frame_len: usize,
 ) -> CloseReason {
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -237,6 +292,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return CloseReason::Error(format!("write failed: {e}"));
         }
         queued.fetch_sub(frames, Ordering::Relaxed);
+        if let Some(t) = traffic {
+            t.frames_out.fetch_add(frames as u64, Ordering::Relaxed);
+            t.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        }
         buf.clear();
         if buf.capacity() > 4 * MAX_BATCH {
             // One huge frame grew the buffer: give the memory back.

@@ -260,6 +260,7 @@ impl Shared {
         conn::run(
             conn,
             crx,
+            None,
             self.config.max_frame_len,
             move |msg| s1.on_master_frame(msg),
             move |why: CloseReason| {
@@ -373,7 +374,12 @@ impl Shared {
                 _ = tx.closed() => return,
                 _ = self.token.cancelled() => return,
                 _ = tokio::time::sleep(every) => {
-                    let report = sampler.sample(&self.rt, self.config.capacity);
+                    let mut report = sampler.sample(&self.rt, self.config.capacity);
+                    let t = &self.traffic;
+                    report.frames_out = t.frames_out.load(Ordering::Relaxed);
+                    report.bytes_out = t.bytes_out.load(Ordering::Relaxed);
+                    report.frames_in = t.frames_in.load(Ordering::Relaxed);
+                    report.bytes_in = t.bytes_in.load(Ordering::Relaxed);
                     tx.send(Msg::LoadReport(report));
                 }
             }

@@ -80,6 +80,8 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     next_req: AtomicU64,
     pub(crate) stats: Stats,
+    /// Frames and bytes exchanged with other nodes (for load reports).
+    pub(crate) traffic: Arc<crate::conn::Traffic>,
 }
 
 impl Shared {
@@ -243,6 +245,7 @@ impl NodeBuilder {
             stopping: AtomicBool::new(false),
             next_req: AtomicU64::new(1),
             stats: Stats::default(),
+            traffic: Arc::default(),
             config,
         });
         rt.set_router(Arc::new(Router {

@@ -111,6 +111,7 @@ impl Shared {
                     conn::run(
                         conn,
                         crx,
+                        Some(shared.traffic.clone()),
                         shared.config.max_frame_len,
                         move |msg| s1.on_peer_frame(node, msg),
                         move |why| s2.peer_lost(node, Some(generation), &why),
@@ -210,6 +211,7 @@ impl Shared {
         conn::run(
             conn,
             crx,
+            Some(self.traffic.clone()),
             self.config.max_frame_len,
             move |msg| s1.on_peer_frame(node, msg),
             move |why| s2.peer_lost(node, Some(generation), &why),

@@ -456,6 +456,8 @@ prop_compose! {
         (mem_used, mem_total, self_rss) in (any::<u64>(), any::<u64>(), any::<u64>()),
         (processes, run_queue, busy_threads, capacity, spawns_received) in
             (any::<u64>(), any::<u32>(), load_f32(64.0), 0u32..256, any::<u64>()),
+        (frames_out, bytes_out, frames_in, bytes_in) in
+            (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
     ) -> LoadReport {
         LoadReport {
             seq,
@@ -471,6 +473,10 @@ prop_compose! {
             busy_threads,
             capacity,
             spawns_received,
+            frames_out,
+            bytes_out,
+            frames_in,
+            bytes_in,
         }
     }
 }
