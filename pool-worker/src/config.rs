@@ -52,6 +52,9 @@ pub struct NodeConfig {
     pub request_timeout: Duration,
     /// How long a graceful stop may take before the rest is killed.
     pub stop_timeout: Duration,
+    /// The mailbox limit of this node's processes (0: none): a process with
+    /// more messages waiting dies with `mailbox overflow`.
+    pub max_mailbox: usize,
 }
 
 /// The CPU count, at least 1.
@@ -77,6 +80,7 @@ impl NodeConfig {
             process_threads: cpu_count(),
             request_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(30),
+            max_mailbox: 0,
         }
     }
 

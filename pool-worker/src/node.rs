@@ -220,6 +220,7 @@ impl NodeBuilder {
         let rt = Runtime::builder(id)
             .handle(proc_rt.handle().clone())
             .functions(functions)
+            .max_mailbox(config.max_mailbox)
             .build();
         let shared = Arc::new(Shared {
             id,

@@ -32,6 +32,7 @@ use crate::message::{CallRequest, Down, Envelope, Message};
 use crate::runtime::{Runtime, SpawnOpts};
 
 use self::mailbox::Mailbox;
+pub(crate) use self::mailbox::Push;
 
 /// Scheduling state of a process, for the run-queue count: waiting for a
 /// wake-up (not runnable).
@@ -112,13 +113,17 @@ pub(crate) struct Process {
     pub(crate) sched: AtomicU8,
     /// The tokio task's waker, re-registered at each poll.
     pub(crate) task_waker: AtomicWaker,
-    /// Envelopes in the receiver's save queue (approximate, for listings).
+    /// Envelopes in the receiver's save queue (approximate, for listings
+    /// and the mailbox limit).
     pub(crate) saved: AtomicU32,
+    /// The most messages that may wait in the mailbox (0: no limit); one
+    /// more kills the process with a `mailbox overflow` reason.
+    pub(crate) max_mailbox: usize,
     pub(crate) meta: Meta,
 }
 
 impl Process {
-    pub(crate) fn new(pid: Pid, meta: Meta, trap_exit: bool) -> Self {
+    pub(crate) fn new(pid: Pid, meta: Meta, trap_exit: bool, max_mailbox: usize) -> Self {
         Process {
             pid,
             mailbox: Mailbox::default(),
@@ -127,8 +132,18 @@ impl Process {
             sched: AtomicU8::new(SCHED_QUEUED),
             task_waker: AtomicWaker::new(),
             saved: AtomicU32::new(0),
+            max_mailbox,
             meta,
         }
+    }
+
+    /// Queues a message or a call, within the mailbox limit.
+    pub(crate) fn push_message(&self, env: Envelope) -> Push {
+        self.mailbox.push_bounded(
+            env,
+            self.max_mailbox,
+            self.saved.load(Ordering::Relaxed) as usize,
+        )
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, ProcState> {
@@ -432,11 +447,13 @@ impl Ctx {
             from: Some(self.pid()),
             msg,
         };
-        if let Some(p) = cache.as_ref()
-            && !p.mailbox.push(env)
-        {
-            // It exited: forget it (the message is dropped, as OTP).
-            *cache = None;
+        if let Some(p) = cache.as_ref() {
+            match p.push_message(env) {
+                Push::Queued => {}
+                // It exited: forget it (the message is dropped, as OTP).
+                Push::Closed => *cache = None,
+                Push::Full => self.rt.mailbox_overflow(p),
+            }
         }
     }
 

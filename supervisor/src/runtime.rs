@@ -47,7 +47,7 @@ use tokio::sync::{broadcast, oneshot};
 use crate::error::{CallError, Error};
 use crate::functions::Functions;
 use crate::message::{CallRequest, Down, Envelope, Message};
-use crate::process::{Ctx, Meta, MonitorIn, Process, SCHED_IDLE, poll_body};
+use crate::process::{Ctx, Meta, MonitorIn, Process, Push, SCHED_IDLE, poll_body};
 
 use self::router::{Placer, Reach, RemoteRouter, SpawnReply};
 
@@ -108,6 +108,7 @@ pub struct SpawnOpts {
     owner: Option<String>,
     gate: Option<oneshot::Receiver<()>>,
     trace: Option<TraceId>,
+    max_mailbox: Option<usize>,
 }
 
 impl SpawnOpts {
@@ -149,6 +150,14 @@ impl SpawnOpts {
     /// What the process belongs to, shown in listings.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
+        self
+    }
+
+    /// The most messages that may wait in the new process's mailbox; one
+    /// more kills it with a `mailbox overflow` reason (0: no limit). The
+    /// default is the runtime's ([`RuntimeBuilder::max_mailbox`]).
+    pub fn max_mailbox(mut self, limit: usize) -> Self {
+        self.max_mailbox = Some(limit);
         self
     }
 
@@ -228,6 +237,8 @@ struct Inner {
     handle: Handle,
     spawns_received: AtomicU64,
     spawned: AtomicU64,
+    /// Default mailbox limit of new processes (0: none).
+    max_mailbox: usize,
 }
 
 /// One node's process runtime. Cheap to clone; all clones are the same
@@ -262,6 +273,7 @@ pub struct RuntimeBuilder {
     node: NodeId,
     handle: Option<Handle>,
     functions: Functions,
+    max_mailbox: usize,
 }
 
 impl RuntimeBuilder {
@@ -274,6 +286,13 @@ impl RuntimeBuilder {
     /// The functions that can be spawned by name.
     pub fn functions(mut self, functions: Functions) -> Self {
         self.functions = functions;
+        self
+    }
+
+    /// The mailbox limit of processes that do not set their own (0, the
+    /// default: none). See [`SpawnOpts::max_mailbox`].
+    pub fn max_mailbox(mut self, limit: usize) -> Self {
+        self.max_mailbox = limit;
         self
     }
 
@@ -295,6 +314,7 @@ impl RuntimeBuilder {
                 handle: self.handle.unwrap_or_else(Handle::current),
                 spawns_received: AtomicU64::new(0),
                 spawned: AtomicU64::new(0),
+                max_mailbox: self.max_mailbox,
             }),
         }
     }
@@ -362,6 +382,7 @@ impl Runtime {
             node,
             handle: None,
             functions: Functions::new(),
+            max_mailbox: 0,
         }
     }
 
@@ -552,8 +573,10 @@ impl Runtime {
             name,
             owner,
             trace,
+            max_mailbox,
             ..
         } = opts;
+        let max_mailbox = max_mailbox.unwrap_or(self.inner.max_mailbox);
         let serial = self.inner.serials.fetch_add(1, Ordering::Relaxed);
         let pid = Pid::new(self.inner.node, serial);
         let meta = Meta {
@@ -561,7 +584,7 @@ impl Runtime {
             started: crate::process::coarse_now(),
             owner,
         };
-        let proc = Arc::new(Process::new(pid, meta, trap_exit));
+        let proc = Arc::new(Process::new(pid, meta, trap_exit, max_mailbox));
 
         // Links and monitors exist before the process runs (spawn_link and
         // spawn_monitor are atomic in OTP). The other half is recorded on
@@ -729,8 +752,10 @@ impl Runtime {
         if to.node() == self.inner.node {
             // Push under the table's read guard: no reference-count traffic
             // on the receiver's record.
-            if let Some(p) = self.inner.procs.get(&to.serial()) {
-                p.value().mailbox.push(Envelope::Message { from, msg });
+            if let Some(p) = self.inner.procs.get(&to.serial())
+                && p.value().push_message(Envelope::Message { from, msg }) == Push::Full
+            {
+                self.mailbox_overflow(p.value());
             }
         } else {
             self.route(from, Dest::Pid(to), to.node(), MsgKind::Plain, &msg, None);
@@ -796,9 +821,11 @@ impl Runtime {
         trace: Option<TraceId>,
     ) {
         if to.node() == self.inner.node {
-            if let Some(p) = self.get(to) {
-                p.mailbox
-                    .push(Envelope::Call(Box::new(CallRequest { from, mref, msg })));
+            if let Some(p) = self.get(to)
+                && p.push_message(Envelope::Call(Box::new(CallRequest { from, mref, msg })))
+                    == Push::Full
+            {
+                self.mailbox_overflow(&p);
             }
         } else {
             self.route(
@@ -1111,6 +1138,19 @@ impl Runtime {
         }
     }
 
+    /// A message did not fit in `target`'s mailbox (its limit): the process
+    /// dies, as an Erlang process over its `max_heap_size` does.
+    pub(crate) fn mailbox_overflow(&self, target: &Arc<Process>) {
+        tracing::warn!(pid = %target.pid, limit = target.max_mailbox, "mailbox limit reached: killing the process");
+        self.terminate(
+            target,
+            ExitReason::Error(format!(
+                "mailbox overflow: more than {} messages waiting",
+                target.max_mailbox
+            )),
+        );
+    }
+
     /// Makes a local process die with `reason`: records it and aborts the
     /// task, whose drop runs the exit sequence.
     fn terminate(&self, target: &Arc<Process>, reason: ExitReason) {
@@ -1246,7 +1286,14 @@ impl Runtime {
                     })),
                     MsgKind::Reply(mref) => Envelope::Reply { mref, msg },
                 };
-                p.mailbox.push(env);
+                let bounded = !matches!(env, Envelope::Reply { .. });
+                if bounded {
+                    if p.push_message(env) == Push::Full {
+                        self.mailbox_overflow(&p);
+                    }
+                } else {
+                    p.mailbox.push(env);
+                }
             }
             Msg::Link { from, to } => {
                 if !self.add_link_half(to, from)

@@ -274,3 +274,51 @@ async fn recv_msg_hands_back_what_does_not_fit() {
     })
     .await;
 }
+
+/// `msg.mailbox-limit`: a process with a mailbox limit that lets messages
+/// pile up dies with a `mailbox overflow` reason once one more than the
+/// limit arrives; below the limit nothing happens; signals (a monitor's
+/// DOWN) do not count.
+#[tokio::test]
+async fn mailbox_limit_kills_a_process_that_falls_behind() {
+    use supervisor::SpawnOpts;
+    let rt = supervisor::Runtime::new(pool_proto::NodeId::random());
+    // It never reads its mailbox; a watcher monitors it from the start.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let watcher = rt.spawn(move |mut ctx| async move {
+        let target: pool_proto::Pid = ctx.recv().await.take().unwrap();
+        let mref = ctx.monitor(target);
+        let _ = ready_tx.send(());
+        if let Some(d) = ctx.wait_down(mref, None).await {
+            let _ = tx.send(d.reason);
+        }
+    });
+    let slow = rt.spawn_opts(SpawnOpts::new().max_mailbox(10), |_ctx| async {
+        std::future::pending::<()>().await;
+    });
+    rt.send(watcher, slow);
+    ready_rx.await.unwrap();
+    for i in 0..10u32 {
+        rt.send(slow, i);
+    }
+    assert!(rt.is_alive(slow), "ten messages fit a limit of ten");
+    rt.send(slow, 10u32);
+    let reason = tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+        .await
+        .expect("the process dies")
+        .unwrap();
+    assert!(
+        reason.to_string().contains("mailbox overflow"),
+        "unexpected reason {reason}"
+    );
+
+    // Without a limit (the runtime's default), the same is harmless.
+    let free = rt.spawn(|_ctx| async {
+        std::future::pending::<()>().await;
+    });
+    for i in 0..1000u32 {
+        rt.send(free, i);
+    }
+    assert!(rt.is_alive(free));
+}

@@ -14,6 +14,17 @@ use std::task::{Context, Poll, Waker};
 
 use crate::message::Envelope;
 
+/// What became of an envelope pushed with a bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// It is queued.
+    Queued,
+    /// The process has exited: dropped.
+    Closed,
+    /// The mailbox is at its limit: dropped, and the process must die.
+    Full,
+}
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Mailbox {
@@ -51,6 +62,29 @@ impl Mailbox {
             w.wake();
         }
         true
+    }
+
+    /// Like [`push`](Self::push), but refuses the envelope (returning
+    /// [`Push::Full`]) when `limit` (0: none) envelopes are already waiting,
+    /// `saved` of them in the receiver's save queue.
+    pub(crate) fn push_bounded(&self, env: Envelope, limit: usize, saved: usize) -> Push {
+        let waker = {
+            let mut g = self.lock();
+            if g.closed {
+                return Push::Closed;
+            }
+            if limit > 0 && g.queue.len() + saved >= limit {
+                drop(g);
+                drop(env);
+                return Push::Full;
+            }
+            g.queue.push_back(env);
+            g.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Push::Queued
     }
 
     /// Moves every queued envelope to the end of `local`; returns how many.
