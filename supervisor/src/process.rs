@@ -16,7 +16,7 @@ pub(crate) mod mailbox;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Wake};
 use std::time::Duration;
@@ -119,6 +119,10 @@ pub(crate) struct Process {
     /// The most messages that may wait in the mailbox (0: no limit); one
     /// more kills the process with a `mailbox overflow` reason.
     pub(crate) max_mailbox: usize,
+    /// The trace id the process works for (0: none); only the process
+    /// itself changes it ([`Ctx::set_trace`]). Kept here rather than in
+    /// [`Ctx`] so that every idle process's task stays small.
+    pub(crate) trace: AtomicU64,
     pub(crate) meta: Meta,
 }
 
@@ -133,6 +137,7 @@ impl Process {
             task_waker: AtomicWaker::new(),
             saved: AtomicU32::new(0),
             max_mailbox,
+            trace: AtomicU64::new(0),
             meta,
         }
     }
@@ -232,34 +237,33 @@ pub struct Ctx {
     /// only reply it may receive. Any other reply is late (its call timed
     /// out) and is dropped by every receive.
     awaiting: Option<Ref>,
-    /// The trace id this process works for, if any: carried by the
-    /// messages it sends to other nodes (so one request can be followed
-    /// in every node's logs).
-    trace: Option<TraceId>,
 }
 
 impl Ctx {
     pub(crate) fn new(proc: Arc<Process>, rt: Runtime, trace: Option<TraceId>) -> Self {
+        proc.trace.store(trace.unwrap_or(0), Ordering::Relaxed);
         Ctx {
             proc,
             rt,
             save: SyncWrapper::new(VecDeque::new()),
             last_dest: Mutex::new(None),
             awaiting: None,
-            trace,
         }
     }
 
     /// The trace id this process works for (set at spawn, e.g. from a
     /// traced spawn request of another node).
     pub fn trace(&self) -> Option<TraceId> {
-        self.trace
+        match self.proc.trace.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(t),
+        }
     }
 
     /// Sets (or clears) the trace id carried by this process's messages to
     /// other nodes.
     pub fn set_trace(&mut self, trace: Option<TraceId>) {
-        self.trace = trace;
+        self.proc.trace.store(trace.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// This process's pid.
@@ -436,7 +440,7 @@ impl Ctx {
     /// Sends a prepared [`Message`].
     pub fn send_message(&self, to: Pid, msg: Message) {
         if to.node() != self.rt.node() {
-            self.rt.send_remote(Some(self.pid()), to, msg, self.trace);
+            self.rt.send_remote(Some(self.pid()), to, msg, self.trace());
             return;
         }
         let mut cache = self.last_dest.lock().unwrap_or_else(|e| e.into_inner());
@@ -478,8 +482,13 @@ impl Ctx {
 
     /// Answers the call `mref` from `to`.
     pub fn reply_to<T: Serialize + Send + 'static>(&self, to: Pid, mref: Ref, value: T) {
-        self.rt
-            .send_reply(Some(self.pid()), to, mref, Message::new(value), self.trace);
+        self.rt.send_reply(
+            Some(self.pid()),
+            to,
+            mref,
+            Message::new(value),
+            self.trace(),
+        );
     }
 
     /// Calls `to` (`gen_server:call`): sends `request` and waits for the
@@ -503,7 +512,8 @@ impl Ctx {
         timeout: Duration,
     ) -> Result<Message, CallError> {
         let mref = self.monitor(to);
-        self.rt.send_call(self.pid(), to, mref, request, self.trace);
+        self.rt
+            .send_call(self.pid(), to, mref, request, self.trace());
         self.awaiting = Some(mref);
         let got = self
             .recv_match(

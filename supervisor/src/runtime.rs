@@ -22,6 +22,7 @@
 
 mod node_ops;
 pub mod router;
+mod table;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -33,13 +34,11 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
 use pin_project_lite::pin_project;
 use pool_proto::{
     Dest, ErrorCode, ExitReason, Msg, MsgKind, NodeId, Pid, ProcStatus, Ref, RemoteError, SendMsg,
     SpawnMonitor, SpawnRequest, TraceId,
 };
-use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::{broadcast, oneshot};
@@ -228,7 +227,7 @@ struct Inner {
     node: NodeId,
     serials: AtomicU64,
     refs: AtomicU64,
-    procs: DashMap<u64, Arc<Process>, FxBuildHasher>,
+    procs: self::table::ProcTable,
     names: Mutex<HashMap<String, Pid>>,
     router: OnceLock<Arc<dyn RemoteRouter>>,
     placer: OnceLock<Arc<dyn Placer>>,
@@ -305,7 +304,7 @@ impl RuntimeBuilder {
                 node: self.node,
                 serials: AtomicU64::new(SYSTEM_SERIAL + 1),
                 refs: AtomicU64::new(1),
-                procs: DashMap::with_hasher(FxBuildHasher),
+                procs: self::table::ProcTable::new(),
                 names: Mutex::new(HashMap::new()),
                 router: OnceLock::new(),
                 placer: OnceLock::new(),
@@ -467,10 +466,7 @@ impl Runtime {
         if pid.node() != self.inner.node {
             return None;
         }
-        self.inner
-            .procs
-            .get(&pid.serial())
-            .map(|p| p.value().clone())
+        self.inner.procs.get(pid.serial())
     }
 
     /// True if `pid` is a live process of this node.
@@ -495,16 +491,12 @@ impl Runtime {
 
     /// Processes currently runnable (being polled or queued to run).
     pub fn run_queue(&self) -> usize {
-        self.inner
-            .procs
-            .iter()
-            .filter(|p| p.value().is_runnable())
-            .count()
+        self.inner.procs.count(Process::is_runnable)
     }
 
     /// A snapshot of every live process.
     pub fn processes(&self) -> Vec<ProcessSnapshot> {
-        let procs: Vec<Arc<Process>> = self.inner.procs.iter().map(|p| p.value().clone()).collect();
+        let procs: Vec<Arc<Process>> = self.inner.procs.snapshot();
         let (now_std, now_coarse) = (Instant::now(), crate::process::coarse_now());
         let mut out: Vec<ProcessSnapshot> = procs
             .iter()
@@ -752,11 +744,11 @@ impl Runtime {
         if to.node() == self.inner.node {
             // Push under the table's read guard: no reference-count traffic
             // on the receiver's record.
-            if let Some(p) = self.inner.procs.get(&to.serial())
-                && p.value().push_message(Envelope::Message { from, msg }) == Push::Full
-            {
-                self.mailbox_overflow(p.value());
-            }
+            self.inner.procs.with(to.serial(), |p| {
+                if p.push_message(Envelope::Message { from, msg }) == Push::Full {
+                    self.mailbox_overflow(p);
+                }
+            });
         } else {
             self.route(from, Dest::Pid(to), to.node(), MsgKind::Plain, &msg, None);
         }
@@ -1188,7 +1180,7 @@ impl Runtime {
                 st.name.take(),
             )
         };
-        self.inner.procs.remove(&pid.serial());
+        self.inner.procs.remove(pid.serial());
         proc.mailbox.close();
         proc.sched.store(SCHED_IDLE, Ordering::Release);
         if let Some(name) = name {
@@ -1264,7 +1256,7 @@ impl Runtime {
                 trace,
             }) => {
                 if let Some(trace) = trace {
-                    tracing::debug!(trace, ?to, ?from, ?kind, "traced message from another node");
+                    tracing::debug!(trace = %pool_proto::TraceHex(trace), ?to, ?from, ?kind, "traced message from another node");
                 }
                 let to = match to {
                     Dest::Pid(p) => p,
@@ -1375,9 +1367,6 @@ impl Runtime {
         opts.monitor = req.monitor.map(|m| (m.watcher, m.mref, m.with_result));
         opts.owner = req.owner;
         opts.trace = req.trace;
-        if let Some(trace) = req.trace {
-            tracing::info!(trace, function = %req.function, "spawning for another node");
-        }
         let pid = self
             .spawn_function(&req.function, req.args, opts)
             .map_err(|e| match e {
@@ -1387,13 +1376,17 @@ impl Runtime {
                 Error::BadArgs { .. } => RemoteError::new(ErrorCode::BadArgs, e.to_string()),
                 other => RemoteError::new(ErrorCode::Internal, other.to_string()),
             })?;
+        if let Some(trace) = req.trace {
+            // 16 hex digits, as every node logs a trace (`grep trace=<hex>`).
+            tracing::info!(trace = %pool_proto::TraceHex(trace), function = %req.function, %pid, "spawning for another node");
+        }
         Ok((pid, SpawnGate(tx)))
     }
 
     /// Every link and monitor towards `node` fires `noconnection` (its
     /// connection is lost, or the master declared it down).
     pub fn node_down(&self, node: NodeId) {
-        let procs: Vec<Arc<Process>> = self.inner.procs.iter().map(|p| p.value().clone()).collect();
+        let procs: Vec<Arc<Process>> = self.inner.procs.snapshot();
         for p in procs {
             let (links, downs) = {
                 let mut st = p.lock();
@@ -1498,7 +1491,7 @@ impl Runtime {
     /// Kills every process (last step of a node's shutdown) and waits up to
     /// `timeout` for them to be gone.
     pub async fn kill_all(&self, timeout: Duration) {
-        let procs: Vec<Arc<Process>> = self.inner.procs.iter().map(|p| p.value().clone()).collect();
+        let procs: Vec<Arc<Process>> = self.inner.procs.snapshot();
         for p in &procs {
             self.terminate(p, ExitReason::Killed);
         }

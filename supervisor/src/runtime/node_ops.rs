@@ -12,13 +12,13 @@ impl Runtime {
         let mut out: Vec<Pid> = self
             .inner
             .procs
-            .iter()
+            .snapshot()
+            .into_iter()
             .filter(|p| {
-                let st = p.value().lock();
+                let st = p.lock();
                 !st.exiting && st.links.iter().any(|l| l.node() != node)
             })
-            .map(|p| *p.key())
-            .map(|serial| Pid::new(node, serial))
+            .map(|p| p.pid)
             .collect();
         out.sort();
         out
