@@ -41,6 +41,71 @@ pub const DEFAULT_DOWN_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// `infinity` shutdowns, so this is generous.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The bearer token that guards the HTTP operations that change the pool
+/// (spawn, kill, tree start and stop). Without one they are refused; the
+/// read-only API, `/metrics` and the dashboard need none.
+///
+/// Its `Debug` shows no secret, so a logged config never leaks it, and
+/// [`matches`](Self::matches) takes the same time wherever a guess differs.
+///
+/// ```
+/// use pool_master::HttpToken;
+///
+/// let token = HttpToken::new(" s3cret-token\n").unwrap(); // trimmed, as read from a file
+/// assert!(token.matches(b"s3cret-token"));
+/// assert!(!token.matches(b"s3cret-tokem"));
+/// assert!(!token.matches(b""));
+/// assert_eq!(format!("{token:?}"), "HttpToken(<redacted>)");
+/// assert!(HttpToken::new("  ").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpToken(Vec<u8>);
+
+impl HttpToken {
+    /// A token from its text (surrounding whitespace, such as the newline
+    /// at the end of a file, is dropped). An empty token is refused: it
+    /// would let anyone in.
+    pub fn new(text: &str) -> Result<Self> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(Error::Config {
+                field: "http_token",
+                problem: "the HTTP token is empty: put a long random secret in the token file (e.g. `openssl rand -hex 32`)".to_owned(),
+            });
+        }
+        Ok(HttpToken(t.as_bytes().to_vec()))
+    }
+
+    /// Its length in bytes (short tokens deserve a warning).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: an empty token cannot be made.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `presented` is this token, in time that depends only on the
+    /// length of `presented` (which the client knows anyway), never on
+    /// where the first difference is.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let expected = &self.0;
+        // A length mismatch is a difference, folded in like any other.
+        let mut diff = u8::from(presented.len() != expected.len());
+        for (i, &b) in presented.iter().enumerate() {
+            diff |= b ^ expected[i % expected.len()];
+        }
+        std::hint::black_box(diff) == 0
+    }
+}
+
+impl std::fmt::Debug for HttpToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HttpToken(<redacted>)")
+    }
+}
+
 /// A tree handed to the master at boot (`pool-master --tree FILE`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BootTree {
@@ -87,8 +152,13 @@ pub struct MasterConfig {
     pub handshake_timeout: Duration,
     /// Frame limit of every connection, bytes.
     pub max_frame_len: usize,
-    /// Connections accepted at once; more wait in the listen backlog.
+    /// Connections served at once (`--max-connections`): one more is
+    /// refused with a handshake `Refused` that says why.
     pub max_connections: usize,
+    /// TLS under every node connection (`--tls-cert`, `--tls-key`,
+    /// `--tls-ca`): nodes must present a certificate signed by the CA,
+    /// then pass the cookie challenge inside TLS. `None`: plaintext.
+    pub tls: Option<pool_proto::tls::TlsConfig>,
     /// How long a node may take to answer StartApp / Inspect.
     pub request_timeout: Duration,
     /// Per-node timeout of the `ListProcesses` fan-out.
@@ -99,6 +169,9 @@ pub struct MasterConfig {
     pub down_retention: Duration,
     /// Scoring settings of the load table.
     pub load_table: LoadTableConfig,
+    /// The token the HTTP operations that change the pool require
+    /// (`Authorization: Bearer <token>`); `None` refuses them all.
+    pub http_token: Option<HttpToken>,
 }
 
 impl Default for MasterConfig {
@@ -126,11 +199,13 @@ impl MasterConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_len: MAX_FRAME_LEN,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            tls: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             list_timeout: DEFAULT_LIST_TIMEOUT,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             down_retention: DEFAULT_DOWN_RETENTION,
             load_table: LoadTableConfig::default(),
+            http_token: None,
         }
     }
 
@@ -163,13 +238,13 @@ impl MasterConfig {
             });
         }
         if self.handshake_timeout.is_zero() {
-            return bad("handshake_timeout", "must be longer than zero");
+            return bad("handshake_timeout", "must be longer than zero, e.g. 5s");
         }
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1");
         }
         if self.max_frame_len < 1024 {
-            return bad("max_frame_len", "must be at least 1024 bytes");
+            return bad("max_frame", "must be at least 1KiB (the default is 16MiB)");
         }
         if self.request_timeout.is_zero() || self.list_timeout.is_zero() {
             return bad("request_timeout", "timeouts must be longer than zero");

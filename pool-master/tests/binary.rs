@@ -123,3 +123,185 @@ async fn starts_from_env_and_file_and_stops_on_sigterm() {
     .unwrap();
     assert!(exited.expect("exited in time").success());
 }
+
+/// `pool-master ARGS` with a clean environment (no `POOL_*` of the
+/// developer's shell) and `HOME` in `home`.
+fn run_clean(args: &[&str], home: &std::path::Path) -> std::process::Output {
+    bin()
+        .args(args)
+        .env_clear()
+        .env("HOME", home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap()
+}
+
+/// The example with every `#key = value` line (a setting left at a
+/// host-dependent default) uncommented.
+fn uncomment_settings(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.strip_prefix('#') {
+            Some(rest)
+                if rest.split_once(" = ").is_some_and(|(k, _)| {
+                    !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                }) =>
+            {
+                rest
+            }
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `deploy/master.example.toml` lists every config key, and `--check-config`
+/// accepts it — as it is and with every commented-out setting enabled —
+/// without a key reported as unknown.
+#[test]
+fn accepts_the_example_config_file() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/master.example.toml");
+    let text = std::fs::read_to_string(example).expect("deploy/master.example.toml");
+    // Every key of pool-master's FileConfig.
+    for key in [
+        "listen",
+        "http",
+        "state_dir",
+        "placement",
+        "node_timeout",
+        "report_interval",
+        "tree",
+        "cookie_file",
+        "log_json",
+        "http_token_file",
+        "http_token",
+        "tls_cert",
+        "tls_key",
+        "tls_ca",
+        "handshake_timeout",
+        "max_connections",
+        "max_frame",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{key} = "))
+                || l.starts_with(&format!("#{key} = "))
+                || l.starts_with(&format!("# {key} = "))),
+            "the example lacks {key}"
+        );
+    }
+
+    let home = tempfile::tempdir().unwrap();
+    let o = run_clean(&["--config", example, "--check-config"], home.path());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("ignored"), "no unknown key: {err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("configuration OK") && out.contains("listen 127.0.0.1:7400"),
+        "{out}"
+    );
+
+    // Every setting enabled; the cookie file it names is replaced by one of
+    // the test's (a flag wins over the file).
+    let all = home.path().join("master.toml");
+    std::fs::write(&all, uncomment_settings(&text)).unwrap();
+    let cookie = home.path().join("cookie");
+    std::fs::write(&cookie, COOKIE).unwrap();
+    std::fs::set_permissions(&cookie, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let o = run_clean(
+        &[
+            "--config",
+            all.to_str().unwrap(),
+            "--cookie-file",
+            cookie.to_str().unwrap(),
+            "--check-config",
+        ],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("ignored"), "no unknown key: {err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("state dir /var/lib/spawnpool/master"),
+        "the file's state_dir is used: {out}"
+    );
+}
+
+/// `--check-config` exits 1 with the reason on a file the master would not
+/// start with.
+#[test]
+fn check_config_refuses_a_bad_file() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("master.toml");
+    std::fs::write(&file, "placement = \"fastest\"\n").unwrap();
+    let o = run_clean(
+        &["--config", file.to_str().unwrap(), "--check-config"],
+        home.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("placement"), "{err}");
+}
+
+/// TLS settings are checked before the master starts: one file without the
+/// other two, or a file that is not what its flag says, is an error that
+/// names the flag and the file (exit 1).
+#[test]
+fn refuses_incomplete_or_bad_tls_settings() {
+    let home = tempfile::tempdir().unwrap();
+    let cookie = home.path().join("cookie");
+    std::fs::write(&cookie, COOKIE).unwrap();
+    std::fs::set_permissions(&cookie, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let junk = home.path().join("junk.pem");
+    std::fs::write(&junk, "not PEM\n").unwrap();
+    let (cookie, junk) = (cookie.to_str().unwrap(), junk.to_str().unwrap());
+
+    let o = run_clean(
+        &[
+            "--cookie-file",
+            cookie,
+            "--tls-cert",
+            junk,
+            "--check-config",
+        ],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--tls-key and --tls-ca missing"), "{err}");
+
+    let o = run_clean(
+        &[
+            "--cookie-file",
+            cookie,
+            "--tls-cert",
+            junk,
+            "--tls-key",
+            junk,
+            "--tls-ca",
+            junk,
+            "--check-config",
+        ],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("junk.pem") && err.contains("--tls-cert") && err.contains("no certificate"),
+        "{err}"
+    );
+
+    let o = run_clean(
+        &[
+            "--cookie-file",
+            cookie,
+            "--max-connections",
+            "0",
+            "--check-config",
+        ],
+        home.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("max_connections"), "{err}");
+}

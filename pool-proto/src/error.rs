@@ -79,9 +79,11 @@ pub enum Error {
         theirs: u32,
     },
 
-    /// The peer failed the cookie challenge (or refused ours).
+    /// The peer failed the cookie challenge (or refused ours). A replayed
+    /// handshake fails here too: its recorded proof answers another
+    /// connection's nonce, and the two cannot be told apart.
     #[error(
-        "the peer {peer} presented a different cookie: make POOL_COOKIE or ~/.spawnpool/cookie (or --cookie-file) the same on both nodes"
+        "the peer {peer} failed the cookie challenge (a different cookie, or a replayed handshake whose proof answers another connection's nonce): make POOL_COOKIE or ~/.spawnpool/cookie (or --cookie-file) the same on both nodes"
     )]
     BadCookie {
         /// Who the peer said it was, as far as we know.
@@ -168,6 +170,41 @@ pub enum Error {
     )]
     NoHome,
 
+    /// A TLS file (certificate, key or CA) cannot be used.
+    #[error("TLS {what} file {}: {problem}", path.display())]
+    TlsFile {
+        /// Which file, with its flag.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// The TLS settings are incomplete or inconsistent.
+    #[error("TLS settings: {0}")]
+    TlsSettings(String),
+
+    /// The TLS handshake failed.
+    #[error("TLS handshake failed while {side}: {reason}{}", if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
+    Tls {
+        /// `connecting` or `accepting`.
+        side: &'static str,
+        /// What rustls (or the socket) reported.
+        reason: String,
+        /// What it most likely means and what to do.
+        hint: &'static str,
+        /// Retrying cannot help (a certificate was refused, the peer does
+        /// not speak TLS), as opposed to a connection that dropped.
+        permanent: bool,
+    },
+
+    /// The peer answered with TLS while this node speaks plaintext.
+    #[error(
+        "the peer speaks TLS and this node does not: start this node with --tls-cert, --tls-key and --tls-ca (a certificate signed by the pool's CA)"
+    )]
+    PeerSpeaksTls,
+
     /// A pid, node id or reference in text form did not parse.
     #[error("invalid {kind} {input:?}: expected {expected}")]
     InvalidId {
@@ -177,6 +214,15 @@ pub enum Error {
         input: String,
         /// The expected form.
         expected: &'static str,
+    },
+
+    /// A byte size did not parse.
+    #[error(
+        "invalid size {input:?}: use a number of bytes, optionally with a unit, e.g. 65536, 64KiB, 16MiB, 1GiB"
+    )]
+    InvalidSize {
+        /// The text given.
+        input: String,
     },
 
     /// A duration did not parse.

@@ -614,7 +614,7 @@ where
             .await
             .map_err(|_| late(stage))?;
         let msg = match next {
-            Some(msg) => msg?,
+            Some(msg) => msg.map_err(|e| tls_hint(e, stage))?,
             None => return Err(Error::HandshakeClosed { stage }),
         };
         match machine.on_message(msg) {
@@ -640,6 +640,30 @@ where
             }
         }
     }
+}
+
+/// A "frame too large" whose length prefix is really the header of a TLS
+/// record (content type 20..=23, version 3.x) means the peer speaks TLS
+/// and we do not: say so instead of blaming the frame size.
+///
+/// With the `tls` feature, an I/O error that is really a TLS alert (with
+/// TLS 1.3 the client learns that the server refused its certificate only
+/// on its first read, i.e. here) becomes an explained [`Error::Tls`].
+fn tls_hint(e: Error, stage: &'static str) -> Error {
+    match e {
+        Error::FrameTooLarge { len, .. } if looks_like_tls(len) => Error::PeerSpeaksTls,
+        #[cfg(feature = "tls")]
+        Error::Io(io) => crate::tls::explain_io(stage, io),
+        other => {
+            let _ = stage;
+            other
+        }
+    }
+}
+
+fn looks_like_tls(prefix: u64) -> bool {
+    let [_, _, _, _, kind, major, minor, _] = prefix.to_be_bytes();
+    (20..=23).contains(&kind) && major == 3 && minor <= 4
 }
 
 /// Connects as `me` over `io`: runs the initiator side and returns the

@@ -13,6 +13,9 @@
 //! - [`handshake`]: version exchange and cookie challenge-response.
 //! - [`cookie`]: where the cookie comes from.
 //! - [`duration`]: `500ms` / `3s` / `1m` durations.
+//! - [`size`]: `64KiB` / `16MiB` byte sizes.
+//! - `tls` (feature `tls`): TLS under the handshake, and `tls::Stream`,
+//!   plain or TLS behind one type.
 //! - [`error`]: [`Error`], every failure of the above.
 //!
 //! # Example
@@ -46,6 +49,9 @@ pub mod exit;
 pub mod handshake;
 pub mod id;
 pub mod message;
+pub mod size;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod tree;
 
 pub use codec::{Codec, MAX_FRAME_LEN};
@@ -58,8 +64,9 @@ pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
     Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
     ProcStatus, ProcessInfo, RemoteError, ReqId, Request, Response, RunningApp, SendMsg,
-    SpawnMonitor, SpawnRequest, TraceId, Welcome,
+    SpawnMonitor, SpawnRequest, TraceHex, TraceId, Welcome,
 };
+pub use size::{Size, format_size, parse_size};
 pub use tree::{
     AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Placement, Restart, Shutdown,
     Strategy, SupervisorSpec, TreeSpec, TreeView,

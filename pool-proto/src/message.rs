@@ -45,6 +45,22 @@ pub type ReqId = u64;
 /// path can be followed in every node's logs.
 pub type TraceId = u64;
 
+/// A [`TraceId`] as every log line and `poolctl --trace` write it: 16 hex
+/// digits, so that `grep trace=<hex>` finds one request in every node's log
+/// (log it as `trace = %TraceHex(id)`).
+///
+/// ```
+/// assert_eq!(pool_proto::TraceHex(0xab).to_string(), "00000000000000ab");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TraceHex(pub TraceId);
+
+impl fmt::Display for TraceHex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
 /// One frame's body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Msg {
@@ -1053,6 +1069,57 @@ impl AppStatus {
             AppStatus::Running => "running",
             AppStatus::Failed => "failed",
             AppStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl Msg {
+    /// The variant's name (`Send`, `NodeDown`, ...), for log lines about a
+    /// frame without printing the frame.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Request { .. } => "Request",
+            Msg::Response { .. } => "Response",
+            Msg::NodeUp(_) => "NodeUp",
+            Msg::NodeDown { .. } => "NodeDown",
+            Msg::LoadReport(_) => "LoadReport",
+            Msg::AppEvent(_) => "AppEvent",
+            Msg::NameReleased { .. } => "NameReleased",
+            Msg::Send(_) => "Send",
+            Msg::Link { .. } => "Link",
+            Msg::Unlink { .. } => "Unlink",
+            Msg::Monitor { .. } => "Monitor",
+            Msg::Demonitor { .. } => "Demonitor",
+            Msg::Exit { .. } => "Exit",
+            Msg::Down { .. } => "Down",
+        }
+    }
+}
+
+impl Request {
+    /// The variant's name (`Join`, `Place`, ...), for log lines and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Join(_) => "Join",
+            Request::Ready => "Ready",
+            Request::Place(_) => "Place",
+            Request::RegisterName { .. } => "RegisterName",
+            Request::UnregisterName { .. } => "UnregisterName",
+            Request::WhereIs { .. } => "WhereIs",
+            Request::ListNames => "ListNames",
+            Request::ListNodes => "ListNodes",
+            Request::ListProcesses { .. } => "ListProcesses",
+            Request::LocalProcesses => "LocalProcesses",
+            Request::TreeStart { .. } => "TreeStart",
+            Request::TreeList => "TreeList",
+            Request::TreeShow { .. } => "TreeShow",
+            Request::TreeStop { .. } => "TreeStop",
+            Request::StartApp { .. } => "StartApp",
+            Request::StopApp { .. } => "StopApp",
+            Request::Inspect { .. } => "Inspect",
+            Request::Spawn(_) => "Spawn",
+            Request::Leave => "Leave",
+            Request::Ping => "Ping",
         }
     }
 }

@@ -20,6 +20,16 @@ pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
 /// The longest reconnect delay: a restarted master is found within this.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
+/// Inbound connections a worker serves at once by default
+/// (`--max-connections`): one per other worker that sends to it and per
+/// client (poolctl); beyond it new connections are refused.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// The most a node queues for one peer that does not read, by default
+/// (`--peer-queue`): past it the connection is closed and links and
+/// monitors towards the peer fire `noconnection`.
+pub const DEFAULT_PEER_QUEUE: usize = 64 * 1024 * 1024;
+
 /// How a node is configured.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -44,8 +54,18 @@ pub struct NodeConfig {
     pub cookie: Cookie,
     /// Bound on the handshake.
     pub handshake_timeout: Duration,
-    /// Frame limit.
+    /// Frame limit (`--max-frame`): larger frames are refused, sent or
+    /// received.
     pub max_frame_len: usize,
+    /// Inbound connections served at once (`--max-connections`); more are
+    /// refused.
+    pub max_connections: usize,
+    /// Bytes queued for one peer before its connection is dropped
+    /// (`--peer-queue`).
+    pub peer_queue: usize,
+    /// TLS under every connection (`--tls-cert`, `--tls-key`, `--tls-ca`);
+    /// `None` for plaintext.
+    pub tls: Option<pool_proto::tls::TlsConfig>,
     /// Threads running processes; default: the CPU count.
     pub process_threads: usize,
     /// How long a request to the master waits (also for a reconnect).
@@ -77,6 +97,9 @@ impl NodeConfig {
             cookie,
             handshake_timeout: pool_proto::handshake::DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_len: MAX_FRAME_LEN,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            peer_queue: DEFAULT_PEER_QUEUE,
+            tls: None,
             process_threads: cpu_count(),
             request_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(30),
@@ -128,6 +151,24 @@ impl NodeConfig {
         }
         if self.process_threads == 0 {
             return Err(Error::Config("process threads must be at least 1".into()));
+        }
+        if self.handshake_timeout.is_zero() {
+            return Err(Error::Config(
+                "--handshake-timeout must be longer than zero, e.g. 5s".into(),
+            ));
+        }
+        if self.max_frame_len < 1024 {
+            return Err(Error::Config(
+                "--max-frame must be at least 1KiB (the default is 16MiB)".into(),
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::Config("--max-connections must be at least 1".into()));
+        }
+        if self.peer_queue < 64 * 1024 {
+            return Err(Error::Config(
+                "--peer-queue must be at least 64KiB (the default is 64MiB)".into(),
+            ));
         }
         Ok(())
     }

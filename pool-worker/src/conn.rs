@@ -13,6 +13,17 @@
 //! Either task ending cancels the other through the shared token; the
 //! `on_close` callback runs exactly once, after both stopped reading and
 //! writing.
+//!
+//! **The queue is bounded in bytes** (`--peer-queue`, [`ConnTx::pending`]'s
+//! `limit`). Frames are encoded by the writer, so each queued frame is
+//! charged what it holds in memory at send time ([`charge`]: the `Msg`
+//! itself plus the payload bytes it owns) and credited back when the
+//! writer has written it. A send that would take the queue over the limit
+//! (unless the queue is empty: one frame always fits) closes the
+//! connection instead: the peer is not reading, and holding more for it
+//! would let one stalled peer exhaust this node's memory. The close reports
+//! [`CloseReason::Overflow`], and the owner fires `noconnection` on links
+//! and monitors towards that peer, as for any lost connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -41,13 +52,25 @@ pub(crate) struct Traffic {
     pub(crate) bytes_in: AtomicU64,
 }
 
+/// What is queued on a connection, shared by its senders and its writer.
+#[derive(Debug)]
+struct Queue {
+    /// Frames queued and not yet written.
+    frames: AtomicUsize,
+    /// Their [`charge`]s, bytes.
+    bytes: AtomicUsize,
+    /// The most `bytes` may reach (`--peer-queue`).
+    limit: usize,
+    /// Set when a send found the queue full (the close is an overflow).
+    overflowed: AtomicBool,
+}
+
 /// The sending side of a connection. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnTx {
     tx: mpsc::UnboundedSender<Msg>,
     closed: CancellationToken,
-    /// Frames queued and not yet written.
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
 }
 
 /// The receiving side of [`ConnTx::pending`], handed to [`run`].
@@ -55,7 +78,7 @@ pub(crate) struct ConnTx {
 pub(crate) struct ConnRx {
     rx: mpsc::UnboundedReceiver<Msg>,
     closed: CancellationToken,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
 }
 
 impl ConnRx {
@@ -63,6 +86,77 @@ impl ConnRx {
     pub(crate) fn close(&self) {
         self.closed.cancel();
     }
+
+    /// Resolves when the connection is closed (e.g. its queue overflowed
+    /// while it was still connecting).
+    pub(crate) async fn closed(&self) {
+        self.closed.cancelled().await
+    }
+
+    /// Why it was closed before it ran: an overflow, or a local close.
+    pub(crate) fn close_reason(&self) -> CloseReason {
+        self.queue.close_reason()
+    }
+}
+
+impl Queue {
+    fn close_reason(&self) -> CloseReason {
+        if self.overflowed.load(Ordering::Acquire) {
+            CloseReason::Overflow { limit: self.limit }
+        } else {
+            CloseReason::Local
+        }
+    }
+}
+
+/// What a queued frame is charged against the queue's byte bound: the
+/// message itself plus the heap bytes it owns (payloads, names, reasons;
+/// a spawn's arguments estimated from their JSON shape). Computed the same
+/// way when queued and when written, so the count returns to zero.
+pub(crate) fn charge(msg: &Msg) -> usize {
+    use pool_proto::{Dest, ExitReason, Request, Response};
+    fn reason(r: &ExitReason) -> usize {
+        match r {
+            ExitReason::ShutdownWith(s) | ExitReason::Panic(s) | ExitReason::Error(s) => s.len(),
+            _ => 0,
+        }
+    }
+    fn json(v: &serde_json::Value) -> usize {
+        use serde_json::Value;
+        match v {
+            Value::Null | Value::Bool(_) | Value::Number(_) => 16,
+            Value::String(s) => 16 + s.len(),
+            Value::Array(a) => 16 + a.iter().map(json).sum::<usize>(),
+            Value::Object(o) => 16 + o.iter().map(|(k, v)| 16 + k.len() + json(v)).sum::<usize>(),
+        }
+    }
+    let heap = match msg {
+        Msg::Send(s) => {
+            s.payload.as_bytes().len()
+                + match &s.to {
+                    Dest::Name(n) => n.len(),
+                    Dest::Pid(_) => 0,
+                }
+        }
+        Msg::Exit { reason: r, .. } => reason(r),
+        Msg::Down {
+            reason: r, result, ..
+        } => reason(r) + result.as_ref().map_or(0, |p| p.as_bytes().len()),
+        Msg::Request {
+            body: Request::Spawn(req),
+            ..
+        } => req.function.len() + json(&req.args) + req.owner.as_ref().map_or(0, String::len),
+        Msg::Response { body, .. } => match body {
+            Response::Error(e) => e.message.len(),
+            Response::Ok | Response::Spawned(_) => 0,
+            // Listings and views (rare between peers): a generous flat
+            // estimate rather than a walk.
+            _ => 4096,
+        },
+        Msg::NameReleased { name, .. } => name.len(),
+        _ => 0,
+    };
+    std::mem::size_of::<Msg>() + heap
 }
 
 impl ConnTx {
@@ -75,15 +169,35 @@ impl ConnTx {
     // The `Err` is the caller's own frame handed back, not an error value:
     // boxing it would allocate on every send to save a move on a rare path.
     #[allow(clippy::result_large_err)]
+    ///
+    /// A frame that would take the queue over its byte bound closes the
+    /// connection (see the module docs) and is given back.
     pub(crate) fn try_send(&self, msg: Msg) -> Result<(), Msg> {
         if self.closed.is_cancelled() {
             return Err(msg);
         }
-        self.queued.fetch_add(1, Ordering::Relaxed);
+        let q = &self.queue;
+        let cost = charge(&msg);
+        let before = q.bytes.fetch_add(cost, Ordering::Relaxed);
+        if before > 0 && before + cost > q.limit {
+            q.bytes.fetch_sub(cost, Ordering::Relaxed);
+            if !q.overflowed.swap(true, Ordering::AcqRel) {
+                tracing::warn!(
+                    queued = before,
+                    limit = q.limit,
+                    frames = q.frames.load(Ordering::Relaxed),
+                    "closing a connection: the peer is not reading and its queue is full (--peer-queue)"
+                );
+            }
+            self.closed.cancel();
+            return Err(msg);
+        }
+        q.frames.fetch_add(1, Ordering::Relaxed);
         match self.tx.send(msg) {
             Ok(()) => Ok(()),
             Err(e) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
+                q.frames.fetch_sub(1, Ordering::Relaxed);
+                q.bytes.fetch_sub(cost, Ordering::Relaxed);
                 Err(e.0)
             }
         }
@@ -99,9 +213,21 @@ impl ConnTx {
         self.closed.is_cancelled()
     }
 
+    /// True once a send found the queue full and closed the connection
+    /// (the peer does not read).
+    pub(crate) fn overflowed(&self) -> bool {
+        self.queue.overflowed.load(Ordering::Acquire)
+    }
+
     /// True when every queued frame has been written.
     pub(crate) fn is_empty(&self) -> bool {
-        self.queued.load(Ordering::Relaxed) == 0
+        self.queue.frames.load(Ordering::Relaxed) == 0
+    }
+
+    /// Bytes queued and not yet written (as [`charge`] counts them).
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.queue.bytes.load(Ordering::Relaxed)
     }
 
     /// Resolves when the connection is closed.
@@ -110,18 +236,24 @@ impl ConnTx {
     }
 
     /// A sender whose frames queue until [`run`] attaches a connection to
-    /// the returned receiver (used while connecting).
-    pub(crate) fn pending() -> (ConnTx, ConnRx) {
+    /// the returned receiver (used while connecting). At most `limit` bytes
+    /// (see [`charge`]) may be queued.
+    pub(crate) fn pending(limit: usize) -> (ConnTx, ConnRx) {
         let (tx, rx) = mpsc::unbounded_channel();
         let closed = CancellationToken::new();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let queue = Arc::new(Queue {
+            frames: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            limit,
+            overflowed: AtomicBool::new(false),
+        });
         (
             ConnTx {
                 tx,
                 closed: closed.clone(),
-                queued: queued.clone(),
+                queue: queue.clone(),
             },
-            ConnRx { rx, closed, queued },
+            ConnRx { rx, closed, queue },
         )
     }
 }
@@ -135,6 +267,11 @@ pub(crate) enum CloseReason {
     Eof,
     /// Reading or writing failed, or a frame was invalid.
     Error(String),
+    /// The peer did not read and its queue reached the byte bound.
+    Overflow {
+        /// The bound, bytes.
+        limit: usize,
+    },
 }
 
 impl std::fmt::Display for CloseReason {
@@ -143,6 +280,11 @@ impl std::fmt::Display for CloseReason {
             CloseReason::Local => f.write_str("closed locally"),
             CloseReason::Eof => f.write_str("closed by the peer"),
             CloseReason::Error(e) => f.write_str(e),
+            CloseReason::Overflow { limit } => write!(
+                f,
+                "the peer stopped reading: {} queued for it (--peer-queue)",
+                pool_proto::format_size(*limit as u64)
+            ),
         }
     }
 }
@@ -164,7 +306,7 @@ pub(crate) fn run<S, H, C>(
     H: FnMut(Msg) + Send + 'static,
     C: FnOnce(CloseReason) + Send + 'static,
 {
-    let ConnRx { rx, closed, queued } = crx;
+    let ConnRx { rx, closed, queue } = crx;
     let parts = conn.into_parts();
     let (read_half, write_half) = tokio::io::split(parts.io);
     let read_half = CountingRead {
@@ -192,12 +334,13 @@ pub(crate) fn run<S, H, C>(
 
     let wclosed = closed.clone();
     let wtraffic = traffic.clone();
+    let rqueue = queue.clone();
     tokio::spawn(async move {
         let why = write_loop(
             write_half,
             rx,
             &wclosed,
-            &queued,
+            &queue,
             wtraffic.as_deref(),
             max_frame_len,
         )
@@ -210,7 +353,7 @@ pub(crate) fn run<S, H, C>(
         let why = loop {
             tokio::select! {
                 biased;
-                _ = closed.cancelled() => break CloseReason::Local,
+                _ = closed.cancelled() => break rqueue.close_reason(),
                 next = reader.next() => match next {
                     Some(Ok(msg)) => {
                         if let Some(t) = &traffic {
@@ -257,7 +400,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut w: W,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     closed: &CancellationToken,
-    queued: &AtomicUsize,
+    queue: &Queue,
     traffic: Option<&Traffic>,
     max_frame_len: usize,
 ) -> CloseReason {
@@ -269,15 +412,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             _ = closed.cancelled() => None,
         };
         let Some(first) = first else {
-            // Flush nothing more: the connection is closing.
-            let _ = w.shutdown().await;
-            return CloseReason::Local;
+            // Flush nothing more: the connection is closing (a peer that
+            // does not read must not hold the shutdown either).
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w.shutdown()).await;
+            return queue.close_reason();
         };
+        let mut cost = charge(&first);
         push_frame(&first, &mut buf, max_frame_len);
+        drop(first);
         let mut frames = 1;
         while buf.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(m) => {
+                    cost += charge(&m);
                     push_frame(&m, &mut buf, max_frame_len);
                     frames += 1;
                 }
@@ -285,13 +432,24 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
         }
         if buf.is_empty() {
-            queued.fetch_sub(frames, Ordering::Relaxed);
+            queue.frames.fetch_sub(frames, Ordering::Relaxed);
+            queue.bytes.fetch_sub(cost, Ordering::Relaxed);
             continue;
         }
-        if let Err(e) = w.write_all(&buf).await {
+        // Encoded: the messages are gone, the buffer (at most a batch and
+        // one frame) holds their bytes until written.
+        queue.bytes.fetch_sub(cost, Ordering::Relaxed);
+        let written = tokio::select! {
+            biased;
+            // A peer that stopped reading holds `write_all` forever: a
+            // close (e.g. on overflow) must still end this task.
+            _ = closed.cancelled() => return queue.close_reason(),
+            r = w.write_all(&buf) => r,
+        };
+        if let Err(e) = written {
             return CloseReason::Error(format!("write failed: {e}"));
         }
-        queued.fetch_sub(frames, Ordering::Relaxed);
+        queue.frames.fetch_sub(frames, Ordering::Relaxed);
         if let Some(t) = traffic {
             t.frames_out.fetch_add(frames as u64, Ordering::Relaxed);
             t.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -309,5 +467,122 @@ fn push_frame(msg: &Msg, buf: &mut BytesMut, max: usize) {
         // A frame we cannot encode (e.g. over the limit) is dropped alone;
         // the connection and the frames around it are fine.
         tracing::warn!(cause = %e, "dropped an outgoing frame");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use pool_proto::{Dest, MAX_FRAME_LEN, MsgKind, NodeId, Payload, Pid, SendMsg};
+    use tokio::io::AsyncReadExt;
+    use tokio::sync::oneshot;
+    use tokio_util::codec::Framed;
+
+    use super::*;
+
+    fn message(bytes: usize) -> Msg {
+        Msg::Send(SendMsg {
+            to: Dest::Pid(Pid::new(NodeId::random(), 1)),
+            from: None,
+            kind: MsgKind::Plain,
+            payload: Payload(vec![7; bytes]),
+            trace: None,
+        })
+    }
+
+    /// Runs a connection over an in-memory pipe of `pipe` bytes; returns
+    /// the sender, the far end and the close reason when it comes.
+    fn start(
+        pipe: usize,
+        limit: usize,
+    ) -> (ConnTx, tokio::io::DuplexStream, oneshot::Receiver<String>) {
+        let (near, far) = tokio::io::duplex(pipe);
+        let (tx, crx) = ConnTx::pending(limit);
+        let (done_tx, done_rx) = oneshot::channel();
+        run(
+            Framed::new(near, Codec::<Msg>::new()),
+            crx,
+            None,
+            MAX_FRAME_LEN,
+            |_| {},
+            move |why| {
+                let _ = done_tx.send(why.to_string());
+            },
+        );
+        (tx, far, done_rx)
+    }
+
+    /// A peer that stops reading: the queue grows to the byte bound, then
+    /// the next send closes the connection, which reports why; the queue
+    /// never held more than the bound (plus the frame in hand).
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_is_dropped_at_the_bound() {
+        let limit = 256 * 1024;
+        let (tx, _far, done) = start(8 * 1024, limit);
+        let mut sent = 0;
+        while tx.send(message(10_000)) {
+            sent += 1;
+            assert!(tx.queued_bytes() <= limit, "{} queued", tx.queued_bytes());
+            assert!(sent < 1000, "the bound never closed the connection");
+            // Let the writer run: it fills the pipe, then blocks.
+            tokio::task::yield_now().await;
+        }
+        assert!(tx.is_closed());
+        let why = tokio::time::timeout(Duration::from_secs(5), done)
+            .await
+            .expect("the close is reported although the writer is blocked")
+            .unwrap();
+        assert!(
+            why.contains("stopped reading") && why.contains("256KiB"),
+            "{why}"
+        );
+    }
+
+    /// A peer that reads gets everything, and the count returns to zero.
+    #[tokio::test]
+    async fn a_reading_peer_drains_the_queue() {
+        let (tx, mut far, _done) = start(8 * 1024, 64 * 1024);
+        let reader = tokio::spawn(async move {
+            let mut total = 0usize;
+            let mut buf = vec![0u8; 64 * 1024];
+            while total < 200 * 1_010 {
+                let n = far.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                total += n;
+            }
+            far
+        });
+        for _ in 0..200 {
+            // Waits for room like a well-behaved sender would not; here the
+            // reader keeps up, so the bound is never reached.
+            while tx.queued_bytes() > 32 * 1024 {
+                tokio::task::yield_now().await;
+            }
+            assert!(tx.send(message(1000)));
+        }
+        let _far = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tx.queued_bytes(), 0);
+        assert!(tx.is_empty());
+        assert!(!tx.is_closed());
+    }
+
+    /// One frame larger than the bound still goes through an empty queue
+    /// (the bound is on what piles up, not on a single frame).
+    #[tokio::test]
+    async fn one_frame_always_fits() {
+        let (tx, _far, _done) = start(1024 * 1024, 64 * 1024);
+        assert!(tx.send(message(100 * 1024)));
+        assert!(!tx.is_closed());
+    }
+
+    #[test]
+    fn charges_count_payloads() {
+        let small = charge(&message(0));
+        assert_eq!(charge(&message(1000)), small + 1000);
+        assert!(small >= std::mem::size_of::<Msg>());
     }
 }

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use pool_proto::handshake::{self, HandshakeConfig};
+use pool_proto::handshake::HandshakeConfig;
 use pool_proto::{
     ErrorCode, Fence, Join, Msg, NodeKind, ProcessInfo, RemoteError, ReqId, Request, Response,
-    Welcome,
+    SpawnRequest, Welcome,
 };
 use rand::Rng;
 use tokio::net::TcpStream;
@@ -90,7 +90,13 @@ fn is_fatal(e: &Error) -> bool {
         Error::Remote(r) => matches!(r.code, ErrorCode::DuplicateName | ErrorCode::Refused),
         Error::Proto(p) => matches!(
             p,
-            pool_proto::Error::BadCookie { .. } | pool_proto::Error::VersionMismatch { .. }
+            pool_proto::Error::BadCookie { .. }
+                | pool_proto::Error::VersionMismatch { .. }
+                | pool_proto::Error::PeerSpeaksTls
+                | pool_proto::Error::Tls {
+                    permanent: true,
+                    ..
+                }
         ),
         _ => false,
     }
@@ -245,8 +251,16 @@ impl Shared {
             timeout: self.config.handshake_timeout,
             max_frame_len: self.config.max_frame_len,
         };
-        let (conn, peer) =
-            handshake::initiate(stream, &self.identity, &self.config.cookie, &hcfg).await?;
+        // TLS first when configured (--tls-*), the cookie handshake inside.
+        let (conn, peer) = pool_proto::tls::connect_handshake(
+            self.config.tls.as_ref(),
+            stream,
+            &self.config.master,
+            &self.identity,
+            &self.config.cookie,
+            &hcfg,
+        )
+        .await?;
         if peer.kind != NodeKind::Master {
             return Err(self.unreachable(format!(
                 "{} is a {:?} node, not the master",
@@ -254,7 +268,7 @@ impl Shared {
             )));
         }
         let generation = self.master.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, crx) = ConnTx::pending();
+        let (tx, crx) = ConnTx::pending(self.config.peer_queue);
         let s1 = self.clone();
         let s2 = self.clone();
         conn::run(
@@ -442,9 +456,52 @@ impl Shared {
                 // connection with it.
                 self.rt.node_down(node);
             }
+            Msg::Request {
+                id,
+                body: Request::Spawn(req),
+            } => self.serve_master_spawn(id, req),
             Msg::Request { id, body } => self.serve_master_request(id, body),
+            // An exit signal from the master's system pid (`POST /api/kill`
+            // on its HTTP API), applied as one from a peer would be.
+            exit @ Msg::Exit { .. } => {
+                if let Err(other) = self.rt.handle_remote(exit) {
+                    tracing::debug!(frame = ?other, "ignored an exit signal the runtime refused");
+                }
+            }
             other => tracing::debug!(frame = ?other, "ignored a frame the master may not send"),
         }
+    }
+
+    /// `Spawn` from the master (`POST /api/spawn` on its HTTP API, after
+    /// it placed the process here): served as a peer's spawn is, inline, so
+    /// the answer is queued before the new process may run.
+    fn serve_master_spawn(&self, id: ReqId, req: SpawnRequest) {
+        let refuse = |code, message: &str| Response::Error(RemoteError::new(code, message));
+        let body = if self.config.kind != NodeKind::Worker {
+            refuse(
+                ErrorCode::Refused,
+                "a hidden node does not host processes for others",
+            )
+        } else if self.stopping.load(Ordering::Acquire) {
+            refuse(
+                ErrorCode::Overloaded,
+                "the node is stopping: spawn elsewhere",
+            )
+        } else {
+            match self.rt.handle_spawn(req) {
+                Ok((pid, gate)) => {
+                    self.master_push(Msg::Response {
+                        id,
+                        body: Response::Spawned(pid),
+                    });
+                    // Only now may the process run (and exit).
+                    drop(gate);
+                    return;
+                }
+                Err(e) => Response::Error(e),
+            }
+        };
+        self.master_push(Msg::Response { id, body });
     }
 
     fn serve_master_request(self: &Arc<Self>, id: ReqId, body: Request) {

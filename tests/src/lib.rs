@@ -247,6 +247,16 @@ const POOL_SETTINGS: &[&str] = &[
     "POOL_NODE_TIMEOUT",
     "POOL_TREE",
     "POOL_LOG_JSON",
+    "POOL_HTTP_TOKEN",
+    "POOL_HTTP_TOKEN_FILE",
+    "POOL_TLS_CERT",
+    "POOL_TLS_KEY",
+    "POOL_TLS_CA",
+    "POOL_HANDSHAKE_TIMEOUT",
+    "POOL_MAX_CONNECTIONS",
+    "POOL_MAX_FRAME",
+    "POOL_PEER_QUEUE",
+    "POOL_MAX_MAILBOX",
 ];
 
 /// A master and its workers in one temporary directory.

@@ -9,6 +9,8 @@
 //! pool-master [--listen ADDR] [--http ADDR|off] [--state-dir DIR] [--config FILE]
 //!             [--placement STRATEGY] [--node-timeout DUR] [--tree FILE]...
 //!             [--report-interval DUR] [--cookie-file FILE] [--log-json]
+//!             [--check-config] [--tls-cert FILE --tls-key FILE --tls-ca FILE]
+//!             [--handshake-timeout DUR] [--max-connections N] [--max-frame BYTES]
 //! ```
 //!
 //! | flag | env | config key | default |
@@ -24,6 +26,34 @@
 //! | `--cookie-file FILE` | `POOL_COOKIE_FILE` | `cookie_file` | `~/.spawnpool/cookie` |
 //! | `--cookie SECRET` | `POOL_COOKIE` | — | (the cookie file) |
 //! | `--log-json` | `POOL_LOG_JSON` | `log_json` | off |
+//! | `--http-token-file FILE` | `POOL_HTTP_TOKEN_FILE` | `http_token_file` | none |
+//! | `--http-token SECRET` | `POOL_HTTP_TOKEN` | `http_token` | none |
+//! | `--tls-cert FILE` | `POOL_TLS_CERT` | `tls_cert` | none (no TLS) |
+//! | `--tls-key FILE` | `POOL_TLS_KEY` | `tls_key` | none |
+//! | `--tls-ca FILE` | `POOL_TLS_CA` | `tls_ca` | none |
+//! | `--handshake-timeout DUR` | `POOL_HANDSHAKE_TIMEOUT` | `handshake_timeout` | `5s` |
+//! | `--max-connections N` | `POOL_MAX_CONNECTIONS` | `max_connections` | `16384` |
+//! | `--max-frame BYTES` | `POOL_MAX_FRAME` | `max_frame` | `16MiB` |
+//!
+//! TLS (docs/tls.md) is on when all three `--tls-*` files are given: every
+//! node and poolctl must then present a certificate signed by the CA, and
+//! the cookie challenge runs inside TLS. `--handshake-timeout` bounds the
+//! TLS and cookie handshakes together; the connection after
+//! `--max-connections` is refused with a reason the peer logs; a frame over
+//! `--max-frame` closes its connection (with a logged reason).
+//!
+//! The HTTP token guards the HTTP operations that change the pool (spawn,
+//! kill, tree start and stop: `Authorization: Bearer <token>`); without one
+//! they are refused and the HTTP side is read-only. The token file, like
+//! the cookie file, must not be readable by other users; surrounding
+//! whitespace is ignored. The command line and environment win over the
+//! config file; at each level a file wins over a value. The token is never
+//! logged.
+//!
+//! `--check-config` reads and checks everything (flags, environment, the
+//! file, the cookie, the boot trees) and exits: 0 if the master would start
+//! with it, 1 with the error if not; keys it does not use are reported.
+//! `deploy/master.example.toml` lists every key with its default.
 //!
 //! Relative paths in the config file are relative to the file's directory.
 //! Unknown keys in the config file are logged and ignored, so one file can
@@ -37,7 +67,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use clap::builder::BoolishValueParser;
 use mimalloc::MiMalloc;
-use pool_master::{BootTree, MasterConfig, spawn_master};
+use pool_master::{BootTree, HttpToken, MasterConfig, spawn_master};
 use pool_proto::{Dur, PlacementStrategy, parse_duration};
 use serde::Deserialize;
 use tracing::{info, warn};
@@ -73,7 +103,9 @@ struct Cli {
     #[arg(long, env = "POOL_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// TOML config file (keys: listen, http, state_dir, placement,
-    /// node_timeout, report_interval, tree, cookie_file, log_json)
+    /// node_timeout, report_interval, tree, cookie_file, log_json,
+    /// http_token_file, http_token, tls_cert, tls_key, tls_ca,
+    /// handshake_timeout, max_connections, max_frame)
     #[arg(long, env = "POOL_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Default placement strategy: least-loaded, two-choices, round-robin or
@@ -112,6 +144,50 @@ struct Cli {
     #[arg(long, env = "POOL_LOG_JSON", num_args = 0..=1, default_missing_value = "true",
           value_parser = BoolishValueParser::new(), value_name = "BOOL")]
     log_json: Option<bool>,
+    /// Check the settings (flags, environment, config file, cookie, boot
+    /// trees) and exit: 0 if the master would start with them, 1 if not
+    #[arg(long)]
+    check_config: bool,
+    /// File holding the token that HTTP operations changing the pool
+    /// (spawn, kill, tree start/stop) require; without a token they are
+    /// refused
+    #[arg(long, env = "POOL_HTTP_TOKEN_FILE", value_name = "FILE")]
+    http_token_file: Option<PathBuf>,
+    /// The HTTP token itself; prefer the environment variable or a file,
+    /// since a flag shows in `ps`
+    #[arg(
+        long,
+        env = "POOL_HTTP_TOKEN",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    http_token: Option<String>,
+    /// This node's TLS certificate (PEM), signed by the pool's CA; TLS is
+    /// on when --tls-cert, --tls-key and --tls-ca are all given
+    #[arg(long, env = "POOL_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM)
+    #[arg(long, env = "POOL_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// The pool's CA certificate (PEM): nodes must present a certificate
+    /// signed by it
+    #[arg(long, env = "POOL_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// How long a connection may take to finish its TLS and cookie
+    /// handshakes, e.g. 5s [default: 5s]
+    #[arg(long, env = "POOL_HANDSHAKE_TIMEOUT", value_name = "DUR", value_parser = parse_dur)]
+    handshake_timeout: Option<Duration>,
+    /// Connections served at once; one more is refused [default: 16384]
+    #[arg(long, env = "POOL_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Largest frame sent or accepted, e.g. 16MiB [default: 16MiB]
+    #[arg(long, env = "POOL_MAX_FRAME", value_name = "BYTES", value_parser = parse_size)]
+    max_frame: Option<usize>,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let n = pool_proto::parse_size(s).map_err(|e| e.to_string())?;
+    usize::try_from(n).map_err(|_| format!("{s} is too large for this machine"))
 }
 
 fn parse_dur(s: &str) -> Result<Duration, String> {
@@ -135,6 +211,14 @@ struct FileConfig {
     tree: Vec<PathBuf>,
     cookie_file: Option<PathBuf>,
     log_json: Option<bool>,
+    http_token_file: Option<PathBuf>,
+    http_token: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+    handshake_timeout: Option<Dur>,
+    max_connections: Option<usize>,
+    max_frame: Option<pool_proto::Size>,
 }
 
 /// Keys [`FileConfig`] knows.
@@ -148,6 +232,14 @@ const FILE_KEYS: &[&str] = &[
     "tree",
     "cookie_file",
     "log_json",
+    "http_token_file",
+    "http_token",
+    "tls_cert",
+    "tls_key",
+    "tls_ca",
+    "handshake_timeout",
+    "max_connections",
+    "max_frame",
 ];
 
 /// Reads the config file; returns it and the unknown keys it holds.
@@ -175,6 +267,10 @@ fn load_file(path: &Path) -> anyhow::Result<(FileConfig, Vec<String>)> {
     };
     file.state_dir.iter_mut().for_each(rebase);
     file.cookie_file.iter_mut().for_each(rebase);
+    file.http_token_file.iter_mut().for_each(rebase);
+    file.tls_cert.iter_mut().for_each(rebase);
+    file.tls_key.iter_mut().for_each(rebase);
+    file.tls_ca.iter_mut().for_each(rebase);
     file.tree.iter_mut().for_each(rebase);
     Ok((file, unknown))
 }
@@ -192,6 +288,71 @@ struct Settings {
     cookie_file: Option<PathBuf>,
     cookie: Option<String>,
     log_json: bool,
+    http_token: Option<TokenSource>,
+    tls: pool_proto::tls::TlsFiles,
+    handshake_timeout: Duration,
+    max_connections: usize,
+    max_frame: usize,
+}
+
+/// Where the HTTP token comes from.
+#[derive(Debug, PartialEq)]
+enum TokenSource {
+    /// A file to read (its mode is checked).
+    File(PathBuf),
+    /// The token itself (from `POOL_HTTP_TOKEN`, the flag, or the config
+    /// file's `http_token`).
+    Value(HttpToken),
+}
+
+impl TokenSource {
+    /// The command line (flag or environment) over the config file; at each
+    /// level a file over a value.
+    fn choose(
+        cli_file: Option<PathBuf>,
+        cli_value: Option<String>,
+        file_file: Option<PathBuf>,
+        file_value: Option<String>,
+    ) -> anyhow::Result<Option<TokenSource>> {
+        let value = |v: String, what: &str| {
+            HttpToken::new(&v)
+                .map(TokenSource::Value)
+                .map_err(|e| anyhow::anyhow!("{what}: {e}"))
+        };
+        Ok(match (cli_file, cli_value, file_file, file_value) {
+            (Some(f), ..) => Some(TokenSource::File(f)),
+            (None, Some(v), ..) => Some(value(v, "--http-token / POOL_HTTP_TOKEN")?),
+            (None, None, Some(f), _) => Some(TokenSource::File(f)),
+            (None, None, None, Some(v)) => Some(value(v, "config key `http_token`")?),
+            (None, None, None, None) => None,
+        })
+    }
+
+    /// The token.
+    fn read(self) -> anyhow::Result<HttpToken> {
+        match self {
+            TokenSource::Value(t) => Ok(t),
+            TokenSource::File(path) => read_token_file(&path),
+        }
+    }
+}
+
+/// Reads the HTTP token file, refusing one that other users can read or
+/// write (as the cookie file).
+fn read_token_file(path: &Path) -> anyhow::Result<HttpToken> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let what = || format!("HTTP token file {}", path.display());
+    let meta = std::fs::metadata(path).with_context(what)?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        bail!(
+            "{}: mode {mode:o} lets other users read it; run `chmod 600 {}`",
+            what(),
+            path.display()
+        );
+    }
+    let text = std::fs::read_to_string(path).with_context(what)?;
+    HttpToken::new(&text).with_context(what)
 }
 
 /// Layers the command line (flags, then environment, as clap resolved
@@ -242,6 +403,32 @@ fn merge(cli: Cli, file: FileConfig, home: Option<&Path>) -> anyhow::Result<Sett
         cookie_file: cli.cookie_file.or(file.cookie_file),
         cookie: cli.cookie,
         log_json: cli.log_json.or(file.log_json).unwrap_or(false),
+        http_token: TokenSource::choose(
+            cli.http_token_file,
+            cli.http_token,
+            file.http_token_file,
+            file.http_token,
+        )?,
+        tls: pool_proto::tls::TlsFiles {
+            cert: cli.tls_cert.or(file.tls_cert),
+            key: cli.tls_key.or(file.tls_key),
+            ca: cli.tls_ca.or(file.tls_ca),
+        },
+        handshake_timeout: cli
+            .handshake_timeout
+            .or(file.handshake_timeout.map(|d| d.0))
+            .unwrap_or(pool_proto::handshake::DEFAULT_HANDSHAKE_TIMEOUT),
+        max_connections: cli
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(pool_master::config::DEFAULT_MAX_CONNECTIONS),
+        max_frame: match (cli.max_frame, file.max_frame) {
+            (Some(n), _) => n,
+            (None, Some(n)) => usize::try_from(n.0).map_err(|_| {
+                anyhow::anyhow!("config key `max_frame`: {n} is too large for this machine")
+            })?,
+            (None, None) => pool_proto::MAX_FRAME_LEN,
+        },
     })
 }
 
@@ -315,7 +502,8 @@ fn main() -> anyhow::Result<()> {
         None => (FileConfig::default(), Vec::new()),
     };
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let settings = merge(cli, file, home.as_deref())?;
+    let check_config = cli.check_config;
+    let mut settings = merge(cli, file, home.as_deref())?;
     init_tracing(settings.log_json);
     if !unknown.is_empty() {
         warn!(keys = ?unknown, "config file keys that pool-master does not use were ignored");
@@ -331,7 +519,27 @@ fn main() -> anyhow::Result<()> {
     config.report_interval = settings.report_interval;
     config.state_dir = Some(settings.state_dir.clone());
     config.trees = read_trees(&settings.trees)?;
+    config.handshake_timeout = settings.handshake_timeout;
+    config.max_connections = settings.max_connections;
+    config.max_frame_len = settings.max_frame;
+    config.tls = settings.tls.load()?;
+    config.http_token = settings
+        .http_token
+        .take()
+        .map(TokenSource::read)
+        .transpose()?;
     config.validate()?;
+    if check_config {
+        println!(
+            "pool-master: configuration OK (listen {}, http {}, state dir {}, placement {}, tls {})",
+            settings.listen,
+            settings.http.as_deref().unwrap_or("off"),
+            settings.state_dir.display(),
+            settings.placement,
+            if config.tls.is_some() { "on" } else { "off" },
+        );
+        return Ok(());
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -350,6 +558,13 @@ fn main() -> anyhow::Result<()> {
             }
             None => None,
         };
+        match &config.tls {
+            Some(tls) => info!(
+                ?tls,
+                "TLS on: nodes and poolctl must present a certificate signed by the CA"
+            ),
+            None => info!("TLS off: node connections are plaintext (see docs/tls.md)"),
+        }
         let master = spawn_master(config, listener, http, shutdown_signal()).await?;
         master.wait().await;
         anyhow::Ok(())
@@ -383,6 +598,56 @@ mod tests {
         assert_eq!(s.node_timeout, Duration::from_secs(3));
         assert_eq!(s.report_interval, Duration::from_millis(500));
         assert!(!s.log_json);
+    }
+
+    /// The limits and TLS files: default, then the file (TLS paths relative
+    /// to it), then the command line.
+    #[test]
+    fn limits_and_tls_flag_over_file_over_default() {
+        let home = Some(Path::new("/home/u"));
+        let s = merge(Cli::default(), FileConfig::default(), home).unwrap();
+        assert_eq!(s.handshake_timeout, Duration::from_secs(5));
+        assert_eq!(
+            s.max_connections,
+            pool_master::config::DEFAULT_MAX_CONNECTIONS
+        );
+        assert_eq!(s.max_frame, 16 << 20);
+        assert_eq!(s.tls, pool_proto::tls::TlsFiles::default());
+
+        let f = file(
+            "handshake_timeout = \"2s\"\nmax_connections = 10\nmax_frame = \"1MiB\"\ntls_cert = \"n.pem\"\ntls_key = \"n.key\"\ntls_ca = \"ca.pem\"\n",
+        );
+        let s = merge(Cli::default(), f, home).unwrap();
+        assert_eq!(s.handshake_timeout, Duration::from_secs(2));
+        assert_eq!(s.max_connections, 10);
+        assert_eq!(s.max_frame, 1 << 20);
+        let cert = s.tls.cert.clone().unwrap();
+        assert!(cert.is_absolute() && cert.ends_with("n.pem"), "{cert:?}");
+        assert!(s.tls.key.unwrap().ends_with("n.key"));
+
+        let cli = Cli::try_parse_from([
+            "pool-master",
+            "--handshake-timeout",
+            "750ms",
+            "--max-connections",
+            "3",
+            "--max-frame",
+            "64KiB",
+            "--tls-cert",
+            "flag.pem",
+        ])
+        .unwrap();
+        let f = file("max_connections = 10\ntls_cert = \"n.pem\"\ntls_ca = \"ca.pem\"\n");
+        let s = merge(cli, f, home).unwrap();
+        assert_eq!(s.handshake_timeout, Duration::from_millis(750));
+        assert_eq!(s.max_connections, 3);
+        assert_eq!(s.max_frame, 64 << 10);
+        assert_eq!(s.tls.cert, Some(PathBuf::from("flag.pem")));
+        assert!(s.tls.ca.as_ref().unwrap().ends_with("ca.pem"));
+        let e = s.tls.load().map(drop).unwrap_err().to_string();
+        assert!(e.contains("--tls-key missing"), "{e}");
+
+        assert!(Cli::try_parse_from(["pool-master", "--max-frame", "lots"]).is_err());
     }
 
     /// The file overrides defaults; the command line (flag or env, as clap

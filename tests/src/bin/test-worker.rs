@@ -10,6 +10,8 @@
 //! test-worker --master ADDR --name NAME [--listen ADDR] [--threads N]
 //!             [--capacity N] [--label K=V]... [--report-interval DUR]
 //!             [--cookie-file FILE]        (else POOL_COOKIE_FILE, POOL_COOKIE, ~/.spawnpool/cookie)
+//!             [--tls-cert FILE --tls-key FILE --tls-ca FILE]
+//!             [--max-frame BYTES] [--peer-queue BYTES]   (as pool-worker's)
 //! ```
 //!
 //! | function | args | behaviour |
@@ -240,6 +242,9 @@ struct Args {
     labels: Vec<String>,
     report_interval: Option<String>,
     cookie_file: Option<PathBuf>,
+    tls: pool_proto::tls::TlsFiles,
+    max_frame: Option<u64>,
+    peer_queue: Option<u64>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -256,6 +261,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--label" => a.labels.push(value()?),
             "--report-interval" => a.report_interval = Some(value()?),
             "--cookie-file" => a.cookie_file = Some(value()?.into()),
+            "--tls-cert" => a.tls.cert = Some(value()?.into()),
+            "--tls-key" => a.tls.key = Some(value()?.into()),
+            "--tls-ca" => a.tls.ca = Some(value()?.into()),
+            "--max-frame" => a.max_frame = Some(pool_proto::parse_size(&value()?)?),
+            "--peer-queue" => a.peer_queue = Some(pool_proto::parse_size(&value()?)?),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -291,6 +301,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         labels.insert(l.key, l.value);
     }
     config.labels = labels;
+    config.tls = args.tls.load()?;
+    if let Some(n) = args.max_frame {
+        config.max_frame_len = usize::try_from(n)?;
+    }
+    if let Some(n) = args.peer_queue {
+        config.peer_queue = usize::try_from(n)?;
+    }
     let listen = args.listen.unwrap_or_else(|| "127.0.0.1:0".into());
     let listener = std::net::TcpListener::bind(&listen)
         .with_context(|| format!("binding the peer listener on {listen}"))?;

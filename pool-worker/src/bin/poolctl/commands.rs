@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pool_proto::{ExitReason, LabelReq, NodeId, Pid, PlaceQuery, TreeView};
+use pool_proto::{ExitReason, LabelReq, NodeId, Pid, PlaceQuery, TraceHex, TraceId, TreeView};
 use pool_worker::{Node, NodeConfig, NodeHandle, Pool, Spawn};
 use serde_json::{Value, json};
 
 use crate::output::{self, Table, age, status};
-use crate::{Cli, Command, TreeCommand};
+use crate::{Cli, Command, TreeCommand, trace_id};
 
 /// How a command failed: exit 2 for a usage error, 1 for a failed
 /// operation.
@@ -70,6 +70,14 @@ async fn connect(cli: &Cli) -> Result<NodeHandle, Failure> {
         rand::random::<u16>()
     );
     let mut config = NodeConfig::hidden(name, cli.master.clone(), cookie);
+    config.tls = pool_proto::tls::TlsFiles {
+        cert: cli.tls_cert.clone(),
+        key: cli.tls_key.clone(),
+        ca: cli.tls_ca.clone(),
+    }
+    .load()
+    .map_err(|e| failed(e.to_string()))?;
+    config.max_frame_len = cli.max_frame;
     config.handshake_timeout = cli.connect_timeout;
     config.request_timeout = cli.connect_timeout.max(Duration::from_secs(10));
     config.stop_timeout = Duration::from_secs(5);
@@ -105,7 +113,7 @@ fn check_args(command: &Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Send { pid, message } => {
+        Command::Send { pid, message, .. } => {
             parse_pid(pid)?;
             parse_json(Some(message)).map(drop)
         }
@@ -135,8 +143,10 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             labels,
             wait,
             count,
+            trace,
         } => {
             let mut spec = Spawn::new(function.clone(), parse_json(args.as_deref())?);
+            spec.trace = announce_trace(*trace);
             if let Some(n) = on {
                 spec = spec.on(n.clone());
             }
@@ -154,10 +164,14 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             }
         }
         Command::Ps { node } => ps(cli, pool, node.as_deref()).await,
-        Command::Send { pid, message } => {
+        Command::Send {
+            pid,
+            message,
+            trace,
+        } => {
             let pid = parse_pid(pid)?;
             let msg = parse_json(Some(message))?;
-            pool.send(pid, msg);
+            pool.send_traced(pid, msg, announce_trace(*trace)).await;
             if cli.json {
                 output::json(&json!({"ok": true}));
             }
@@ -167,11 +181,12 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             pid,
             request,
             timeout,
+            trace,
         } => {
             let pid = parse_pid(pid)?;
             let req = parse_json(Some(request))?;
             let reply = pool
-                .call(pid, req, *timeout)
+                .call_traced(pid, req, *timeout, announce_trace(*trace))
                 .await
                 .map_err(|e| failed(format!("call to {pid} failed: {e}")))?;
             let value = reply
@@ -208,6 +223,17 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
         }
         Command::Tree(t) => tree(cli, pool, t).await,
     }
+}
+
+/// The trace id of `--trace[=ID]`, announced on stderr (the id is the
+/// handle for `grep trace=<hex>` over the nodes' logs, and a random one is
+/// known nowhere else).
+fn announce_trace(opt: Option<Option<TraceId>>) -> Option<TraceId> {
+    let trace = trace_id(opt);
+    if let Some(id) = trace {
+        eprintln!("trace={}", TraceHex(id));
+    }
+    trace
 }
 
 fn node_name(pool: &Pool, id: NodeId) -> String {

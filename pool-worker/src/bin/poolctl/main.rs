@@ -9,6 +9,18 @@
 //!
 //! Exit status: 0 on success, 1 when the operation failed, 2 on a usage
 //! error. Errors go to stderr as one line that says what to do.
+//!
+//! Logs go to stderr too, filtered by `RUST_LOG` (default `error`), as
+//! text or, with `--log-json` / `POOL_LOG_JSON`, JSON lines.
+//!
+//! **Tracing.** `spawn`, `call` and `send` take `--trace[=ID]` (ID: up to
+//! 16 hex digits; without `=ID`, a random one). The id is printed to stderr
+//! as `trace=<16 hex digits>` and travels with the request: the master logs
+//! its placement decision, the worker the spawn (both at info) and every
+//! traced message where it arrives (at debug), and poolctl logs the spawn,
+//! the call and the reply (at info, with `RUST_LOG=info`), each line with
+//! the field `trace=<hex>`, so `grep trace=<hex>` over the logs of every
+//! node shows the request's path.
 
 mod commands;
 mod output;
@@ -16,7 +28,9 @@ mod output;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, Subcommand};
+use pool_proto::TraceId;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -43,12 +57,53 @@ pub(crate) struct Cli {
     /// How long to wait for the master, e.g. 5s.
     #[arg(long = "connect-timeout", global = true, default_value = "5s", value_parser = parse_dur)]
     pub(crate) connect_timeout: std::time::Duration,
+    /// This client's TLS certificate (PEM), signed by the pool's CA (for a
+    /// pool whose nodes run with --tls-*; all three files or none).
+    #[arg(long, global = true, env = "POOL_TLS_CERT", value_name = "FILE")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, global = true, env = "POOL_TLS_KEY", value_name = "FILE")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// The pool's CA certificate (PEM).
+    #[arg(long, global = true, env = "POOL_TLS_CA", value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// Largest frame sent or accepted, e.g. 16MiB (as the pool's nodes).
+    #[arg(long, global = true, env = "POOL_MAX_FRAME", value_name = "BYTES",
+          default_value = "16MiB", value_parser = parse_size)]
+    pub(crate) max_frame: usize,
+    /// Logs (stderr, filtered by RUST_LOG, default `error`) as JSON lines.
+    #[arg(long, global = true, env = "POOL_LOG_JSON", action = ArgAction::SetTrue,
+          value_parser = BoolishValueParser::new())]
+    pub(crate) log_json: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
 fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
     pool_proto::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let n = pool_proto::parse_size(s).map_err(|e| e.to_string())?;
+    usize::try_from(n).map_err(|_| format!("{s} is too large for this machine"))
+}
+
+/// A trace id: 1 to 16 hex digits, `0x` allowed, not zero.
+fn parse_trace(s: &str) -> Result<TraceId, String> {
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    match u64::from_str_radix(digits, 16) {
+        Ok(0) => Err("a trace id is not zero".to_owned()),
+        Ok(id) if !digits.starts_with('+') => Ok(id),
+        _ => Err(format!(
+            "{s:?} is not a trace id: give 1 to 16 hex digits, e.g. --trace=3f2a9c1e04d1b2aa, or --trace alone for a random one"
+        )),
+    }
+}
+
+/// The trace id of a `--trace[=ID]` option: none, the given one, or a
+/// random one (never zero).
+pub(crate) fn trace_id(opt: Option<Option<TraceId>>) -> Option<TraceId> {
+    opt.map(|id| id.unwrap_or_else(|| rand::random::<u64>().max(1)))
 }
 
 /// The commands of DESIGN.md "poolctl".
@@ -89,6 +144,10 @@ pub(crate) enum Command {
         /// Spawn this many (a progress bar on a terminal, then a summary).
         #[arg(long, default_value_t = 1)]
         count: u32,
+        /// Trace this request across nodes (`trace=<hex>` in every log);
+        /// ID is hex, random if omitted.
+        #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, value_parser = parse_trace)]
+        trace: Option<Option<TraceId>>,
     },
     /// Processes: pid, node, function, age, status.
     Ps {
@@ -103,6 +162,10 @@ pub(crate) enum Command {
         /// The message as JSON.
         #[arg(value_name = "JSON")]
         message: String,
+        /// Trace this request across nodes (`trace=<hex>` in every log);
+        /// ID is hex, random if omitted.
+        #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, value_parser = parse_trace)]
+        trace: Option<Option<TraceId>>,
     },
     /// Call a pid with a JSON request; prints the reply as JSON.
     Call {
@@ -114,6 +177,10 @@ pub(crate) enum Command {
         /// How long to wait for the reply.
         #[arg(long, default_value = "5s", value_parser = parse_dur)]
         timeout: std::time::Duration,
+        /// Trace this request across nodes (`trace=<hex>` in every log);
+        /// ID is hex, random if omitted.
+        #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, value_parser = parse_trace)]
+        trace: Option<Option<TraceId>>,
     },
     /// Send an exit signal to a pid (default `kill`).
     Kill {
@@ -191,10 +258,18 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    tracing_subscriber::fmt()
+    // Colours only on a terminal, so that `grep trace=<hex>` finds the
+    // fields in a captured log.
+    use std::io::IsTerminal as _;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    if cli.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
