@@ -3,7 +3,8 @@
 //! names.
 //!
 //! Run from `fuzz/`: `cargo run --example seed_corpus`; it fills
-//! `corpus/decode_frame/` and `corpus/handshake/`.
+//! `corpus/decode_frame/`, `corpus/handshake/` and `corpus/tree_file/` (the
+//! tree files of `supervisor/tests/fixtures/` and `examples/trees/`).
 
 use std::fs;
 use std::path::Path;
@@ -290,8 +291,27 @@ fn main() {
         }
         write(hs_dir, &format!("mode{mode}-all"), &all);
     }
+
+    // Tree files: the parser's test fixtures and the example trees.
+    let tree_dir = Path::new("corpus/tree_file");
+    fs::create_dir_all(tree_dir).expect("create corpus/tree_file");
+    let mut trees = 0;
+    for src in ["../supervisor/tests/fixtures", "../examples/trees"] {
+        let Ok(entries) = fs::read_dir(src) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let name = path.file_name().expect("a file name").to_string_lossy();
+                let text = fs::read(&path).expect("read a tree file");
+                write(tree_dir, &name, &text);
+                trees += 1;
+            }
+        }
+    }
     println!(
-        "wrote {} decode_frame seeds and {} handshake seeds",
+        "wrote {} decode_frame seeds, {} handshake seeds and {trees} tree_file seeds",
         msgs.len() + 2,
         3 * (hs.len() + 1)
     );

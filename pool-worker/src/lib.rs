@@ -10,6 +10,7 @@
 //! - [`builtins`] — the `builtin.*` functions of the stock worker.
 //! - `master_link`: join, fencing, reports, reconnect.
 //! - `peer`, `conn`: connections to other nodes.
+//! - `refusals`: what a peer may not send, and the log lines about it.
 //! - `route`: the supervisor crate's remote seam over those connections.
 //! - `load`: load sampling.
 //! - `apps`: application roots the master asked this node to run.
@@ -49,6 +50,7 @@ mod members;
 pub mod node;
 mod peer;
 pub mod pool;
+mod refusals;
 mod route;
 
 pub use config::NodeConfig;

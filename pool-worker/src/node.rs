@@ -302,10 +302,23 @@ fn advertised(config: &NodeConfig, local: SocketAddr) -> Result<String, Error> {
     Ok(local.to_string())
 }
 
+/// Refusals (at the connection limit) in progress at once, at most;
+/// beyond it a refused connection is just closed.
+const MAX_REFUSING: usize = 64;
+
 impl Shared {
     /// Accepts peer connections until the node stops. Accept errors (e.g.
     /// out of file descriptors) back off instead of spinning.
+    ///
+    /// At most `--max-connections` inbound connections are served at once
+    /// (a slot is held from the accept, through the TLS and cookie
+    /// handshakes, until the connection closes); one more is refused with
+    /// a handshake `Refused` that says why, so the peer's log says it too.
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.config.max_connections));
+        let refusing = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING));
+        let mut last_warning: Option<std::time::Instant> = None;
+        let mut refused: u64 = 0;
         let mut backoff = Duration::from_millis(10);
         loop {
             let accepted = tokio::select! {
@@ -313,10 +326,34 @@ impl Shared {
                 _ = self.token.cancelled() => return,
             };
             match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, from)) => {
                     backoff = Duration::from_millis(10);
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        refused += 1;
+                        let max = self.config.max_connections;
+                        // One warning per second at most under a flood.
+                        if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                            tracing::warn!(%from, max, refused, "refused a connection: --max-connections connections are open");
+                            last_warning = Some(std::time::Instant::now());
+                            refused = 0;
+                        }
+                        if let Ok(slot) = refusing.clone().try_acquire_owned() {
+                            let tls = self.config.tls.clone();
+                            let reason = format!(
+                                "too many connections: node {} serves at most {max} (--max-connections); try again later or raise the limit",
+                                self.config.name
+                            );
+                            let timeout = self.config.handshake_timeout.min(Duration::from_secs(2));
+                            tokio::spawn(async move {
+                                pool_proto::tls::refuse(tls.as_ref(), stream, reason, timeout)
+                                    .await;
+                                drop(slot);
+                            });
+                        }
+                        continue;
+                    };
                     let s = self.clone();
-                    tokio::spawn(async move { s.accept_peer(stream).await });
+                    tokio::spawn(async move { s.accept_peer(stream, permit).await });
                 }
                 Err(e) => {
                     tracing::warn!(cause = %e, retry_in = ?backoff, "accept failed");

@@ -5,6 +5,13 @@
 //! connection it opened to us. Every connection is read. When any connection
 //! with a peer closes, both are closed and the runtime fires `noconnection`
 //! on every link and monitor towards that peer; the next frame reconnects.
+//!
+//! Every connection runs TLS first when the node has `--tls-*` set (see
+//! `pool_proto::tls`), then the cookie handshake, both within the handshake
+//! timeout. A peer that stops reading is dropped once its queue holds
+//! `--peer-queue` bytes (see `conn`); frames for it are then dropped for
+//! [`OVERFLOW_BACKOFF`] instead of reconnecting at once to a peer that is
+//! still stalled.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,15 +19,22 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use pool_proto::handshake::{self, HandshakeConfig};
+use pool_proto::tls::{self, Stream};
 use pool_proto::{ErrorCode, Msg, NodeId, NodeKind, RemoteError, ReqId, Request, Response};
 use supervisor::SpawnReply;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::conn::{self, CloseReason, ConnTx};
 use crate::node::Shared;
 
 /// How long connecting to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// After a peer's queue overflowed, frames for it are dropped (not queued
+/// for a new connection) for this long: the peer most likely still does
+/// not read, and reconnecting at once would only fill another queue.
+pub(crate) const OVERFLOW_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One peer's connections.
 #[derive(Debug)]
@@ -49,6 +63,11 @@ pub(crate) enum Pending {
 pub(crate) struct Peers {
     pub(crate) map: std::sync::Mutex<HashMap<NodeId, Peer>>,
     pub(crate) pending: std::sync::Mutex<HashMap<ReqId, Pending>>,
+    /// Peers whose queue overflowed, until when frames for them are
+    /// dropped (see [`OVERFLOW_BACKOFF`]). Taken after `map`, never before.
+    backoff: std::sync::Mutex<HashMap<NodeId, std::time::Instant>>,
+    /// Rate limit of the warnings about frames peers may not send.
+    pub(crate) noted: crate::refusals::Noted,
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -73,6 +92,14 @@ impl Shared {
         let frame = match map.get(&node).and_then(|p| p.out.as_ref()) {
             Some(tx) => match tx.try_send(frame) {
                 Ok(()) => return,
+                // The peer does not read: back off now, before its close is
+                // handled, so that the frames behind this one do not open
+                // (and fill) one new connection after another.
+                Err(frame) if tx.overflowed() => {
+                    lock(&self.peers.backoff)
+                        .insert(node, std::time::Instant::now() + OVERFLOW_BACKOFF);
+                    frame
+                }
                 // Closed under us: reconnect below.
                 Err(frame) => frame,
             },
@@ -93,7 +120,17 @@ impl Shared {
             // A hidden node is reached only through the connection it opened.
             return None;
         }
-        let (tx, crx) = ConnTx::pending();
+        {
+            let mut backoff = lock(&self.peers.backoff);
+            match backoff.get(&node) {
+                Some(until) if std::time::Instant::now() < *until => return None,
+                Some(_) => {
+                    backoff.remove(&node);
+                }
+                None => {}
+            }
+        }
+        let (tx, crx) = ConnTx::pending(self.config.peer_queue);
         let generation = self.next_generation();
         let entry = map.entry(node).or_insert(Peer {
             out: None,
@@ -104,7 +141,19 @@ impl Shared {
         entry.generation = generation;
         let shared = self.clone();
         self.ctl.spawn(async move {
-            match shared.connect_peer(node, &info.addr).await {
+            // A queue that overflows while we connect (the peer accepts
+            // but never answers) ends the attempt at once, and its frames
+            // with it.
+            let connected = tokio::select! {
+                r = shared.connect_peer(node, &info.addr) => r,
+                _ = crx.closed() => {
+                    let why = crx.close_reason();
+                    drop(crx);
+                    shared.peer_lost(node, Some(generation), &why);
+                    return;
+                }
+            };
+            match connected {
                 Ok(conn) => {
                     let s1 = shared.clone();
                     let s2 = shared.clone();
@@ -130,7 +179,7 @@ impl Shared {
         &self,
         node: NodeId,
         addr: &str,
-    ) -> Result<handshake::Connection<TcpStream>, crate::Error> {
+    ) -> Result<handshake::Connection<Stream>, crate::Error> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| crate::Error::Unreachable { node })?
@@ -139,8 +188,10 @@ impl Shared {
                 source: e,
             })?;
         let _ = stream.set_nodelay(true);
-        let (conn, peer) = handshake::initiate(
+        let (conn, peer) = tls::connect_handshake(
+            self.config.tls.as_ref(),
             stream,
+            addr,
             &self.identity,
             &self.config.cookie,
             &self.handshake_config(),
@@ -156,10 +207,17 @@ impl Shared {
         Ok(conn)
     }
 
-    /// Serves a connection another node opened to us.
-    pub(crate) async fn accept_peer(self: &Arc<Self>, stream: TcpStream) {
+    /// Serves a connection another node opened to us; `permit` is its
+    /// slot of `--max-connections`, held until it closes.
+    pub(crate) async fn accept_peer(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        permit: OwnedSemaphorePermit,
+    ) {
         let _ = stream.set_nodelay(true);
-        let (conn, peer) = match handshake::respond(
+        let from = stream.peer_addr().ok();
+        let (conn, peer) = match tls::accept_handshake(
+            self.config.tls.as_ref(),
             stream,
             &self.identity,
             &self.config.cookie,
@@ -169,7 +227,7 @@ impl Shared {
         {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(cause = %e, "refused a connection");
+                tracing::warn!(from = ?from, cause = %e, "refused a connection");
                 return;
             }
         };
@@ -186,7 +244,7 @@ impl Shared {
             tracing::warn!(peer = %peer, "refused a connection from a node the master declared down");
             return;
         }
-        let (tx, crx) = ConnTx::pending();
+        let (tx, crx) = ConnTx::pending(self.config.peer_queue);
         let node = peer.node;
         let generation = {
             let mut map = lock(&self.peers.map);
@@ -197,6 +255,13 @@ impl Shared {
                 inbound: Vec::new(),
             });
             entry.inbound.retain(|c| !c.is_closed());
+            if !entry.inbound.is_empty() {
+                // A node writes to us on one connection: a second one is a
+                // reconnect before we saw the first close, or someone else
+                // with the cookie claiming its id (the close of either
+                // fires noconnection on every link with that node).
+                tracing::warn!(peer = %peer, open = entry.inbound.len(), "a second connection claims to be this peer while one is open: a reconnect, or an impostor holding the cookie");
+            }
             entry.inbound.push(tx.clone());
             if peer.kind == NodeKind::Hidden {
                 // We write to a hidden node on its own connection.
@@ -214,7 +279,10 @@ impl Shared {
             Some(self.traffic.clone()),
             self.config.max_frame_len,
             move |msg| s1.on_peer_frame(node, msg),
-            move |why| s2.peer_lost(node, Some(generation), &why),
+            move |why| {
+                drop(permit);
+                s2.peer_lost(node, Some(generation), &why)
+            },
         );
     }
 
@@ -239,6 +307,10 @@ impl Shared {
                         g == p.generation || p.out.as_ref().is_none_or(|o| o.is_closed())
                     }) =>
                 {
+                    if matches!(why, CloseReason::Overflow { .. }) {
+                        lock(&self.peers.backoff)
+                            .insert(node, std::time::Instant::now() + OVERFLOW_BACKOFF);
+                    }
                     map.remove(&node)
                 }
                 _ => None,
@@ -259,7 +331,9 @@ impl Shared {
                 .read()
                 .map(|m| m.get(node).is_none_or(|i| i.kind == NodeKind::Hidden))
                 .unwrap_or(true);
-            if hidden {
+            if matches!(why, CloseReason::Overflow { .. }) {
+                tracing::warn!(%node, hidden, reason = %why, "dropped the connection to a peer that does not read; its links and monitors fire noconnection");
+            } else if hidden {
                 tracing::debug!(%node, reason = %why, "a client disconnected");
             } else {
                 tracing::info!(%node, reason = %why, "lost the connection to a peer");
@@ -287,14 +361,23 @@ impl Shared {
         drop(gone);
     }
 
-    /// A frame from a peer.
+    /// A frame from a peer. The connection speaks for `node` (the node its
+    /// handshake named) only: a signal sent as another node's process is
+    /// dropped, and every frame a peer may not send is logged (see
+    /// `refusals`).
     fn on_peer_frame(self: &Arc<Self>, node: NodeId, msg: Msg) {
         match msg {
             Msg::Request { id, body } => self.serve_peer_request(node, id, body),
-            Msg::Response { id, body } => self.complete_peer_request(id, body),
+            Msg::Response { id, body } => self.complete_peer_request(node, id, body),
             other => {
-                if let Err(other) = self.rt.handle_remote(other) {
-                    tracing::debug!(%node, frame = ?other, "ignored a frame a peer may not send");
+                if let Some((field, pid)) = crate::refusals::foreign_sender(&other, node) {
+                    let why = format!(
+                        "its {field} {pid} is not a process of the sending node (a connection speaks for its own node only)"
+                    );
+                    self.note_peer_frame(node, true, other.name(), "foreign sender", &why);
+                } else if let Err(other) = self.rt.handle_remote(other) {
+                    let why = crate::refusals::why_not_from_a_peer(&other);
+                    self.note_peer_frame(node, false, other.name(), why, &why);
                 }
             }
         }
@@ -308,6 +391,7 @@ impl Shared {
                         ErrorCode::Refused,
                         "a hidden node does not host processes for others",
                     );
+                    self.note_peer_frame(node, true, "Spawn", "hidden", &e.message);
                     self.send_frame(
                         node,
                         Msg::Response {
@@ -331,6 +415,21 @@ impl Shared {
                     );
                     return;
                 }
+                if let Some((field, pid)) = crate::refusals::foreign_spawn(&req, node) {
+                    let why = format!(
+                        "its {field} {pid} is not a process of the requesting node (a connection speaks for its own node only)"
+                    );
+                    self.note_peer_frame(node, true, "Spawn", "foreign sender", &why);
+                    let e = RemoteError::new(ErrorCode::Refused, why);
+                    self.send_frame(
+                        node,
+                        Msg::Response {
+                            id,
+                            body: Response::Error(e),
+                        },
+                    );
+                    return;
+                }
                 match self.rt.handle_spawn(req) {
                     Ok((pid, gate)) => {
                         // The answer is queued before the process may run.
@@ -343,13 +442,21 @@ impl Shared {
                         );
                         drop(gate);
                     }
-                    Err(e) => self.send_frame(
-                        node,
-                        Msg::Response {
-                            id,
-                            body: Response::Error(e),
-                        },
-                    ),
+                    Err(e) => {
+                        let reason = match e.code {
+                            ErrorCode::UnknownFunction => "unknown function",
+                            ErrorCode::BadArgs => "bad arguments",
+                            _ => "spawn failed",
+                        };
+                        self.note_peer_frame(node, true, "Spawn", reason, &e.message);
+                        self.send_frame(
+                            node,
+                            Msg::Response {
+                                id,
+                                body: Response::Error(e),
+                            },
+                        );
+                    }
                 }
             }
             Request::Inspect { pid } => {
@@ -367,13 +474,12 @@ impl Shared {
                 },
             ),
             other => {
+                let name = request_name(&other);
                 let e = RemoteError::new(
                     ErrorCode::Refused,
-                    format!(
-                        "a worker does not serve {} from a peer",
-                        request_name(&other)
-                    ),
+                    format!("a worker does not serve {name} from a peer"),
                 );
+                self.note_peer_frame(node, true, name, "not served", &e.message);
                 self.send_frame(
                     node,
                     Msg::Response {
@@ -385,8 +491,24 @@ impl Shared {
         }
     }
 
-    fn complete_peer_request(&self, id: ReqId, body: Response) {
-        let Some(p) = lock(&self.peers.pending).remove(&id) else {
+    /// An answer from `node`: it completes our request `id` only if that
+    /// request went to `node` (a peer cannot answer for another node).
+    fn complete_peer_request(&self, node: NodeId, id: ReqId, body: Response) {
+        let p = {
+            let mut pending = lock(&self.peers.pending);
+            let to_node = pending.get(&id).is_some_and(
+                |p| matches!(p, Pending::Spawn(_, n) | Pending::Ping(_, n) if *n == node),
+            );
+            if to_node { pending.remove(&id) } else { None }
+        };
+        let Some(p) = p else {
+            self.note_peer_frame(
+                node,
+                false,
+                "Response",
+                "no request",
+                &"an answer to no request of ours to that node (a late answer, or a made-up id)",
+            );
             return;
         };
         match p {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pool_proto::{
     AppSummary, ExitReason, LabelReq, NodeId, NodeStatus, Pid, PlaceQuery, Placed, ProcessInfo,
-    Request, Response, SpawnRequest, TraceId, TreeSpec, TreeView,
+    Request, Response, SpawnRequest, TraceHex, TraceId, TreeSpec, TreeView,
 };
 use serde::Serialize;
 use supervisor::{CallError, Message, Runtime, SpawnOpts};
@@ -235,6 +235,7 @@ impl Pool {
                     labels: spec.labels.clone(),
                     node: Some(n.clone()),
                     commit: true,
+                    trace: spec.trace,
                     ..PlaceQuery::default()
                 };
                 let placed = self.place(q).await?;
@@ -256,6 +257,8 @@ impl Pool {
                     labels: spec.labels.clone(),
                     exclude: exclude.to_vec(),
                     commit: true,
+                    // The master logs a traced placement decision.
+                    trace: spec.trace,
                     ..PlaceQuery::default()
                 };
                 let placed = self.place(q).await?;
@@ -291,7 +294,12 @@ impl Pool {
                 trace: spec.trace,
             };
             if let Some(trace) = spec.trace {
-                tracing::info!(trace, %node, function = %spec.function, "spawning");
+                tracing::info!(
+                    trace = %TraceHex(trace),
+                    node = %self.node_name_of(node).unwrap_or_else(|| node.to_string()),
+                    function = %spec.function,
+                    "spawning"
+                );
             }
             match self
                 .shared
@@ -300,11 +308,11 @@ impl Pool {
                 .await
             {
                 Ok((pid, mref)) => {
-                    return Ok(Spawned {
-                        pid,
-                        node: self.node_name_of(node).unwrap_or_else(|| node.to_string()),
-                        mref,
-                    });
+                    let node = self.node_name_of(node).unwrap_or_else(|| node.to_string());
+                    if let Some(trace) = spec.trace {
+                        tracing::info!(trace = %TraceHex(trace), %pid, %node, "spawned");
+                    }
+                    return Ok(Spawned { pid, node, mref });
                 }
                 Err(e) => {
                     let e = Error::Runtime(e);
@@ -314,6 +322,9 @@ impl Pool {
                         continue;
                     }
                     let node_name = self.node_name_of(node).unwrap_or_else(|| node.to_string());
+                    if let Some(trace) = spec.trace {
+                        tracing::info!(trace = %TraceHex(trace), node = %node_name, cause = %e, "spawn failed");
+                    }
                     return Err(match e {
                         Error::Runtime(supervisor::Error::Remote(mut r)) => {
                             r.message = format!("node {node_name}: {}", r.message);
@@ -362,7 +373,8 @@ impl Pool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let pool = self.clone();
         self.shared.rt.spawn_opts(
-            SpawnOpts::new().function("pool.run"),
+            // The waiting process works for the spawn's trace too.
+            SpawnOpts::new().function("pool.run").trace(spec.trace),
             move |mut ctx| async move {
                 let me = ctx.pid();
                 match pool.spawn_inner(&spec, me, false, Some(true)).await {
@@ -388,6 +400,34 @@ impl Pool {
         self.shared.rt.send(to, value);
     }
 
+    /// [`send`](Self::send) whose message carries `trace` to the receiver's
+    /// node (logged there at debug where it arrives), logged here at info.
+    ///
+    /// The message leaves from a short-lived process that works for `trace`
+    /// (a send from outside any process carries none); it is queued on the
+    /// peer connection when this returns.
+    pub async fn send_traced<T: Serialize + Send + 'static>(
+        &self,
+        to: Pid,
+        value: T,
+        trace: Option<TraceId>,
+    ) {
+        let Some(id) = trace else {
+            return self.send(to, value);
+        };
+        tracing::info!(trace = %TraceHex(id), %to, "sending");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let msg = Message::new(value);
+        self.shared.rt.spawn_opts(
+            SpawnOpts::new().function("send").trace(trace),
+            move |ctx| async move {
+                ctx.send_message(to, msg);
+                let _ = tx.send(());
+            },
+        );
+        let _ = rx.await;
+    }
+
     /// Calls any pid: its reply, a timeout, or its exit reason.
     pub async fn call<T: Serialize + Send + 'static>(
         &self,
@@ -396,6 +436,39 @@ impl Pool {
         timeout: Duration,
     ) -> Result<Message, CallError> {
         self.shared.rt.call(to, request, timeout).await
+    }
+
+    /// [`call`](Self::call) whose request carries `trace` to the callee's
+    /// node (logged there at debug where it arrives); the call and its
+    /// outcome are logged here at info with the same `trace`.
+    ///
+    /// A call is made by a short-lived process; that process works for
+    /// `trace` ([`supervisor::Ctx::trace`]), so its request frame carries it.
+    pub async fn call_traced<T: Serialize + Send + 'static>(
+        &self,
+        to: Pid,
+        request: T,
+        timeout: Duration,
+        trace: Option<TraceId>,
+    ) -> Result<Message, CallError> {
+        let Some(id) = trace else {
+            return self.call(to, request, timeout).await;
+        };
+        tracing::info!(trace = %TraceHex(id), %to, "calling");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let request = Message::new(request);
+        self.shared.rt.spawn_opts(
+            SpawnOpts::new().function("call").trace(trace),
+            move |mut ctx| async move {
+                let _ = tx.send(ctx.call_message(to, request, timeout).await);
+            },
+        );
+        let reply = rx.await.unwrap_or(Err(CallError::Exit(ExitReason::Killed)));
+        match &reply {
+            Ok(_) => tracing::info!(trace = %TraceHex(id), %to, "reply received"),
+            Err(e) => tracing::info!(trace = %TraceHex(id), %to, cause = %e, "call failed"),
+        }
+        reply
     }
 
     /// Sends the exit signal `reason` to any pid (`kill` is untrappable).
