@@ -1,7 +1,15 @@
-//! The master's HTTP API (axum): the pool as JSON, in the shapes of
-//! `poolctl --json` (DESIGN.md "Interfaces"), health, and Prometheus
-//! metrics. Bound to loopback by default; it stops with the master
-//! (graceful shutdown on the root token).
+//! The master's HTTP side (axum): the pool as JSON, in the shapes of
+//! `poolctl --json` (DESIGN.md "Interfaces"), health, Prometheus metrics,
+//! the live dashboard, and the few operations that change the pool. Bound
+//! to loopback by default; it stops with the master (graceful shutdown on
+//! the root token).
+//!
+//! Reading is open; changing is not. Every `GET` answers anyone who can
+//! reach the port; every `POST`/`DELETE` requires `Authorization: Bearer
+//! <token>` with the token the master was given (`--http-token-file`,
+//! `POOL_HTTP_TOKEN`, config key `http_token`). A master without a token
+//! answers them all `403` with how to enable them; a missing or wrong token
+//! gets `401` (see [`auth`]).
 //!
 //! | route | answer |
 //! |---|---|
@@ -10,10 +18,20 @@
 //! | `GET /api/trees` | `[{id, root, node, status, reason}]` |
 //! | `GET /api/trees?id=ID`, `GET /api/trees/{id}` | `{id, strategy, pid, node, restarts, status, children}` |
 //! | `GET /api/names` | `{name: pid}` |
+//! | `GET /api/dashboard[?since=MS&after=SEQ]` | what the dashboard draws ([`dashboard`]) |
 //! | `GET /healthz` | `ok` |
 //! | `GET /metrics` | Prometheus text format |
+//! | `GET /` | the dashboard (its assets under `/assets/`) |
+//! | `POST /api/spawn` `{function, args?, node?, key?, labels?, strategy?}` | `{pid, node}` |
+//! | `POST /api/kill` `{pid, reason?}` | `{ok, pid, node, reason}` |
+//! | `POST /api/trees` (a tree file's TOML as the body) | `[{id, root, node, status}]` |
+//! | `DELETE /api/trees/{id}` | `[{id, root, node, status}]` once stopped |
 //!
 //! Errors are `{"error": message, "code": code}` with a matching status.
+
+mod auth;
+mod control;
+pub(crate) mod dashboard;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,20 +40,43 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use pool_proto::{ErrorCode, RemoteError};
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::master::Shared;
+use crate::metrics::NodeRow;
+
+/// What every handler gets: the master, and the dashboard's cache of tree
+/// views.
+#[derive(Debug)]
+pub(crate) struct Http {
+    /// The master's shared state.
+    shared: Arc<Shared>,
+    /// The last tree view of each running app, so that several open
+    /// dashboards do not each ask the root's node every second.
+    views: dashboard::ViewCache,
+}
 
 /// Serves the API on `listener` until the master stops.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let token = shared.token.clone();
     let addr = listener.local_addr().ok();
+    let guarded = shared.config.http_token.is_some();
+    if let Some(t) = &shared.config.http_token
+        && t.len() < auth::MIN_TOKEN_LEN
+    {
+        warn!(
+            length = t.len(),
+            "the HTTP token is short: use at least {} random characters",
+            auth::MIN_TOKEN_LEN
+        );
+    }
     let app = router(shared);
-    info!(addr = ?addr, "HTTP API listening");
+    info!(addr = ?addr, operations = if guarded { "enabled (token)" } else { "disabled (no token)" },
+        "HTTP API and dashboard listening");
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(token.cancelled_owned())
         .await
@@ -46,42 +87,85 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 
 /// Every route.
 fn router(shared: Arc<Shared>) -> Router {
+    let state = Arc::new(Http {
+        shared,
+        views: dashboard::ViewCache::default(),
+    });
     Router::new()
         .route("/api/nodes", get(nodes))
         .route("/api/processes", get(processes))
-        .route("/api/trees", get(trees))
-        .route("/api/trees/{id}", get(tree))
+        .route("/api/trees", get(trees).post(control::tree_start))
+        .route("/api/trees/{id}", get(tree).delete(control::tree_stop))
         .route("/api/names", get(names))
+        .route("/api/dashboard", get(dashboard::data))
+        .route("/api/spawn", post(control::spawn))
+        .route("/api/kill", post(control::kill))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .merge(dashboard())
-        .with_state(shared)
+        .merge(dashboard::assets())
+        // Unknown routes answer JSON like every other error.
+        .fallback(not_found)
+        .with_state(state)
 }
 
-/// The slot of the dashboard (`GET /` and its static assets, DESIGN.md
-/// "HTTP"): empty until the dashboard lands, so `/` answers 404 meanwhile.
-fn dashboard() -> Router<Arc<Shared>> {
-    Router::new()
+/// An API error as JSON: `{"error": message, "code": code}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    /// The HTTP status.
+    status: StatusCode,
+    /// The code and the message for people.
+    error: RemoteError,
 }
 
-/// An API error as JSON.
-struct ApiError(RemoteError);
+impl ApiError {
+    /// An error with an explicit status.
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error: RemoteError::new(code, message),
+        }
+    }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match self.0.code {
-            ErrorCode::NotFound | ErrorCode::UnknownNode => StatusCode::NOT_FOUND,
-            ErrorCode::BadRequest | ErrorCode::BadSpec => StatusCode::BAD_REQUEST,
-            ErrorCode::NoNode | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        let body = serde_json::json!({ "error": self.0.message, "code": self.0.code });
-        (status, Json(body)).into_response()
+    /// A malformed request.
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 }
 
-async fn nodes(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    Json(s.lock().list_nodes(Instant::now()))
+impl From<RemoteError> for ApiError {
+    fn from(error: RemoteError) -> Self {
+        let status = match error.code {
+            ErrorCode::NotFound | ErrorCode::UnknownNode => StatusCode::NOT_FOUND,
+            ErrorCode::BadRequest
+            | ErrorCode::BadSpec
+            | ErrorCode::BadArgs
+            | ErrorCode::UnknownFunction => StatusCode::BAD_REQUEST,
+            ErrorCode::AlreadyRunning | ErrorCode::DuplicateName => StatusCode::CONFLICT,
+            ErrorCode::NoNode | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Refused => StatusCode::FORBIDDEN,
+            ErrorCode::Internal => StatusCode::BAD_GATEWAY,
+        };
+        ApiError { status, error }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.error.message, "code": self.error.code });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such route: the API is under /api/ (nodes, processes, trees, names, dashboard), plus /metrics, /healthz and the dashboard at /",
+    )
+}
+
+async fn nodes(State(h): State<Arc<Http>>) -> impl IntoResponse {
+    Json(h.shared.lock().list_nodes(Instant::now()))
 }
 
 /// `?node=NAME`.
@@ -91,13 +175,10 @@ struct NodeFilter {
 }
 
 async fn processes(
-    State(s): State<Arc<Shared>>,
+    State(h): State<Arc<Http>>,
     Query(q): Query<NodeFilter>,
 ) -> Result<impl IntoResponse, ApiError> {
-    s.list_processes(q.node.as_deref())
-        .await
-        .map(Json)
-        .map_err(ApiError)
+    Ok(Json(h.shared.list_processes(q.node.as_deref()).await?))
 }
 
 /// `?id=ID`.
@@ -107,41 +188,45 @@ struct TreeFilter {
 }
 
 async fn trees(
-    State(s): State<Arc<Shared>>,
+    State(h): State<Arc<Http>>,
     Query(q): Query<TreeFilter>,
 ) -> Result<Response, ApiError> {
     match q.id {
-        Some(id) => tree(State(s), Path(id)).await,
-        None => Ok(Json(s.lock().app_summaries()).into_response()),
+        Some(id) => tree(State(h), Path(id)).await,
+        None => Ok(Json(h.shared.lock().app_summaries()).into_response()),
     }
 }
 
-async fn tree(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    s.tree_show(&id)
-        .await
-        .map(|v| Json(v).into_response())
-        .map_err(ApiError)
+async fn tree(State(h): State<Arc<Http>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(Json(h.shared.tree_show(&id).await?).into_response())
 }
 
-async fn names(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    Json(s.lock().names.all())
+async fn names(State(h): State<Arc<Http>>) -> impl IntoResponse {
+    Json(h.shared.lock().names.all())
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(State(s): State<Arc<Shared>>) -> impl IntoResponse {
-    let (nodes, loads) = {
-        let pool = s.lock();
-        let nodes = pool.list_nodes(Instant::now());
-        let loads: Vec<f64> = nodes
-            .iter()
-            .map(|n| pool.table.load(n.id).unwrap_or(0.0))
-            .collect();
-        (nodes, loads)
+async fn metrics(State(h): State<Arc<Http>>) -> impl IntoResponse {
+    let rows: Vec<NodeRow> = {
+        let pool = h.shared.lock();
+        pool.list_nodes(Instant::now())
+            .into_iter()
+            .map(|status| {
+                let traffic = pool.table.last_report(status.id).map_or([0; 4], |r| {
+                    [r.frames_out, r.bytes_out, r.frames_in, r.bytes_in]
+                });
+                NodeRow {
+                    load: pool.table.load(status.id).unwrap_or(0.0),
+                    status,
+                    traffic,
+                }
+            })
+            .collect()
     };
-    let body = s.metrics.render(&nodes, &loads);
+    let body = h.shared.metrics.render(&rows);
     (
         [(
             header::CONTENT_TYPE,

@@ -30,7 +30,10 @@
 //! - `apps`: pool applications — generations, adoption, failure.
 //! - `service`: requests that wait on nodes (StartApp, ListProcesses, ...).
 //! - `persist`: the state directory, written atomically.
-//! - `http`: the JSON API, `/healthz`, `/metrics`; `metrics`: the series.
+//! - `activity`: what the dashboard shows over time — per-node load
+//!   history, recent events, nodes down lately.
+//! - `http`: the JSON API, `/healthz`, `/metrics`, the live dashboard at
+//!   `/`, and the token-guarded operations; `metrics`: the series.
 //! - [`error`]: the crate's [`Error`] type.
 //!
 //! # Example
@@ -71,6 +74,7 @@
 //! # }
 //! ```
 
+mod activity;
 mod apps;
 pub mod config;
 pub mod error;
@@ -87,7 +91,7 @@ mod pool;
 mod server;
 mod service;
 
-pub use config::{BootTree, MasterConfig};
+pub use config::{BootTree, HttpToken, MasterConfig};
 pub use error::{Error, Result};
 pub use failure::{DownEvent, FailureDetector};
 pub use load_table::{LoadTable, LoadTableConfig};

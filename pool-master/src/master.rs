@@ -12,6 +12,7 @@
 //! ├── failure watch   sleeps until the next report deadline, declares nodes down
 //! ├── app grace       after a restart, releases held apps when their grace ends
 //! ├── upkeep          metrics histogram upkeep, down-list pruning
+//! ├── sampler         the dashboard's load history, once a second
 //! ├── HTTP server     axum, graceful shutdown on the same token
 //! └── state writer    writes the state directory after changes; flushes last
 //! ```
@@ -340,6 +341,7 @@ pub async fn spawn_master(
     tracker.spawn(crate::server::accept_loop(shared.clone(), listener));
     tracker.spawn(watch_failures(shared.clone()));
     tracker.spawn(upkeep(shared.clone()));
+    tracker.spawn(sample_activity(shared.clone()));
     if let Some(hold) = shared.lock().apps.next_hold(now) {
         tracker.spawn(release_holds(shared.clone(), hold));
     }
@@ -434,6 +436,21 @@ async fn release_holds(shared: Arc<Shared>, mut at: Instant) {
             Some(t) => at = t,
             None => return,
         }
+    }
+}
+
+/// The dashboard's sampler: once a second, a sample of every live worker's
+/// load for the charts (and the placement summary of the second before).
+async fn sample_activity(shared: Arc<Shared>) {
+    let step = Duration::from_millis(crate::activity::HISTORY_STEP_MS);
+    let mut tick = tokio::time::interval(step);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shared.token.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        shared.lock().sample_activity(Instant::now());
     }
 }
 

@@ -11,9 +11,11 @@
 //! |---|---|---|
 //! | `pool_nodes_up` | gauge | `kind` = worker / hidden |
 //! | `pool_node_load`, `pool_node_score`, `pool_node_processes`, `pool_node_capacity` | gauge | `node` |
+//! | `pool_node_frames_sent_total`, `pool_node_bytes_sent_total`, `pool_node_frames_received_total`, `pool_node_bytes_received_total` | counter | `node` (messages and signals routed to and from other nodes, as the node reports them) |
 //! | `pool_placement_queries_total` | counter | |
 //! | `pool_placements_total` | counter | `strategy` (least-loaded, two-choices, round-robin, random, keyed) |
-//! | `pool_nodes_down_total` | counter | `reason` (connection_closed, timeout, left, replaced) |
+//! | `pool_spawns_total` | counter | `strategy`: placements made for a spawn (Pool API, `poolctl spawn`, HTTP, application roots) |
+//! | `pool_nodes_down_total` | counter | `reason` (connection_closed, timeout, left, replaced): workers only, not clients such as `poolctl` hanging up |
 //! | `pool_reports_total` | counter | |
 //! | `pool_report_latency_seconds` | histogram | (worker clock `sent_at_ms` to arrival) |
 //! | `pool_tree_restarts_total` | counter | `tree` |
@@ -83,6 +85,8 @@ pub(crate) struct Metrics {
     pub(crate) placement_queries: Counter,
     /// Placements made, by strategy.
     placements: [Counter; 5],
+    /// Placements made for a spawn, by strategy.
+    spawns: [Counter; 5],
     /// Nodes declared down, by reason.
     downs: [Counter; 4],
     /// Load reports received.
@@ -137,6 +141,12 @@ impl Metrics {
             0,
         );
         describe(
+            "pool_spawns_total",
+            None,
+            "Placements made for a spawn (committed), by strategy.",
+            0,
+        );
+        describe(
             "pool_nodes_down_total",
             None,
             "Nodes declared down, by reason.",
@@ -167,6 +177,8 @@ impl Metrics {
         let placement_queries = counter("pool_placement_queries_total", vec![]);
         let placements =
             STRATEGIES.map(|s| counter("pool_placements_total", vec![Label::new("strategy", s)]));
+        let spawns =
+            STRATEGIES.map(|s| counter("pool_spawns_total", vec![Label::new("strategy", s)]));
         let downs =
             DOWN_REASONS.map(|r| counter("pool_nodes_down_total", vec![Label::new("reason", r)]));
         let reports = counter("pool_reports_total", vec![]);
@@ -177,7 +189,7 @@ impl Metrics {
         hidden_up.set(0.0);
         connections.set(0.0);
         placement_queries.increment(0);
-        for c in placements.iter().chain(downs.iter()) {
+        for c in placements.iter().chain(&spawns).chain(&downs) {
             c.increment(0);
         }
         reports.increment(0);
@@ -189,6 +201,7 @@ impl Metrics {
             connections,
             placement_queries,
             placements,
+            spawns,
             downs,
             reports,
             report_latency,
@@ -199,6 +212,11 @@ impl Metrics {
     /// Counts `n` placements made by `strategy` (`None`: keyed).
     pub(crate) fn placed(&self, strategy: Option<PlacementStrategy>, n: u64) {
         self.placements[strategy_index(strategy)].increment(n);
+    }
+
+    /// Counts `n` placements made for a spawn by `strategy` (`None`: keyed).
+    pub(crate) fn spawned(&self, strategy: Option<PlacementStrategy>, n: u64) {
+        self.spawns[strategy_index(strategy)].increment(n);
     }
 
     /// Counts a node declared down.
@@ -226,42 +244,73 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 
-    /// The Prometheus text: the recorder's series, then the per-node gauges
-    /// from `nodes`.
-    pub(crate) fn render(&self, nodes: &[NodeStatus], loads: &[f64]) -> String {
+    /// The Prometheus text: the recorder's series, then the per-node
+    /// series from `nodes` (written at scrape time, so a node that left
+    /// leaves no stale series behind).
+    pub(crate) fn render(&self, nodes: &[NodeRow]) -> String {
         let mut out = self.handle.render();
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
-        let per_node: [PerNode<'_>; 4] = [
+        let per_node: [PerNode<'_>; 8] = [
             (
                 "pool_node_load",
+                "gauge",
                 "Runnable processes at the last report plus placements since.",
-                &|i| loads[i],
+                &|n| n.load,
             ),
             (
                 "pool_node_score",
+                "gauge",
                 "Placement score: load per unit of capacity.",
-                &|i| nodes[i].score,
+                &|n| n.status.score,
             ),
             (
                 "pool_node_processes",
+                "gauge",
                 "Processes alive at the last report plus placements since.",
-                &|i| nodes[i].procs as f64,
+                &|n| n.status.procs as f64,
             ),
-            ("pool_node_capacity", "Capacity the node reported.", &|i| {
-                f64::from(nodes[i].capacity)
-            }),
+            (
+                "pool_node_capacity",
+                "gauge",
+                "Capacity the node reported.",
+                &|n| f64::from(n.status.capacity),
+            ),
+            (
+                "pool_node_frames_sent_total",
+                "counter",
+                "Frames (messages and signals) the node sent to other nodes, as it last reported.",
+                &|n| n.traffic[0] as f64,
+            ),
+            (
+                "pool_node_bytes_sent_total",
+                "counter",
+                "Bytes of the frames the node sent to other nodes.",
+                &|n| n.traffic[1] as f64,
+            ),
+            (
+                "pool_node_frames_received_total",
+                "counter",
+                "Frames the node received from other nodes, as it last reported.",
+                &|n| n.traffic[2] as f64,
+            ),
+            (
+                "pool_node_bytes_received_total",
+                "counter",
+                "Bytes of the frames the node received from other nodes.",
+                &|n| n.traffic[3] as f64,
+            ),
         ];
-        for (name, help, value) in per_node {
+        for (name, kind, help, value) in per_node {
             let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            for (i, n) in nodes.iter().enumerate() {
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for n in nodes {
                 let _ = writeln!(
                     out,
                     "{name}{{node=\"{}\"}} {}",
-                    escape_label(&n.name),
-                    value(i)
+                    escape_label(&n.status.name),
+                    value(n)
                 );
             }
         }
@@ -269,8 +318,25 @@ impl Metrics {
     }
 }
 
-/// A per-node gauge: name, help text, value of the node at an index.
-type PerNode<'a> = (&'static str, &'static str, &'a dyn Fn(usize) -> f64);
+/// One live node as `/metrics` shows it.
+#[derive(Debug)]
+pub(crate) struct NodeRow {
+    /// Its `poolctl nodes` line.
+    pub(crate) status: NodeStatus,
+    /// Its load (runnable processes plus placements since the report).
+    pub(crate) load: f64,
+    /// Frames sent, bytes sent, frames received, bytes received: the
+    /// cumulative counters of its last report (zero before the first).
+    pub(crate) traffic: [u64; 4],
+}
+
+/// A per-node series: name, type, help text, value of a node.
+type PerNode<'a> = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'a dyn Fn(&NodeRow) -> f64,
+);
 
 /// Escapes a label value for the Prometheus text format.
 fn escape_label(v: &str) -> String {

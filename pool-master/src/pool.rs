@@ -24,10 +24,11 @@ use supervisor::supervisor::strategy::validate_tree;
 use supervisor::tree_file::parse_tree_str;
 use tracing::{debug, info, warn};
 
+use crate::activity::Activity;
 use crate::apps::{self, Apps, Assignment};
 use crate::failure::FailureDetector;
 use crate::load_table::LoadTable;
-use crate::membership::{DownList, Member, Membership};
+use crate::membership::{DownList, Member, Membership, now_ms};
 use crate::metrics::Metrics;
 use crate::names::{GlobalNames, Reclaim};
 use crate::persist::Snapshot;
@@ -104,6 +105,9 @@ pub(crate) struct Pool {
     pub(crate) apps: Apps,
     /// Ids declared down recently.
     pub(crate) downs: DownList,
+    /// Load history, recent events and recently-down nodes, for the
+    /// dashboard.
+    pub(crate) activity: Activity,
     /// Metrics updated by the transitions.
     metrics: Arc<Metrics>,
     /// Randomness for two-choices and random placement.
@@ -129,6 +133,7 @@ impl Pool {
             names: GlobalNames::default(),
             apps,
             downs,
+            activity: Activity::default(),
             metrics,
             rng: StdRng::from_os_rng(),
             dirty: false,
@@ -349,6 +354,9 @@ impl Pool {
         if self.downs.remove(id) {
             self.dirty = true;
         }
+        if info.kind == NodeKind::Worker {
+            self.activity.node_up(&info, now_ms());
+        }
         if let Some(frame) = self.encode(&Msg::NodeUp(info)) {
             self.members.broadcast(&frame, Some(id), true);
         }
@@ -394,6 +402,11 @@ impl Pool {
         now: Instant,
     ) -> Option<Gone> {
         let m = self.members.remove(node)?;
+        // Its last status line, for the dashboard's card of a down node.
+        let last = m
+            .live
+            .then(|| self.table.status(now).into_iter().find(|s| s.id == node))
+            .flatten();
         self.table.remove_node(node);
         self.detector.forget(node);
         let names = self.names.remove_node(node);
@@ -414,7 +427,14 @@ impl Pool {
         {
             self.members.broadcast(&frame, None, false);
         }
-        self.metrics.node_down(&reason);
+        // A client (poolctl) hanging up is no node going down.
+        if worker {
+            self.metrics.node_down(&reason);
+        }
+        match last {
+            Some(last) if worker => self.activity.node_down(last, &reason, &apps, now_ms()),
+            _ => self.activity.forget(node),
+        }
         self.update_gauges();
         if worker {
             info!(node = %m.info.name, id = %node, %reason, names = names.len(), apps = ?apps, "node down");
@@ -465,6 +485,9 @@ impl Pool {
         };
         self.metrics.placement_queries.increment(1);
         self.metrics.placed(label, ids.len() as u64);
+        if query.commit {
+            self.metrics.spawned(label, ids.len() as u64);
+        }
         // Consecutive placements mostly repeat a node: reuse its answer.
         let mut out: Vec<Placed> = Vec::with_capacity(ids.len());
         for id in ids {
@@ -473,7 +496,24 @@ impl Pool {
                 _ => out.extend(self.table.placed(id)),
             }
         }
+        if query.commit {
+            let strategy = label.map_or("keyed", PlacementStrategy::as_str);
+            self.activity
+                .placed(strategy, out.iter().map(|p| p.name.as_str()), now_ms());
+        }
         Ok(out)
+    }
+
+    /// Takes the dashboard's once-a-second sample of every live worker.
+    pub(crate) fn sample_activity(&mut self, now: Instant) {
+        let table = &self.table;
+        let status: Vec<NodeStatus> = table
+            .status(now)
+            .into_iter()
+            .filter(|s| table.info(s.id).is_some_and(|i| i.kind == NodeKind::Worker))
+            .collect();
+        let nodes = status.iter().map(|s| (s, table.last_report(s.id)));
+        self.activity.sample(nodes, now_ms());
     }
 
     /// The live workers' status lines, by name.
@@ -555,7 +595,12 @@ impl Pool {
                     .ok()?
             }
         };
-        ids.first().copied()
+        let id = ids.first().copied();
+        if id.is_some() {
+            self.metrics
+                .spawned(Some(PlacementStrategy::LeastLoaded), 1);
+        }
+        id
     }
 
     /// Places every app waiting for a node, where a node is available.

@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::apps::stopped_view;
 use crate::master::Shared;
+use crate::membership::now_ms;
 use crate::pool::StartOrder;
 use crate::server::peer::RequestError;
 
@@ -62,6 +63,7 @@ impl Shared {
                 .start_failed(&a.app, a.generation, a.node, reason.clone())
             {
                 pool.dirty = true;
+                pool.activity.app_failed(&a.app, &reason, now_ms());
             }
             Started::Failed(RemoteError::new(code, reason))
         };
@@ -70,6 +72,8 @@ impl Shared {
                 if pool.apps.started(&a.app, a.generation, a.node, root) {
                     pool.dirty = true;
                     info!(app = %a.app, generation = a.generation, %root, node = %peer.name, "application root running");
+                    pool.activity
+                        .app_started(&a.app, a.generation, &peer.name, now_ms());
                 } else {
                     // The app moved on meanwhile (stopped, or restarted
                     // elsewhere): this root must not run beside the other.
@@ -205,6 +209,7 @@ impl Shared {
             let mut pool = self.lock();
             pool.apps.stop_done(id);
             pool.dirty = true;
+            pool.activity.app_stopped(id, now_ms());
             let saved = pool.save();
             (pool.apps.summary(id, |n| pool.name_of(n)), saved)
         };
@@ -215,6 +220,16 @@ impl Shared {
     /// `TreeShow`: the live tree from the root's node (node ids replaced by
     /// names), or the tree with everything stopped if no root runs.
     pub(crate) async fn tree_show(self: &Arc<Self>, id: &str) -> Result<TreeView, RemoteError> {
+        self.tree_show_within(id, self.config.request_timeout).await
+    }
+
+    /// [`tree_show`](Self::tree_show), waiting at most `timeout` for the
+    /// root's node (the dashboard waits less than `poolctl`).
+    pub(crate) async fn tree_show_within(
+        self: &Arc<Self>,
+        id: &str,
+        timeout: std::time::Duration,
+    ) -> Result<TreeView, RemoteError> {
         let (peer, root) = {
             let pool = self.lock();
             let app = pool.apps.get(id).ok_or_else(|| not_found(id))?;
@@ -231,10 +246,7 @@ impl Shared {
                 None => return Ok(stopped_view(&app.rec.spec)),
             }
         };
-        match peer
-            .request(Request::Inspect { pid: root }, self.config.request_timeout)
-            .await
-        {
+        match peer.request(Request::Inspect { pid: root }, timeout).await {
             Ok(Response::Tree(mut view)) => {
                 self.lock().name_nodes(&mut view);
                 Ok(view)

@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use pool_proto::codec::{HEADER_LEN, encode_frame};
-use pool_proto::handshake::{HandshakeConfig, respond};
+use pool_proto::handshake::HandshakeConfig;
 use pool_proto::{
-    AppEventKind, Codec, ErrorCode, Msg, NodeKind, RemoteError, ReqId, Request, Response,
+    AppEventKind, Codec, ErrorCode, Msg, NodeKind, RemoteError, ReqId, Request, Response, TraceHex,
 };
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -57,14 +57,21 @@ pub(crate) async fn run(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr
 
 async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    // 1. Handshake as responder.
+    // 1. Handshake as responder: TLS first when configured (--tls-*), the
+    // cookie challenge inside it, both within the handshake timeout.
     let hs = HandshakeConfig {
         timeout: shared.config.handshake_timeout,
         max_frame_len: shared.config.max_frame_len,
     };
     let res = tokio::select! {
         _ = shared.token.cancelled() => return,
-        res = respond(stream, &shared.identity, &shared.config.cookie, &hs) => res,
+        res = pool_proto::tls::accept_handshake(
+            shared.config.tls.as_ref(),
+            stream,
+            &shared.identity,
+            &shared.config.cookie,
+            &hs,
+        ) => res,
     };
     let (framed, who) = match res {
         Ok(ok) => ok,
@@ -104,6 +111,7 @@ async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
         joined: false,
         refused: false,
         batch: BytesMut::new(),
+        noted: Noted::default(),
     };
     let end = session.read_loop(&mut reader).await;
     session.flush();
@@ -145,13 +153,45 @@ struct Session {
     refused: bool,
     /// Answers not yet handed to the writer.
     batch: BytesMut,
+    /// Refused and ignored frames already logged.
+    noted: Noted,
+}
+
+/// How often one connection may log a refused or ignored frame of one kind.
+const NOTE_EVERY: Duration = Duration::from_secs(1);
+
+/// Rate limit of the log lines about one connection's refused and ignored
+/// frames: the first of each kind is logged, then at most one per
+/// [`NOTE_EVERY`] with the number left out since, so a node that floods
+/// wrong frames cannot flood the master's log.
+#[derive(Debug, Default)]
+struct Noted(std::collections::HashMap<&'static str, (Instant, u64)>);
+
+impl Noted {
+    /// One more frame of `kind`: `Some(left_out)` if it is to be logged.
+    fn hit(&mut self, kind: &'static str, now: Instant) -> Option<u64> {
+        match self.0.get_mut(kind) {
+            None => {
+                self.0.insert(kind, (now, 0));
+                Some(0)
+            }
+            Some((last, left_out)) if now.duration_since(*last) >= NOTE_EVERY => {
+                *last = now;
+                Some(std::mem::take(left_out))
+            }
+            Some((_, left_out)) => {
+                *left_out += 1;
+                None
+            }
+        }
+    }
 }
 
 impl Session {
     /// Reads frames until the connection ends; returns why, for the log.
     async fn read_loop(
         &mut self,
-        reader: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, Codec<Msg>>,
+        reader: &mut FramedRead<pool_proto::tls::ReadHalf, Codec<Msg>>,
     ) -> &'static str {
         let join_deadline = tokio::time::sleep(JOIN_TIMEOUT);
         tokio::pin!(join_deadline);
@@ -209,13 +249,21 @@ impl Session {
             Msg::Request { id, body } => self.request(id, body),
             Msg::Response { id, body } => {
                 if !self.peer.complete(id, body) {
-                    debug!(id, "answer to no pending request (late?) ignored");
+                    self.ignored(
+                        "Response",
+                        "it answers no pending request of the master (a late answer, or a made-up id)",
+                    );
                 }
             }
             Msg::LoadReport(report) if self.joined => {
                 let sent = report.sent_at_ms;
                 let arrived = Instant::now();
-                self.shared.lock().report(self.peer.node, report, arrived);
+                if !self.shared.lock().report(self.peer.node, report, arrived) {
+                    self.ignored(
+                        "LoadReport",
+                        "only a live worker reports its load (this is a hidden node, a node still fencing, or the report is older than the last)",
+                    );
+                }
                 let m = &self.shared.metrics;
                 m.reports.increment(1);
                 if sent > 0 {
@@ -224,12 +272,32 @@ impl Session {
                 }
             }
             Msg::AppEvent(event) if self.joined => {
-                if let AppEventKind::ChildRestarted { .. } = &event.kind {
+                if let AppEventKind::ChildRestarted {
+                    supervisor,
+                    child,
+                    pid,
+                    reason,
+                } = &event.kind
+                {
                     self.shared.metrics.restart(&event.app);
+                    let mut pool = self.shared.lock();
+                    let node = pid.and_then(|p| pool.name_of(p.node()));
+                    pool.activity.child_restarted(
+                        &event.app,
+                        supervisor,
+                        child,
+                        node.as_deref(),
+                        &reason.to_string(),
+                        now_ms(),
+                    );
                 }
                 if let AppEventKind::RootExited(reason) = event.kind {
-                    let orders = {
+                    let (orders, foreign) = {
                         let mut pool = self.shared.lock();
+                        let foreign = pool
+                            .apps
+                            .get(&event.app)
+                            .is_none_or(|a| a.rec.node != Some(self.peer.node));
                         let leaving = pool.members.get(self.peer.node).is_some_and(|m| m.leaving);
                         if pool.apps.root_exited(
                             &event.app,
@@ -240,47 +308,76 @@ impl Session {
                         ) {
                             pool.dirty = true;
                             info!(app = %event.app, %reason, leaving, "application root exited");
+                            if !leaving {
+                                pool.activity.app_failed(
+                                    &event.app,
+                                    &format!("its root exited: {reason}"),
+                                    now_ms(),
+                                );
+                            }
                         }
-                        if leaving {
+                        let orders = if leaving {
                             pool.schedule(Instant::now())
                         } else {
                             Vec::new()
-                        }
+                        };
+                        (orders, foreign)
                     };
                     self.shared.spawn_starts(orders);
+                    if foreign {
+                        self.ignored(
+                            "AppEvent",
+                            "the root of that application does not run on this node",
+                        );
+                    }
                 }
             }
             Msg::NameReleased { name, pid } if self.joined => {
                 if pid.node() == self.peer.node {
                     self.shared.lock().names.release(&name, pid);
+                } else {
+                    self.ignored(
+                        "NameReleased",
+                        "the process is not on this node: a node releases its own processes' names only",
+                    );
                 }
             }
             other => {
-                debug!(msg = ?std::mem::discriminant(&other), "ignoring a message the master does not take here")
+                let why = match other {
+                    Msg::LoadReport(_) | Msg::AppEvent(_) | Msg::NameReleased { .. } => {
+                        "send Join first: the master serves joined nodes only"
+                    }
+                    Msg::NodeUp(_) | Msg::NodeDown { .. } => {
+                        "only the master sends membership changes"
+                    }
+                    _ => {
+                        "process signals go from node to node, never to the master (it hosts no processes)"
+                    }
+                };
+                self.ignored(other.name(), why);
             }
         }
     }
 
     /// One request from the node.
     fn request(&mut self, id: ReqId, body: Request) {
+        let name = body.name();
         if !self.joined {
             match body {
                 Request::Join(join) => self.join(id, join),
                 Request::Ping => self.answer(id, Response::Pong),
-                _ => self.answer(
-                    id,
-                    refused("send Join first: the master serves joined nodes only"),
-                ),
+                _ => {
+                    let resp =
+                        self.refuse(name, "send Join first: the master serves joined nodes only");
+                    self.answer(id, resp);
+                }
             }
             return;
         }
         let now = Instant::now();
         let resp = match body {
             Request::Ping => Response::Pong,
-            Request::Place(query) => match self.shared.lock().place(&query) {
-                Ok(placed) => Response::Placed(placed),
-                Err(e) => Response::Error(e.into()),
-            },
+            Request::Place(query) => self.place(query),
             Request::RegisterName { name, pid } => {
                 Response::Registered(self.shared.lock().register_name(&name, pid))
             }
@@ -334,16 +431,78 @@ impl Session {
                     s.tree_stop(&app).await.map(Response::Apps)
                 });
             }
-            Request::Join(_) => refused("this connection already joined: one Join per connection"),
+            Request::Join(_) => self.refuse(
+                name,
+                "this connection already joined: one Join per connection",
+            ),
             Request::LocalProcesses
             | Request::StartApp { .. }
             | Request::StopApp { .. }
             | Request::Inspect { .. }
-            | Request::Spawn(_) => refused(
+            | Request::Spawn(_) => self.refuse(
+                name,
                 "the master does not serve this request: send it to a worker (the master hosts no processes)",
             ),
         };
         self.answer(id, resp);
+    }
+
+    /// A placement query (Erlang's `get_node`). A traced one (a spawn
+    /// followed with `poolctl --trace`) has its decision logged at info:
+    /// the trace, the chosen node(s) and the strategy that chose them.
+    fn place(&mut self, query: pool_proto::PlaceQuery) -> Response {
+        let (result, default) = {
+            let mut pool = self.shared.lock();
+            (pool.place(&query), pool.settings.placement)
+        };
+        // Logged outside the lock: the pool state is the master's hot path.
+        // The session's span names the asking node.
+        if let Some(trace) = query.trace {
+            // What decided: a named node, the key's hash, or a strategy.
+            let strategy = match (&query.node, &query.key) {
+                (Some(_), _) => "named node".to_owned(),
+                (None, Some(_)) => "keyed".to_owned(),
+                (None, None) => query.strategy.unwrap_or(default).to_string(),
+            };
+            match &result {
+                Ok(placed) => {
+                    let nodes: Vec<&str> = placed.iter().map(|p| p.name.as_str()).collect();
+                    info!(
+                        trace = %TraceHex(trace),
+                        nodes = %nodes.join(","),
+                        %strategy,
+                        key = query.key.as_deref(),
+                        "placed"
+                    );
+                }
+                Err(e) => info!(
+                    trace = %TraceHex(trace),
+                    %strategy,
+                    cause = %e,
+                    "placement refused"
+                ),
+            }
+        }
+        match result {
+            Ok(placed) => Response::Placed(placed),
+            Err(e) => Response::Error(e.into()),
+        }
+    }
+
+    /// Logs (rate-limited) a frame of `kind` that is ignored, and why.
+    fn ignored(&mut self, kind: &'static str, why: &str) {
+        if let Some(left_out) = self.noted.hit(kind, Instant::now()) {
+            warn!(left_out, "ignored a {kind} from this node: {why}");
+        }
+    }
+
+    /// Logs (rate-limited) a request of kind `name` that is refused, and
+    /// returns the `Refused` answer saying why.
+    fn refuse(&mut self, name: &'static str, why: &str) -> Response {
+        if let Some(left_out) = self.noted.hit(name, Instant::now()) {
+            warn!(left_out, "refused a request: {name}: {why}");
+        }
+        refused(why)
     }
 
     /// Runs a request that waits on other nodes as a task; its answer goes

@@ -88,6 +88,8 @@ pub enum Event {
     },
     /// A request from the master (already answered).
     Request(Request),
+    /// A process signal from the master (an exit signal of `POST /api/kill`).
+    Signal(Msg),
     /// The master closed the connection.
     Closed,
 }
@@ -268,6 +270,9 @@ impl SimNode {
                         Msg::NodeDown { node, reason } => {
                             let _ = ev_tx.send(Event::NodeDown { node, reason });
                         }
+                        signal @ Msg::Exit { .. } => {
+                            let _ = ev_tx.send(Event::Signal(signal));
+                        }
                         Msg::Request { id, body } => {
                             let answer = answer(&behavior, me, &name, &body);
                             let _ = ev_tx.send(Event::Request(body));
@@ -439,6 +444,11 @@ fn answer(behavior: &Mutex<Behavior>, me: NodeId, name: &str, body: &Request) ->
                 children: None,
             }]),
         }),
+        Request::Spawn(_) => {
+            let pid = Pid::new(me, b.next_serial);
+            b.next_serial += 1;
+            Response::Spawned(pid)
+        }
         Request::Ping => Response::Pong,
         _ => Response::Error(RemoteError::new(
             ErrorCode::Refused,
