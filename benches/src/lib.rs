@@ -8,7 +8,10 @@
 //! - `hash_balance`: keyed placement's rendezvous hash against the
 //!   `hashring` crate (balance, keys moved on leave/join, lookup cost).
 //!
-//! This library holds what the binaries share.
+//! This library holds what the binaries share: [`Flags`], and
+//! [`figure`] for the side-by-side benchmarks (`local_bench`, `dist_bench`).
+
+pub mod figure;
 
 use std::str::FromStr;
 

@@ -472,6 +472,27 @@ pub async fn accept(tls: Option<&TlsConfig>, tcp: TcpStream) -> Result<Stream, E
     }
 }
 
+/// Runs the TLS side of a connection (`tls_step`) within `config.timeout`;
+/// returns the stream and the config of the cookie handshake, whose
+/// timeout is what is left of the same bound.
+async fn tls_within(
+    config: &HandshakeConfig,
+    tls_step: impl std::future::Future<Output = Result<Stream, Error>>,
+) -> Result<(Stream, HandshakeConfig), Error> {
+    let deadline = Instant::now() + config.timeout;
+    let stream = tokio::time::timeout_at(deadline, tls_step)
+        .await
+        .map_err(|_| Error::HandshakeTimeout {
+            after: config.timeout,
+            stage: "waiting for the peer's TLS handshake",
+        })??;
+    let rest = HandshakeConfig {
+        timeout: deadline.saturating_duration_since(Instant::now()),
+        ..config.clone()
+    };
+    Ok((stream, rest))
+}
+
 /// Accepts `tcp` as `me`: the TLS handshake (when `tls` is set), then the
 /// cookie handshake inside it, both within one `config.timeout`, so a peer
 /// that stalls anywhere holds the connection no longer than that.
@@ -482,17 +503,7 @@ pub async fn accept_handshake(
     cookie: &Cookie,
     config: &HandshakeConfig,
 ) -> Result<(Connection<Stream>, Identity), Error> {
-    let deadline = Instant::now() + config.timeout;
-    let stream = tokio::time::timeout_at(deadline, accept(tls, tcp))
-        .await
-        .map_err(|_| Error::HandshakeTimeout {
-            after: config.timeout,
-            stage: "waiting for the peer's TLS handshake",
-        })??;
-    let rest = HandshakeConfig {
-        timeout: deadline.saturating_duration_since(Instant::now()),
-        ..config.clone()
-    };
+    let (stream, rest) = tls_within(config, accept(tls, tcp)).await?;
     handshake::respond(stream, me, cookie, &rest)
         .await
         .map_err(|e| full_timeout(e, config))
@@ -509,17 +520,7 @@ pub async fn connect_handshake(
     cookie: &Cookie,
     config: &HandshakeConfig,
 ) -> Result<(Connection<Stream>, Identity), Error> {
-    let deadline = Instant::now() + config.timeout;
-    let stream = tokio::time::timeout_at(deadline, connect(tls, tcp, addr))
-        .await
-        .map_err(|_| Error::HandshakeTimeout {
-            after: config.timeout,
-            stage: "waiting for the peer's TLS handshake",
-        })??;
-    let rest = HandshakeConfig {
-        timeout: deadline.saturating_duration_since(Instant::now()),
-        ..config.clone()
-    };
+    let (stream, rest) = tls_within(config, connect(tls, tcp, addr)).await?;
     handshake::initiate(stream, me, cookie, &rest)
         .await
         .map_err(|e| full_timeout(e, config))

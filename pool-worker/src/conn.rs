@@ -68,7 +68,8 @@ struct Queue {
 /// The sending side of a connection. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnTx {
-    tx: mpsc::UnboundedSender<Msg>,
+    /// Frames with their [`charge`], computed once when queued.
+    tx: mpsc::UnboundedSender<(Msg, usize)>,
     closed: CancellationToken,
     queue: Arc<Queue>,
 }
@@ -76,7 +77,7 @@ pub(crate) struct ConnTx {
 /// The receiving side of [`ConnTx::pending`], handed to [`run`].
 #[derive(Debug)]
 pub(crate) struct ConnRx {
-    rx: mpsc::UnboundedReceiver<Msg>,
+    rx: mpsc::UnboundedReceiver<(Msg, usize)>,
     closed: CancellationToken,
     queue: Arc<Queue>,
 }
@@ -111,8 +112,9 @@ impl Queue {
 
 /// What a queued frame is charged against the queue's byte bound: the
 /// message itself plus the heap bytes it owns (payloads, names, reasons;
-/// a spawn's arguments estimated from their JSON shape). Computed the same
-/// way when queued and when written, so the count returns to zero.
+/// a spawn's arguments estimated from their JSON shape). Computed once when
+/// queued and carried with the frame, so the writer credits back exactly
+/// what was charged.
 pub(crate) fn charge(msg: &Msg) -> usize {
     use pool_proto::{Dest, ExitReason, Request, Response};
     fn reason(r: &ExitReason) -> usize {
@@ -193,12 +195,12 @@ impl ConnTx {
             return Err(msg);
         }
         q.frames.fetch_add(1, Ordering::Relaxed);
-        match self.tx.send(msg) {
+        match self.tx.send((msg, cost)) {
             Ok(()) => Ok(()),
             Err(e) => {
                 q.frames.fetch_sub(1, Ordering::Relaxed);
                 q.bytes.fetch_sub(cost, Ordering::Relaxed);
-                Err(e.0)
+                Err(e.0.0)
             }
         }
     }
@@ -398,7 +400,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingRead<R> {
 
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut w: W,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
+    mut rx: mpsc::UnboundedReceiver<(Msg, usize)>,
     closed: &CancellationToken,
     queue: &Queue,
     traffic: Option<&Traffic>,
@@ -411,20 +413,19 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             m = rx.recv() => m,
             _ = closed.cancelled() => None,
         };
-        let Some(first) = first else {
+        let Some((first, mut cost)) = first else {
             // Flush nothing more: the connection is closing (a peer that
             // does not read must not hold the shutdown either).
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w.shutdown()).await;
             return queue.close_reason();
         };
-        let mut cost = charge(&first);
         push_frame(&first, &mut buf, max_frame_len);
         drop(first);
         let mut frames = 1;
         while buf.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(m) => {
-                    cost += charge(&m);
+                Ok((m, c)) => {
+                    cost += c;
                     push_frame(&m, &mut buf, max_frame_len);
                     frames += 1;
                 }

@@ -45,6 +45,7 @@ use std::time::{Duration, Instant};
 
 use mimalloc::MiMalloc;
 use pool_benches::Flags;
+use pool_benches::figure::{Figure, fmt_figure, load_average, on_path};
 use pool_proto::{NodeId, Pid, Strategy};
 use supervisor::supervisor::{self as sup, Child, Spec};
 use supervisor::{Ctx, Envelope, Message, Runtime};
@@ -157,93 +158,7 @@ fn rss_bytes() -> i64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 // ----- figures ----------------------------------------------------------------
-
-/// One measured figure: its runs, in `unit`.
-#[derive(Debug, Clone)]
-struct Figure {
-    id: String,
-    unit: String,
-    n: u64,
-    runs: Vec<f64>,
-}
-
-impl Figure {
-    fn new(id: &str, unit: &str, n: usize, runs: Vec<f64>) -> Self {
-        Figure {
-            id: id.into(),
-            unit: unit.into(),
-            n: n as u64,
-            runs,
-        }
-    }
-
-    fn sorted(&self) -> Vec<f64> {
-        let mut s = self.runs.clone();
-        s.sort_by(f64::total_cmp);
-        s
-    }
-
-    /// The median as Erlang's side takes it: the middle run, the lower one
-    /// of the two middle runs for an even count.
-    fn median(&self) -> f64 {
-        let s = self.sorted();
-        s[s.len().div_ceil(2) - 1]
-    }
-
-    fn min(&self) -> f64 {
-        self.sorted()[0]
-    }
-
-    fn max(&self) -> f64 {
-        *self.sorted().last().expect("a figure has runs")
-    }
-
-    /// The machine-readable line, in the format of local.erl's.
-    fn result_line(&self, side: &str) -> String {
-        let runs: Vec<String> = self.runs.iter().map(|v| format!("{v:.3}")).collect();
-        format!(
-            "RESULT {side} {} unit={} n={} median={:.3} min={:.3} max={:.3} runs={}",
-            self.id,
-            self.unit,
-            self.n,
-            self.median(),
-            self.min(),
-            self.max(),
-            runs.join(",")
-        )
-    }
-
-    /// Parses a `RESULT <id> unit=.. n=.. median=.. min=.. max=.. runs=a,b,..`
-    /// line of local.erl.
-    fn parse_erlang(line: &str) -> Option<Figure> {
-        let mut words = line.strip_prefix("RESULT ")?.split_whitespace();
-        let id = words.next()?.to_owned();
-        let (mut unit, mut n, mut runs) = (String::new(), 0, Vec::new());
-        for w in words {
-            let (k, v) = w.split_once('=')?;
-            match k {
-                "unit" => unit = v.to_owned(),
-                "n" => n = v.parse().ok()?,
-                "runs" => {
-                    runs = v
-                        .split(',')
-                        .map(str::parse)
-                        .collect::<Result<_, _>>()
-                        .ok()?
-                }
-                _ => {}
-            }
-        }
-        (!runs.is_empty()).then_some(Figure { id, unit, n, runs })
-    }
-}
 
 /// The element at percentile `p` of sorted samples, with local.erl's index
 /// rule: element `len * p / 100` (1-based), so p50 of an even count is the
@@ -726,11 +641,6 @@ impl Drop for Erlang {
     }
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
-}
-
 impl Erlang {
     /// Finds `erl` and `erlc` (installing them with apt-get if `install`),
     /// and compiles local.erl into a temporary directory.
@@ -861,30 +771,6 @@ struct Row {
     ours: &'static str,
     erlang: &'static str,
     goal: Goal,
-}
-
-fn fmt_value(v: f64, unit: &str) -> String {
-    match unit {
-        "spawns/s" | "msgs/s" => {
-            if v >= 1e6 {
-                format!("{:.2} M/s", v / 1e6)
-            } else {
-                format!("{:.0} k/s", v / 1e3)
-            }
-        }
-        "us" => format!("{v:.2} µs"),
-        "bytes/process" => format!("{v:.0} B"),
-        _ => format!("{v:.2}"),
-    }
-}
-
-fn fmt_figure(f: &Figure) -> String {
-    format!(
-        "{} ({}–{})",
-        fmt_value(f.median(), &f.unit),
-        fmt_value(f.min(), &f.unit).trim_end_matches(|c: char| !c.is_ascii_digit()),
-        fmt_value(f.max(), &f.unit)
-    )
 }
 
 fn print_table(cfg: &Config, ours: &[Figure], erlang: &[Figure]) {
