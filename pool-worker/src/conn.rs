@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::BytesMut;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use pool_proto::codec::encode_frame;
 use pool_proto::handshake::Connection;
 use pool_proto::{Codec, Msg};
@@ -41,6 +41,10 @@ use tokio_util::sync::CancellationToken;
 /// Bytes a writer gathers before it writes, at most (it writes sooner when
 /// the queue is empty).
 const MAX_BATCH: usize = 256 * 1024;
+
+/// Frames a reader delivers before it lets the receivers it woke run
+/// (see [`supervisor::process::defer_wakes`]).
+const READ_BATCH: u64 = 256;
 
 /// Frames and bytes moved by a set of connections, for the load report
 /// (updated once per batch written or frame read, not per message send).
@@ -352,20 +356,53 @@ pub(crate) fn run<S, H, C>(
     });
 
     tokio::spawn(async move {
+        // One cancellation future for the connection's life, not one per
+        // frame (registering and dropping a waiter per frame showed in
+        // profiles).
+        let cancelled = closed.cancelled();
+        tokio::pin!(cancelled);
         let why = loop {
-            tokio::select! {
+            let first = tokio::select! {
                 biased;
-                _ = closed.cancelled() => break rqueue.close_reason(),
-                next = reader.next() => match next {
-                    Some(Ok(msg)) => {
-                        if let Some(t) = &traffic {
-                            t.frames_in.fetch_add(1, Ordering::Relaxed);
+                _ = &mut cancelled => break rqueue.close_reason(),
+                next = reader.next() => next,
+            };
+            // Deliver every frame already read (up to a batch) before the
+            // receivers run: each is woken once per batch, not per frame.
+            let end = supervisor::process::defer_wakes(|| {
+                let mut next = first;
+                let mut frames = 0u64;
+                let end = loop {
+                    match next {
+                        Some(Ok(msg)) => {
+                            frames += 1;
+                            handler(msg);
                         }
-                        handler(msg)
+                        Some(Err(e)) => break Some(CloseReason::Error(e.to_string())),
+                        None => break Some(CloseReason::Eof),
                     }
-                    Some(Err(e)) => break CloseReason::Error(e.to_string()),
-                    None => break CloseReason::Eof,
-                },
+                    if frames >= READ_BATCH {
+                        break None;
+                    }
+                    // Closed meanwhile (e.g. the node was declared down):
+                    // nothing more is delivered.
+                    if closed.is_cancelled() {
+                        break Some(rqueue.close_reason());
+                    }
+                    // Frames still buffered (or readable at once); `None`
+                    // when the next would have to wait.
+                    match reader.next().now_or_never() {
+                        Some(n) => next = n,
+                        None => break None,
+                    }
+                };
+                if let Some(t) = &traffic {
+                    t.frames_in.fetch_add(frames, Ordering::Relaxed);
+                }
+                end
+            });
+            if let Some(why) = end {
+                break why;
             }
         };
         closed.cancel();

@@ -12,6 +12,7 @@
 //! ever nested.
 
 pub(crate) mod mailbox;
+pub use mailbox::defer_wakes;
 
 use std::borrow::Cow;
 use std::collections::VecDeque;

@@ -8,11 +8,85 @@
 //! not once per message. Senders wake the receiver only when it is waiting
 //! (its waker is registered), so a busy receiver is not woken spuriously.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use crate::message::Envelope;
+
+thread_local! {
+    /// Receivers' wakers held back by [`defer_wakes`] on this thread.
+    static DEFERRED: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, holding back every receiver wake-up its pushes cause on this
+/// thread until `f` returns, then wakes each waiting receiver once.
+///
+/// For a thread that delivers a batch of messages (a connection reader with
+/// a buffer of frames): each receiver is woken once per batch rather than
+/// once per message, which saves a cross-thread wake-up (often a futex
+/// call) for every message but the first. A receiver's waker is taken out
+/// of its mailbox by the first push, so it is held here at most once.
+/// Nested calls join the outer batch.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use supervisor::{Runtime, process::defer_wakes};
+/// let rt = Runtime::new(pool_proto::NodeId::random());
+/// let p = rt.spawn(|mut ctx| async move {
+///     let a: u32 = ctx.recv().await.take().unwrap();
+///     let b: u32 = ctx.recv().await.take().unwrap();
+///     assert_eq!((a, b), (1, 2));
+/// });
+/// tokio::task::yield_now().await; // let it wait
+/// defer_wakes(|| {
+///     rt.send(p, 1u32);
+///     rt.send(p, 2u32);
+/// });
+/// rt.wait(p).await;
+/// # }
+/// ```
+pub fn defer_wakes<R>(f: impl FnOnce() -> R) -> R {
+    let outer = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_some() {
+            true
+        } else {
+            *d = Some(Vec::new());
+            false
+        }
+    });
+    if outer {
+        return f();
+    }
+    /// Wakes the held receivers even if `f` panics.
+    struct Flush;
+    impl Drop for Flush {
+        fn drop(&mut self) {
+            let held = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+            for w in held {
+                w.wake();
+            }
+        }
+    }
+    let _flush = Flush;
+    f()
+}
+
+/// Wakes `w` now, or holds it until the enclosing [`defer_wakes`] ends.
+fn wake_or_defer(w: Waker) {
+    let held = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push(w);
+            None
+        }
+        None => Some(w),
+    });
+    if let Some(w) = held {
+        w.wake();
+    }
+}
 
 /// What became of an envelope pushed with a bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +133,7 @@ impl Mailbox {
             g.waker.take()
         };
         if let Some(w) = waker {
-            w.wake();
+            wake_or_defer(w);
         }
         true
     }
@@ -82,7 +156,7 @@ impl Mailbox {
             g.waker.take()
         };
         if let Some(w) = waker {
-            w.wake();
+            wake_or_defer(w);
         }
         Push::Queued
     }
@@ -158,4 +232,92 @@ fn move_all(from: &mut VecDeque<Envelope>, to: &mut VecDeque<Envelope>) -> usize
         to.extend(from.drain(..));
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+    use crate::Message;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn envelope() -> Envelope {
+        Envelope::Message {
+            from: None,
+            msg: Message::new(1u32),
+        }
+    }
+
+    /// Registers a waiting receiver on `mb` whose wakes are counted.
+    fn waiting(mb: &Mailbox) -> Arc<Count> {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut local = VecDeque::new();
+        let mut cx = Context::from_waker(&waker);
+        assert!(mb.poll_drain(&mut local, &mut cx).is_pending());
+        count
+    }
+
+    #[test]
+    fn a_push_wakes_a_waiting_receiver_at_once() {
+        let mb = Mailbox::default();
+        let count = waiting(&mb);
+        assert!(mb.push(envelope()));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn deferred_wakes_come_once_when_the_batch_ends() {
+        let a = Mailbox::default();
+        let b = Mailbox::default();
+        let (ca, cb) = (waiting(&a), waiting(&b));
+        defer_wakes(|| {
+            for _ in 0..10 {
+                assert!(a.push(envelope()));
+                assert_eq!(b.push_bounded(envelope(), 0, 0), Push::Queued);
+            }
+            // Nested: joins the outer batch.
+            defer_wakes(|| assert!(a.push(envelope())));
+            assert_eq!(ca.0.load(Ordering::SeqCst), 0, "woken inside the batch");
+            assert_eq!(cb.0.load(Ordering::SeqCst), 0, "woken inside the batch");
+        });
+        assert_eq!(ca.0.load(Ordering::SeqCst), 1);
+        assert_eq!(cb.0.load(Ordering::SeqCst), 1);
+        assert_eq!(a.len(), 11);
+        assert_eq!(b.len(), 10);
+    }
+
+    #[test]
+    fn a_panicking_batch_still_wakes() {
+        let a = Mailbox::default();
+        let ca = waiting(&a);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            defer_wakes(|| {
+                a.push(envelope());
+                panic!("in the batch");
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(ca.0.load(Ordering::SeqCst), 1);
+        // And the next push outside a batch wakes at once again.
+        let ca = waiting_after_drain(&a);
+        a.push(envelope());
+        assert_eq!(ca.0.load(Ordering::SeqCst), 1);
+    }
+
+    fn waiting_after_drain(mb: &Mailbox) -> Arc<Count> {
+        let mut local = VecDeque::new();
+        mb.drain_into(&mut local);
+        waiting(mb)
+    }
 }
