@@ -1,11 +1,12 @@
-//! One authenticated connection: a writer task that coalesces every queued
-//! frame into one `write`, and a reader task that hands each frame to a
-//! handler, in order.
+//! One authenticated connection: senders encode their frames into a shared
+//! buffer, a writer task writes all that is buffered with one `write`, and
+//! a reader task hands each frame to a handler, in order.
 //!
 //! ```text
-//! ConnTx (cloneable)          writer task                reader task
-//!   send(Msg) --mpsc-->   encode all queued frames    decode frame -> handler(Msg)
-//!   close()               into one buffer, write_all   (EOF / bad frame -> close)
+//! ConnTx (cloneable)              writer task                 reader task
+//!   send(Msg): encode into   take the whole buffer,     decode frame -> handler(Msg)
+//!   the buffer, wake writer  write_all, swap back       (EOF / bad frame -> close)
+//!   close()
 //!          \____________________ closed token ______________/
 //!                          on_close(reason) runs once
 //! ```
@@ -14,19 +15,24 @@
 //! `on_close` callback runs exactly once, after both stopped reading and
 //! writing.
 //!
-//! **The queue is bounded in bytes** (`--peer-queue`, [`ConnTx::pending`]'s
-//! `limit`). Frames are encoded by the writer, so each queued frame is
-//! charged what it holds in memory at send time ([`charge`]: the `Msg`
-//! itself plus the payload bytes it owns) and credited back when the
-//! writer has written it. A send that would take the queue over the limit
-//! (unless the queue is empty: one frame always fits) closes the
-//! connection instead: the peer is not reading, and holding more for it
-//! would let one stalled peer exhaust this node's memory. The close reports
-//! [`CloseReason::Overflow`], and the owner fires `noconnection` on links
-//! and monitors towards that peer, as for any lost connection.
+//! **Encoding on the sender's thread.** A send encodes its frame straight
+//! into the connection's buffer under a short lock; the writer only swaps
+//! the buffer for its empty spare and writes it. Frames are never held as
+//! values in a queue, so a burst costs no per-frame allocation or copy of
+//! the frame struct, and the encoding work is spread over the threads that
+//! send instead of falling on the one control thread. Frame order is the
+//! order of the sends (the lock), which is what keeps per-pair order.
+//!
+//! **The buffer is bounded in bytes** (`--peer-queue`, [`ConnTx::pending`]'s
+//! `limit`): the encoded bytes not yet taken by the writer. A send that
+//! would take it over the limit (unless it is empty: one frame always fits)
+//! closes the connection instead: the peer is not reading, and holding more
+//! for it would let one stalled peer exhaust this node's memory. The close
+//! reports [`CloseReason::Overflow`], and the owner fires `noconnection` on
+//! links and monitors towards that peer, as for any lost connection.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use futures_util::{FutureExt, StreamExt};
@@ -34,13 +40,16 @@ use pool_proto::codec::encode_frame;
 use pool_proto::handshake::Connection;
 use pool_proto::{Codec, Msg};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-/// Bytes a writer gathers before it writes, at most (it writes sooner when
-/// the queue is empty).
-const MAX_BATCH: usize = 256 * 1024;
+/// The capacity a writer's buffers start with, and go back to after one
+/// huge batch grew them past [`SHRINK_OVER`].
+const BUF_START: usize = 256 * 1024;
+
+/// A buffer grown past this is given back after it was written.
+const SHRINK_OVER: usize = 8 * 1024 * 1024;
 
 /// Frames a reader delivers before it lets the receivers it woke run
 /// (see [`supervisor::process::defer_wakes`]).
@@ -56,32 +65,49 @@ pub(crate) struct Traffic {
     pub(crate) bytes_in: AtomicU64,
 }
 
+/// Encoded frames waiting for the writer.
+#[derive(Debug)]
+struct Outbox {
+    /// The frames, encoded, in send order.
+    buf: BytesMut,
+    /// How many frames `buf` holds.
+    frames: usize,
+    /// The writer has been woken for what is in `buf` and has not taken it
+    /// yet (so later sends need not wake it again).
+    woken: bool,
+    /// Closed: sends are refused.
+    closed: bool,
+}
+
 /// What is queued on a connection, shared by its senders and its writer.
 #[derive(Debug)]
 struct Queue {
-    /// Frames queued and not yet written.
-    frames: AtomicUsize,
-    /// Their [`charge`]s, bytes.
-    bytes: AtomicUsize,
-    /// The most `bytes` may reach (`--peer-queue`).
+    out: Mutex<Outbox>,
+    /// Wakes the writer.
+    wake: Notify,
+    /// Frames sent and not yet written (in the buffer or being written).
+    unwritten: AtomicUsize,
+    /// The most the buffer may hold, bytes (`--peer-queue`).
     limit: usize,
+    /// The largest frame body that may be sent.
+    max_frame_len: usize,
     /// Set when a send found the queue full (the close is an overflow).
     overflowed: AtomicBool,
+    /// Set by [`Queue::close`] before the token is cancelled: a cheaper
+    /// check than the token's (which locks) for the reader's every frame.
+    closing: AtomicBool,
 }
 
 /// The sending side of a connection. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnTx {
-    /// Frames with their [`charge`], computed once when queued.
-    tx: mpsc::UnboundedSender<(Msg, usize)>,
     closed: CancellationToken,
     queue: Arc<Queue>,
 }
 
-/// The receiving side of [`ConnTx::pending`], handed to [`run`].
+/// The writer's side of [`ConnTx::pending`], handed to [`run`].
 #[derive(Debug)]
 pub(crate) struct ConnRx {
-    rx: mpsc::UnboundedReceiver<(Msg, usize)>,
     closed: CancellationToken,
     queue: Arc<Queue>,
 }
@@ -89,7 +115,7 @@ pub(crate) struct ConnRx {
 impl ConnRx {
     /// Closes the connection before it was ever run (connecting failed).
     pub(crate) fn close(&self) {
-        self.closed.cancel();
+        self.queue.close(&self.closed);
     }
 
     /// Resolves when the connection is closed (e.g. its queue overflowed
@@ -104,6 +130,10 @@ impl ConnRx {
     }
 }
 
+fn lock(m: &Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Queue {
     fn close_reason(&self) -> CloseReason {
         if self.overflowed.load(Ordering::Acquire) {
@@ -112,57 +142,20 @@ impl Queue {
             CloseReason::Local
         }
     }
-}
 
-/// What a queued frame is charged against the queue's byte bound: the
-/// message itself plus the heap bytes it owns (payloads, names, reasons;
-/// a spawn's arguments estimated from their JSON shape). Computed once when
-/// queued and carried with the frame, so the writer credits back exactly
-/// what was charged.
-pub(crate) fn charge(msg: &Msg) -> usize {
-    use pool_proto::{Dest, ExitReason, Request, Response};
-    fn reason(r: &ExitReason) -> usize {
-        match r {
-            ExitReason::ShutdownWith(s) | ExitReason::Panic(s) | ExitReason::Error(s) => s.len(),
-            _ => 0,
+    /// Refuses further sends, drops what is buffered, and cancels `token`
+    /// (both tasks stop).
+    fn close(&self, token: &CancellationToken) {
+        self.closing.store(true, Ordering::Release);
+        {
+            let mut out = lock(&self.out);
+            out.closed = true;
+            self.unwritten.fetch_sub(out.frames, Ordering::Relaxed);
+            out.frames = 0;
+            out.buf = BytesMut::new();
         }
+        token.cancel();
     }
-    fn json(v: &serde_json::Value) -> usize {
-        use serde_json::Value;
-        match v {
-            Value::Null | Value::Bool(_) | Value::Number(_) => 16,
-            Value::String(s) => 16 + s.len(),
-            Value::Array(a) => 16 + a.iter().map(json).sum::<usize>(),
-            Value::Object(o) => 16 + o.iter().map(|(k, v)| 16 + k.len() + json(v)).sum::<usize>(),
-        }
-    }
-    let heap = match msg {
-        Msg::Send(s) => {
-            s.payload.as_bytes().len()
-                + match &s.to {
-                    Dest::Name(n) => n.len(),
-                    Dest::Pid(_) => 0,
-                }
-        }
-        Msg::Exit { reason: r, .. } => reason(r),
-        Msg::Down {
-            reason: r, result, ..
-        } => reason(r) + result.as_ref().map_or(0, |p| p.as_bytes().len()),
-        Msg::Request {
-            body: Request::Spawn(req),
-            ..
-        } => req.function.len() + json(&req.args) + req.owner.as_ref().map_or(0, String::len),
-        Msg::Response { body, .. } => match body {
-            Response::Error(e) => e.message.len(),
-            Response::Ok | Response::Spawned(_) => 0,
-            // Listings and views (rare between peers): a generous flat
-            // estimate rather than a walk.
-            _ => 4096,
-        },
-        Msg::NameReleased { name, .. } => name.len(),
-        _ => 0,
-    };
-    std::mem::size_of::<Msg>() + heap
 }
 
 impl ConnTx {
@@ -172,46 +165,55 @@ impl ConnTx {
     }
 
     /// Queues a frame, or gives it back if the connection is closed.
+    ///
+    /// A frame that would take the buffer over its byte bound closes the
+    /// connection (see the module docs) and is given back. A frame that
+    /// cannot be encoded (over the frame limit) is dropped alone, with a
+    /// warning: the connection and the frames around it are fine.
     // The `Err` is the caller's own frame handed back, not an error value:
     // boxing it would allocate on every send to save a move on a rare path.
     #[allow(clippy::result_large_err)]
-    ///
-    /// A frame that would take the queue over its byte bound closes the
-    /// connection (see the module docs) and is given back.
     pub(crate) fn try_send(&self, msg: Msg) -> Result<(), Msg> {
-        if self.closed.is_cancelled() {
+        let q = &*self.queue;
+        let mut out = lock(&q.out);
+        if out.closed {
             return Err(msg);
         }
-        let q = &self.queue;
-        let cost = charge(&msg);
-        let before = q.bytes.fetch_add(cost, Ordering::Relaxed);
-        if before > 0 && before + cost > q.limit {
-            q.bytes.fetch_sub(cost, Ordering::Relaxed);
+        let before = out.buf.len();
+        if let Err(e) = encode_frame(&msg, &mut out.buf, q.max_frame_len) {
+            drop(out);
+            tracing::warn!(cause = %e, "dropped an outgoing frame");
+            return Ok(());
+        }
+        if before > 0 && out.buf.len() > q.limit {
+            let frames = out.frames;
+            out.buf.truncate(before);
+            drop(out);
             if !q.overflowed.swap(true, Ordering::AcqRel) {
                 tracing::warn!(
                     queued = before,
                     limit = q.limit,
-                    frames = q.frames.load(Ordering::Relaxed),
+                    frames,
                     "closing a connection: the peer is not reading and its queue is full (--peer-queue)"
                 );
             }
-            self.closed.cancel();
+            q.close(&self.closed);
             return Err(msg);
         }
-        q.frames.fetch_add(1, Ordering::Relaxed);
-        match self.tx.send((msg, cost)) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                q.frames.fetch_sub(1, Ordering::Relaxed);
-                q.bytes.fetch_sub(cost, Ordering::Relaxed);
-                Err(e.0.0)
-            }
+        out.frames += 1;
+        q.unwritten.fetch_add(1, Ordering::Relaxed);
+        let wake = !std::mem::replace(&mut out.woken, true);
+        drop(out);
+        if wake {
+            q.wake.notify_one();
         }
+        drop(msg);
+        Ok(())
     }
 
     /// Closes the connection (both tasks stop; `on_close` runs).
     pub(crate) fn close(&self) {
-        self.closed.cancel();
+        self.queue.close(&self.closed);
     }
 
     /// True once closed.
@@ -227,13 +229,13 @@ impl ConnTx {
 
     /// True when every queued frame has been written.
     pub(crate) fn is_empty(&self) -> bool {
-        self.queue.frames.load(Ordering::Relaxed) == 0
+        self.queue.unwritten.load(Ordering::Relaxed) == 0
     }
 
-    /// Bytes queued and not yet written (as [`charge`] counts them).
+    /// Bytes queued and not yet taken by the writer.
     #[cfg(test)]
     pub(crate) fn queued_bytes(&self) -> usize {
-        self.queue.bytes.load(Ordering::Relaxed)
+        lock(&self.queue.out).buf.len()
     }
 
     /// Resolves when the connection is closed.
@@ -243,23 +245,30 @@ impl ConnTx {
 
     /// A sender whose frames queue until [`run`] attaches a connection to
     /// the returned receiver (used while connecting). At most `limit` bytes
-    /// (see [`charge`]) may be queued.
-    pub(crate) fn pending(limit: usize) -> (ConnTx, ConnRx) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// of encoded frames may be queued; frame bodies over `max_frame_len`
+    /// are not sent.
+    pub(crate) fn pending(limit: usize, max_frame_len: usize) -> (ConnTx, ConnRx) {
         let closed = CancellationToken::new();
         let queue = Arc::new(Queue {
-            frames: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
+            out: Mutex::new(Outbox {
+                buf: BytesMut::new(),
+                frames: 0,
+                woken: false,
+                closed: false,
+            }),
+            wake: Notify::new(),
+            unwritten: AtomicUsize::new(0),
             limit,
+            max_frame_len,
             overflowed: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
         });
         (
             ConnTx {
-                tx,
                 closed: closed.clone(),
                 queue: queue.clone(),
             },
-            ConnRx { rx, closed, queue },
+            ConnRx { closed, queue },
         )
     }
 }
@@ -312,7 +321,7 @@ pub(crate) fn run<S, H, C>(
     H: FnMut(Msg) + Send + 'static,
     C: FnOnce(CloseReason) + Send + 'static,
 {
-    let ConnRx { rx, closed, queue } = crx;
+    let ConnRx { closed, queue } = crx;
     let parts = conn.into_parts();
     let (read_half, write_half) = tokio::io::split(parts.io);
     let read_half = CountingRead {
@@ -342,16 +351,8 @@ pub(crate) fn run<S, H, C>(
     let wtraffic = traffic.clone();
     let rqueue = queue.clone();
     tokio::spawn(async move {
-        let why = write_loop(
-            write_half,
-            rx,
-            &wclosed,
-            &queue,
-            wtraffic.as_deref(),
-            max_frame_len,
-        )
-        .await;
-        wclosed.cancel();
+        let why = write_loop(write_half, &wclosed, &queue, wtraffic.as_deref()).await;
+        queue.close(&wclosed);
         report_w(why);
     });
 
@@ -386,7 +387,7 @@ pub(crate) fn run<S, H, C>(
                     }
                     // Closed meanwhile (e.g. the node was declared down):
                     // nothing more is delivered.
-                    if closed.is_cancelled() {
+                    if rqueue.closing.load(Ordering::Acquire) {
                         break Some(rqueue.close_reason());
                     }
                     // Frames still buffered (or readable at once); `None`
@@ -405,7 +406,7 @@ pub(crate) fn run<S, H, C>(
                 break why;
             }
         };
-        closed.cancel();
+        rqueue.close(&closed);
         report(why);
     });
 }
@@ -437,46 +438,32 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingRead<R> {
 
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut w: W,
-    mut rx: mpsc::UnboundedReceiver<(Msg, usize)>,
     closed: &CancellationToken,
     queue: &Queue,
     traffic: Option<&Traffic>,
-    max_frame_len: usize,
 ) -> CloseReason {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(BUF_START);
     loop {
-        let first = tokio::select! {
+        tokio::select! {
             biased;
-            m = rx.recv() => m,
-            _ = closed.cancelled() => None,
-        };
-        let Some((first, mut cost)) = first else {
-            // Flush nothing more: the connection is closing (a peer that
-            // does not read must not hold the shutdown either).
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w.shutdown()).await;
-            return queue.close_reason();
-        };
-        push_frame(&first, &mut buf, max_frame_len);
-        drop(first);
-        let mut frames = 1;
-        while buf.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok((m, c)) => {
-                    cost += c;
-                    push_frame(&m, &mut buf, max_frame_len);
-                    frames += 1;
-                }
-                Err(_) => break,
+            _ = queue.wake.notified() => {}
+            _ = closed.cancelled() => {
+                // Flush nothing more: the connection is closing (a peer
+                // that does not read must not hold the shutdown either).
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w.shutdown()).await;
+                return queue.close_reason();
             }
         }
+        // Take everything buffered; senders go on filling the spare.
+        let frames = {
+            let mut out = lock(&queue.out);
+            out.woken = false;
+            std::mem::swap(&mut out.buf, &mut buf);
+            std::mem::take(&mut out.frames)
+        };
         if buf.is_empty() {
-            queue.frames.fetch_sub(frames, Ordering::Relaxed);
-            queue.bytes.fetch_sub(cost, Ordering::Relaxed);
             continue;
         }
-        // Encoded: the messages are gone, the buffer (at most a batch and
-        // one frame) holds their bytes until written.
-        queue.bytes.fetch_sub(cost, Ordering::Relaxed);
         let written = tokio::select! {
             biased;
             // A peer that stopped reading holds `write_all` forever: a
@@ -487,24 +474,16 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if let Err(e) = written {
             return CloseReason::Error(format!("write failed: {e}"));
         }
-        queue.frames.fetch_sub(frames, Ordering::Relaxed);
+        queue.unwritten.fetch_sub(frames, Ordering::Relaxed);
         if let Some(t) = traffic {
             t.frames_out.fetch_add(frames as u64, Ordering::Relaxed);
             t.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
         }
         buf.clear();
-        if buf.capacity() > 4 * MAX_BATCH {
-            // One huge frame grew the buffer: give the memory back.
-            buf = BytesMut::with_capacity(64 * 1024);
+        if buf.capacity() > SHRINK_OVER {
+            // A burst grew the buffer: give the memory back.
+            buf = BytesMut::with_capacity(BUF_START);
         }
-    }
-}
-
-fn push_frame(msg: &Msg, buf: &mut BytesMut, max: usize) {
-    if let Err(e) = encode_frame(msg, buf, max) {
-        // A frame we cannot encode (e.g. over the limit) is dropped alone;
-        // the connection and the frames around it are fine.
-        tracing::warn!(cause = %e, "dropped an outgoing frame");
     }
 }
 
@@ -536,7 +515,7 @@ mod tests {
         limit: usize,
     ) -> (ConnTx, tokio::io::DuplexStream, oneshot::Receiver<String>) {
         let (near, far) = tokio::io::duplex(pipe);
-        let (tx, crx) = ConnTx::pending(limit);
+        let (tx, crx) = ConnTx::pending(limit, MAX_FRAME_LEN);
         let (done_tx, done_rx) = oneshot::channel();
         run(
             Framed::new(near, Codec::<Msg>::new()),
@@ -617,10 +596,71 @@ mod tests {
         assert!(!tx.is_closed());
     }
 
-    #[test]
-    fn charges_count_payloads() {
-        let small = charge(&message(0));
-        assert_eq!(charge(&message(1000)), small + 1000);
-        assert!(small >= std::mem::size_of::<Msg>());
+    /// Frames from several sending threads arrive whole, each sender's in
+    /// its order; a frame over the frame limit is dropped alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn frames_arrive_whole_and_in_order() {
+        let (near, far) = tokio::io::duplex(64 * 1024);
+        let (tx, crx) = ConnTx::pending(1 << 30, 4096);
+        run(
+            Framed::new(near, Codec::<Msg>::new()),
+            crx,
+            None,
+            MAX_FRAME_LEN,
+            |_| {},
+            |_| {},
+        );
+        const SENDERS: u64 = 4;
+        const EACH: u64 = 2000;
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let mut m = message(8);
+                        if let Msg::Send(sm) = &mut m {
+                            sm.to = Dest::Pid(Pid::new(NodeId::from_u64(1), s));
+                            sm.payload = Payload(i.to_be_bytes().to_vec());
+                        }
+                        assert!(tx.send(m));
+                        if i == EACH / 2 {
+                            // Over the 4 KiB frame limit: dropped alone.
+                            assert!(tx.send(message(8000)));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.join().unwrap();
+        }
+        let mut reader = FramedRead::new(far, Codec::<Msg>::new());
+        let mut next = [0u64; SENDERS as usize];
+        let read_all = async {
+            for _ in 0..SENDERS * EACH {
+                let Msg::Send(m) = reader.next().await.unwrap().unwrap() else {
+                    panic!("not a Send frame");
+                };
+                let Dest::Pid(to) = m.to else {
+                    panic!("not a pid")
+                };
+                let s = to.serial() as usize;
+                let i = u64::from_be_bytes(m.payload.0.as_slice().try_into().unwrap());
+                assert_eq!(i, next[s], "sender {s} out of order");
+                next[s] += 1;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read_all)
+            .await
+            .expect("every frame arrives");
+        assert_eq!(next, [EACH; SENDERS as usize]);
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !tx.is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the writer counts what it wrote");
+        assert!(!tx.is_closed());
     }
 }

@@ -268,7 +268,7 @@ impl Shared {
             )));
         }
         let generation = self.master.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, crx) = ConnTx::pending(self.config.peer_queue);
+        let (tx, crx) = ConnTx::pending(self.config.peer_queue, self.config.max_frame_len);
         let s1 = self.clone();
         let s2 = self.clone();
         conn::run(

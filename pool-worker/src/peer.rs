@@ -130,7 +130,7 @@ impl Shared {
                 None => {}
             }
         }
-        let (tx, crx) = ConnTx::pending(self.config.peer_queue);
+        let (tx, crx) = ConnTx::pending(self.config.peer_queue, self.config.max_frame_len);
         let generation = self.next_generation();
         let entry = map.entry(node).or_insert(Peer {
             out: None,
@@ -244,7 +244,7 @@ impl Shared {
             tracing::warn!(peer = %peer, "refused a connection from a node the master declared down");
             return;
         }
-        let (tx, crx) = ConnTx::pending(self.config.peer_queue);
+        let (tx, crx) = ConnTx::pending(self.config.peer_queue, self.config.max_frame_len);
         let node = peer.node;
         let generation = {
             let mut map = lock(&self.peers.map);
