@@ -7,6 +7,9 @@
 //!   `LoadTable::place`.
 //! - `hash_balance`: keyed placement's rendezvous hash against the
 //!   `hashring` crate (balance, keys moved on leave/join, lookup cost).
+//! - `tcp_floor`: the loopback TCP round trip between two processes with
+//!   no runtime at all, blocking and spinning: the floor under
+//!   `dist_bench`'s remote ping-pong on this machine.
 //!
 //! This library holds what the binaries share: [`Flags`], and
 //! [`figure`] for the side-by-side benchmarks (`local_bench`, `dist_bench`).

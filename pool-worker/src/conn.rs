@@ -51,6 +51,14 @@ const BUF_START: usize = 256 * 1024;
 /// A buffer grown past this is given back after it was written.
 const SHRINK_OVER: usize = 8 * 1024 * 1024;
 
+/// Encoded bytes waiting for the writer above which a connection is busy:
+/// a process whose send finds it so waits at its next `yield_now` until the
+/// writer has taken them (as Erlang's `dist_buf_busy_limit`, also 1 MiB).
+/// A sender that outruns the peer then runs at the peer's pace with the
+/// queue bounded near this size, instead of growing it towards
+/// `--peer-queue` (and paying for fresh memory all the way).
+pub(crate) const BUSY_LIMIT: usize = 1024 * 1024;
+
 /// Frames a reader delivers before it lets the receivers it woke run
 /// (see [`supervisor::process::defer_wakes`]).
 const READ_BATCH: u64 = 256;
@@ -93,6 +101,10 @@ struct Queue {
     max_frame_len: usize,
     /// Set when a send found the queue full (the close is an overflow).
     overflowed: AtomicBool,
+    /// Over [`BUSY_LIMIT`] since the writer last took the buffer.
+    busy: AtomicBool,
+    /// Wakes senders waiting for a busy queue to drain ([`ConnTx::drained`]).
+    drained: Notify,
     /// Set by [`Queue::close`] before the token is cancelled: a cheaper
     /// check than the token's (which locks) for the reader's every frame.
     closing: AtomicBool,
@@ -155,6 +167,7 @@ impl Queue {
             out.buf = BytesMut::new();
         }
         token.cancel();
+        self.drained.notify_waiters();
     }
 }
 
@@ -201,6 +214,9 @@ impl ConnTx {
             return Err(msg);
         }
         out.frames += 1;
+        if out.buf.len() > BUSY_LIMIT {
+            q.busy.store(true, Ordering::Release);
+        }
         q.unwritten.fetch_add(1, Ordering::Relaxed);
         let wake = !std::mem::replace(&mut out.woken, true);
         drop(out);
@@ -214,6 +230,26 @@ impl ConnTx {
     /// Closes the connection (both tasks stop; `on_close` runs).
     pub(crate) fn close(&self) {
         self.queue.close(&self.closed);
+    }
+
+    /// True while more than [`BUSY_LIMIT`] bytes wait for the writer.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.queue.busy.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the queue is no longer busy (the writer took what was
+    /// waiting), or the connection is closed.
+    pub(crate) async fn drained(&self) {
+        let q = &*self.queue;
+        loop {
+            let notified = q.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !q.busy.load(Ordering::Acquire) || q.closing.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// True once closed.
@@ -262,6 +298,8 @@ impl ConnTx {
             max_frame_len,
             overflowed: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            drained: Notify::new(),
         });
         (
             ConnTx {
@@ -461,6 +499,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             std::mem::swap(&mut out.buf, &mut buf);
             std::mem::take(&mut out.frames)
         };
+        if queue.busy.swap(false, Ordering::AcqRel) {
+            queue.drained.notify_waiters();
+        }
         if buf.is_empty() {
             continue;
         }
@@ -594,6 +635,54 @@ mod tests {
         let (tx, _far, _done) = start(1024 * 1024, 64 * 1024);
         assert!(tx.send(message(100 * 1024)));
         assert!(!tx.is_closed());
+    }
+
+    /// Over the busy limit the queue says so, and `drained` waits until
+    /// the writer has taken the bytes; a reading peer lets it through.
+    #[tokio::test]
+    async fn a_busy_queue_drains_when_the_peer_reads() {
+        let (tx, mut far, _done) = start(64 * 1024, 64 * 1024 * 1024);
+        // Twice: the writer takes the first busy batch (and blocks writing
+        // it into the full pipe); the second stays queued behind it.
+        for _ in 0..2 {
+            while !tx.is_busy() {
+                assert!(tx.send(message(10_000)));
+                assert!(tx.queued_bytes() <= BUSY_LIMIT + 11_000);
+            }
+            if tx.queued_bytes() > 0 {
+                for _ in 0..10 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        assert!(tx.is_busy());
+        // The writer is blocked on the full pipe: the queue stays busy.
+        let mut drained = Box::pin(tx.drained());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut drained)
+                .await
+                .is_err(),
+            "drained while the peer reads nothing"
+        );
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                if far.read(&mut buf).await.unwrap_or(0) == 0 {
+                    break;
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), drained)
+            .await
+            .expect("drained once the peer reads");
+        assert!(!tx.is_busy());
+        assert!(!tx.is_closed());
+        tx.close();
+        // Closed: nothing to wait for.
+        tokio::time::timeout(Duration::from_secs(1), tx.drained())
+            .await
+            .unwrap();
+        reader.abort();
     }
 
     /// Frames from several sending threads arrive whole, each sender's in

@@ -91,7 +91,12 @@ impl Shared {
         // and the queue push never blocks.
         let frame = match map.get(&node).and_then(|p| p.out.as_ref()) {
             Some(tx) => match tx.try_send(frame) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if tx.is_busy() {
+                        supervisor::note_busy(node);
+                    }
+                    return;
+                }
                 // The peer does not read: back off now, before its close is
                 // handled, so that the frames behind this one do not open
                 // (and fill) one new connection after another.
@@ -111,6 +116,17 @@ impl Shared {
             }
             None => tracing::debug!(%node, "frame dropped: no route to node"),
         }
+    }
+
+    /// A wait for the busy queue towards `node` to drain (see
+    /// [`supervisor::note_busy`]); `None` when it is not busy.
+    pub(crate) fn peer_drained(
+        &self,
+        node: NodeId,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        let tx = lock(&self.peers.map).get(&node)?.out.clone()?;
+        tx.is_busy()
+            .then(|| Box::pin(async move { tx.drained().await }) as _)
     }
 
     /// Starts connecting to `node`; frames queue meanwhile.

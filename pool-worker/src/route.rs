@@ -42,6 +42,10 @@ impl RemoteRouter for Router {
             s.spawn_on_peer(node, req, reply);
         }
     }
+
+    fn drained(&self, node: NodeId) -> Option<BoxFuture<'static, ()>> {
+        self.shared.upgrade()?.peer_drained(node)
+    }
 }
 
 /// Places supervisors' children through the master.

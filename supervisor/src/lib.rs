@@ -51,7 +51,7 @@ pub use error::{CallError, Error, Result};
 pub use functions::Functions;
 pub use message::{CallRequest, DecodeError, Down, Envelope, Message};
 pub use process::Ctx;
-pub use runtime::router::{Placer, Reach, RemoteRouter, SpawnReply};
+pub use runtime::router::{Placer, Reach, RemoteRouter, SpawnReply, note_busy};
 pub use runtime::{
     IntoExit, ProcessSnapshot, Runtime, RuntimeBuilder, RuntimeEvent, SpawnGate, SpawnOpts,
 };

@@ -416,7 +416,18 @@ impl Ctx {
     /// is counted in the node's run queue (the load the pool places by).
     /// Long computations should call it every millisecond or so; it is also
     /// where exit signals reach a process that computes.
+    ///
+    /// If a send of this process since it last waited found the connection
+    /// to another node over its busy limit, it first waits until that queue
+    /// has drained below the limit (Erlang's busy distribution port): a
+    /// loop of remote sends that yields runs at the pace the peer reads,
+    /// with bounded memory.
     pub async fn yield_now(&self) {
+        if let Some(node) = crate::runtime::router::take_busy()
+            && let Some(drained) = self.rt.remote_drained(node)
+        {
+            drained.await;
+        }
         let mut yielded = false;
         poll_fn(|cx| {
             if yielded {
@@ -684,6 +695,7 @@ pub(crate) fn poll_body<F: Future>(
 ) -> Poll<Result<F::Output, String>> {
     proc.task_waker.register(outer);
     proc.sched.store(SCHED_RUNNING, Ordering::Release);
+    crate::runtime::router::clear_busy();
     let mut cx = std::task::Context::from_waker(waker);
     let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.poll(&mut cx)));
     match res {

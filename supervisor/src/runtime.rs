@@ -438,6 +438,14 @@ impl Runtime {
         self.inner.router.get()
     }
 
+    /// The router's wait for a busy queue towards `node` to drain.
+    pub(crate) fn remote_drained(
+        &self,
+        node: NodeId,
+    ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
+        self.router()?.drained(node)
+    }
+
     /// Reachability of another node (unknown without a router).
     fn reach(&self, node: NodeId) -> Reach {
         self.router().map_or(Reach::Unknown, |r| r.reach(node))

@@ -317,12 +317,10 @@ async fn run(flags: Flags) -> Result<(), String> {
     let listen: String = flags.value("listen", "127.0.0.1:0".to_owned());
     let mut config = NodeConfig::worker(name, master, cookie);
     config.process_threads = flags.value("threads", config.process_threads).max(1);
-    // A burst of a million sends is queued for the peer faster than one
-    // control thread writes it on this 2-core machine (Erlang would
-    // suspend the sender at its busy-distribution limit; we have no such
-    // backpressure yet), and the default --peer-queue (64MiB) would drop
-    // the connection mid-burst. Room for the whole burst: 1GiB.
-    config.peer_queue = flags.value("peer-queue", 1usize << 30);
+    // A remote sender that yields is held at the connection's busy limit;
+    // the diagnostic sender that never yields queues its whole burst (about
+    // 20 MiB for a million small messages), within the default --peer-queue.
+    config.peer_queue = flags.value("peer-queue", config.peer_queue);
     let listener = std::net::TcpListener::bind(&listen).map_err(|e| format!("{listen}: {e}"))?;
     let node = Node::builder(config)
         .functions(functions())

@@ -10,12 +10,41 @@
 //! keeps message order between two processes, and a process's messages
 //! ahead of its exit signal.
 
+use std::cell::Cell;
 use std::fmt;
 
 use futures_util::future::BoxFuture;
 use pool_proto::{
     ExitReason, Msg, NodeId, Payload, Pid, Placement, Ref, RemoteError, SendMsg, SpawnRequest,
 };
+
+thread_local! {
+    /// A node whose outgoing queue a send of the running process found
+    /// over its busy limit ([`note_busy`]); taken by the process's next
+    /// `yield_now`, cleared when a process poll begins.
+    static BUSY: Cell<Option<NodeId>> = const { Cell::new(None) };
+}
+
+/// Called by a router from [`RemoteRouter::send_frame`] (on the sending
+/// process's thread) when the queue towards `node` is over its busy limit:
+/// the process's next [`Ctx::yield_now`](crate::Ctx::yield_now) waits for
+/// [`RemoteRouter::drained`] before it continues. This is how a sender that
+/// outruns the connection is slowed to the pace the peer reads at, as
+/// Erlang suspends a process on a busy distribution port, instead of
+/// queueing without bound.
+pub fn note_busy(node: NodeId) {
+    BUSY.with(|b| b.set(Some(node)));
+}
+
+/// Takes the node noted by [`note_busy`] on this thread.
+pub(crate) fn take_busy() -> Option<NodeId> {
+    BUSY.with(|b| b.take())
+}
+
+/// Forgets a busy node noted by another process's poll on this thread.
+pub(crate) fn clear_busy() {
+    BUSY.with(|b| b.set(None));
+}
 
 /// Whether a node can be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +111,14 @@ pub trait RemoteRouter: Send + Sync + 'static {
 
     /// Asks `node` to spawn a process; the answer goes to `reply`.
     fn spawn(&self, node: NodeId, req: SpawnRequest, reply: SpawnReply);
+
+    /// When the queue towards `node` is over its busy limit (see
+    /// [`note_busy`]), a future that resolves once it is back under it, or
+    /// once the connection is gone; `None` when it is not busy.
+    fn drained(&self, node: NodeId) -> Option<BoxFuture<'static, ()>> {
+        let _ = node;
+        None
+    }
 
     /// A message to a process (or a name) on `node`.
     fn send(&self, node: NodeId, msg: SendMsg) {
