@@ -128,3 +128,39 @@ pub fn fmt_figure(f: &Figure) -> String {
         fmt_value(f.max(), &f.unit)
     )
 }
+
+/// "yes", "NO" or "—" for a target met, missed, or not set.
+pub fn fmt_met(met: Option<bool>) -> String {
+    match met {
+        Some(true) => "yes".into(),
+        Some(false) => "NO".into(),
+        None => "—".into(),
+    }
+}
+
+/// Prints `lines` (the first is the header) as a Markdown table with
+/// padded columns.
+pub fn print_markdown_table(lines: &[Vec<String>]) {
+    let columns = lines.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for (i, l) in lines.iter().enumerate() {
+        let cells: Vec<String> = l
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        println!("| {} |", cells.join(" | "));
+        if i == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            println!("|-{}-|", rule.join("-|-"));
+        }
+    }
+}

@@ -33,7 +33,6 @@ use crate::conn::{self, CloseReason, ConnTx};
 use crate::error::Error;
 use crate::load::LoadSampler;
 use crate::node::Shared;
-use crate::peer::request_name;
 
 /// How long the master may take to answer a Join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -145,7 +144,7 @@ impl Shared {
         timeout: Duration,
     ) -> Result<Response, Error> {
         let id = self.next_req();
-        let name = request_name(&body);
+        let name = body.name();
         let (otx, orx) = oneshot::channel();
         lock(&self.master.pending).insert(id, otx);
         if !tx.send(Msg::Request { id, body }) {
@@ -522,10 +521,7 @@ impl Shared {
                 Request::Ping => Response::Pong,
                 other => Response::Error(RemoteError::new(
                     ErrorCode::Refused,
-                    format!(
-                        "a node does not serve {} from the master",
-                        request_name(&other)
-                    ),
+                    format!("a node does not serve {} from the master", other.name()),
                 )),
             };
             shared.master_push(Msg::Response { id, body });

@@ -490,7 +490,7 @@ impl Shared {
                 },
             ),
             other => {
-                let name = request_name(&other);
+                let name = other.name();
                 let e = RemoteError::new(
                     ErrorCode::Refused,
                     format!("a worker does not serve {name} from a peer"),
@@ -641,31 +641,5 @@ impl Shared {
             }
         })
         .await;
-    }
-}
-
-/// A request's name, for messages.
-pub(crate) fn request_name(r: &Request) -> &'static str {
-    match r {
-        Request::Join(_) => "Join",
-        Request::Ready => "Ready",
-        Request::Place(_) => "Place",
-        Request::RegisterName { .. } => "RegisterName",
-        Request::UnregisterName { .. } => "UnregisterName",
-        Request::WhereIs { .. } => "WhereIs",
-        Request::ListNames => "ListNames",
-        Request::ListNodes => "ListNodes",
-        Request::ListProcesses { .. } => "ListProcesses",
-        Request::LocalProcesses => "LocalProcesses",
-        Request::TreeStart { .. } => "TreeStart",
-        Request::TreeList => "TreeList",
-        Request::TreeShow { .. } => "TreeShow",
-        Request::TreeStop { .. } => "TreeStop",
-        Request::StartApp { .. } => "StartApp",
-        Request::StopApp { .. } => "StopApp",
-        Request::Inspect { .. } => "Inspect",
-        Request::Spawn(_) => "Spawn",
-        Request::Leave => "Leave",
-        Request::Ping => "Ping",
     }
 }

@@ -45,7 +45,9 @@ use std::time::{Duration, Instant};
 
 use mimalloc::MiMalloc;
 use pool_benches::Flags;
-use pool_benches::figure::{Figure, fmt_figure, load_average, on_path};
+use pool_benches::figure::{
+    Figure, fmt_figure, fmt_met, load_average, on_path, print_markdown_table,
+};
 use pool_proto::{NodeId, Pid, Strategy};
 use supervisor::supervisor::{self as sup, Child, Spec};
 use supervisor::{Ctx, Envelope, Message, Runtime};
@@ -892,34 +894,10 @@ fn print_table(cfg: &Config, ours: &[Figure], erlang: &[Figure]) {
             e.as_ref().map_or("—".into(), fmt_figure),
             ratio_text,
             target,
-            match met {
-                Some(true) => "yes".into(),
-                Some(false) => "NO".into(),
-                None => "—".into(),
-            },
+            fmt_met(met),
         ]);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for (i, l) in lines.iter().enumerate() {
-        let cells: Vec<String> = l
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
-            .collect();
-        println!("| {} |", cells.join(" | "));
-        if i == 0 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            println!("|-{}-|", rule.join("-|-"));
-        }
-    }
+    print_markdown_table(&lines);
     println!(
         "ratio = ours / Erlang (for rates higher is better, for times and bytes lower is better)"
     );
