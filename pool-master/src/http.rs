@@ -30,8 +30,9 @@
 //! Errors are `{"error": message, "code": code}` with a matching status.
 
 mod auth;
+mod context;
 mod control;
-pub(crate) mod dashboard;
+mod dashboard;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,24 +42,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use pool_proto::{ErrorCode, RemoteError};
+use pool_proto::ErrorCode;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
-use crate::master::Shared;
+use self::context::{ApiError, Http, ViewCache};
 use crate::metrics::NodeRow;
-
-/// What every handler gets: the master, and the dashboard's cache of tree
-/// views.
-#[derive(Debug)]
-pub(crate) struct Http {
-    /// The master's shared state.
-    shared: Arc<Shared>,
-    /// The last tree view of each running app, so that several open
-    /// dashboards do not each ask the root's node every second.
-    views: dashboard::ViewCache,
-}
+use crate::node_requests;
+use crate::shared::Shared;
 
 /// Serves the API on `listener` until the master stops.
 pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
@@ -89,7 +81,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 fn router(shared: Arc<Shared>) -> Router {
     let state = Arc::new(Http {
         shared,
-        views: dashboard::ViewCache::default(),
+        views: ViewCache::default(),
     });
     Router::new()
         .route("/api/nodes", get(nodes))
@@ -106,54 +98,6 @@ fn router(shared: Arc<Shared>) -> Router {
         // Unknown routes answer JSON like every other error.
         .fallback(not_found)
         .with_state(state)
-}
-
-/// An API error as JSON: `{"error": message, "code": code}`.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    /// The HTTP status.
-    status: StatusCode,
-    /// The code and the message for people.
-    error: RemoteError,
-}
-
-impl ApiError {
-    /// An error with an explicit status.
-    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            error: RemoteError::new(code, message),
-        }
-    }
-
-    /// A malformed request.
-    fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
-    }
-}
-
-impl From<RemoteError> for ApiError {
-    fn from(error: RemoteError) -> Self {
-        let status = match error.code {
-            ErrorCode::NotFound | ErrorCode::UnknownNode => StatusCode::NOT_FOUND,
-            ErrorCode::BadRequest
-            | ErrorCode::BadSpec
-            | ErrorCode::BadArgs
-            | ErrorCode::UnknownFunction => StatusCode::BAD_REQUEST,
-            ErrorCode::AlreadyRunning | ErrorCode::DuplicateName => StatusCode::CONFLICT,
-            ErrorCode::NoNode | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Refused => StatusCode::FORBIDDEN,
-            ErrorCode::Internal => StatusCode::BAD_GATEWAY,
-        };
-        ApiError { status, error }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.error.message, "code": self.error.code });
-        (self.status, Json(body)).into_response()
-    }
 }
 
 async fn not_found() -> ApiError {
@@ -178,7 +122,9 @@ async fn processes(
     State(h): State<Arc<Http>>,
     Query(q): Query<NodeFilter>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(h.shared.list_processes(q.node.as_deref()).await?))
+    Ok(Json(
+        node_requests::list_processes(&h.shared, q.node.as_deref()).await?,
+    ))
 }
 
 /// `?id=ID`.
@@ -198,7 +144,7 @@ async fn trees(
 }
 
 async fn tree(State(h): State<Arc<Http>>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(Json(h.shared.tree_show(&id).await?).into_response())
+    Ok(Json(node_requests::tree_show(&h.shared, &id).await?).into_response())
 }
 
 async fn names(State(h): State<Arc<Http>>) -> impl IntoResponse {

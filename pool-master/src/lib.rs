@@ -76,6 +76,7 @@
 
 mod activity;
 mod apps;
+mod clock;
 pub mod config;
 pub mod error;
 pub mod failure;
@@ -85,11 +86,13 @@ pub mod master;
 mod membership;
 mod metrics;
 pub mod names;
+mod node_requests;
+mod outbox;
 mod persist;
 pub mod placement;
-mod pool;
 mod server;
-mod service;
+mod shared;
+mod state;
 
 pub use config::{BootTree, HttpToken, MasterConfig};
 pub use error::{Error, Result};

@@ -26,13 +26,11 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_proto::{Identity, NodeId, NodeKind};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -44,8 +42,10 @@ use crate::error::Result;
 use crate::load_table::LoadTable;
 use crate::membership::DownList;
 use crate::metrics::Metrics;
-use crate::persist::{Persister, StateDir};
-use crate::pool::{Gone, Pool, PoolSettings, StartOrder};
+use crate::node_requests;
+use crate::persist::StateDir;
+use crate::shared::Shared;
+use crate::state::{PoolSettings, PoolState};
 
 /// How long the ordered stop may take before the remaining tasks are
 /// abandoned: sessions only close sockets and the state file is small.
@@ -53,110 +53,6 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How often metrics upkeep and down-list pruning run.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
-
-/// What every task of the master shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    /// The settings it was started with.
-    pub(crate) config: MasterConfig,
-    /// The master's identity in handshakes.
-    pub(crate) identity: Identity,
-    /// The whole pool state; never held across an `.await`.
-    pool: Mutex<Pool>,
-    /// Metric handles (also used by the pool's transitions).
-    pub(crate) metrics: Arc<Metrics>,
-    /// Saves the state directory after changes.
-    pub(crate) persister: Arc<Persister>,
-    /// The root token: cancelled when the master stops.
-    pub(crate) token: CancellationToken,
-    /// Every task of the master.
-    pub(crate) tracker: TaskTracker,
-    /// Wakes the failure watch when a node becomes live (its deadline may
-    /// be the first one).
-    pub(crate) fd_wakeup: Notify,
-    /// Serial of the next connection.
-    next_session: AtomicU64,
-}
-
-/// The pool state, locked. Dropping it asks the state writer to save if
-/// the state changed.
-pub(crate) struct PoolGuard<'a> {
-    /// The lock.
-    guard: MutexGuard<'a, Pool>,
-    /// Where changes are reported.
-    persister: &'a Persister,
-}
-
-impl std::ops::Deref for PoolGuard<'_> {
-    type Target = Pool;
-    fn deref(&self) -> &Pool {
-        &self.guard
-    }
-}
-
-impl std::ops::DerefMut for PoolGuard<'_> {
-    fn deref_mut(&mut self) -> &mut Pool {
-        &mut self.guard
-    }
-}
-
-impl PoolGuard<'_> {
-    /// Reports a pending change now; returns the change number to
-    /// [`Persister::flush`] on (the latest one if nothing changed).
-    pub(crate) fn save(&mut self) -> u64 {
-        if self.guard.dirty {
-            self.guard.dirty = false;
-            self.persister.mark()
-        } else {
-            self.persister.latest()
-        }
-    }
-}
-
-impl Drop for PoolGuard<'_> {
-    fn drop(&mut self) {
-        if self.guard.dirty {
-            self.guard.dirty = false;
-            self.persister.mark();
-        }
-    }
-}
-
-impl Shared {
-    /// Locks the pool state.
-    pub(crate) fn lock(&self) -> PoolGuard<'_> {
-        PoolGuard {
-            // A panic while holding the lock leaves the pool as it was at the
-            // panic; carrying on beats taking the whole pool down.
-            guard: self.pool.lock().unwrap_or_else(|e| e.into_inner()),
-            persister: &self.persister,
-        }
-    }
-
-    /// A fresh connection serial.
-    pub(crate) fn next_session(&self) -> u64 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Runs start orders in the background.
-    pub(crate) fn spawn_starts(self: &Arc<Self>, orders: Vec<StartOrder>) {
-        for order in orders {
-            let shared = self.clone();
-            self.tracker.spawn(async move {
-                let _ = shared.start_root(order).await;
-            });
-        }
-    }
-
-    /// Finishes nodes that went down: closes their connections and starts
-    /// their roots elsewhere.
-    pub(crate) fn finish_downs(self: &Arc<Self>, gone: Vec<Gone>) {
-        for g in gone {
-            g.peer.closed.cancel();
-            self.spawn_starts(g.starts);
-        }
-    }
-}
 
 /// A running master. Dropping it stops the master (as
 /// [`shutdown`](Self::shutdown) does, without waiting for the end).
@@ -294,7 +190,7 @@ pub async fn spawn_master(
     };
     let mut downs = DownList::from_records(snapshot.down_nodes);
     downs.prune(config.down_retention);
-    let mut pool = Pool::new(
+    let mut pool = PoolState::new(
         settings,
         LoadTable::new(config.load_table),
         apps,
@@ -310,17 +206,14 @@ pub async fn spawn_master(
         name: config.name.clone(),
         kind: NodeKind::Master,
     };
-    let shared = Arc::new(Shared {
-        identity,
-        pool: Mutex::new(pool),
-        metrics,
-        persister: Arc::new(Persister::new()),
-        token: token.clone(),
-        tracker: tracker.clone(),
-        fd_wakeup: Notify::new(),
-        next_session: AtomicU64::new(1),
+    let shared = Arc::new(Shared::new(
         config,
-    });
+        identity,
+        pool,
+        metrics,
+        token.clone(),
+        tracker.clone(),
+    ));
     if boot_changed {
         shared.persister.mark();
     }
@@ -397,7 +290,7 @@ async fn watch_failures(shared: Arc<Shared>) {
             let gone = pool.tick(Instant::now());
             (gone, pool.detector.next_deadline())
         };
-        shared.finish_downs(gone);
+        node_requests::finish_downs(&shared, gone);
         let sleep = async {
             match next {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -431,7 +324,7 @@ async fn release_holds(shared: Arc<Shared>, mut at: Instant) {
                 "grace period over: starting the roots whose node did not rejoin"
             );
         }
-        shared.spawn_starts(orders);
+        node_requests::spawn_starts(&shared, orders);
         match next {
             Some(t) => at = t,
             None => return,

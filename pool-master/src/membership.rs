@@ -5,13 +5,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use pool_proto::{DownReason, NodeId, NodeInfo, NodeKind};
 use serde::{Deserialize, Serialize};
 
-use crate::server::peer::Peer;
+use crate::clock::now_ms;
+use crate::outbox::NodeLink;
 
 /// One node that joined.
 #[derive(Debug)]
@@ -21,7 +22,7 @@ pub(crate) struct Member {
     /// The functions it can spawn (`Join.functions`).
     pub(crate) functions: HashSet<String>,
     /// Its connection: pushes and master requests go here.
-    pub(crate) peer: Arc<Peer>,
+    pub(crate) peer: Arc<NodeLink>,
     /// True once the other nodes were told `NodeUp`: joined without fence,
     /// or fenced and `Ready`. Only live nodes are placed on and watched.
     pub(crate) live: bool,
@@ -140,13 +141,6 @@ pub(crate) struct DownRecord {
 pub(crate) struct DownList {
     /// Id → record.
     by_id: HashMap<NodeId, DownRecord>,
-}
-
-/// Wall-clock now, ms since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl DownList {

@@ -12,7 +12,6 @@
 //! [`MAX_ACCEPT_BACKOFF`] instead of spinning or giving up: the master
 //! must outlive a burst of reconnects.
 
-pub(crate) mod peer;
 pub(crate) mod session;
 
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::warn;
 
-use crate::master::Shared;
+use crate::shared::Shared;
 
 /// First pause after a failed accept.
 const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(5);

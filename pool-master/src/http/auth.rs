@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use pool_proto::ErrorCode;
 use tracing::warn;
 
-use super::{ApiError, Http};
+use super::context::{ApiError, Http};
 
 #[cfg(test)]
 mod tests;

@@ -25,10 +25,11 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use super::auth::Authorized;
-use super::{ApiError, Http};
-use crate::master::Shared;
-use crate::membership::now_ms;
-use crate::server::peer::RequestError;
+use super::context::{ApiError, Http};
+use crate::clock::now_ms;
+use crate::node_requests;
+use crate::outbox::RequestError;
+use crate::shared::Shared;
 
 /// The body of `POST /api/spawn`.
 #[derive(Debug, Deserialize)]
@@ -314,10 +315,8 @@ pub(super) async fn tree_start(
     let spec = supervisor::tree_file::parse_tree_str(&source, &text, |_| true)
         .map_err(|e| ApiError::from(RemoteError::new(ErrorCode::BadSpec, e.to_string())))?;
     let id = spec.supervisor.id.clone();
-    let summary = h
-        .shared
-        .tree_start(spec, Some(source.clone()), Some(text))
-        .await?;
+    let summary =
+        node_requests::tree_start(&h.shared, spec, Some(source.clone()), Some(text)).await?;
     info!(app = %id, %source, "tree started over HTTP");
     h.shared.lock().activity.api(
         None,
@@ -335,7 +334,7 @@ pub(super) async fn tree_stop(
     State(h): State<Arc<Http>>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let summary = h.shared.tree_stop(&id).await?;
+    let summary = node_requests::tree_stop(&h.shared, &id).await?;
     info!(app = %id, "tree stopped over HTTP");
     h.shared.lock().activity.api(
         None,

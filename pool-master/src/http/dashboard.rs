@@ -29,7 +29,7 @@
 //! are open.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -38,12 +38,13 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use futures_util::future::join_all;
-use pool_proto::{AppStatus, AppSummary, NodeId, NodeStatus, Pid, TreeView};
+use pool_proto::{AppStatus, AppSummary, NodeId, NodeStatus, TreeView};
 use serde::{Deserialize, Serialize};
 
-use super::Http;
+use super::context::{CachedView, Http};
 use crate::activity::{self, DownNode, Event, Sample};
-use crate::membership::now_ms;
+use crate::clock::now_ms;
+use crate::node_requests;
 
 /// The page.
 const INDEX_HTML: &str = include_str!("dashboard/index.html");
@@ -116,27 +117,6 @@ async fn js() -> Response {
 
 async fn favicon() -> Response {
     asset("image/svg+xml", FAVICON_SVG)
-}
-
-/// The last view of each tree.
-#[derive(Debug, Default)]
-pub(crate) struct ViewCache(Mutex<HashMap<String, CachedView>>);
-
-/// One tree's last view.
-#[derive(Clone, Debug)]
-struct CachedView {
-    /// When it was fetched.
-    at: Instant,
-    /// The root it shows (a new root means a new view is needed).
-    root: Option<Pid>,
-    /// The view.
-    view: TreeView,
-}
-
-impl ViewCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedView>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// `?since=MS&after=SEQ`.
@@ -344,7 +324,7 @@ async fn tree_view(h: &Arc<Http>, app: &AppSummary) -> (Option<TreeView>, bool) 
     {
         return (Some(c.view.clone()), false);
     }
-    match h.shared.tree_show_within(&app.id, VIEW_TIMEOUT).await {
+    match node_requests::tree_show_within(&h.shared, &app.id, VIEW_TIMEOUT).await {
         Ok(view) => {
             let mut cache = h.views.lock();
             // Apps that are gone leave the cache with them.

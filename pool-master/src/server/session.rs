@@ -35,10 +35,11 @@ use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::master::Shared;
-use crate::membership::now_ms;
-use crate::pool::Joined;
-use crate::server::peer::{Peer, run_writer};
+use crate::clock::now_ms;
+use crate::node_requests;
+use crate::outbox::{NodeLink, run_writer};
+use crate::shared::Shared;
+use crate::state::Joined;
 
 /// Answers gathered before they are handed to the writer in one chunk.
 const MAX_BATCH: usize = 64 * 1024;
@@ -94,7 +95,7 @@ async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
     );
     // Frames the peer sent right behind its handshake are already buffered.
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
-    let (peer, rx) = Peer::new(
+    let (peer, rx) = NodeLink::new(
         shared.next_session(),
         who.node,
         who.name.clone(),
@@ -130,7 +131,7 @@ async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
     if session.joined && !shared.token.is_cancelled() {
         let gone = shared.lock().session_closed(&peer, Instant::now());
         if let Some(gone) = gone {
-            shared.finish_downs(vec![gone]);
+            node_requests::finish_downs(&shared, vec![gone]);
         }
     }
 }
@@ -146,7 +147,7 @@ struct Session {
     /// The master.
     shared: Arc<Shared>,
     /// This connection.
-    peer: Arc<Peer>,
+    peer: Arc<NodeLink>,
     /// The node's `Join` was welcomed.
     joined: bool,
     /// The node's `Join` was refused: close after the error is written.
@@ -323,7 +324,7 @@ impl Session {
                         };
                         (orders, foreign)
                     };
-                    self.shared.spawn_starts(orders);
+                    node_requests::spawn_starts(&self.shared, orders);
                     if foreign {
                         self.ignored(
                             "AppEvent",
@@ -395,7 +396,7 @@ impl Session {
                 match res {
                     Ok(orders) => {
                         self.shared.fd_wakeup.notify_one();
-                        self.shared.spawn_starts(orders);
+                        node_requests::spawn_starts(&self.shared, orders);
                         Response::Ok
                     }
                     Err(e) => Response::Error(e),
@@ -408,7 +409,7 @@ impl Session {
             Request::ListProcesses { node } => {
                 let s = self.shared.clone();
                 return self.spawn_answer(id, async move {
-                    s.list_processes(node.as_deref())
+                    node_requests::list_processes(&s, node.as_deref())
                         .await
                         .map(Response::Processes)
                 });
@@ -416,19 +417,19 @@ impl Session {
             Request::TreeStart { spec, source, text } => {
                 let s = self.shared.clone();
                 return self.spawn_answer(id, async move {
-                    s.tree_start(spec, source, text).await.map(Response::Apps)
+                    node_requests::tree_start(&s, spec, source, text).await.map(Response::Apps)
                 });
             }
             Request::TreeShow { id: app } => {
                 let s = self.shared.clone();
                 return self.spawn_answer(id, async move {
-                    s.tree_show(&app).await.map(Response::Tree)
+                    node_requests::tree_show(&s, &app).await.map(Response::Tree)
                 });
             }
             Request::TreeStop { id: app } => {
                 let s = self.shared.clone();
                 return self.spawn_answer(id, async move {
-                    s.tree_stop(&app).await.map(Response::Apps)
+                    node_requests::tree_stop(&s, &app).await.map(Response::Apps)
                 });
             }
             Request::Join(_) => self.refuse(
@@ -543,7 +544,7 @@ impl Session {
                     old.closed.cancel();
                 }
                 self.shared.fd_wakeup.notify_one();
-                self.shared.spawn_starts(starts);
+                node_requests::spawn_starts(&self.shared, starts);
             }
         }
     }

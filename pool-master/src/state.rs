@@ -1,4 +1,4 @@
-//! [`Pool`]: the master's whole state, kept under one lock, and the
+//! [`PoolState`]: the master's whole state, kept under one lock, and the
 //! transitions that keep its parts consistent — a join touches the
 //! membership, the load table, the failure detector, the names, the apps
 //! and the down list at once, and every other node must see the change in
@@ -26,14 +26,15 @@ use tracing::{debug, info, warn};
 
 use crate::activity::Activity;
 use crate::apps::{self, Apps, Assignment};
+use crate::clock::now_ms;
 use crate::failure::FailureDetector;
 use crate::load_table::LoadTable;
-use crate::membership::{DownList, Member, Membership, now_ms};
+use crate::membership::{DownList, Member, Membership};
 use crate::metrics::Metrics;
 use crate::names::{GlobalNames, Reclaim};
+use crate::outbox::{NodeLink, encode};
 use crate::persist::Snapshot;
 use crate::placement::PlaceError;
-use crate::server::peer::{Peer, encode};
 
 /// The function every worker has: a nested or root supervisor.
 pub(crate) const SUPERVISOR_FUNCTION: &str = "supervisor";
@@ -59,7 +60,7 @@ pub(crate) struct StartOrder {
     /// What to start where.
     pub(crate) assignment: Assignment,
     /// The connection of the chosen node.
-    pub(crate) peer: Arc<Peer>,
+    pub(crate) peer: Arc<NodeLink>,
 }
 
 /// What became of a `Join`.
@@ -70,10 +71,10 @@ pub(crate) enum Joined {
     /// Welcomed (the `Welcome` is already queued on the connection).
     Welcomed {
         /// A previous session of the same node, to close without a down.
-        replaced: Option<Arc<Peer>>,
+        replaced: Option<Arc<NodeLink>>,
         /// A fencing node of the same name that this one replaced
         /// (declared down `Replaced`), to close.
-        kicked: Option<Arc<Peer>>,
+        kicked: Option<Arc<NodeLink>>,
         /// Roots to start now that a worker is live.
         starts: Vec<StartOrder>,
     },
@@ -83,14 +84,14 @@ pub(crate) enum Joined {
 #[derive(Debug)]
 pub(crate) struct Gone {
     /// Its connection (to close, if it is still open).
-    pub(crate) peer: Arc<Peer>,
+    pub(crate) peer: Arc<NodeLink>,
     /// Roots to start elsewhere.
     pub(crate) starts: Vec<StartOrder>,
 }
 
 /// The master's state.
 #[derive(Debug)]
-pub(crate) struct Pool {
+pub(crate) struct PoolState {
     /// Settings.
     pub(crate) settings: PoolSettings,
     /// Live nodes' load.
@@ -116,7 +117,7 @@ pub(crate) struct Pool {
     pub(crate) dirty: bool,
 }
 
-impl Pool {
+impl PoolState {
     /// A pool with the saved apps and down list, nothing connected.
     pub(crate) fn new(
         settings: PoolSettings,
@@ -125,7 +126,7 @@ impl Pool {
         downs: DownList,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Pool {
+        PoolState {
             detector: FailureDetector::new(settings.node_timeout),
             settings,
             table,
@@ -164,7 +165,7 @@ impl Pool {
     /// A node's `Join` (request `req_id`) on connection `peer`.
     pub(crate) fn join(
         &mut self,
-        peer: &Arc<Peer>,
+        peer: &Arc<NodeLink>,
         req_id: ReqId,
         join: Join,
         now: Instant,
@@ -321,7 +322,7 @@ impl Pool {
     /// `Ready` after fencing on connection `peer`.
     pub(crate) fn ready(
         &mut self,
-        peer: &Peer,
+        peer: &NodeLink,
         now: Instant,
     ) -> Result<Vec<StartOrder>, RemoteError> {
         match self.members.get(peer.node) {
@@ -365,7 +366,7 @@ impl Pool {
     }
 
     /// `Leave`: nothing more is placed on the node.
-    pub(crate) fn leave(&mut self, peer: &Peer) {
+    pub(crate) fn leave(&mut self, peer: &NodeLink) {
         if let Some(m) = self.members.get_mut(peer.node)
             && m.peer.session == peer.session
         {
@@ -379,7 +380,7 @@ impl Pool {
 
     /// The connection `peer` closed. If it was its node's current session,
     /// the node is down (`Left` after a `Leave`).
-    pub(crate) fn session_closed(&mut self, peer: &Peer, now: Instant) -> Option<Gone> {
+    pub(crate) fn session_closed(&mut self, peer: &NodeLink, now: Instant) -> Option<Gone> {
         let m = self.members.get(peer.node)?;
         if m.peer.session != peer.session {
             return None; // replaced by a newer session of the same node

@@ -1,4 +1,4 @@
-//! [`Peer`]: the master's handle on one node connection — the outbox its
+//! [`NodeLink`]: the master's handle on one node connection — the outbox its
 //! writer task drains, the requests the master sent it that await an
 //! answer, and the token that closes it. The membership keeps one per
 //! member; broadcasts, responses and master → node requests all go through
@@ -67,7 +67,7 @@ pub(crate) enum RequestError {
 
 /// One node connection, as the rest of the master sees it.
 #[derive(Debug)]
-pub(crate) struct Peer {
+pub(crate) struct NodeLink {
     /// Serial of this connection, unique in the master: tells a replaced
     /// session from its successor for the same node id.
     pub(crate) session: u64,
@@ -90,7 +90,7 @@ pub(crate) struct Peer {
     pub(crate) closed: CancellationToken,
 }
 
-impl Peer {
+impl NodeLink {
     /// A peer and the receiving end of its outbox (for the writer task).
     pub(crate) fn new(
         session: u64,
@@ -100,7 +100,7 @@ impl Peer {
         closed: CancellationToken,
     ) -> (Self, mpsc::UnboundedReceiver<Out>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let peer = Peer {
+        let peer = NodeLink {
             session,
             node,
             name,
@@ -228,7 +228,7 @@ pub(crate) fn encode(msg: &Msg, max_frame_len: usize) -> Option<Bytes> {
 /// or a [`Out::Close`] is written. Closing the peer's token on the way out
 /// stops the reader too.
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
-    peer: std::sync::Arc<Peer>,
+    peer: std::sync::Arc<NodeLink>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     mut wr: W,
 ) {
