@@ -24,6 +24,7 @@ use pool_proto::{
 };
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod schedule;
 #[cfg(test)]
 mod tests;
 

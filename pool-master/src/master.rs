@@ -1,20 +1,28 @@
 //! [`spawn_master`] and [`MasterHandle`]: starting the master on bound
 //! sockets, its background tasks, and its ordered stop.
 //!
-//! Who owns whom (everything below is spawned on one `TaskTracker` and
-//! stops when the root `CancellationToken` is cancelled):
+//! Who owns whom. Every task below is spawned on one `TaskTracker` and
+//! stops when the root `CancellationToken` is cancelled. Each holds an
+//! `Arc<Shared>` (`shared.rs`), which owns the pool state and the
+//! connections' outboxes under one lock; nothing below points back up.
 //!
 //! ```text
-//! main task (waits for the shutdown future, then stops the rest in order)
-//! ├── accept loop ─── session (one per connection) ─┬─ reader (this task)
-//! │                                                  ├─ writer task
-//! │                                                  └─ request tasks (ListProcesses, TreeStart, ...)
+//! MasterHandle ─ main task (waits for the shutdown future, then stops the rest in order)
+//! ├── accept loop ─── session (one per connection) ─┬─ reader (this task): runs transitions,
+//! │   (server.rs)     (server/session.rs)            │    applies their effects
+//! │                                                  ├─ writer task: drains its NodeLink (outbox.rs)
+//! │                                                  └─ request tasks (node_requests.rs)
 //! ├── failure watch   sleeps until the next report deadline, declares nodes down
 //! ├── app grace       after a restart, releases held apps when their grace ends
 //! ├── upkeep          metrics histogram upkeep, down-list pruning
 //! ├── sampler         the dashboard's load history, once a second
-//! ├── HTTP server     axum, graceful shutdown on the same token
+//! ├── HTTP server     axum (http.rs), graceful shutdown on the same token
 //! └── state writer    writes the state directory after changes; flushes last
+//!                     (its own token: it outlives the others)
+//!
+//! Shared ── one Mutex ─┬─ PoolState       state.rs: decisions, no I/O; transitions
+//!                      │                  return effects (frames, closes, requests)
+//!                      └─ links           SessionId → Arc<NodeLink>: where effects go
 //! ```
 //!
 //! Stopping: the token is cancelled (shutdown future, [`MasterHandle::shutdown`]
@@ -30,6 +38,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_proto::{Identity, NodeId, NodeKind};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +47,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::apps::Apps;
+use crate::clock::{Now, now_ms};
 use crate::config::MasterConfig;
 use crate::error::Result;
 use crate::load_table::LoadTable;
@@ -185,17 +196,17 @@ pub async fn spawn_master(
         placement: config.placement,
         node_timeout: config.node_timeout,
         report_interval: config.report_interval,
-        max_frame_len: config.max_frame_len,
         down_retention: config.down_retention,
     };
     let mut downs = DownList::from_records(snapshot.down_nodes);
-    downs.prune(config.down_retention);
+    downs.prune(config.down_retention, now_ms());
     let mut pool = PoolState::new(
         settings,
         LoadTable::new(config.load_table),
         apps,
         downs,
         metrics.clone(),
+        StdRng::from_os_rng(),
     );
     pool.dirty = boot_changed;
 
@@ -285,12 +296,13 @@ pub async fn spawn_master(
 /// its deadline may be the first.
 async fn watch_failures(shared: Arc<Shared>) {
     loop {
-        let (gone, next) = {
-            let mut pool = shared.lock();
-            let gone = pool.tick(Instant::now());
-            (gone, pool.detector.next_deadline())
-        };
-        node_requests::finish_downs(&shared, gone);
+        // Declares the silent down (their NodeDown is queued, their
+        // connections closed), and asks when to look again.
+        let (next, requests) = shared.transition(|s| {
+            let effects = s.tick(Now::read());
+            (s.detector.next_deadline(), effects)
+        });
+        node_requests::spawn(&shared, requests);
         let sleep = async {
             match next {
                 Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
@@ -313,18 +325,18 @@ async fn release_holds(shared: Arc<Shared>, mut at: Instant) {
             _ = shared.token.cancelled() => return,
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
         }
-        let now = Instant::now();
-        let (orders, next) = {
-            let mut pool = shared.lock();
-            (pool.schedule(now), pool.apps.next_hold(now))
-        };
-        if !orders.is_empty() {
+        let now = Now::read();
+        let (next, requests) = shared.transition(|s| {
+            let effects = s.schedule(now);
+            (s.apps.next_hold(now.at), effects)
+        });
+        if !requests.is_empty() {
             info!(
-                apps = orders.len(),
+                apps = requests.len(),
                 "grace period over: starting the roots whose node did not rejoin"
             );
         }
-        node_requests::spawn_starts(&shared, orders);
+        node_requests::spawn(&shared, requests);
         match next {
             Some(t) => at = t,
             None => return,
@@ -343,7 +355,7 @@ async fn sample_activity(shared: Arc<Shared>) {
             _ = shared.token.cancelled() => return,
             _ = tick.tick() => {}
         }
-        shared.lock().sample_activity(Instant::now());
+        shared.lock().sample_activity(Now::read());
     }
 }
 
@@ -357,6 +369,6 @@ async fn upkeep(shared: Arc<Shared>) {
             _ = tick.tick() => {}
         }
         shared.metrics.upkeep();
-        shared.lock().prune_downs();
+        shared.lock().prune_downs(now_ms());
     }
 }

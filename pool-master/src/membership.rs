@@ -1,18 +1,38 @@
 //! Membership: the nodes that joined (live, or still fencing), their names
-//! (unique among them), the connection each one is reached through, and the
+//! (unique among them), the session each one is reached through, and the
 //! ids the master declared down recently (for fencing, kept across a master
-//! restart). Pushes to "every node" go through [`Membership::broadcast`].
+//! restart). Plain data: a member names its connection by [`SessionId`];
+//! the shell keeps the connections themselves (`shared.rs`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::fmt;
 use std::time::Duration;
 
-use bytes::Bytes;
 use pool_proto::{DownReason, NodeId, NodeInfo, NodeKind};
 use serde::{Deserialize, Serialize};
 
-use crate::clock::now_ms;
-use crate::outbox::NodeLink;
+/// The serial of one node connection, unique in the master: tells a
+/// replaced session from its successor for the same node id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SessionId(pub(crate) u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One connection as the state knows it: its session, and the node the
+/// handshake authenticated on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Conn {
+    /// The connection's serial.
+    pub(crate) session: SessionId,
+    /// The node at the other end.
+    pub(crate) node: NodeId,
+    /// Its name, as the handshake gave it.
+    pub(crate) name: String,
+}
 
 /// One node that joined.
 #[derive(Debug)]
@@ -21,8 +41,8 @@ pub(crate) struct Member {
     pub(crate) info: NodeInfo,
     /// The functions it can spawn (`Join.functions`).
     pub(crate) functions: HashSet<String>,
-    /// Its connection: pushes and master requests go here.
-    pub(crate) peer: Arc<NodeLink>,
+    /// Its current connection: pushes and master requests go there.
+    pub(crate) session: SessionId,
     /// True once the other nodes were told `NodeUp`: joined without fence,
     /// or fenced and `Ready`. Only live nodes are placed on and watched.
     pub(crate) live: bool,
@@ -107,19 +127,27 @@ impl Membership {
         self.live_workers().any(|m| m.functions.contains(function))
     }
 
-    /// Sends one encoded frame to every member that got its `Welcome`
-    /// (live or fencing) except `except`. A `lazy` push (`NodeUp`) may be
-    /// held back briefly to share a write with the ones behind it.
-    pub(crate) fn broadcast(&self, frame: &Bytes, except: Option<NodeId>, lazy: bool) {
-        for m in self.by_id.values() {
-            if Some(m.info.id) != except {
-                if lazy {
-                    m.peer.send_push(frame.clone());
-                } else {
-                    m.peer.send(frame.clone());
-                }
-            }
+    /// Live worker names, sorted, for error messages (`none` if there is
+    /// none).
+    pub(crate) fn live_worker_names(&self) -> String {
+        let mut v: Vec<&str> = self.live_workers().map(|m| m.info.name.as_str()).collect();
+        v.sort_unstable();
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.join(", ")
         }
+    }
+
+    /// The sessions of every member that got its `Welcome` (live or
+    /// fencing) except node `except`: where a change about `except` is
+    /// pushed. In no particular order.
+    pub(crate) fn sessions_except(&self, except: NodeId) -> Vec<SessionId> {
+        self.by_id
+            .values()
+            .filter(|m| m.info.id != except)
+            .map(|m| m.session)
+            .collect()
     }
 }
 
@@ -151,13 +179,13 @@ impl DownList {
         }
     }
 
-    /// Records that `node` was declared down now.
-    pub(crate) fn insert(&mut self, node: NodeId, reason: DownReason) {
+    /// Records that `node` was declared down at wall-clock `at_ms`.
+    pub(crate) fn insert(&mut self, node: NodeId, reason: DownReason, at_ms: u64) {
         self.by_id.insert(
             node,
             DownRecord {
                 node,
-                at_ms: now_ms(),
+                at_ms,
                 reason,
             },
         );
@@ -173,9 +201,10 @@ impl DownList {
         self.by_id.remove(&node).is_some()
     }
 
-    /// Forgets records older than `retention`; returns whether any went.
-    pub(crate) fn prune(&mut self, retention: Duration) -> bool {
-        let cutoff = now_ms().saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(0));
+    /// Forgets records older than `retention` at wall-clock `now_ms`;
+    /// returns whether any went.
+    pub(crate) fn prune(&mut self, retention: Duration, now_ms: u64) -> bool {
+        let cutoff = now_ms.saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(0));
         let before = self.by_id.len();
         self.by_id.retain(|_, r| r.at_ms >= cutoff);
         self.by_id.len() != before

@@ -1,15 +1,24 @@
-//! The master's requests that need answers from nodes — starting and
-//! stopping application roots, the `ListProcesses` fan-out, `TreeShow` —
-//! as async functions over the shared state. Sessions (the wire) and the
-//! HTTP API call the same functions, so both give the same answers.
+//! The master's requests that wait for answers from nodes — starting and
+//! stopping application roots, the `ListProcesses` fan-out, `TreeShow`,
+//! `TreeStart`, `TreeStop` — as async functions over [`Shared`]. Sessions
+//! (the wire) and the HTTP API call the same functions, so both give the
+//! same answers; the state's [`NodeRequest`] effects run here too
+//! ([`spawn`]).
 //!
-//! Each function locks the pool only between awaits: it decides under the
-//! lock, releases it, asks the node(s), then applies the answer under the
-//! lock again, checking that what it decided still holds (a node may have
-//! gone down meanwhile).
+//! Each function holds the lock only between awaits:
+//!
+//! 1. decide under the lock (which node, which connection);
+//! 2. release it and ask the node(s) over their [`NodeLink`]s;
+//! 3. hand the answer to the state under the lock again, which checks that
+//!    what was decided still holds (a node may have gone down meanwhile)
+//!    and may ask for more requests.
+//!
+//! Every task spawned here is on the master's tracker; a request whose
+//! connection closes fails at once ([`RequestError::Closed`]), so none
+//! outlives the master's stop by more than its timeout.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use pool_proto::{
@@ -19,126 +28,74 @@ use pool_proto::{
 use tracing::{debug, info, warn};
 
 use crate::apps::stopped_view;
-use crate::clock::now_ms;
-use crate::outbox::RequestError;
+use crate::clock::{Now, now_ms};
+use crate::outbox::{NodeLink, RequestError};
 use crate::shared::Shared;
-use crate::state::{Gone, StartOrder};
+use crate::state::{NodeRequest, StartAnswer, StartOrder, Started};
 
-/// What became of a `StartApp`.
-#[derive(Debug)]
-pub(crate) enum Started {
-    /// The root runs.
-    Root,
-    /// The node went away before answering; the root is (or will be)
-    /// started elsewhere.
-    Moved,
-    /// The app failed: the node refused or did not answer.
-    Failed(RemoteError),
-}
-
-/// Sends `StartApp` for an assignment and applies the answer.
-pub(crate) async fn start_root(shared: &Arc<Shared>, order: StartOrder) -> Started {
-    let StartOrder {
-        assignment: a,
-        peer,
-    } = order;
-    info!(app = %a.app, generation = a.generation, node = %peer.name, "starting application root");
-    let res = peer
-        .request(
-            Request::StartApp {
-                app: a.app.clone(),
-                generation: a.generation,
-                spec: a.spec.clone(),
-            },
-            shared.config.request_timeout,
-        )
-        .await;
-    let now = Instant::now();
-    let mut pool = shared.lock();
-    let fail = |pool: &mut crate::shared::PoolGuard<'_>, code, reason: String| {
-        warn!(app = %a.app, node = %peer.name, %reason, "application failed to start");
-        if pool
-            .apps
-            .start_failed(&a.app, a.generation, a.node, reason.clone())
-        {
-            pool.dirty = true;
-            pool.activity.app_failed(&a.app, &reason, now_ms());
-        }
-        Started::Failed(RemoteError::new(code, reason))
-    };
-    match res {
-        Ok(Response::Spawned(root)) => {
-            if pool.apps.started(&a.app, a.generation, a.node, root) {
-                pool.dirty = true;
-                info!(app = %a.app, generation = a.generation, %root, node = %peer.name, "application root running");
-                pool.activity
-                    .app_started(&a.app, a.generation, &peer.name, now_ms());
-            } else {
-                // The app moved on meanwhile (stopped, or restarted
-                // elsewhere): this root must not run beside the other.
-                let elsewhere = pool.apps.get(&a.app).is_none_or(|app| {
-                    app.rec.status != AppStatus::Running || app.rec.node != Some(a.node)
+/// Runs the requests a transition asked for, each as a task on the
+/// master's tracker. Call it after the lock is released.
+pub(crate) fn spawn(shared: &Arc<Shared>, requests: Vec<NodeRequest>) {
+    for request in requests {
+        let s = shared.clone();
+        match request {
+            NodeRequest::StartRoot(order) => {
+                shared.tracker.spawn(async move {
+                    let _ = start_root(&s, order).await;
                 });
-                if elsewhere {
-                    let peer = peer.clone();
-                    let app = a.app.clone();
-                    let timeout = shared.config.stop_timeout;
-                    shared.tracker.spawn(async move {
-                        let _ = peer.request(Request::StopApp { app }, timeout).await;
-                    });
-                }
             }
-            Started::Root
-        }
-        Ok(Response::Error(e)) => fail(
-            &mut pool,
-            e.code,
-            format!("the root could not start on {}: {}", peer.name, e.message),
-        ),
-        Ok(other) => fail(
-            &mut pool,
-            ErrorCode::Internal,
-            format!(
-                "{} answered StartApp with {other:?} instead of Spawned",
-                peer.name
-            ),
-        ),
-        Err(RequestError::Timeout) => {
-            let timeout = shared.config.request_timeout;
-            let failed = fail(
-                &mut pool,
-                ErrorCode::Internal,
-                format!("{} did not start the root within {timeout:?}", peer.name),
-            );
-            // It may still start it late: ask it to stop.
-            let (peer, app) = (peer.clone(), a.app.clone());
-            let stop = shared.config.stop_timeout;
-            shared.tracker.spawn(async move {
-                let _ = peer.request(Request::StopApp { app }, stop).await;
-            });
-            failed
-        }
-        Err(RequestError::Closed) => {
-            // If this was still the node's session, its close declares
-            // the node down and that re-places the root. Only when a
-            // new session of the same node replaced this one is the
-            // assignment void with the node still live: place again.
-            let replaced = pool
-                .members
-                .get(a.node)
-                .is_some_and(|m| m.peer.session != peer.session);
-            if replaced
-                && !shared.token.is_cancelled()
-                && pool.apps.unassign(&a.app, a.generation, a.node)
-            {
-                pool.dirty = true;
-                let orders = pool.schedule(now);
-                drop(pool);
-                spawn_starts(shared, orders);
+            NodeRequest::StopApp { to, app } => {
+                let Some(link) = shared.lock().link(to) else {
+                    continue; // its connection is gone, and the root with it
+                };
+                let timeout = shared.config.stop_timeout;
+                shared.tracker.spawn(async move {
+                    let _ = link.request(Request::StopApp { app }, timeout).await;
+                });
             }
-            Started::Moved
         }
     }
+}
+
+/// Sends `StartApp` for an assignment and hands the answer to the state.
+pub(crate) async fn start_root(shared: &Arc<Shared>, order: StartOrder) -> Started {
+    let a = &order.assignment;
+    let name = &order.name;
+    info!(app = %a.app, generation = a.generation, node = %name, "starting application root");
+    let link = shared.lock().link(order.to);
+    let timeout = shared.config.request_timeout;
+    let res = match link {
+        Some(link) => {
+            link.request(
+                Request::StartApp {
+                    app: a.app.clone(),
+                    generation: a.generation,
+                    spec: a.spec.clone(),
+                },
+                timeout,
+            )
+            .await
+        }
+        None => Err(RequestError::Closed),
+    };
+    let answer = match res {
+        Ok(Response::Spawned(root)) => StartAnswer::Spawned(root),
+        Ok(Response::Error(e)) => StartAnswer::Failed {
+            code: e.code,
+            reason: format!("the root could not start on {name}: {}", e.message),
+        },
+        Ok(other) => StartAnswer::Failed {
+            code: ErrorCode::Internal,
+            reason: format!("{name} answered StartApp with {other:?} instead of Spawned"),
+        },
+        Err(RequestError::Timeout) => StartAnswer::Timeout(timeout),
+        // The master is stopping: nothing is placed again.
+        Err(RequestError::Closed) if shared.token.is_cancelled() => return Started::Moved,
+        Err(RequestError::Closed) => StartAnswer::Closed,
+    };
+    let (started, requests) = shared.transition(|s| s.start_answered(&order, answer, Now::read()));
+    spawn(shared, requests);
+    started
 }
 
 /// `TreeStart`: checks and records the tree, saves it, starts its root.
@@ -175,7 +132,7 @@ pub(crate) async fn tree_stop(
     shared: &Arc<Shared>,
     id: &str,
 ) -> Result<Vec<AppSummary>, RemoteError> {
-    let peer = {
+    let link = {
         let mut pool = shared.lock();
         match pool.apps.stop_begin(id) {
             Err(()) => return Err(not_found(id)),
@@ -183,12 +140,13 @@ pub(crate) async fn tree_stop(
                 pool.dirty = true;
                 None
             }
-            Ok(Some(node)) => pool.members.get(node).map(|m| m.peer.clone()),
+            Ok(Some(node)) => pool.link_of(node),
         }
     };
-    if let Some(peer) = peer {
-        info!(app = %id, node = %peer.name, "stopping application root");
-        match peer
+    if let Some(link) = link {
+        let name = &link.conn.name;
+        info!(app = %id, node = %name, "stopping application root");
+        match link
             .request(
                 Request::StopApp { app: id.to_owned() },
                 shared.config.stop_timeout,
@@ -197,10 +155,10 @@ pub(crate) async fn tree_stop(
         {
             Ok(Response::Ok) => {}
             Ok(other) => {
-                warn!(app = %id, node = %peer.name, answer = ?other, "StopApp was not answered Ok; marking the app stopped anyway")
+                warn!(app = %id, node = %name, answer = ?other, "StopApp was not answered Ok; marking the app stopped anyway")
             }
             Err(e) => {
-                warn!(app = %id, node = %peer.name, error = ?e, "StopApp got no answer; marking the app stopped anyway")
+                warn!(app = %id, node = %name, error = ?e, "StopApp got no answer; marking the app stopped anyway")
             }
         }
     }
@@ -222,14 +180,14 @@ pub(crate) async fn tree_show(shared: &Arc<Shared>, id: &str) -> Result<TreeView
     tree_show_within(shared, id, shared.config.request_timeout).await
 }
 
-/// [`tree_show`], waiting at most `timeout` for the
-/// root's node (the dashboard waits less than `poolctl`).
+/// [`tree_show`], waiting at most `timeout` for the root's node (the
+/// dashboard waits less than `poolctl`).
 pub(crate) async fn tree_show_within(
     shared: &Arc<Shared>,
     id: &str,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) -> Result<TreeView, RemoteError> {
-    let (peer, root) = {
+    let (link, root) = {
         let pool = shared.lock();
         let app = pool.apps.get(id).ok_or_else(|| not_found(id))?;
         let target = match (app.rec.status, app.rec.node, app.rec.root) {
@@ -237,7 +195,8 @@ pub(crate) async fn tree_show_within(
                 .members
                 .get(node)
                 .filter(|m| m.live)
-                .map(|m| (m.peer.clone(), root)),
+                .and_then(|m| pool.link(m.session))
+                .map(|link| (link, root)),
             _ => None,
         };
         match target {
@@ -245,7 +204,8 @@ pub(crate) async fn tree_show_within(
             None => return Ok(stopped_view(&app.rec.spec)),
         }
     };
-    match peer.request(Request::Inspect { pid: root }, timeout).await {
+    let name = &link.conn.name;
+    match link.request(Request::Inspect { pid: root }, timeout).await {
         Ok(Response::Tree(mut view)) => {
             shared.lock().name_nodes(&mut view);
             Ok(view)
@@ -253,16 +213,12 @@ pub(crate) async fn tree_show_within(
         Ok(Response::Error(e)) => Err(e),
         Ok(other) => Err(RemoteError::new(
             ErrorCode::Internal,
-            format!(
-                "{} answered Inspect with {other:?} instead of a tree",
-                peer.name
-            ),
+            format!("{name} answered Inspect with {other:?} instead of a tree"),
         )),
         Err(e) => Err(RemoteError::new(
             ErrorCode::Internal,
             format!(
-                "{} did not show the tree ({}): try again",
-                peer.name,
+                "{name} did not show the tree ({}): try again",
                 match e {
                     RequestError::Timeout => "no answer in time",
                     RequestError::Closed => "its connection closed",
@@ -279,17 +235,19 @@ pub(crate) async fn list_processes(
     shared: &Arc<Shared>,
     node: Option<&str>,
 ) -> Result<Vec<ProcessInfo>, RemoteError> {
-    let peers = {
+    let links: Vec<Arc<NodeLink>> = {
         let pool = shared.lock();
         match node {
             Some(name) => match pool.members.by_name(name) {
-                Some(m) if m.live && m.info.kind == NodeKind::Worker => vec![m.peer.clone()],
+                Some(m) if m.live && m.info.kind == NodeKind::Worker => {
+                    pool.link(m.session).into_iter().collect()
+                }
                 _ => {
                     return Err(RemoteError::new(
                         ErrorCode::UnknownNode,
                         format!(
                             "node {name} is not a live worker (live workers: {})",
-                            pool.live_worker_names()
+                            pool.members.live_worker_names()
                         ),
                     ));
                 }
@@ -297,22 +255,24 @@ pub(crate) async fn list_processes(
             None => pool
                 .members
                 .live_workers()
-                .map(|m| m.peer.clone())
+                .filter_map(|m| pool.link(m.session))
                 .collect(),
         }
     };
     let timeout = shared.config.list_timeout;
     let answers = join_all(
-        peers
+        links
             .iter()
-            .map(|p| p.request(Request::LocalProcesses, timeout)),
+            .map(|l| l.request(Request::LocalProcesses, timeout)),
     )
     .await;
     let mut all = Vec::new();
-    for (peer, answer) in peers.iter().zip(answers) {
+    for (link, answer) in links.iter().zip(answers) {
         match answer {
             Ok(Response::Processes(list)) => all.extend(list),
-            other => debug!(node = %peer.name, answer = ?other, "left out of the process list"),
+            other => {
+                debug!(node = %link.conn.name, answer = ?other, "left out of the process list")
+            }
         }
     }
     if let Some(name) = node {
@@ -320,25 +280,6 @@ pub(crate) async fn list_processes(
     }
     all.sort_by(|a, b| a.node.cmp(&b.node).then(a.pid.cmp(&b.pid)));
     Ok(all)
-}
-
-/// Runs start orders in the background, on the master's tracker.
-pub(crate) fn spawn_starts(shared: &Arc<Shared>, orders: Vec<StartOrder>) {
-    for order in orders {
-        let s = shared.clone();
-        shared.tracker.spawn(async move {
-            let _ = start_root(&s, order).await;
-        });
-    }
-}
-
-/// Finishes nodes that went down: closes their connections and starts
-/// their roots elsewhere.
-pub(crate) fn finish_downs(shared: &Arc<Shared>, gone: Vec<Gone>) {
-    for g in gone {
-        g.peer.closed.cancel();
-        spawn_starts(shared, g.starts);
-    }
 }
 
 /// The error for an unknown app.

@@ -1,16 +1,22 @@
 //! [`NodeLink`]: the master's handle on one node connection — the outbox its
 //! writer task drains, the requests the master sent it that await an
-//! answer, and the token that closes it. The membership keeps one per
-//! member; broadcasts, responses and master → node requests all go through
-//! it.
+//! answer, and the token that closes it — and [`run_writer`], that task.
 //!
 //! ```text
-//!   anyone ──send()──> outbox (unbounded, byte-counted) ──> writer task ──> socket
-//!   request() ──> pending[id] <── complete(id) <── session reader
+//!   session reader ──answers──┐
+//!   state effects ──push()────┼─> outbox (unbounded, byte-counted) ──> writer task ──> socket
+//!   node requests ──request()─┘         pending[id] <── complete(id) <── session reader
 //! ```
 //!
+//! Who holds it: the session that owns the connection (and spawns the
+//! writer), the table of links in `shared.rs` (so that the state's effects,
+//! which name connections by session, reach it), and any request task
+//! waiting on it. Its [`closed`](NodeLink::closed) token, a child of the
+//! master's root token, ends both the reader and the writer; the last
+//! holder to drop it frees the outbox.
+//!
 //! The writer coalesces every queued frame into one `write` (DESIGN.md
-//! "Wire protocol"). A peer that lets more than [`MAX_OUTBOX_BYTES`] pile up
+//! "Wire protocol"). A node that lets more than [`MAX_OUTBOX_BYTES`] pile up
 //! is too slow to read its membership updates and is disconnected.
 
 use std::collections::HashMap;
@@ -20,15 +26,17 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pool_proto::codec::encode_frame;
-use pool_proto::{Msg, NodeId, ReqId, Request, Response};
+use pool_proto::{Msg, ReqId, Request, Response};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-/// Bytes queued for one peer beyond which it is disconnected: a node this
+use crate::membership::Conn;
+
+/// Bytes queued for one connection beyond which it is disconnected: a node this
 /// far behind on reading is hung or overloaded, and buffering more would
-/// let one bad peer exhaust the master's memory. 64 MiB holds the
+/// let one bad node exhaust the master's memory. 64 MiB holds the
 /// membership of a 10,000-node pool several times over.
 pub(crate) const MAX_OUTBOX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -68,42 +76,38 @@ pub(crate) enum RequestError {
 /// One node connection, as the rest of the master sees it.
 #[derive(Debug)]
 pub(crate) struct NodeLink {
-    /// Serial of this connection, unique in the master: tells a replaced
-    /// session from its successor for the same node id.
-    pub(crate) session: u64,
-    /// The node at the other end (as the handshake authenticated it).
-    pub(crate) node: NodeId,
-    /// Its name, for logs.
-    pub(crate) name: String,
+    /// Its session and the node the handshake authenticated on it.
+    pub(crate) conn: Conn,
     /// The writer task's queue. Sending never blocks.
     tx: mpsc::UnboundedSender<Out>,
     /// Bytes queued and not yet written (see [`MAX_OUTBOX_BYTES`]).
     queued: AtomicUsize,
-    /// Requests the master sent that await an answer, by request id.
+    /// Requests the master sent that await an answer, by request id. Their
+    /// senders are dropped when the connection ends
+    /// ([`fail_pending`](Self::fail_pending)), which fails the waiting
+    /// requests with [`RequestError::Closed`].
     pending: Mutex<HashMap<ReqId, oneshot::Sender<Response>>>,
     /// Next master-side request id on this connection.
     next_req: AtomicU64,
     /// Frame limit, for encoding.
     max_frame_len: usize,
-    /// Cancelled when the connection must close: stops the reader and the
-    /// writer. A child of the master's root token.
+    /// Cancelled when the connection must close (the master stops, the
+    /// state closed it, the node reads too slowly, the socket failed):
+    /// stops the reader and the writer. A child of the master's root token.
     pub(crate) closed: CancellationToken,
 }
 
 impl NodeLink {
-    /// A peer and the receiving end of its outbox (for the writer task).
+    /// A link for connection `conn` and the receiving end of its outbox
+    /// (for the writer task).
     pub(crate) fn new(
-        session: u64,
-        node: NodeId,
-        name: String,
+        conn: Conn,
         max_frame_len: usize,
         closed: CancellationToken,
     ) -> (Self, mpsc::UnboundedReceiver<Out>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let peer = NodeLink {
-            session,
-            node,
-            name,
+        let link = NodeLink {
+            conn,
             tx,
             queued: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
@@ -111,10 +115,10 @@ impl NodeLink {
             max_frame_len,
             closed,
         };
-        (peer, rx)
+        (link, rx)
     }
 
-    /// Queues already-encoded frames. Never blocks; a peer over
+    /// Queues already-encoded frames. Never blocks; a link over
     /// [`MAX_OUTBOX_BYTES`] behind is closed instead.
     pub(crate) fn send(&self, frames: Bytes) {
         self.enqueue(frames.len(), Out::Frames(frames));
@@ -125,7 +129,7 @@ impl NodeLink {
         self.enqueue(frame.len(), Out::Push(frame));
     }
 
-    /// Queues `out` (`len` bytes) unless the peer is closed or too far
+    /// Queues `out` (`len` bytes) unless the link is closed or too far
     /// behind, in which case it is closed.
     fn enqueue(&self, len: usize, out: Out) {
         if self.closed.is_cancelled() {
@@ -133,7 +137,7 @@ impl NodeLink {
         }
         let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
         if queued > MAX_OUTBOX_BYTES {
-            warn!(node = %self.node, name = %self.name, queued,
+            warn!(node = %self.conn.node, name = %self.conn.name, queued,
                 "closing connection: the node reads too slowly ({} MiB queued for it)", queued >> 20);
             self.closed.cancel();
             return;
@@ -144,6 +148,17 @@ impl NodeLink {
     /// Encodes and queues one message.
     pub(crate) fn push(&self, msg: &Msg) {
         if let Some(frame) = encode(msg, self.max_frame_len) {
+            self.send(frame);
+        }
+    }
+
+    /// Queues an already-encoded membership push: a `NodeUp` may wait up
+    /// to [`PUSH_LINGER`] to share a write with the pushes behind it; any
+    /// other message goes out at once.
+    pub(crate) fn send_membership(&self, msg: &Msg, frame: Bytes) {
+        if matches!(msg, Msg::NodeUp(_)) {
+            self.send_push(frame);
+        } else {
             self.send(frame);
         }
     }
@@ -224,11 +239,11 @@ pub(crate) fn encode(msg: &Msg, max_frame_len: usize) -> Option<Bytes> {
 }
 
 /// The writer task of a connection: drains the outbox, gathering whatever
-/// is queued into one `write`, until the peer is closed, the socket fails
-/// or a [`Out::Close`] is written. Closing the peer's token on the way out
+/// is queued into one `write`, until the link is closed, the socket fails
+/// or a [`Out::Close`] is written. Closing the link's token on the way out
 /// stops the reader too.
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
-    peer: std::sync::Arc<NodeLink>,
+    link: std::sync::Arc<NodeLink>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     mut wr: W,
 ) {
@@ -240,7 +255,7 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     loop {
         let first = tokio::select! {
             biased;
-            _ = peer.closed.cancelled() => break,
+            _ = link.closed.cancelled() => break,
             out = rx.recv() => out,
         };
         // A push right after a write of pushes (a burst of joins) waits a
@@ -255,7 +270,7 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             loop {
                 tokio::select! {
                     biased;
-                    _ = peer.closed.cancelled() => break,
+                    _ = link.closed.cancelled() => break,
                     _ = tokio::time::sleep_until(until) => break,
                     out = rx.recv() => {
                         let push = matches!(out, Some(Out::Push(_)));
@@ -308,16 +323,16 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             let n = buf.len();
             let res = tokio::select! {
                 biased;
-                _ = peer.closed.cancelled() => break,
+                _ = link.closed.cancelled() => break,
                 res = wr.write_all(&buf) => res,
             };
-            peer.written(n);
+            link.written(n);
             buf.clear();
             if pushed {
                 last_push_write = Some(tokio::time::Instant::now());
             }
             if let Err(e) = res {
-                debug!(node = %peer.node, cause = %e, "write failed; closing the connection");
+                debug!(node = %link.conn.node, cause = %e, "write failed; closing the connection");
                 break;
             }
         }
@@ -326,5 +341,5 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             break;
         }
     }
-    peer.closed.cancel();
+    link.closed.cancel();
 }

@@ -4,40 +4,41 @@
 //! and the down list at once, and every other node must see the change in
 //! the same order.
 //!
-//! Nothing here awaits. Pushes to nodes are queued on their connections
-//! while the lock is held (so every node sees changes in the order they
-//! happened); work that needs an answer from a node (`StartApp`) is returned
-//! as [`StartOrder`]s for the caller to run after releasing the lock.
+//! Nothing here awaits, reads a clock or touches a connection (STYLE.md
+//! point 15). Like raft-rs's `Ready`, a transition takes the time as an
+//! argument and returns, beside its answer, the [`Effect`]s the master must
+//! carry out, in order: frames to queue on connections, connections to
+//! close, requests to send to nodes. The async shell applies them
+//! (`shared.rs`): frames and closes while it still holds the lock, so every
+//! node sees changes in the order they were decided; requests that wait for
+//! an answer (`StartApp`, `StopApp`) as tasks once the lock is released.
+//! Connections are named by their [`SessionId`]; the state never holds one.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_proto::{
-    AppSummary, DownReason, ErrorCode, Fence, Join, LoadReport, Msg, NodeId, NodeInfo, NodeKind,
-    NodeStatus, Pid, PlaceQuery, Placed, PlacementStrategy, RemoteError, ReqId, Response, TreeSpec,
-    TreeView, Welcome,
+    AppEvent, AppEventKind, AppSummary, DownReason, ErrorCode, Fence, Join, LoadReport, Msg,
+    NodeId, NodeInfo, NodeKind, NodeStatus, Pid, PlaceQuery, Placed, PlacementStrategy,
+    RemoteError, ReqId, Response, TreeSpec, TreeView, Welcome,
 };
-use rand::SeedableRng;
 use rand::rngs::StdRng;
-use supervisor::supervisor::strategy::validate_tree;
-use supervisor::tree_file::parse_tree_str;
 use tracing::{debug, info, warn};
 
 use crate::activity::Activity;
-use crate::apps::{self, Apps, Assignment};
-use crate::clock::now_ms;
+use crate::apps::schedule::RootChoice;
+use crate::apps::{Apps, Assignment};
+use crate::clock::Now;
 use crate::failure::FailureDetector;
 use crate::load_table::LoadTable;
-use crate::membership::{DownList, Member, Membership};
+use crate::membership::{Conn, DownList, Member, Membership, SessionId};
 use crate::metrics::Metrics;
 use crate::names::{GlobalNames, Reclaim};
-use crate::outbox::{NodeLink, encode};
 use crate::persist::Snapshot;
 use crate::placement::PlaceError;
 
-/// The function every worker has: a nested or root supervisor.
-pub(crate) const SUPERVISOR_FUNCTION: &str = "supervisor";
+#[cfg(test)]
+mod tests;
 
 /// Settings the transitions need.
 #[derive(Clone, Debug)]
@@ -48,45 +49,109 @@ pub(crate) struct PoolSettings {
     pub(crate) node_timeout: Duration,
     /// Report interval, told to nodes in `Welcome`.
     pub(crate) report_interval: Duration,
-    /// Frame limit, for encoding pushes.
-    pub(crate) max_frame_len: usize,
     /// How long declared-down ids are kept.
     pub(crate) down_retention: Duration,
 }
 
-/// A root to start: send `StartApp` to `peer`.
-#[derive(Debug)]
-pub(crate) struct StartOrder {
-    /// What to start where.
-    pub(crate) assignment: Assignment,
-    /// The connection of the chosen node.
-    pub(crate) peer: Arc<NodeLink>,
+/// Something the master must do because of a transition. A transition
+/// returns its effects in the order they must happen.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Effect {
+    /// Queue `msg` on the connection `to` (the answer to a `Join`).
+    Send {
+        /// The connection.
+        to: SessionId,
+        /// The message.
+        msg: Msg,
+    },
+    /// Queue `msg` on each of these connections, in no particular order:
+    /// the members that got their `Welcome` when the change was decided,
+    /// less the node the change is about. They are listed here rather than
+    /// looked up when applied, because one transition can change the
+    /// membership twice (a join that replaces a fencing node announces its
+    /// `NodeDown` before the newcomer is a member).
+    Broadcast {
+        /// The connections.
+        to: Vec<SessionId>,
+        /// The push (`NodeUp`, `NodeDown`).
+        msg: Msg,
+    },
+    /// Close the connection once it is no node's current session (replaced
+    /// by a newer one, or its node declared down): its end declares nothing.
+    Close(SessionId),
+    /// A request that waits for the node's answer.
+    Request(NodeRequest),
 }
 
-/// What became of a `Join`.
-#[derive(Debug)]
-pub(crate) enum Joined {
-    /// Refused: send this error, then close.
-    Refused(RemoteError),
-    /// Welcomed (the `Welcome` is already queued on the connection).
-    Welcomed {
-        /// A previous session of the same node, to close without a down.
-        replaced: Option<Arc<NodeLink>>,
-        /// A fencing node of the same name that this one replaced
-        /// (declared down `Replaced`), to close.
-        kicked: Option<Arc<NodeLink>>,
-        /// Roots to start now that a worker is live.
-        starts: Vec<StartOrder>,
+/// A request to a node that waits for its answer: run as a task after the
+/// lock is released (`node_requests.rs`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum NodeRequest {
+    /// `StartApp`; the answer goes to [`PoolState::start_answered`].
+    StartRoot(StartOrder),
+    /// `StopApp`, answer ignored: a root that must not run (it was started
+    /// too late, or beside a newer one).
+    StopApp {
+        /// The root's node's connection.
+        to: SessionId,
+        /// The app.
+        app: String,
     },
 }
 
-/// What a node going down leaves to do.
-#[derive(Debug)]
-pub(crate) struct Gone {
-    /// Its connection (to close, if it is still open).
-    pub(crate) peer: Arc<NodeLink>,
-    /// Roots to start elsewhere.
-    pub(crate) starts: Vec<StartOrder>,
+/// A root to start: send `StartApp` on the connection `to`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StartOrder {
+    /// What to start where.
+    pub(crate) assignment: Assignment,
+    /// The chosen node's connection.
+    pub(crate) to: SessionId,
+    /// The chosen node's name, for logs and messages.
+    pub(crate) name: String,
+}
+
+/// What became of a `Join`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Joined {
+    /// Refused: answer this error, then close.
+    Refused(RemoteError),
+    /// Welcomed (the `Welcome` is the first effect).
+    Welcomed {
+        /// The `Welcome` carries a fence: the node counts as live only
+        /// after its `Ready`.
+        fenced: bool,
+    },
+}
+
+/// What a node answered to `StartApp`, as the shell received it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StartAnswer {
+    /// The root runs with this pid.
+    Spawned(Pid),
+    /// The node refused, or answered something else: the app fails with
+    /// this code and reason.
+    Failed {
+        /// What kind of failure.
+        code: ErrorCode,
+        /// Why, for people.
+        reason: String,
+    },
+    /// No answer within this timeout (the node may still start it).
+    Timeout(Duration),
+    /// The connection closed before the answer.
+    Closed,
+}
+
+/// What became of a `StartApp`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Started {
+    /// The root runs.
+    Root,
+    /// The node went away before answering; the root is (or will be)
+    /// started elsewhere.
+    Moved,
+    /// The app failed: the node refused or did not answer.
+    Failed(RemoteError),
 }
 
 /// The master's state.
@@ -98,7 +163,7 @@ pub(crate) struct PoolState {
     pub(crate) table: LoadTable,
     /// Report deadlines of live workers.
     pub(crate) detector: FailureDetector,
-    /// Joined nodes and their connections.
+    /// Joined nodes and their sessions.
     pub(crate) members: Membership,
     /// Global names.
     pub(crate) names: GlobalNames,
@@ -125,6 +190,7 @@ impl PoolState {
         apps: Apps,
         downs: DownList,
         metrics: Arc<Metrics>,
+        rng: StdRng,
     ) -> Self {
         PoolState {
             detector: FailureDetector::new(settings.node_timeout),
@@ -136,7 +202,7 @@ impl PoolState {
             downs,
             activity: Activity::default(),
             metrics,
-            rng: StdRng::from_os_rng(),
+            rng,
             dirty: false,
         }
     }
@@ -150,8 +216,11 @@ impl PoolState {
         }
     }
 
-    fn encode(&self, msg: &Msg) -> Option<bytes::Bytes> {
-        encode(msg, self.settings.max_frame_len)
+    /// A push of `msg` to every member but `except`; none when no one else
+    /// is a member.
+    fn broadcast(&self, except: NodeId, msg: Msg) -> Option<Effect> {
+        let to = self.members.sessions_except(except);
+        (!to.is_empty()).then_some(Effect::Broadcast { to, msg })
     }
 
     fn update_gauges(&self) {
@@ -162,14 +231,14 @@ impl PoolState {
 
     // ----- joining ---------------------------------------------------------
 
-    /// A node's `Join` (request `req_id`) on connection `peer`.
+    /// A node's `Join` (request `req`) on connection `conn`.
     pub(crate) fn join(
         &mut self,
-        peer: &Arc<NodeLink>,
-        req_id: ReqId,
+        conn: &Conn,
+        req: ReqId,
         join: Join,
-        now: Instant,
-    ) -> Joined {
+        now: Now,
+    ) -> (Joined, Vec<Effect>) {
         let Join {
             mut info,
             functions,
@@ -177,7 +246,7 @@ impl PoolState {
             apps: running,
             rejoin: _,
         } = join;
-        let refuse = |code, msg: String| Joined::Refused(RemoteError::new(code, msg));
+        let refuse = |code, msg: String| (Joined::Refused(RemoteError::new(code, msg)), Vec::new());
         // 1. The joiner is who the handshake authenticated, and not a master.
         if info.kind == NodeKind::Master {
             return refuse(
@@ -185,12 +254,12 @@ impl PoolState {
                 "a master cannot join another master: point pool-worker --master at this address instead".into(),
             );
         }
-        if info.id != peer.node || info.name != peer.name {
+        if info.id != conn.node || info.name != conn.name {
             return refuse(
                 ErrorCode::Refused,
                 format!(
                     "the Join says {} ({}) but the handshake authenticated {} ({}): send the same identity in both",
-                    info.name, info.id, peer.name, peer.node
+                    info.name, info.id, conn.name, conn.node
                 ),
             );
         }
@@ -206,8 +275,7 @@ impl PoolState {
         let id = info.id;
         // 2. Names are unique among live nodes; a fencing node of the same
         //    name (not live) is replaced by the newcomer.
-        let mut kicked = None;
-        let mut starts = Vec::new();
+        let mut effects = Vec::new();
         if let Some(other) = self.members.by_name(&info.name)
             && other.info.id != id
         {
@@ -221,16 +289,13 @@ impl PoolState {
                 );
             }
             let other = other.info.id;
-            if let Some(gone) = self.declare_down(other, DownReason::Replaced, now) {
-                kicked = Some(gone.peer);
-                starts.extend(gone.starts);
-            }
+            effects.extend(self.declare_down(other, DownReason::Replaced, now));
         }
         // 3. The same id reconnecting replaces its old session.
         let previous = self
             .members
             .get(id)
-            .map(|m| (m.peer.clone(), m.live, m.info.clone()));
+            .map(|m| (m.session, m.live, m.info.clone()));
         let was_live = previous.as_ref().is_some_and(|p| p.1);
         // 4. Fencing: declared down earlier, or names lost, or stale roots.
         let was_down = !was_live && self.downs.contains(id);
@@ -292,121 +357,136 @@ impl PoolState {
             node_timeout_ms: ms(self.settings.node_timeout),
             fence,
         };
-        peer.respond(req_id, Response::Welcome(welcome));
+        effects.push(Effect::Send {
+            to: conn.session,
+            msg: Msg::Response {
+                id: req,
+                body: Response::Welcome(welcome),
+            },
+        });
         self.members.insert(Member {
             info: info.clone(),
             functions: functions.into_iter().collect(),
-            peer: peer.clone(),
+            session: conn.session,
             live: was_live,
             leaving: false,
         });
+        // The previous session of the same node closes without a down.
+        if let Some((old, ..)) = &previous
+            && *old != conn.session
+        {
+            effects.push(Effect::Close(*old));
+        }
         // 6. Announce it, or wait for Ready.
         if live && !was_live {
-            starts.extend(self.make_live(id, now));
+            effects.extend(self.make_live(id, now));
         } else if was_live && previous.as_ref().is_some_and(|p| p.2 != info) {
             // Reconnected with new details (address, labels): tell everyone.
-            self.table.add_node(info.clone(), now);
-            if let Some(frame) = self.encode(&Msg::NodeUp(info.clone())) {
-                self.members.broadcast(&frame, Some(id), true);
-            }
+            self.table.add_node(info.clone(), now.at);
+            effects.extend(self.broadcast(id, Msg::NodeUp(info.clone())));
         }
         info!(node = %info.name, id = %id, kind = ?info.kind, addr = %info.addr, live,
             fenced = !live, rejoin = previous.is_some(), "node joined");
-        Joined::Welcomed {
-            replaced: previous.map(|p| p.0),
-            kicked,
-            starts,
-        }
+        (Joined::Welcomed { fenced: !live }, effects)
     }
 
-    /// `Ready` after fencing on connection `peer`.
+    /// `Ready` after fencing, on connection `conn`.
     pub(crate) fn ready(
         &mut self,
-        peer: &NodeLink,
-        now: Instant,
-    ) -> Result<Vec<StartOrder>, RemoteError> {
-        match self.members.get(peer.node) {
-            Some(m) if m.peer.session == peer.session => {
+        conn: &Conn,
+        now: Now,
+    ) -> (Result<(), RemoteError>, Vec<Effect>) {
+        match self.members.get(conn.node) {
+            Some(m) if m.session == conn.session => {
                 if m.live {
-                    Ok(Vec::new())
+                    (Ok(()), Vec::new())
                 } else {
                     info!(node = %m.info.name, "node finished fencing");
-                    Ok(self.make_live(peer.node, now))
+                    (Ok(()), self.make_live(conn.node, now))
                 }
             }
-            _ => Err(RemoteError::new(
-                ErrorCode::Refused,
-                "Ready before Join: send Join first",
-            )),
+            _ => (
+                Err(RemoteError::new(
+                    ErrorCode::Refused,
+                    "Ready before Join: send Join first",
+                )),
+                Vec::new(),
+            ),
         }
     }
 
     /// Counts node `id` as live: placed on, watched, announced.
-    fn make_live(&mut self, id: NodeId, now: Instant) -> Vec<StartOrder> {
+    fn make_live(&mut self, id: NodeId, now: Now) -> Vec<Effect> {
         let Some(m) = self.members.get_mut(id) else {
             return Vec::new();
         };
         m.live = true;
         let info = m.info.clone();
-        self.table.add_node(info.clone(), now);
+        self.table.add_node(info.clone(), now.at);
         if info.kind == NodeKind::Worker {
-            self.detector.register(id, now);
+            self.detector.register(id, now.at);
         }
         if self.downs.remove(id) {
             self.dirty = true;
         }
         if info.kind == NodeKind::Worker {
-            self.activity.node_up(&info, now_ms());
+            self.activity.node_up(&info, now.ms);
         }
-        if let Some(frame) = self.encode(&Msg::NodeUp(info)) {
-            self.members.broadcast(&frame, Some(id), true);
-        }
+        let mut effects: Vec<Effect> = self.broadcast(id, Msg::NodeUp(info)).into_iter().collect();
         self.update_gauges();
-        self.schedule(now)
+        effects.extend(self.schedule(now));
+        effects
     }
 
-    /// `Leave`: nothing more is placed on the node.
-    pub(crate) fn leave(&mut self, peer: &NodeLink) {
-        if let Some(m) = self.members.get_mut(peer.node)
-            && m.peer.session == peer.session
-        {
-            m.leaving = true;
-            self.table.remove_node(peer.node);
-            info!(node = %peer.name, "node is leaving");
+    /// `Leave` on connection `conn`: nothing more is placed on the node.
+    /// False if `conn` is not its node's current session.
+    pub(crate) fn leave(&mut self, conn: &Conn) -> bool {
+        match self.members.get_mut(conn.node) {
+            Some(m) if m.session == conn.session => {
+                m.leaving = true;
+                self.table.remove_node(conn.node);
+                info!(node = %conn.name, "node is leaving");
+                true
+            }
+            _ => false,
         }
     }
 
     // ----- going down ------------------------------------------------------
 
-    /// The connection `peer` closed. If it was its node's current session,
+    /// The connection `conn` closed. If it was its node's current session,
     /// the node is down (`Left` after a `Leave`).
-    pub(crate) fn session_closed(&mut self, peer: &NodeLink, now: Instant) -> Option<Gone> {
-        let m = self.members.get(peer.node)?;
-        if m.peer.session != peer.session {
-            return None; // replaced by a newer session of the same node
+    pub(crate) fn session_closed(&mut self, conn: &Conn, now: Now) -> Vec<Effect> {
+        let Some(m) = self.members.get(conn.node) else {
+            return Vec::new();
+        };
+        if m.session != conn.session {
+            return Vec::new(); // replaced by a newer session of the same node
         }
         let reason = if m.leaving {
             DownReason::Left
         } else {
             DownReason::ConnectionClosed
         };
-        self.declare_down(peer.node, reason, now)
+        self.declare_down(conn.node, reason, now)
     }
 
     /// Declares `node` down: forgets it everywhere, removes its names,
     /// re-places its app roots, remembers its id for fencing and tells every
-    /// other node (if it was live).
+    /// other node (if it was live). Nothing if it is no member.
     pub(crate) fn declare_down(
         &mut self,
         node: NodeId,
         reason: DownReason,
-        now: Instant,
-    ) -> Option<Gone> {
-        let m = self.members.remove(node)?;
+        now: Now,
+    ) -> Vec<Effect> {
+        let Some(m) = self.members.remove(node) else {
+            return Vec::new();
+        };
         // Its last status line, for the dashboard's card of a down node.
         let last = m
             .live
-            .then(|| self.table.status(now).into_iter().find(|s| s.id == node))
+            .then(|| self.table.status(now.at).into_iter().find(|s| s.id == node))
             .flatten();
         self.table.remove_node(node);
         self.detector.forget(node);
@@ -417,23 +497,23 @@ impl PoolState {
         // remembered.
         let worker = m.info.kind == NodeKind::Worker;
         if worker && reason != DownReason::Left {
-            self.downs.insert(node, reason.clone());
+            self.downs.insert(node, reason.clone(), now.ms);
             self.dirty = true;
         }
-        if m.live
-            && let Some(frame) = self.encode(&Msg::NodeDown {
+        let mut effects = Vec::new();
+        if m.live {
+            let down = Msg::NodeDown {
                 node,
                 reason: reason.clone(),
-            })
-        {
-            self.members.broadcast(&frame, None, false);
+            };
+            effects.extend(self.broadcast(node, down));
         }
         // A client (poolctl) hanging up is no node going down.
         if worker {
             self.metrics.node_down(&reason);
         }
         match last {
-            Some(last) if worker => self.activity.node_down(last, &reason, &apps, now_ms()),
+            Some(last) if worker => self.activity.node_down(last, &reason, &apps, now.ms),
             _ => self.activity.forget(node),
         }
         self.update_gauges();
@@ -442,20 +522,18 @@ impl PoolState {
         } else {
             debug!(node = %m.info.name, id = %node, %reason, "client left");
         }
-        let starts = self.schedule(now);
-        Some(Gone {
-            peer: m.peer,
-            starts,
-        })
+        effects.push(Effect::Close(m.session));
+        effects.extend(self.schedule(now));
+        effects
     }
 
     /// Declares down every worker silent for the node timeout.
-    pub(crate) fn tick(&mut self, now: Instant) -> Vec<Gone> {
-        self.detector
-            .tick(now)
-            .into_iter()
-            .filter_map(|d| self.declare_down(d.node, d.reason, now))
-            .collect()
+    pub(crate) fn tick(&mut self, now: Now) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        for d in self.detector.tick(now.at) {
+            effects.extend(self.declare_down(d.node, d.reason, now));
+        }
+        effects
     }
 
     /// A load report from `node`; false if the node is not live.
@@ -466,17 +544,21 @@ impl PoolState {
         self.table.on_report(node, report, now)
     }
 
-    /// Forgets down ids past their retention.
-    pub(crate) fn prune_downs(&mut self) {
-        if self.downs.prune(self.settings.down_retention) {
+    /// Forgets down ids past their retention at wall-clock `now_ms`.
+    pub(crate) fn prune_downs(&mut self, now_ms: u64) {
+        if self.downs.prune(self.settings.down_retention, now_ms) {
             self.dirty = true;
         }
     }
 
     // ----- placement and listings ------------------------------------------
 
-    /// Answers a placement query.
-    pub(crate) fn place(&mut self, query: &PlaceQuery) -> Result<Vec<Placed>, PlaceError> {
+    /// Answers a placement query at wall-clock `now_ms`.
+    pub(crate) fn place(
+        &mut self,
+        query: &PlaceQuery,
+        now_ms: u64,
+    ) -> Result<Vec<Placed>, PlaceError> {
         let ids = self
             .table
             .place(query, self.settings.placement, &mut self.rng)?;
@@ -500,21 +582,21 @@ impl PoolState {
         if query.commit {
             let strategy = label.map_or("keyed", PlacementStrategy::as_str);
             self.activity
-                .placed(strategy, out.iter().map(|p| p.name.as_str()), now_ms());
+                .placed(strategy, out.iter().map(|p| p.name.as_str()), now_ms);
         }
         Ok(out)
     }
 
     /// Takes the dashboard's once-a-second sample of every live worker.
-    pub(crate) fn sample_activity(&mut self, now: Instant) {
+    pub(crate) fn sample_activity(&mut self, now: Now) {
         let table = &self.table;
         let status: Vec<NodeStatus> = table
-            .status(now)
+            .status(now.at)
             .into_iter()
             .filter(|s| table.info(s.id).is_some_and(|i| i.kind == NodeKind::Worker))
             .collect();
         let nodes = status.iter().map(|s| (s, table.last_report(s.id)));
-        self.activity.sample(nodes, now_ms());
+        self.activity.sample(nodes, now.ms);
     }
 
     /// The live workers' status lines, by name.
@@ -538,21 +620,6 @@ impl PoolState {
         self.members.name_of(id).map(str::to_owned)
     }
 
-    /// Live worker names, for error messages.
-    pub(crate) fn live_worker_names(&self) -> String {
-        let mut v: Vec<&str> = self
-            .members
-            .live_workers()
-            .map(|m| m.info.name.as_str())
-            .collect();
-        v.sort_unstable();
-        if v.is_empty() {
-            "none".to_owned()
-        } else {
-            v.join(", ")
-        }
-    }
-
     // ----- names -----------------------------------------------------------
 
     /// `RegisterName`: false if taken, if the pid has a name, or if its
@@ -563,151 +630,197 @@ impl PoolState {
 
     // ----- applications ----------------------------------------------------
 
-    /// Chooses the node for an app's root: the least-loaded live worker,
-    /// preferring those that register every function of the tree.
-    fn choose_root_node(&mut self, spec: &TreeSpec) -> Option<NodeId> {
-        let needed: HashSet<String> = apps::functions(spec)
-            .into_iter()
-            .map(|(_, f)| f)
-            .filter(|f| f != SUPERVISOR_FUNCTION)
-            .collect();
-        let lacking: Vec<NodeId> = self
-            .members
-            .live_workers()
-            .filter(|m| !needed.iter().all(|f| m.functions.contains(f)))
-            .map(|m| m.info.id)
-            .collect();
-        let mut query = PlaceQuery {
-            count: 1,
-            strategy: Some(PlacementStrategy::LeastLoaded),
-            exclude: lacking,
-            commit: true,
-            ..PlaceQuery::default()
-        };
-        let first = self
-            .table
-            .place(&query, PlacementStrategy::LeastLoaded, &mut self.rng);
-        let ids = match first {
-            Ok(ids) => ids,
-            Err(_) => {
-                query.exclude.clear();
-                self.table
-                    .place(&query, PlacementStrategy::LeastLoaded, &mut self.rng)
-                    .ok()?
-            }
-        };
-        let id = ids.first().copied();
-        if id.is_some() {
+    /// Turns root assignments into start requests on the chosen nodes'
+    /// sessions, counting each as a spawn placed least-loaded.
+    fn orders(&mut self, assignments: Vec<Assignment>) -> Vec<StartOrder> {
+        let mut orders = Vec::with_capacity(assignments.len());
+        for assignment in assignments {
+            self.dirty = true;
             self.metrics
                 .spawned(Some(PlacementStrategy::LeastLoaded), 1);
-        }
-        id
-    }
-
-    /// Places every app waiting for a node, where a node is available.
-    pub(crate) fn schedule(&mut self, now: Instant) -> Vec<StartOrder> {
-        if self.apps.expire_holds(now) {
-            self.dirty = true;
-        }
-        let mut orders = Vec::new();
-        for id in self.apps.waiting(now) {
-            let Some(spec) = self.apps.get(&id).map(|a| a.rec.spec.clone()) else {
-                continue;
+            let Some(m) = self.members.get(assignment.node) else {
+                continue; // only members are in the load table
             };
-            let Some(node) = self.choose_root_node(&spec) else {
-                break; // no worker at all: every app waits
-            };
-            let Some(peer) = self.members.get(node).map(|m| m.peer.clone()) else {
-                continue;
-            };
-            if let Some(assignment) = self.apps.assign(&id, node) {
-                self.dirty = true;
-                orders.push(StartOrder { assignment, peer });
-            }
+            orders.push(StartOrder {
+                to: m.session,
+                name: m.info.name.clone(),
+                assignment,
+            });
         }
         orders
     }
 
-    /// Checks a submitted tree: the spec rules, then every function against
-    /// the live workers. With `text`, through the tree-file parser, so the
-    /// error names the file, the line and the field.
-    pub(crate) fn check_tree(
-        &self,
-        spec: &TreeSpec,
-        source: Option<&str>,
-        text: Option<&str>,
-    ) -> Result<(), RemoteError> {
-        let file = source.unwrap_or("<tree>");
-        let known = |f: &str| f == SUPERVISOR_FUNCTION || self.members.function_known(f);
-        let bad = |msg: String| Err(RemoteError::new(ErrorCode::BadSpec, msg));
-        if let Some(text) = text {
-            return match parse_tree_str(file, text, known) {
-                Ok(parsed) if parsed.supervisor.id != spec.supervisor.id => bad(format!(
-                    "{file}: the tree's text has root id {:?} but the spec sent has {:?}: send the spec parsed from this text",
-                    parsed.supervisor.id, spec.supervisor.id
-                )),
-                Ok(_) => Ok(()),
-                Err(e) => bad(format!("{e} (live workers: {})", self.live_worker_names())),
-            };
+    /// Places every app waiting for a node, where a node is available:
+    /// one `StartRoot` request per app placed.
+    pub(crate) fn schedule(&mut self, now: Now) -> Vec<Effect> {
+        if self.apps.expire_holds(now.at) {
+            self.dirty = true;
         }
-        if let Err(e) = validate_tree(spec) {
-            return bad(format!("{file}: supervisor.{}: {e}", e.field()));
-        }
-        for (field, f) in apps::functions(spec) {
-            if !known(&f) {
-                return bad(format!(
-                    "{file}: {field}: unknown function {f:?}: no live worker registers it (live workers: {}); check the spelling or start a worker that has it",
-                    self.live_worker_names()
-                ));
-            }
-        }
-        Ok(())
+        let choice = RootChoice {
+            members: &self.members,
+            table: &mut self.table,
+            rng: &mut self.rng,
+        };
+        let assignments = self.apps.schedule(now.at, choice);
+        self.orders(assignments)
+            .into_iter()
+            .map(|o| Effect::Request(NodeRequest::StartRoot(o)))
+            .collect()
     }
 
     /// `TreeStart`: checks the tree, refuses a running id, records the app
-    /// and chooses its root's node.
+    /// and chooses its root's node. With `text`, the tree file's text, the
+    /// check goes through the tree-file parser, so an error names the file,
+    /// the line and the field.
     pub(crate) fn tree_start(
         &mut self,
         spec: TreeSpec,
         source: Option<String>,
         text: Option<&str>,
     ) -> Result<StartOrder, RemoteError> {
-        self.check_tree(&spec, source.as_deref(), text)?;
-        let id = spec.supervisor.id.clone();
-        if self.apps.is_running(&id) {
-            let at = self
-                .apps
-                .get(&id)
-                .and_then(|a| a.rec.node)
-                .and_then(|n| self.name_of(n))
-                .map(|n| format!(" on {n}"))
-                .unwrap_or_default();
-            return Err(RemoteError::new(
-                ErrorCode::AlreadyRunning,
-                format!(
-                    "tree {id} is already running{at}: stop it first with `poolctl tree stop {id}`"
-                ),
-            ));
-        }
-        let Some(node) = self.choose_root_node(&spec) else {
-            return Err(RemoteError::new(
-                ErrorCode::NoNode,
-                "no live worker to run the tree's root: start a worker with pool-worker --master ADDR",
-            ));
+        let choice = RootChoice {
+            members: &self.members,
+            table: &mut self.table,
+            rng: &mut self.rng,
         };
-        let Some(peer) = self.members.get(node).map(|m| m.peer.clone()) else {
-            return Err(RemoteError::new(
+        let assignment = self.apps.tree_start(spec, source, text, choice)?;
+        self.orders(vec![assignment])
+            .pop()
+            .ok_or_else(|| RemoteError::new(ErrorCode::Internal, "the chosen node vanished"))
+    }
+
+    /// The node of `order` answered its `StartApp` (or did not): the app
+    /// runs there, fails, or waits for a node again. A root that must not
+    /// run is stopped.
+    pub(crate) fn start_answered(
+        &mut self,
+        order: &StartOrder,
+        answer: StartAnswer,
+        now: Now,
+    ) -> (Started, Vec<Effect>) {
+        let a = &order.assignment;
+        let stop = || {
+            Effect::Request(NodeRequest::StopApp {
+                to: order.to,
+                app: a.app.clone(),
+            })
+        };
+        let (code, reason, effects) = match answer {
+            StartAnswer::Spawned(root) => {
+                let mut effects = Vec::new();
+                if self.apps.started(&a.app, a.generation, a.node, root) {
+                    self.dirty = true;
+                    info!(app = %a.app, generation = a.generation, %root, node = %order.name, "application root running");
+                    self.activity
+                        .app_started(&a.app, a.generation, &order.name, now.ms);
+                } else {
+                    // The app moved on meanwhile (stopped, or restarted
+                    // elsewhere): this root must not run beside the other.
+                    let elsewhere = self.apps.get(&a.app).is_none_or(|app| {
+                        app.rec.status != pool_proto::AppStatus::Running
+                            || app.rec.node != Some(a.node)
+                    });
+                    if elsewhere {
+                        effects.push(stop());
+                    }
+                }
+                return (Started::Root, effects);
+            }
+            StartAnswer::Failed { code, reason } => (code, reason, Vec::new()),
+            StartAnswer::Timeout(timeout) => (
                 ErrorCode::Internal,
-                "the chosen node vanished",
-            ));
+                format!("{} did not start the root within {timeout:?}", order.name),
+                // It may still start it late: ask it to stop.
+                vec![stop()],
+            ),
+            StartAnswer::Closed => {
+                // If this was still the node's session, its close declares
+                // the node down and that re-places the root. Only when a
+                // new session of the same node replaced this one is the
+                // assignment void with the node still live: place again.
+                let replaced = self
+                    .members
+                    .get(a.node)
+                    .is_some_and(|m| m.session != order.to);
+                let mut effects = Vec::new();
+                if replaced && self.apps.unassign(&a.app, a.generation, a.node) {
+                    self.dirty = true;
+                    effects = self.schedule(now);
+                }
+                return (Started::Moved, effects);
+            }
         };
-        self.apps.submit(spec, source);
-        let assignment = self
+        warn!(app = %a.app, node = %order.name, %reason, "application failed to start");
+        if self
             .apps
-            .assign(&id, node)
-            .expect("the app was just submitted");
-        self.dirty = true;
-        Ok(StartOrder { assignment, peer })
+            .start_failed(&a.app, a.generation, a.node, reason.clone())
+        {
+            self.dirty = true;
+            self.activity.app_failed(&a.app, &reason, now.ms);
+        }
+        (Started::Failed(RemoteError::new(code, reason)), effects)
+    }
+
+    /// An `AppEvent` from `node`: a child restart is counted and shown; a
+    /// root's exit fails its app (or, on a leaving node, places it again).
+    /// False if the event is about a root that does not run on `node`.
+    pub(crate) fn app_event(
+        &mut self,
+        node: NodeId,
+        event: AppEvent,
+        now: Now,
+    ) -> (bool, Vec<Effect>) {
+        match event.kind {
+            AppEventKind::ChildRestarted {
+                supervisor,
+                child,
+                pid,
+                reason,
+            } => {
+                self.metrics.restart(&event.app);
+                let at = pid.and_then(|p| self.name_of(p.node()));
+                self.activity.child_restarted(
+                    &event.app,
+                    &supervisor,
+                    &child,
+                    at.as_deref(),
+                    &reason.to_string(),
+                    now.ms,
+                );
+                (true, Vec::new())
+            }
+            AppEventKind::RootExited(reason) => {
+                let ours = self
+                    .apps
+                    .get(&event.app)
+                    .is_some_and(|a| a.rec.node == Some(node));
+                let leaving = self.members.get(node).is_some_and(|m| m.leaving);
+                if self.apps.root_exited(
+                    &event.app,
+                    event.generation,
+                    node,
+                    reason.to_string(),
+                    leaving,
+                ) {
+                    self.dirty = true;
+                    info!(app = %event.app, %reason, leaving, "application root exited");
+                    if !leaving {
+                        self.activity.app_failed(
+                            &event.app,
+                            &format!("its root exited: {reason}"),
+                            now.ms,
+                        );
+                    }
+                }
+                // A root that stopped with its leaving node goes elsewhere.
+                let effects = if leaving {
+                    self.schedule(now)
+                } else {
+                    Vec::new()
+                };
+                (ours, effects)
+            }
+        }
     }
 
     /// The `tree ls` lines.

@@ -141,7 +141,7 @@ async fn spawn_placed(
     req: SpawnRequest,
 ) -> Result<(Pid, String), RemoteError> {
     for attempt in 0..2 {
-        let (peer, name) = {
+        let (link, name) = {
             let mut pool = shared.lock();
             // Only workers that have the function: the others would refuse.
             if !pool.members.function_known(&req.function) {
@@ -150,7 +150,7 @@ async fn spawn_placed(
                     format!(
                         "no live worker registers function {:?} (live workers: {}): check the spelling",
                         req.function,
-                        pool.live_worker_names()
+                        pool.members.live_worker_names()
                     ),
                 ));
             }
@@ -166,24 +166,24 @@ async fn spawn_placed(
                     .collect();
                 query.exclude.extend(lacking);
             }
-            let placed = pool.place(&query)?;
+            let placed = pool.place(&query, now_ms())?;
             let Some(p) = placed.into_iter().next() else {
                 return Err(RemoteError::new(
                     ErrorCode::Internal,
                     "placement chose no node",
                 ));
             };
-            let peer = pool
+            let link = pool
                 .members
                 .get(p.id)
                 .filter(|m| m.live && m.info.kind == NodeKind::Worker)
-                .map(|m| m.peer.clone())
+                .and_then(|m| pool.link(m.session))
                 .ok_or_else(|| {
                     RemoteError::new(ErrorCode::UnknownNode, format!("{} just left", p.name))
                 })?;
-            (peer, p.name)
+            (link, p.name)
         };
-        match peer
+        match link
             .request(Request::Spawn(req.clone()), shared.config.request_timeout)
             .await
         {
@@ -199,7 +199,7 @@ async fn spawn_placed(
                 ));
             }
             Err(RequestError::Closed) if attempt == 0 && query.node.is_none() => {
-                query.exclude.push(peer.node);
+                query.exclude.push(link.conn.node);
             }
             Err(e) => {
                 return Err(RemoteError::new(
@@ -255,11 +255,14 @@ pub(super) async fn kill(
         .unwrap_or_else(|e| match e {});
     let node = {
         let mut pool = h.shared.lock();
-        let (peer, node) = match pool.members.get(pid.node()) {
-            Some(m) if m.live && m.info.kind == NodeKind::Worker => {
-                (m.peer.clone(), m.info.name.clone())
-            }
-            _ => {
+        let found = pool
+            .members
+            .get(pid.node())
+            .filter(|m| m.live && m.info.kind == NodeKind::Worker)
+            .and_then(|m| Some((pool.link(m.session)?, m.info.name.clone())));
+        let (link, node) = match found {
+            Some(found) => found,
+            None => {
                 return Err(ApiError::from(RemoteError::new(
                     ErrorCode::NotFound,
                     format!(
@@ -271,7 +274,7 @@ pub(super) async fn kill(
         };
         // Queued while the lock is held, so it is ordered with the pushes
         // the node gets from the master.
-        peer.push(&Msg::Exit {
+        link.push(&Msg::Exit {
             from: Pid::new(h.shared.identity.node, 0),
             to: pid,
             reason: reason.clone(),

@@ -1,22 +1,29 @@
 //! One node connection, from the handshake to its close: the master side
-//! of docs/protocol.md.
+//! of docs/protocol.md, and the shell that applies the state's decisions
+//! for it.
 //!
 //! ```text
 //! session task (this module: handshake, then the reader loop)
-//! ├── writer task        drains the peer's outbox (peer.rs); ends with the session
+//! ├── writer task        drains the link's outbox (outbox.rs); ends with the session
 //! └── request tasks      ListProcesses / TreeStart / TreeShow / TreeStop, which
-//!                        wait on other nodes; they answer through the outbox
+//!                        wait on other nodes (node_requests.rs); they answer
+//!                        through the outbox
 //! ```
 //!
 //! The reader handles most frames inline — a load report or a placement
 //! query is a short critical section on the pool state — and queues the
 //! answers of a whole read batch as one chunk, so a client that pipelines
 //! queries gets its answers in few writes. Requests that wait on other nodes
-//! run as tasks, so a slow worker never stalls this connection.
+//! run as tasks, so a slow worker never stalls this connection. A `Join`,
+//! a `Ready` or an `AppEvent` is a transition of the pool state
+//! ([`Shared::transition`]): the state decides, and its effects (the
+//! `Welcome`, `NodeUp` to the others, closing a replaced session, starting
+//! roots) are carried out by the shell; this module only hands it the
+//! frame and the time.
 //!
 //! The session ends on end of stream, on a frame that does not decode (that
 //! connection only, with a logged reason), when the master stops, or when
-//! the peer is closed from elsewhere (declared down by timeout, replaced by
+//! the link is closed from elsewhere (declared down by timeout, replaced by
 //! a newer session of the same node, too slow to read). If it was its
 //! node's current session and the master is not stopping, the node is down.
 
@@ -29,13 +36,14 @@ use futures_util::StreamExt;
 use pool_proto::codec::{HEADER_LEN, encode_frame};
 use pool_proto::handshake::HandshakeConfig;
 use pool_proto::{
-    AppEventKind, Codec, ErrorCode, Msg, NodeKind, RemoteError, ReqId, Request, Response, TraceHex,
+    Codec, ErrorCode, Msg, NodeKind, RemoteError, ReqId, Request, Response, TraceHex,
 };
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::clock::now_ms;
+use crate::clock::{Now, now_ms};
+use crate::membership::Conn;
 use crate::node_requests;
 use crate::outbox::{NodeLink, run_writer};
 use crate::shared::Shared;
@@ -86,29 +94,35 @@ async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
         warn!("a master connected as a node; connection closed");
         return;
     }
-    // 2. Split: this task reads, a writer task writes.
+    // 2. Split: this task reads, a writer task writes. The link (outbox,
+    //    pending requests, close token) is registered with the shared state
+    //    so that effects addressed to this session reach it.
     let parts = framed.into_parts();
     let (rd, wr) = parts.io.into_split();
     let mut reader = FramedRead::new(
         rd,
         Codec::<Msg>::with_max_frame_len(shared.config.max_frame_len),
     );
-    // Frames the peer sent right behind its handshake are already buffered.
+    // Frames the node sent right behind its handshake are already buffered.
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
-    let (peer, rx) = NodeLink::new(
-        shared.next_session(),
-        who.node,
-        who.name.clone(),
+    let conn = Conn {
+        session: shared.next_session(),
+        node: who.node,
+        name: who.name.clone(),
+    };
+    let (link, rx) = NodeLink::new(
+        conn,
         shared.config.max_frame_len,
         shared.token.child_token(),
     );
-    let peer = Arc::new(peer);
-    let writer = shared.tracker.spawn(run_writer(peer.clone(), rx, wr));
+    let link = Arc::new(link);
+    let writer = shared.tracker.spawn(run_writer(link.clone(), rx, wr));
+    shared.lock().attach(link.clone());
 
     // 3. Read until the end.
     let mut session = Session {
         shared: shared.clone(),
-        peer: peer.clone(),
+        link: link.clone(),
         joined: false,
         refused: false,
         batch: BytesMut::new(),
@@ -119,21 +133,31 @@ async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
 
     // 4. Close. A refused node gets its error before the socket closes.
     if session.refused {
-        peer.close_after_flush();
+        link.close_after_flush();
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     } else {
-        peer.closed.cancel();
+        link.closed.cancel();
         let _ = writer.await;
     }
-    peer.closed.cancel();
-    peer.fail_pending();
+    link.closed.cancel();
+    link.fail_pending();
     debug!(end, "connection closed");
-    if session.joined && !shared.token.is_cancelled() {
-        let gone = shared.lock().session_closed(&peer, Instant::now());
-        if let Some(gone) = gone {
-            node_requests::finish_downs(&shared, vec![gone]);
+
+    // 5. Unregister the link and, if this was its node's current session
+    //    and the master is not stopping, declare the node down (in one
+    //    critical section, so no effect is addressed to a half-gone node).
+    let conn = &link.conn;
+    let requests = {
+        let mut pool = shared.lock();
+        pool.detach(conn.session);
+        if session.joined && !shared.token.is_cancelled() {
+            let effects = pool.session_closed(conn, Now::read());
+            pool.apply(effects)
+        } else {
+            Vec::new()
         }
-    }
+    };
+    node_requests::spawn(&shared, requests);
 }
 
 /// Whether `buf` holds at least one whole frame.
@@ -142,17 +166,24 @@ fn has_frame(buf: &BytesMut) -> bool {
         && buf.len() >= HEADER_LEN + u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
 }
 
-/// The reader side of a connection.
+/// The reader side of a connection. Owned by the session task; dropping
+/// it (when the session ends) drops nothing that other tasks need: the
+/// writer and the request tasks hold their own references to the link.
 struct Session {
-    /// The master.
+    /// The master: the pool state, the config, the tracker that request
+    /// tasks are spawned on.
     shared: Arc<Shared>,
-    /// This connection.
-    peer: Arc<NodeLink>,
-    /// The node's `Join` was welcomed.
+    /// This connection's outbox, pending requests and close token. Its
+    /// token ends the read loop when the connection is closed from
+    /// elsewhere.
+    link: Arc<NodeLink>,
+    /// The node's `Join` was welcomed: the session's end declares it down.
     joined: bool,
     /// The node's `Join` was refused: close after the error is written.
     refused: bool,
-    /// Answers not yet handed to the writer.
+    /// Answers of the current read batch not yet handed to the writer;
+    /// flushed before anything that queues on the link directly (a `Join`
+    /// or `Ready` transition), so that answers keep their order.
     batch: BytesMut,
     /// Refused and ignored frames already logged.
     noted: Noted,
@@ -199,7 +230,7 @@ impl Session {
         loop {
             let next = tokio::select! {
                 biased;
-                _ = self.peer.closed.cancelled() => return "closed by the master",
+                _ = self.link.closed.cancelled() => return "closed by the master",
                 _ = &mut join_deadline, if !self.joined => {
                     warn!(after = ?JOIN_TIMEOUT, "no Join after the handshake; connection closed");
                     return "no join";
@@ -227,7 +258,7 @@ impl Session {
     /// Hands the gathered answers to the writer.
     fn flush(&mut self) {
         if !self.batch.is_empty() {
-            self.peer.send(self.batch.split().freeze());
+            self.link.send(self.batch.split().freeze());
         }
     }
 
@@ -249,7 +280,7 @@ impl Session {
         match msg {
             Msg::Request { id, body } => self.request(id, body),
             Msg::Response { id, body } => {
-                if !self.peer.complete(id, body) {
+                if !self.link.complete(id, body) {
                     self.ignored(
                         "Response",
                         "it answers no pending request of the master (a late answer, or a made-up id)",
@@ -259,7 +290,11 @@ impl Session {
             Msg::LoadReport(report) if self.joined => {
                 let sent = report.sent_at_ms;
                 let arrived = Instant::now();
-                if !self.shared.lock().report(self.peer.node, report, arrived) {
+                if !self
+                    .shared
+                    .lock()
+                    .report(self.link.conn.node, report, arrived)
+                {
                     self.ignored(
                         "LoadReport",
                         "only a live worker reports its load (this is a hidden node, a node still fencing, or the report is older than the last)",
@@ -273,68 +308,20 @@ impl Session {
                 }
             }
             Msg::AppEvent(event) if self.joined => {
-                if let AppEventKind::ChildRestarted {
-                    supervisor,
-                    child,
-                    pid,
-                    reason,
-                } = &event.kind
-                {
-                    self.shared.metrics.restart(&event.app);
-                    let mut pool = self.shared.lock();
-                    let node = pid.and_then(|p| pool.name_of(p.node()));
-                    pool.activity.child_restarted(
-                        &event.app,
-                        supervisor,
-                        child,
-                        node.as_deref(),
-                        &reason.to_string(),
-                        now_ms(),
+                let node = self.link.conn.node;
+                let (ours, requests) = self
+                    .shared
+                    .transition(|s| s.app_event(node, event, Now::read()));
+                node_requests::spawn(&self.shared, requests);
+                if !ours {
+                    self.ignored(
+                        "AppEvent",
+                        "the root of that application does not run on this node",
                     );
-                }
-                if let AppEventKind::RootExited(reason) = event.kind {
-                    let (orders, foreign) = {
-                        let mut pool = self.shared.lock();
-                        let foreign = pool
-                            .apps
-                            .get(&event.app)
-                            .is_none_or(|a| a.rec.node != Some(self.peer.node));
-                        let leaving = pool.members.get(self.peer.node).is_some_and(|m| m.leaving);
-                        if pool.apps.root_exited(
-                            &event.app,
-                            event.generation,
-                            self.peer.node,
-                            reason.to_string(),
-                            leaving,
-                        ) {
-                            pool.dirty = true;
-                            info!(app = %event.app, %reason, leaving, "application root exited");
-                            if !leaving {
-                                pool.activity.app_failed(
-                                    &event.app,
-                                    &format!("its root exited: {reason}"),
-                                    now_ms(),
-                                );
-                            }
-                        }
-                        let orders = if leaving {
-                            pool.schedule(Instant::now())
-                        } else {
-                            Vec::new()
-                        };
-                        (orders, foreign)
-                    };
-                    node_requests::spawn_starts(&self.shared, orders);
-                    if foreign {
-                        self.ignored(
-                            "AppEvent",
-                            "the root of that application does not run on this node",
-                        );
-                    }
                 }
             }
             Msg::NameReleased { name, pid } if self.joined => {
-                if pid.node() == self.peer.node {
+                if pid.node() == self.link.conn.node {
                     self.shared.lock().names.release(&name, pid);
                 } else {
                     self.ignored(
@@ -391,19 +378,23 @@ impl Session {
             Request::ListNodes => Response::Nodes(self.shared.lock().list_nodes(now)),
             Request::TreeList => Response::Apps(self.shared.lock().app_summaries()),
             Request::Ready => {
+                // The NodeUp and the starts are queued on other links by
+                // the transition; answers gathered so far go first.
                 self.flush();
-                let res = self.shared.lock().ready(&self.peer, now);
+                let conn = &self.link.conn;
+                let (res, requests) = self.shared.transition(|s| s.ready(conn, Now::read()));
+                node_requests::spawn(&self.shared, requests);
                 match res {
-                    Ok(orders) => {
+                    Ok(()) => {
+                        // Its first report deadline may be the earliest.
                         self.shared.fd_wakeup.notify_one();
-                        node_requests::spawn_starts(&self.shared, orders);
                         Response::Ok
                     }
                     Err(e) => Response::Error(e),
                 }
             }
             Request::Leave => {
-                self.shared.lock().leave(&self.peer);
+                self.shared.lock().leave(&self.link.conn);
                 Response::Ok
             }
             Request::ListProcesses { node } => {
@@ -454,7 +445,7 @@ impl Session {
     fn place(&mut self, query: pool_proto::PlaceQuery) -> Response {
         let (result, default) = {
             let mut pool = self.shared.lock();
-            (pool.place(&query), pool.settings.placement)
+            (pool.place(&query, now_ms()), pool.settings.placement)
         };
         // Logged outside the lock: the pool state is the master's hot path.
         // The session's span names the asking node.
@@ -513,38 +504,38 @@ impl Session {
         id: ReqId,
         work: impl Future<Output = Result<Response, RemoteError>> + Send + 'static,
     ) {
-        let peer = self.peer.clone();
+        let link = self.link.clone();
         self.shared.tracker.spawn(async move {
             let body = work.await.unwrap_or_else(Response::Error);
-            peer.respond(id, body);
+            link.respond(id, body);
         });
     }
 
-    /// The node's `Join`.
+    /// The node's `Join`: a transition of the pool state, whose first
+    /// effect queues the `Welcome` on this link.
     fn join(&mut self, id: ReqId, join: pool_proto::Join) {
+        // 1. Answers gathered before the Join go out before the Welcome.
         self.flush();
-        let joined = self
+        // 2. Decide, and carry out the effects under the same lock: the
+        //    Welcome here, NodeUp to the others, closing the node's previous
+        //    session (it closes without declaring the node down: it is no
+        //    longer the node's current session).
+        let conn = &self.link.conn;
+        let (joined, requests) = self
             .shared
-            .lock()
-            .join(&self.peer, id, join, Instant::now());
+            .transition(|s| s.join(conn, id, join, Now::read()));
+        // 3. Roots placed on the newcomer (or on others) start as tasks.
+        node_requests::spawn(&self.shared, requests);
         match joined {
             Joined::Refused(e) => {
                 warn!(code = ?e.code, reason = %e.message, "join refused");
                 self.answer(id, Response::Error(e));
                 self.refused = true;
             }
-            Joined::Welcomed {
-                replaced,
-                kicked,
-                starts,
-            } => {
+            Joined::Welcomed { .. } => {
                 self.joined = true;
-                for old in replaced.into_iter().chain(kicked) {
-                    // The old session closes without declaring the node down.
-                    old.closed.cancel();
-                }
+                // Its first report deadline may be the earliest.
                 self.shared.fd_wakeup.notify_one();
-                node_requests::spawn_starts(&self.shared, starts);
             }
         }
     }
