@@ -3,8 +3,9 @@
 //! status, reason, the node assigned its root and the root's pid — and the
 //! decisions on it: which apps wait for a node, what a rejoining node's
 //! roots mean (adopt, or stop as stale), what a root's exit or its node's
-//! death does. Plain data with time as an argument; the master sends the
-//! `StartApp` / `StopApp` requests these decisions call for.
+//! death does; [`schedule`] decides where roots go. Plain data with time
+//! as an argument; the pool state turns these decisions into the
+//! `StartApp` / `StopApp` requests the shell sends.
 //!
 //! Life of an app:
 //!

@@ -8,18 +8,34 @@
 //! are unit-tested directly and driven unchanged by the placement-quality
 //! simulation (`cargo run --release -p pool-benches --bin placement_sim`).
 //! The async shell — listener, sessions, failure watch, state writer, HTTP —
-//! applies them.
+//! reads the clocks, feeds them events and carries out the effects they
+//! return.
 //!
 //! # Layout
+//!
+//! In reading order, from the outside in: the shell first (tasks,
+//! connections, requests), then the pure state it drives.
 //!
 //! - [`config`]: [`MasterConfig`], the settings, with defaults and checks.
 //! - [`master`]: [`spawn_master`] and [`MasterHandle`]; the task tree and
 //!   the ordered stop.
-//! - `server`: the accept loop, one session per node connection, and each
-//!   connection's outbox and writer.
-//! - `pool`: the whole state under one lock and the transitions (join,
-//!   ready, node down, placement, apps) that keep its parts consistent.
-//! - `membership`: joined nodes, unique names, recently-down ids.
+//! - `shared`: what every task shares — the settings, the pool state and
+//!   the connections' outboxes under one lock — and the guard that carries
+//!   out a transition's effects before the lock is released.
+//! - `server`: the accept loop and one session per node connection, which
+//!   turns frames into transitions.
+//! - `outbox`: `NodeLink`, one connection's outbox, pending requests and
+//!   close token, and its writer task.
+//! - `node_requests`: requests that wait on nodes (`StartApp`,
+//!   `ListProcesses`, `TreeShow`, ...), as free functions over the shared
+//!   state.
+//! - `http`: the JSON API, `/healthz`, `/metrics`, the live dashboard at
+//!   `/`, and the token-guarded operations.
+//! - `state`: `PoolState`, the whole state, and its transitions (join,
+//!   ready, leave, node down, placement, apps), which return effects
+//!   instead of sending.
+//! - `membership`: joined nodes, unique names, their sessions, recently
+//!   down ids.
 //! - [`load_table`]: [`LoadTable`], each node's last report plus the
 //!   placements made since, its score, and the `poolctl nodes` view.
 //! - [`placement`]: [`LoadTable::place`], the strategies (least-loaded with
@@ -27,13 +43,12 @@
 //!   [`PlaceError`]; [`placement::keyed`] is the rendezvous hash.
 //! - [`failure`]: [`FailureDetector`], node down on disconnect or silence.
 //! - [`names`]: [`names::GlobalNames`], OTP `global` semantics.
-//! - `apps`: pool applications — generations, adoption, failure.
-//! - `service`: requests that wait on nodes (StartApp, ListProcesses, ...).
+//! - `apps`: pool applications — generations, adoption, failure — and
+//!   `apps::schedule`, where their roots go.
 //! - `persist`: the state directory, written atomically.
 //! - `activity`: what the dashboard shows over time — per-node load
-//!   history, recent events, nodes down lately.
-//! - `http`: the JSON API, `/healthz`, `/metrics`, the live dashboard at
-//!   `/`, and the token-guarded operations; `metrics`: the series.
+//!   history, recent events, nodes down lately; `metrics`: the series.
+//! - `clock`: the one place the clocks are read.
 //! - [`error`]: the crate's [`Error`] type.
 //!
 //! # Example
