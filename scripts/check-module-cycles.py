@@ -210,7 +210,7 @@ class Crate:
 
     def _uses(self, mod):
         out = []
-        for m in re.finditer(r"(pub(?:\([^)]*\))?\s+)?use\s+([^;]+);", self.text[mod]):
+        for m in re.finditer(r"(pub(?:\([^)]*\))?\s+)?(?<![A-Za-z0-9_])use\s+([^;]+);", self.text[mod]):
             public = m.group(1) is not None
             for segs, name in expand_use_tree(m.group(2)):
                 out.append((segs, name, public))
@@ -275,7 +275,7 @@ class Crate:
                 if tuple(abs_path) in self.files and name:
                     aliases[name] = tuple(abs_path)
             # Inline paths: crate::a::b, super::x, self::y, child::z, alias::w.
-            text_no_use = re.sub(r"(pub(?:\([^)]*\))?\s+)?use\s+[^;]+;", "", text)
+            text_no_use = re.sub(r"(pub(?:\([^)]*\))?\s+)?(?<![A-Za-z0-9_])use\s+[^;]+;", "", text)
             text_no_use = re.sub(r"\bmod\s+" + IDENT + r"\s*;", "", text_no_use)
             for m in re.finditer(r"(?<![A-Za-z0-9_:])(" + IDENT + r")((?:::" + IDENT + r")+)", text_no_use):
                 head = m.group(1)
