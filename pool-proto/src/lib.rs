@@ -59,7 +59,7 @@ pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Error, Result};
 pub use exit::ExitReason;
 pub use handshake::{Cookie, HandshakeConfig, Identity, PROTOCOL_VERSION};
-pub use id::{NodeId, Pid, Ref};
+pub use id::{NodeId, ParseIdError, Pid, Ref};
 pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
     Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
