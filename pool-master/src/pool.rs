@@ -13,6 +13,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pool_proto::SUPERVISOR_FUNCTION;
+use pool_proto::tree::{parse_tree_str, validate_tree};
 use pool_proto::{
     AppSummary, DownReason, ErrorCode, Fence, Join, LoadReport, Msg, NodeId, NodeInfo, NodeKind,
     NodeStatus, Pid, PlaceQuery, Placed, PlacementStrategy, RemoteError, ReqId, Response, TreeSpec,
@@ -20,8 +22,6 @@ use pool_proto::{
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use supervisor::supervisor::strategy::validate_tree;
-use supervisor::tree_file::parse_tree_str;
 use tracing::{debug, info, warn};
 
 use crate::activity::Activity;
@@ -34,9 +34,6 @@ use crate::names::{GlobalNames, Reclaim};
 use crate::persist::Snapshot;
 use crate::placement::PlaceError;
 use crate::server::peer::{Peer, encode};
-
-/// The function every worker has: a nested or root supervisor.
-pub(crate) const SUPERVISOR_FUNCTION: &str = "supervisor";
 
 /// Settings the transitions need.
 #[derive(Clone, Debug)]

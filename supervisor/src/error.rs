@@ -83,11 +83,11 @@ pub enum Error {
 
     /// A tree file is invalid.
     #[error(transparent)]
-    TreeFile(#[from] crate::tree_file::TreeFileError),
+    TreeFile(#[from] pool_proto::TreeFileError),
 
     /// A supervisor or child spec is invalid.
     #[error(transparent)]
-    Spec(#[from] crate::supervisor::strategy::SpecError),
+    Spec(#[from] pool_proto::SpecError),
 
     /// A supervisor failed to start (`{error, {shutdown, {failed_to_start_child, Id, R}}}`
     /// and the other start errors of OTP).

@@ -11,7 +11,6 @@
 //! - [`functions`] — [`Functions`], spawning by name.
 //! - [`runtime::router`]: [`RemoteRouter`], the seam to other nodes.
 //! - [`supervisor`] — supervisors, strategies and restart intensity.
-//! - [`tree_file`] — supervision trees from TOML.
 //! - [`error`] — [`Error`] and [`CallError`].
 //!
 //! # Example
@@ -45,7 +44,6 @@ pub mod message;
 pub mod process;
 pub mod runtime;
 pub mod supervisor;
-pub mod tree_file;
 
 pub use error::{CallError, Error, Result};
 pub use functions::Functions;

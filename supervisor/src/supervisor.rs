@@ -4,7 +4,7 @@
 //! - [`spec`]: [`Spec`] and [`Child`], trees written in code.
 //! - [`api`]: starting supervisors and the dynamic API.
 //! - [`strategy`]: pure decisions (what a child's exit means, restart and
-//!   shutdown orders, spec validation).
+//!   shutdown orders); spec validation is `pool_proto::tree`'s.
 //! - [`intensity`]: the restart-intensity window.
 //! - `server`: the supervisor process applying them.
 
@@ -19,7 +19,8 @@ pub use api::{
     count_children, delete_child, get_childspec, inspect, restart_child, start, start_child,
     start_dynamic_child, start_link, start_tree, stop, terminate_child, which_children,
 };
-pub use server::{SUPERVISOR_FUNCTION, SupervisorArgs};
+pub use pool_proto::SUPERVISOR_FUNCTION;
+pub use server::SupervisorArgs;
 pub use spec::{Child, ChildFn, CustomStart, Spec, Started};
 
 use crate::functions::Functions;

@@ -9,12 +9,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use pool_proto::{ChildSpecData, ExitReason, Pid, TreeSpec, TreeView};
+use pool_proto::{ChildSpecData, ExitReason, Pid, SUPERVISOR_FUNCTION, TreeSpec, TreeView};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use super::server::{self, SUPERVISOR_FUNCTION};
+use super::server;
 use super::spec::{Child, Spec};
 use crate::error::{CallError, Error};
 use crate::message::Message;

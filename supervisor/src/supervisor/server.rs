@@ -21,9 +21,10 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use pool_proto::tree::{validate_child, validate_supervisor};
 use pool_proto::{
-    ChildSpecData, ChildStatus, ExitReason, NodeId, Pid, Placement, Restart, Shutdown,
-    SpawnRequest, Strategy, TreeView,
+    ChildSpecData, ChildStatus, ExitReason, NodeId, Pid, Placement, Restart, SUPERVISOR_FUNCTION,
+    Shutdown, SpawnRequest, Strategy, TreeView,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -35,16 +36,11 @@ use super::intensity::RestartIntensity;
 use super::spec::{ChildCode, Spec, Started};
 use super::strategy::{
     ChildState, ChildView, ExitAction, RestartPlan, ShutdownPlan, on_child_exit, on_start_ignored,
-    on_terminated_by_api, restart_plan, retry_plan, shutdown_plan, validate_child,
-    validate_supervisor,
+    on_terminated_by_api, restart_plan, retry_plan, shutdown_plan,
 };
 use crate::message::{CallRequest, Envelope, Message};
 use crate::process::Ctx;
 use crate::runtime::{RuntimeEvent, SpawnOpts};
-
-/// The function name under which every runtime can start a supervisor from
-/// its data form (used to place nested supervisors on other nodes).
-pub const SUPERVISOR_FUNCTION: &str = "supervisor";
 
 /// Arguments of [`SUPERVISOR_FUNCTION`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
