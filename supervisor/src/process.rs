@@ -132,7 +132,7 @@ impl Ctx {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
     /// use supervisor::{Envelope, Runtime};
-    /// let rt = Runtime::new(pool_proto::NodeId::random());
+    /// let rt = Runtime::standalone();
     /// let (tx, rx) = tokio::sync::oneshot::channel();
     /// let p = rt.spawn(|mut ctx| async move {
     ///     // Take "urgent" first even though "normal" arrived before it.

@@ -136,12 +136,12 @@ pub(crate) trait Start: Send + Sync {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use supervisor::{Functions, Runtime, SpawnOpts};
+/// use supervisor::{Functions, RuntimeBuilder, SpawnOpts};
 /// #[derive(serde::Deserialize)]
 /// struct Add { a: i64, b: i64 }
 /// let mut fns = Functions::new();
 /// fns.register("math.add", |_ctx, args: Add| async move { Ok::<_, String>(args.a + args.b) });
-/// let rt = Runtime::builder(pool_proto::NodeId::random()).functions(fns).build();
+/// let rt = RuntimeBuilder::new().functions(fns).build();
 /// let pid = rt.spawn_function("math.add", serde_json::json!({"a": 2, "b": 3}), SpawnOpts::new()).unwrap();
 /// let (_reason, result) = rt.wait(pid).await;
 /// # let _ = result; // the waiter monitors after spawn, so the result may be gone: use Pool::run for that

@@ -45,11 +45,11 @@ use crate::runtime::Functions;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use supervisor::{Functions, Runtime, SUPERVISOR_FUNCTION, register_supervisor_function};
+/// use supervisor::{Functions, RuntimeBuilder, SUPERVISOR_FUNCTION, register_supervisor_function};
 /// let mut functions = Functions::new();
 /// register_supervisor_function(&mut functions);
 /// assert!(functions.contains(SUPERVISOR_FUNCTION));
-/// let rt = Runtime::builder(pool_proto::NodeId::random()).functions(functions).build();
+/// let rt = RuntimeBuilder::new().functions(functions).build();
 /// assert!(rt.functions().contains(SUPERVISOR_FUNCTION));
 /// # }
 /// ```

@@ -33,7 +33,7 @@ thread_local! {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// use supervisor::{Runtime, process::defer_wakes};
-/// let rt = Runtime::new(pool_proto::NodeId::random());
+/// let rt = Runtime::standalone();
 /// let p = rt.spawn(|mut ctx| async move {
 ///     let a: u32 = ctx.recv().await.take().unwrap();
 ///     let b: u32 = ctx.recv().await.take().unwrap();
