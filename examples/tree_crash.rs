@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use pool_proto::tree::parse_tree_file;
 use pool_proto::{ExitReason, NodeId, Pid, Strategy, TreeView};
 use supervisor::supervisor as sup;
-use supervisor::tree_file::parse_tree_file;
 use supervisor::{Functions, Runtime};
 
 #[tokio::main]

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use pool_proto::tree::parse_tree_file;
 use supervisor::Functions;
-use supervisor::tree_file::parse_tree_file;
 
 fn builtins() -> Functions {
     let mut f = Functions::new();

@@ -4,7 +4,7 @@
 //!
 //! Run from `fuzz/`: `cargo run --example seed_corpus`; it fills
 //! `corpus/decode_frame/`, `corpus/handshake/` and `corpus/tree_file/` (the
-//! tree files of `supervisor/tests/fixtures/` and `examples/trees/`).
+//! tree files of `pool-proto/tests/fixtures/` and `examples/trees/`).
 
 use std::fs;
 use std::path::Path;
@@ -296,7 +296,7 @@ fn main() {
     let tree_dir = Path::new("corpus/tree_file");
     fs::create_dir_all(tree_dir).expect("create corpus/tree_file");
     let mut trees = 0;
-    for src in ["../supervisor/tests/fixtures", "../examples/trees"] {
+    for src in ["../pool-proto/tests/fixtures", "../examples/trees"] {
         let Ok(entries) = fs::read_dir(src) else {
             continue;
         };

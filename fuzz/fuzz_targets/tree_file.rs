@@ -13,8 +13,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use pool_proto::tree::{parse_tree_str, tree_to_toml};
 use pool_proto::{SupervisorSpec, TreeSpec};
-use supervisor::tree_file::{parse_tree_str, tree_to_toml};
 
 const FILE: &str = "fuzz.toml";
 

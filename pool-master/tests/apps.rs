@@ -21,7 +21,7 @@ function = "builtin.echo"
 "#;
 
 fn spec(text: &str) -> TreeSpec {
-    supervisor::tree_file::parse_tree_str("ingest.toml", text, |_| true).unwrap()
+    pool_proto::tree::parse_tree_str("ingest.toml", text, |_| true).unwrap()
 }
 
 fn start(text: &str) -> Request {

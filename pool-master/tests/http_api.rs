@@ -28,7 +28,7 @@ async fn endpoints_return_the_documented_shapes() {
         .await,
         Response::Registered(true)
     );
-    let spec = supervisor::tree_file::parse_tree_str("web.toml", TREE, |_| true).unwrap();
+    let spec = pool_proto::tree::parse_tree_str("web.toml", TREE, |_| true).unwrap();
     assert!(matches!(
         w.request(Request::TreeStart {
             spec,
@@ -274,7 +274,7 @@ async fn dashboard_data_has_history_trees_events_and_down_nodes() {
         .await
         .unwrap();
     w2.keep_reporting(std::time::Duration::from_millis(100));
-    let spec = supervisor::tree_file::parse_tree_str("web.toml", TREE, |_| true).unwrap();
+    let spec = pool_proto::tree::parse_tree_str("web.toml", TREE, |_| true).unwrap();
     assert!(matches!(
         w1.request(Request::TreeStart {
             spec,

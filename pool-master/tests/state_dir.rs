@@ -14,7 +14,7 @@ use support::*;
 const TREE: &str = "[supervisor]\nid = \"app\"\n\n[[supervisor.children]]\nid = \"c\"\nfunction = \"builtin.echo\"\n";
 
 fn spec() -> TreeSpec {
-    supervisor::tree_file::parse_tree_str("app.toml", TREE, |_| true).unwrap()
+    pool_proto::tree::parse_tree_str("app.toml", TREE, |_| true).unwrap()
 }
 
 fn cfg(dir: &std::path::Path) -> MasterConfig {

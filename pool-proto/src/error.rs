@@ -5,7 +5,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::id::NodeId;
+use crate::id::{NodeId, ParseIdError};
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -206,15 +206,8 @@ pub enum Error {
     PeerSpeaksTls,
 
     /// A pid, node id or reference in text form did not parse.
-    #[error("invalid {kind} {input:?}: expected {expected}")]
-    InvalidId {
-        /// Which kind of id.
-        kind: &'static str,
-        /// The text given.
-        input: String,
-        /// The expected form.
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    InvalidId(#[from] ParseIdError),
 
     /// A byte size did not parse.
     #[error(
@@ -261,5 +254,86 @@ impl Error {
                 | Error::Truncated { .. }
                 | Error::HandshakeProtocol { .. }
         )
+    }
+}
+
+/// TLS failures explained (feature `tls`). The TLS layer and the handshake
+/// that runs over it both need this, so it lives here, below both of them.
+#[cfg(feature = "tls")]
+impl Error {
+    /// An I/O error of a TLS stream: an explained [`Error::Tls`] if TLS
+    /// caused it, else the I/O error as it is.
+    pub(crate) fn from_tls_io(side: &'static str, e: io::Error) -> Error {
+        let is_tls = e
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+        if is_tls {
+            Error::tls_handshake(side, &e)
+        } else {
+            Error::Io(e)
+        }
+    }
+
+    /// A failed TLS handshake as an [`Error::Tls`], with what it most
+    /// likely means.
+    pub(crate) fn tls_handshake(side: &'static str, e: &io::Error) -> Error {
+        use rustls::{AlertDescription as A, CertificateError as C, Error as R};
+        let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<R>());
+        let (hint, permanent) = match rustls_error {
+            Some(R::InvalidCertificate(C::UnknownIssuer | C::BadSignature))
+            | Some(R::InvalidCertificate(C::Other(_))) => (
+                "the peer's certificate is not signed by the CA of --tls-ca: it belongs to another pool, or one of the two nodes has the wrong CA file",
+                true,
+            ),
+            Some(R::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => (
+                "the peer's certificate does not name the address dialled: put that IP address or DNS name in its subjectAltName (or advertise an address the certificate names)",
+                true,
+            ),
+            Some(R::InvalidCertificate(
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. },
+            )) => (
+                "a certificate is expired or not yet valid: renew it, and check both machines' clocks",
+                true,
+            ),
+            Some(R::InvalidCertificate(_)) => (
+                "the peer's certificate was rejected: check that it is a node certificate signed by the pool's CA",
+                true,
+            ),
+            Some(R::NoCertificatesPresented) => (
+                "the peer presented no certificate: every node (and poolctl) needs --tls-cert and --tls-key",
+                true,
+            ),
+            Some(R::AlertReceived(
+                A::UnknownCA
+                | A::BadCertificate
+                | A::CertificateUnknown
+                | A::CertificateRequired
+                | A::AccessDenied
+                | A::CertificateExpired
+                | A::DecryptError,
+            )) => (
+                "the peer refused our certificate: it must be signed by the peer's --tls-ca (see the peer's log for its reason)",
+                true,
+            ),
+            Some(R::InvalidMessage(_)) => (
+                "the peer does not speak TLS: give it --tls-cert, --tls-key and --tls-ca too, or turn TLS off on this node",
+                true,
+            ),
+            Some(R::AlertReceived(_)) => ("the peer ended the TLS handshake (see its log)", false),
+            _ if e.kind() == io::ErrorKind::UnexpectedEof => (
+                "the peer closed the connection during the TLS handshake: it may not use TLS, or it refused our certificate (see its log)",
+                false,
+            ),
+            _ => ("", false),
+        };
+        Error::Tls {
+            side,
+            reason: e.to_string(),
+            hint,
+            permanent,
+        }
     }
 }

@@ -653,7 +653,7 @@ fn tls_hint(e: Error, stage: &'static str) -> Error {
     match e {
         Error::FrameTooLarge { len, .. } if looks_like_tls(len) => Error::PeerSpeaksTls,
         #[cfg(feature = "tls")]
-        Error::Io(io) => crate::tls::explain_io(stage, io),
+        Error::Io(io) => Error::from_tls_io(stage, io),
         other => {
             let _ = stage;
             other

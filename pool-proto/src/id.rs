@@ -13,7 +13,25 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+/// A pid, node id or reference in text form that did not parse. The
+/// crate's [`Error`](crate::Error) wraps it as `Error::InvalidId`.
+///
+/// ```
+/// use pool_proto::Pid;
+/// let err = "<nope>".parse::<Pid>().unwrap_err();
+/// assert_eq!(err.kind, "pid");
+/// assert!(err.to_string().contains("expected <node.serial>"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind} {input:?}: expected {expected}")]
+pub struct ParseIdError {
+    /// Which kind of id.
+    pub kind: &'static str,
+    /// The text given.
+    pub input: String,
+    /// The expected form.
+    pub expected: &'static str,
+}
 
 /// A node's incarnation: 64 random bits chosen when the node starts.
 ///
@@ -72,12 +90,12 @@ fn parse_node_hex(s: &str) -> Option<u64> {
 }
 
 impl FromStr for NodeId {
-    type Err = Error;
+    type Err = ParseIdError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ParseIdError> {
         parse_node_hex(s.trim())
             .map(NodeId)
-            .ok_or_else(|| Error::InvalidId {
+            .ok_or_else(|| ParseIdError {
                 kind: "node id",
                 input: s.to_owned(),
                 expected: "8 to 16 hex digits, e.g. 3f2a9c1e04d1b2aa",
@@ -145,12 +163,12 @@ fn parse_pair(s: &str, prefix: &str) -> Option<(u64, u64)> {
 }
 
 impl FromStr for Pid {
-    type Err = Error;
+    type Err = ParseIdError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ParseIdError> {
         parse_pair(s, "")
             .map(|(n, s)| Pid::new(NodeId(n), s))
-            .ok_or_else(|| Error::InvalidId {
+            .ok_or_else(|| ParseIdError {
                 kind: "pid",
                 input: s.to_owned(),
                 expected: "<node.serial>, e.g. <3f2a9c1e04d1b2aa.17>",
@@ -202,12 +220,12 @@ impl fmt::Debug for Ref {
 }
 
 impl FromStr for Ref {
-    type Err = Error;
+    type Err = ParseIdError;
 
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ParseIdError> {
         parse_pair(s, "#Ref")
             .map(|(n, s)| Ref::new(NodeId(n), s))
-            .ok_or_else(|| Error::InvalidId {
+            .ok_or_else(|| ParseIdError {
                 kind: "reference",
                 input: s.to_owned(),
                 expected: "#Ref<node.serial>, e.g. #Ref<3f2a9c1e04d1b2aa.9>",
@@ -314,55 +332,4 @@ impl<'de> Deserialize<'de> for Ref {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pid_text_round_trips_and_rejects_garbage() {
-        let pid = Pid::new(NodeId::from_u64(0x3f2a9c1e04d1b2aa), 17);
-        assert_eq!(pid.to_string(), "<3f2a9c1e04d1b2aa.17>");
-        assert_eq!("<3f2a9c1e04d1b2aa.17>".parse::<Pid>().unwrap(), pid);
-        assert_eq!("3f2a9c1e04d1b2aa.17".parse::<Pid>().unwrap(), pid);
-        // Short node ids print padded to 16 digits and parse from 8.
-        let small = Pid::new(NodeId::from_u64(0xabc), 1);
-        assert_eq!(small.to_string(), "<0000000000000abc.1>");
-        assert_eq!("<00000abc.1>".parse::<Pid>().unwrap(), small);
-        for bad in [
-            "",
-            "<>",
-            "<3f2a.17>",
-            "<3f2a9c1e04d1b2aa>",
-            "<3f2a9c1e04d1b2aa.>",
-            "<3f2a9c1e04d1b2aa.-1>",
-            "<zz2a9c1e04d1b2aa.1>",
-            "<3f2a9c1e04d1b2aa00.1>",
-            "<3f2a9c1e04d1b2aa.99999999999999999999999>",
-        ] {
-            assert!(bad.parse::<Pid>().is_err(), "{bad:?} parsed");
-        }
-    }
-
-    #[test]
-    fn ids_are_text_in_json_and_integers_in_msgpack() {
-        let pid = Pid::new(NodeId::from_u64(0x3f2a9c1e04d1b2aa), 17);
-        let json = serde_json::to_string(&pid).unwrap();
-        assert_eq!(json, "\"<3f2a9c1e04d1b2aa.17>\"");
-        assert_eq!(serde_json::from_str::<Pid>(&json).unwrap(), pid);
-        let mp = rmp_serde::to_vec_named(&pid).unwrap();
-        assert!(mp.len() <= 12, "compact form is {} bytes", mp.len());
-        assert_eq!(rmp_serde::from_slice::<Pid>(&mp).unwrap(), pid);
-        let r = Ref::new(NodeId::from_u64(5), 9);
-        let mp = rmp_serde::to_vec_named(&r).unwrap();
-        assert_eq!(rmp_serde::from_slice::<Ref>(&mp).unwrap(), r);
-        let n = NodeId::from_u64(u64::MAX);
-        assert_eq!(serde_json::to_string(&n).unwrap(), "\"ffffffffffffffff\"");
-    }
-
-    #[test]
-    fn pids_order_by_node_then_serial() {
-        let a = Pid::new(NodeId::from_u64(1), 9);
-        let b = Pid::new(NodeId::from_u64(2), 1);
-        let c = Pid::new(NodeId::from_u64(2), 3);
-        assert!(a < b && b < c);
-    }
-}
+mod tests;

@@ -1,14 +1,16 @@
 //! Spawnpool's wire crate: the identities, the one message enum, the frame
 //! codec, the connection handshake and the supervision-tree specs that nodes
-//! exchange. It holds no runtime and no I/O policy; the daemons depend on it
-//! and it depends on nothing of ours.
+//! exchange, with the pure functions over them (tree files, spec
+//! validation). It holds no runtime and no I/O policy; the daemons depend on
+//! it and it depends on nothing of ours.
 //!
 //! # Layout
 //!
 //! - [`id`]: [`NodeId`], [`Pid`], [`Ref`] and their text forms.
 //! - [`exit`]: [`ExitReason`], why a process ended.
 //! - [`message`]: [`Msg`], every frame's body, with its requests and responses.
-//! - [`tree`]: [`TreeSpec`] (tree files as data) and the tree views.
+//! - [`tree`]: [`TreeSpec`] (tree files as data), their validation, tree
+//!   files parsed from TOML ([`tree::parse_tree_str`]), and the tree views.
 //! - [`codec`]: [`Codec`], length-prefixed MessagePack with a frame limit.
 //! - [`handshake`]: version exchange and cookie challenge-response.
 //! - [`cookie`]: where the cookie comes from.
@@ -59,7 +61,7 @@ pub use duration::{Dur, format_duration, parse_duration};
 pub use error::{Error, Result};
 pub use exit::ExitReason;
 pub use handshake::{Cookie, HandshakeConfig, Identity, PROTOCOL_VERSION};
-pub use id::{NodeId, Pid, Ref};
+pub use id::{NodeId, ParseIdError, Pid, Ref};
 pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
     Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
@@ -68,6 +70,7 @@ pub use message::{
 };
 pub use size::{Size, format_size, parse_size};
 pub use tree::{
-    AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Placement, Restart, Shutdown,
-    Strategy, SupervisorSpec, TreeSpec, TreeView,
+    AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Placement, Restart,
+    SUPERVISOR_FUNCTION, Shutdown, SpecError, Strategy, SupervisorSpec, TreeFileError, TreeSpec,
+    TreeView,
 };

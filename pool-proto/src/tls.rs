@@ -420,7 +420,7 @@ impl TlsConfig {
             .connect(name, tcp)
             .await
             .map(|s| Stream::Tls(Box::new(s.into())))
-            .map_err(|e| handshake_error("connecting", &e))
+            .map_err(|e| Error::tls_handshake("connecting", &e))
     }
 
     /// Wraps a connection this node accepted: the peer must present a
@@ -430,7 +430,7 @@ impl TlsConfig {
             .accept(tcp)
             .await
             .map(|s| Stream::Tls(Box::new(s.into())))
-            .map_err(|e| handshake_error("accepting", &e))
+            .map_err(|e| Error::tls_handshake("accepting", &e))
     }
 }
 
@@ -574,79 +574,6 @@ fn full_timeout(e: Error, config: &HandshakeConfig) -> Error {
             stage,
         },
         other => other,
-    }
-}
-
-/// An I/O error of a TLS stream: an explained [`Error::Tls`] if TLS
-/// caused it, else the I/O error as it is.
-pub(crate) fn explain_io(side: &'static str, e: io::Error) -> Error {
-    let is_tls = e
-        .get_ref()
-        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
-    if is_tls {
-        handshake_error(side, &e)
-    } else {
-        Error::Io(e)
-    }
-}
-
-/// A failed TLS handshake as an [`Error::Tls`], with what it most likely
-/// means.
-fn handshake_error(side: &'static str, e: &io::Error) -> Error {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
-    let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<R>());
-    let (hint, permanent) = match rustls_error {
-        Some(R::InvalidCertificate(C::UnknownIssuer | C::BadSignature))
-        | Some(R::InvalidCertificate(C::Other(_))) => (
-            "the peer's certificate is not signed by the CA of --tls-ca: it belongs to another pool, or one of the two nodes has the wrong CA file",
-            true,
-        ),
-        Some(R::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => (
-            "the peer's certificate does not name the address dialled: put that IP address or DNS name in its subjectAltName (or advertise an address the certificate names)",
-            true,
-        ),
-        Some(R::InvalidCertificate(
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
-        )) => (
-            "a certificate is expired or not yet valid: renew it, and check both machines' clocks",
-            true,
-        ),
-        Some(R::InvalidCertificate(_)) => (
-            "the peer's certificate was rejected: check that it is a node certificate signed by the pool's CA",
-            true,
-        ),
-        Some(R::NoCertificatesPresented) => (
-            "the peer presented no certificate: every node (and poolctl) needs --tls-cert and --tls-key",
-            true,
-        ),
-        Some(R::AlertReceived(
-            A::UnknownCA
-            | A::BadCertificate
-            | A::CertificateUnknown
-            | A::CertificateRequired
-            | A::AccessDenied
-            | A::CertificateExpired
-            | A::DecryptError,
-        )) => (
-            "the peer refused our certificate: it must be signed by the peer's --tls-ca (see the peer's log for its reason)",
-            true,
-        ),
-        Some(R::InvalidMessage(_)) => (
-            "the peer does not speak TLS: give it --tls-cert, --tls-key and --tls-ca too, or turn TLS off on this node",
-            true,
-        ),
-        Some(R::AlertReceived(_)) => ("the peer ended the TLS handshake (see its log)", false),
-        _ if e.kind() == io::ErrorKind::UnexpectedEof => (
-            "the peer closed the connection during the TLS handshake: it may not use TLS, or it refused our certificate (see its log)",
-            false,
-        ),
-        _ => ("", false),
-    };
-    Error::Tls {
-        side,
-        reason: e.to_string(),
-        hint,
-        permanent,
     }
 }
 

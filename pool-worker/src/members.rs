@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use pool_proto::{NodeId, NodeInfo, NodeKind};
-use supervisor::Reach;
+use supervisor::remote::Reach;
 
 /// How many declared-down ids are remembered (their pids answer
 /// `noconnection`; older ones fall back to `noproc`).

@@ -175,6 +175,8 @@ impl NodeBuilder {
         if builtins {
             crate::builtins::register(&mut functions);
         }
+        // Every node of a pool can host a nested supervisor placed on it.
+        supervisor::register_supervisor_function(&mut functions);
         let proc_rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.process_threads)
             .thread_name(format!("proc-{}", config.name))

@@ -21,7 +21,7 @@ use std::time::Duration;
 use pool_proto::handshake::{self, HandshakeConfig};
 use pool_proto::tls::{self, Stream};
 use pool_proto::{ErrorCode, Msg, NodeId, NodeKind, RemoteError, ReqId, Request, Response};
-use supervisor::SpawnReply;
+use supervisor::remote::SpawnReply;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -93,7 +93,7 @@ impl Shared {
             Some(tx) => match tx.try_send(frame) {
                 Ok(()) => {
                     if tx.is_busy() {
-                        supervisor::note_busy(node);
+                        supervisor::remote::note_busy(node);
                     }
                     return;
                 }
@@ -119,7 +119,7 @@ impl Shared {
     }
 
     /// A wait for the busy queue towards `node` to drain (see
-    /// [`supervisor::note_busy`]); `None` when it is not busy.
+    /// [`supervisor::remote::note_busy`]); `None` when it is not busy.
     pub(crate) fn peer_drained(
         &self,
         node: NodeId,

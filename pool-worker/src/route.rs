@@ -13,7 +13,7 @@ use pool_proto::{
     ErrorCode, LabelReq, Msg, NodeId, PlaceQuery, Placement, RemoteError, Request, Response,
     SpawnRequest,
 };
-use supervisor::{Placer, Reach, RemoteRouter, SpawnReply};
+use supervisor::remote::{Placer, Reach, RemoteRouter, SpawnReply};
 
 use crate::node::Shared;
 

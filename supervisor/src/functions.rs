@@ -1,32 +1,27 @@
-//! The registry of functions that can be spawned by name: by the pool
-//! (`poolctl spawn builtin.echo`), by other nodes, and by tree files.
+//! The registry of functions that can be spawned by name, [`Functions`]:
+//! by the pool (`poolctl spawn builtin.echo`), by other nodes, and by tree
+//! files. Each entry decodes its typed arguments from the spawn's JSON
+//! value. (`Functions` is defined beside the runtime that holds it, in
+//! `runtime.rs`; its methods are here.)
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-use pool_proto::ExitReason;
 use serde::de::DeserializeOwned;
 
+pub use crate::runtime::Functions;
+
 use crate::error::Error;
-use crate::message::Message;
-use crate::process::Ctx;
-use crate::runtime::IntoExit;
+use crate::exit::IntoExit;
+use crate::runtime::{Ctx, Prepared, Start};
 
-/// A process body ready to run, its arguments already decoded.
-pub(crate) type Prepared =
-    Box<dyn FnOnce(Ctx) -> BoxFuture<'static, (ExitReason, Option<Message>)> + Send>;
-
-trait Start: Send + Sync {
-    fn prepare(&self, name: &str, args: serde_json::Value) -> Result<Prepared, Error>;
-}
-
+/// A registered closure `f` taking arguments of type `A`.
 struct StartFn<F, A> {
     f: Arc<F>,
-    _args: std::marker::PhantomData<fn(A)>,
+    _args: PhantomData<fn(A)>,
 }
 
 impl<F, A, Fut> Start for StartFn<F, A>
@@ -66,28 +61,6 @@ fn decode_args<A: DeserializeOwned>(name: &str, args: serde_json::Value) -> Resu
     }
 }
 
-/// Functions that can be spawned by name, each with typed arguments
-/// decoded from a JSON value.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use supervisor::{Functions, Runtime, SpawnOpts};
-/// #[derive(serde::Deserialize)]
-/// struct Add { a: i64, b: i64 }
-/// let mut fns = Functions::new();
-/// fns.register("math.add", |_ctx, args: Add| async move { Ok::<_, String>(args.a + args.b) });
-/// let rt = Runtime::builder(pool_proto::NodeId::random()).functions(fns).build();
-/// let pid = rt.spawn_function("math.add", serde_json::json!({"a": 2, "b": 3}), SpawnOpts::new()).unwrap();
-/// let (_reason, result) = rt.wait(pid).await;
-/// # let _ = result; // the waiter monitors after spawn, so the result may be gone: use Pool::run for that
-/// assert!(rt.spawn_function("math.nope", serde_json::Value::Null, SpawnOpts::new()).is_err());
-/// # }
-/// ```
-#[derive(Default, Clone)]
-pub struct Functions {
-    map: BTreeMap<String, Arc<dyn Start>>,
-}
-
 impl fmt::Debug for Functions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.map.keys()).finish()
@@ -113,7 +86,7 @@ impl Functions {
             name.into(),
             Arc::new(StartFn {
                 f: Arc::new(f),
-                _args: std::marker::PhantomData,
+                _args: PhantomData,
             }),
         );
         self

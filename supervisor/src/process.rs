@@ -1,244 +1,46 @@
-//! A process: its shared record ([`Process`], reachable from the process
-//! table) and the handle its function receives ([`Ctx`]).
+//! A process as its function sees it: the methods of [`Ctx`] — receiving
+//! (with selective receive), sending, calls, links, monitors, exit signals,
+//! names and spawning.
 //!
-//! The record is shared between the process's own task and every sender:
-//! senders push to its [`Mailbox`] and, for signals, lock its [`ProcState`]
-//! (links, monitors, exit state). The task alone owns the `Ctx`, whose save
-//! queue holds envelopes taken from the mailbox but not yet consumed
-//! (selective receive leaves non-matching envelopes there, in order).
+//! The record the process shares with every sender is in `record`: senders
+//! push to its mailbox and, for signals, lock its state (links, monitors,
+//! exit state). The task alone owns the `Ctx`, whose save queue holds
+//! envelopes taken from the mailbox but not yet consumed (selective receive
+//! leaves non-matching envelopes there, in order).
+//!
+//! `Ctx` itself is defined beside [`Runtime`] in `runtime.rs`: a `Ctx` holds
+//! the runtime, and the runtime's function table holds starts that take a
+//! `Ctx`, so the two definitions live in one file and this one, above it,
+//! holds the behaviour.
 //!
 //! Lock discipline: a process's state lock is never held while taking
 //! another process's lock or calling the remote router, so no two locks are
 //! ever nested.
 
 pub(crate) mod mailbox;
+pub(crate) mod record;
+
+pub use crate::runtime::Ctx;
 pub use mailbox::defer_wakes;
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Poll, Wake};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
-use pool_proto::{ExitReason, Pid, ProcStatus, Ref, TraceId};
+use pool_proto::{ExitReason, Pid, Ref, TraceId};
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
-use tokio::task::AbortHandle;
 
+use self::mailbox::Push;
+use self::record::Process;
+use crate::envelope::{CallRequest, Down, Envelope, Message};
 use crate::error::{CallError, Error};
-use crate::message::{CallRequest, Down, Envelope, Message};
-use crate::runtime::{Runtime, SpawnOpts};
-
-use self::mailbox::Mailbox;
-pub(crate) use self::mailbox::Push;
-
-/// Scheduling state of a process, for the run-queue count: waiting for a
-/// wake-up (not runnable).
-pub(crate) const SCHED_IDLE: u8 = 0;
-/// Woken and queued to run.
-pub(crate) const SCHED_QUEUED: u8 = 1;
-/// Being polled.
-pub(crate) const SCHED_RUNNING: u8 = 2;
-/// Being polled, and woken again meanwhile.
-pub(crate) const SCHED_RUNNING_WOKEN: u8 = 3;
-
-/// A monitor someone holds on this process.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct MonitorIn {
-    pub(crate) mref: Ref,
-    pub(crate) watcher: Pid,
-    pub(crate) with_result: bool,
-}
-
-/// The mutable part of a process record, behind its lock.
-#[derive(Debug, Default)]
-pub(crate) struct ProcState {
-    /// Set once the exit sequence has started: no new links or monitors.
-    pub(crate) exiting: bool,
-    /// The reason a signal asked the process to die with; it wins over
-    /// whatever the function returns afterwards.
-    pub(crate) pending_exit: Option<ExitReason>,
-    /// Cancels the process's task (set right after spawning).
-    pub(crate) abort: Option<AbortHandle>,
-    /// Linked processes, local or remote.
-    pub(crate) links: Vec<Pid>,
-    /// Monitors others hold on this process.
-    pub(crate) monitored_by: Vec<MonitorIn>,
-    /// Monitors this process holds on others.
-    pub(crate) monitoring: Vec<(Ref, Pid)>,
-    /// Locally registered name.
-    pub(crate) name: Option<String>,
-}
-
-/// A monotonic time read cheaply: `CLOCK_MONOTONIC_COARSE` (a few
-/// milliseconds of resolution, no system call), enough for the ages shown
-/// in listings and read once per spawn.
-pub(crate) fn coarse_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we pass; the clock id is a
-    // constant Linux supports.
-    let ok = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0;
-    if ok {
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    } else {
-        Duration::ZERO
-    }
-}
-
-/// Descriptive fields of a process, fixed at spawn.
-#[derive(Debug)]
-pub(crate) struct Meta {
-    /// The function it runs (for listings).
-    pub(crate) function: Cow<'static, str>,
-    /// When it was spawned, on the coarse clock ([`coarse_now`]).
-    pub(crate) started: Duration,
-    /// What it belongs to, e.g. `app/sup/child`.
-    pub(crate) owner: Option<String>,
-}
-
-/// The shared record of a live process.
-#[derive(Debug)]
-pub(crate) struct Process {
-    pub(crate) pid: Pid,
-    pub(crate) mailbox: Mailbox,
-    pub(crate) state: Mutex<ProcState>,
-    /// Whether exit signals become messages.
-    pub(crate) trap_exit: AtomicBool,
-    /// SCHED_* value.
-    pub(crate) sched: AtomicU8,
-    /// The tokio task's waker, re-registered at each poll.
-    pub(crate) task_waker: AtomicWaker,
-    /// Envelopes in the receiver's save queue (approximate, for listings
-    /// and the mailbox limit).
-    pub(crate) saved: AtomicU32,
-    /// The most messages that may wait in the mailbox (0: no limit); one
-    /// more kills the process with a `mailbox overflow` reason.
-    pub(crate) max_mailbox: usize,
-    /// The trace id the process works for (0: none); only the process
-    /// itself changes it ([`Ctx::set_trace`]). Kept here rather than in
-    /// [`Ctx`] so that every idle process's task stays small.
-    pub(crate) trace: AtomicU64,
-    pub(crate) meta: Meta,
-}
-
-impl Process {
-    pub(crate) fn new(pid: Pid, meta: Meta, trap_exit: bool, max_mailbox: usize) -> Self {
-        Process {
-            pid,
-            mailbox: Mailbox::default(),
-            state: Mutex::new(ProcState::default()),
-            trap_exit: AtomicBool::new(trap_exit),
-            sched: AtomicU8::new(SCHED_QUEUED),
-            task_waker: AtomicWaker::new(),
-            saved: AtomicU32::new(0),
-            max_mailbox,
-            trace: AtomicU64::new(0),
-            meta,
-        }
-    }
-
-    /// Queues a message or a call, within the mailbox limit.
-    pub(crate) fn push_message(&self, env: Envelope) -> Push {
-        self.mailbox.push_bounded(
-            env,
-            self.max_mailbox,
-            self.saved.load(Ordering::Relaxed) as usize,
-        )
-    }
-
-    pub(crate) fn lock(&self) -> MutexGuard<'_, ProcState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// True if runnable: running or queued to run.
-    pub(crate) fn is_runnable(&self) -> bool {
-        self.sched.load(Ordering::Relaxed) != SCHED_IDLE
-    }
-
-    /// Status for listings.
-    pub(crate) fn status(&self) -> ProcStatus {
-        if self.lock().exiting {
-            ProcStatus::Exiting
-        } else if self.is_runnable() {
-            ProcStatus::Running
-        } else {
-            ProcStatus::Waiting
-        }
-    }
-
-    /// Envelopes waiting, shared queue and save queue together.
-    pub(crate) fn mailbox_len(&self) -> usize {
-        self.mailbox.len() + self.saved.load(Ordering::Relaxed) as usize
-    }
-}
-
-/// The waker a process's function is polled with: it marks the process
-/// runnable (for the run-queue count) and wakes the tokio task.
-impl Wake for Process {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let mut cur = self.sched.load(Ordering::Acquire);
-        loop {
-            let next = match cur {
-                SCHED_IDLE => SCHED_QUEUED,
-                SCHED_RUNNING => SCHED_RUNNING_WOKEN,
-                // Already queued (or re-woken while running): tokio has it.
-                _ => return,
-            };
-            match self
-                .sched
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(actual) => cur = actual,
-            }
-        }
-        self.task_waker.wake();
-    }
-}
-
-/// The handle a process's function receives: its identity, its mailbox and
-/// every operation on other processes.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use supervisor::{Runtime, Envelope};
-/// let rt = Runtime::new(pool_proto::NodeId::random());
-/// let echo = rt.spawn(|mut ctx| async move {
-///     while let Envelope::Call(call) = ctx.recv().await {
-///         let text: String = call.msg.take().unwrap();
-///         ctx.reply_to(call.from, call.mref, text.to_uppercase());
-///     }
-/// });
-/// let reply = rt.call(echo, "hi".to_string(), std::time::Duration::from_secs(1)).await.unwrap();
-/// assert_eq!(reply.take::<String>().unwrap(), "HI");
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct Ctx {
-    pub(crate) proc: Arc<Process>,
-    pub(crate) rt: Runtime,
-    /// Taken from the mailbox, not yet consumed, oldest first. Only ever
-    /// touched through `&mut self`, which is what makes `Ctx` `Sync` (so
-    /// `&Ctx` can be held across an `.await`) although messages need not be.
-    pub(crate) save: SyncWrapper<VecDeque<Envelope>>,
-    /// The last local process this one sent to: repeated sends to the same
-    /// peer skip the process table. Only this process locks it.
-    last_dest: Mutex<Option<Arc<Process>>>,
-    /// The reference of the call this process is waiting on, if any: the
-    /// only reply it may receive. Any other reply is late (its call timed
-    /// out) and is dropped by every receive.
-    awaiting: Option<Ref>,
-}
+use crate::exit::IntoExit;
+use crate::runtime::Runtime;
+use crate::runtime::spawn::SpawnOpts;
 
 impl Ctx {
     pub(crate) fn new(proc: Arc<Process>, rt: Runtime, trace: Option<TraceId>) -> Self {
@@ -330,7 +132,7 @@ impl Ctx {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// use std::time::Duration;
     /// use supervisor::{Envelope, Runtime};
-    /// let rt = Runtime::new(pool_proto::NodeId::random());
+    /// let rt = Runtime::standalone();
     /// let (tx, rx) = tokio::sync::oneshot::channel();
     /// let p = rt.spawn(|mut ctx| async move {
     ///     // Take "urgent" first even though "normal" arrived before it.
@@ -423,7 +225,7 @@ impl Ctx {
     /// loop of remote sends that yields runs at the pace the peer reads,
     /// with bounded memory.
     pub async fn yield_now(&self) {
-        if let Some(node) = crate::runtime::router::take_busy()
+        if let Some(node) = crate::remote::take_busy()
             && let Some(drained) = self.rt.remote_drained(node)
         {
             drained.await;
@@ -623,7 +425,7 @@ impl Ctx {
     where
         F: FnOnce(Ctx) -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: crate::runtime::IntoExit,
+        Fut::Output: IntoExit,
     {
         self.rt.spawn(f)
     }
@@ -634,7 +436,7 @@ impl Ctx {
     where
         F: FnOnce(Ctx) -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: crate::runtime::IntoExit,
+        Fut::Output: IntoExit,
     {
         self.rt.spawn_opts(SpawnOpts::new().link(self.pid()), f)
     }
@@ -644,7 +446,7 @@ impl Ctx {
     where
         F: FnOnce(Ctx) -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: crate::runtime::IntoExit,
+        Fut::Output: IntoExit,
     {
         let mref = self.make_ref();
         let pid = self
@@ -658,7 +460,7 @@ impl Ctx {
     where
         F: FnOnce(Ctx) -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
-        Fut::Output: crate::runtime::IntoExit,
+        Fut::Output: IntoExit,
     {
         self.rt.spawn_opts(opts, f)
     }
@@ -683,48 +485,4 @@ impl Ctx {
 /// caller was not calling at all), so it is dropped unseen.
 fn is_late_reply(env: &Envelope, awaiting: Option<Ref>) -> bool {
     matches!(env, Envelope::Reply { mref, .. } if Some(*mref) != awaiting)
-}
-
-/// Polls the future `f` as the body of `proc`: with the process's own
-/// waker (which tracks whether it is runnable) and catching panics.
-pub(crate) fn poll_body<F: Future>(
-    proc: &Process,
-    waker: &std::task::Waker,
-    f: std::pin::Pin<&mut F>,
-    outer: &std::task::Waker,
-) -> Poll<Result<F::Output, String>> {
-    proc.task_waker.register(outer);
-    proc.sched.store(SCHED_RUNNING, Ordering::Release);
-    crate::runtime::router::clear_busy();
-    let mut cx = std::task::Context::from_waker(waker);
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.poll(&mut cx)));
-    match res {
-        Ok(Poll::Pending) => {
-            if proc
-                .sched
-                .compare_exchange(
-                    SCHED_RUNNING,
-                    SCHED_IDLE,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_err()
-            {
-                // Woken while running: it stays runnable.
-                proc.sched.store(SCHED_QUEUED, Ordering::Release);
-            }
-            Poll::Pending
-        }
-        Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-        Err(panic) => {
-            let msg = if let Some(s) = panic.downcast_ref::<&str>() {
-                (*s).to_owned()
-            } else if let Some(s) = panic.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                "non-string panic payload".to_owned()
-            };
-            Poll::Ready(Err(msg))
-        }
-    }
 }

@@ -3,31 +3,57 @@
 //!
 //! - [`spec`]: [`Spec`] and [`Child`], trees written in code.
 //! - [`api`]: starting supervisors and the dynamic API.
+//! - `request`: what a supervisor is asked and answers ([`SupRequest`],
+//!   [`ChildInfo`], [`ChildCounts`]).
 //! - [`strategy`]: pure decisions (what a child's exit means, restart and
-//!   shutdown orders, spec validation).
+//!   shutdown orders); spec validation is `pool_proto::tree`'s.
 //! - [`intensity`]: the restart-intensity window.
 //! - `server`: the supervisor process applying them.
+//!
+//! The crate root re-exports what writing a tree needs (`supervisor::Spec`,
+//! `supervisor::start`, ...); this module keeps every name under one roof.
 
 pub mod api;
 pub mod intensity;
+mod request;
 mod server;
 pub mod spec;
 pub mod strategy;
 
 pub use api::{
-    CALL_TIMEOUT, ChildCounts, ChildInfo, ChildKey, ChildPid, StartError, SupError, SupRequest,
     count_children, delete_child, get_childspec, inspect, restart_child, start, start_child,
     start_dynamic_child, start_link, start_tree, stop, terminate_child, which_children,
 };
-pub use server::{SUPERVISOR_FUNCTION, SupervisorArgs};
+pub use pool_proto::SUPERVISOR_FUNCTION;
+pub use request::{
+    CALL_TIMEOUT, ChildCounts, ChildInfo, ChildKey, ChildPid, INSPECT_TIMEOUT, SupRequest,
+};
+pub use server::SupervisorArgs;
 pub use spec::{Child, ChildFn, CustomStart, Spec, Started};
 
-use crate::functions::Functions;
+pub use crate::error::{StartError, SupError};
 
-/// Registers [`SUPERVISOR_FUNCTION`], which starts a supervisor from its
-/// data form; every runtime has it, so a nested supervisor can be placed on
-/// any node.
-pub(crate) fn register_supervisor_function(functions: &mut Functions) {
+use crate::runtime::Functions;
+
+/// Registers [`SUPERVISOR_FUNCTION`]: the function by which another node
+/// starts a supervisor here, from its data form ([`SupervisorArgs`]). A
+/// supervisor whose child is a nested supervisor *placed on another node*
+/// asks that node to spawn it; a node that should accept such children
+/// registers this function (pool-worker's `NodeBuilder` does, for every
+/// node of a pool). Supervisors started on this node, nested ones
+/// included, need no registration.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use supervisor::{Functions, RuntimeBuilder, SUPERVISOR_FUNCTION, register_supervisor_function};
+/// let mut functions = Functions::new();
+/// register_supervisor_function(&mut functions);
+/// assert!(functions.contains(SUPERVISOR_FUNCTION));
+/// let rt = RuntimeBuilder::new().functions(functions).build();
+/// assert!(rt.functions().contains(SUPERVISOR_FUNCTION));
+/// # }
+/// ```
+pub fn register_supervisor_function(functions: &mut Functions) -> &mut Functions {
     functions.register(
         SUPERVISOR_FUNCTION,
         |ctx, args: SupervisorArgs| async move {
@@ -40,5 +66,5 @@ pub(crate) fn register_supervisor_function(functions: &mut Functions) {
             )
             .await
         },
-    );
+    )
 }

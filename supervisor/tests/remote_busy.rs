@@ -10,7 +10,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use pool_proto::{Msg, NodeId, Pid, SpawnRequest};
-use supervisor::{Reach, RemoteRouter, Runtime, SpawnReply, note_busy};
+use supervisor::Runtime;
+use supervisor::remote::{Reach, RemoteRouter, SpawnReply, note_busy};
 use tokio::sync::Notify;
 
 /// A router whose queue towards its one peer is busy until `open`.

@@ -624,3 +624,57 @@ async fn sends_to_a_name_on_the_other_node() {
     })
     .await;
 }
+
+/// remote.nested-function: a nested supervisor is placed on another
+/// node by spawning the supervisor function there, so a node that did not
+/// register it (`register_supervisor_function`) refuses it, and the start
+/// fails naming the missing function. The same tree starts when the
+/// function is registered (see `a_nested_supervisor_on_the_other_node`).
+#[tokio::test]
+async fn a_nested_supervisor_needs_the_supervisor_function_on_its_node() {
+    let log = Log::new();
+    let c = Cluster::bare(functions(&log), functions(&log));
+    placed(&c);
+    let inner = Spec::new("inner", Strategy::OneForOne).child(Child::function(
+        "W",
+        "test.worker",
+        json!("W"),
+    ));
+    let root = Spec::new("root", Strategy::OneForOne)
+        .child(Child::supervisor("inner", inner).placement(Placement::LeastLoaded));
+    let err = sup::start(&c.a, root).await.unwrap_err();
+    let Error::Start(text) = &err else {
+        panic!("expected a start error, got {err:?}")
+    };
+    assert!(
+        text.starts_with("failed_to_start_child inner:")
+            && text.contains("no function \"supervisor\" is registered"),
+        "{text}"
+    );
+    assert_eq!(c.b.process_count(), 0, "nothing runs on the other node");
+    assert!(log.take().is_empty());
+}
+
+/// remote.install-once: a runtime takes one router and one placer, when
+/// its node starts; a second of either is refused, with an error that says
+/// which.
+#[tokio::test]
+async fn a_second_router_or_placer_is_refused() {
+    let log = Log::new();
+    let c = cluster(&log);
+    placed(&c);
+    let again = Arc::new(TwoNodePlacer {
+        local: c.a.node(),
+        remote: c.b.node(),
+    });
+    let err = c.a.set_placer(again).unwrap_err();
+    assert!(matches!(err, Error::PlacerAlreadySet), "{err:?}");
+    assert!(err.to_string().starts_with("a placer is already installed"));
+    let other = Cluster::new(functions(&log), functions(&log));
+    let err = c.a.set_router(other.router_of_a()).unwrap_err();
+    assert!(matches!(err, Error::RouterAlreadySet), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("a remote router is already installed")
+    );
+}

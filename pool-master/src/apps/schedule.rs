@@ -8,16 +8,13 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use pool_proto::{ErrorCode, NodeId, PlaceQuery, PlacementStrategy, RemoteError, TreeSpec};
+use pool_proto::SUPERVISOR_FUNCTION;
+use pool_proto::tree::{parse_tree_str, validate_tree};
 use rand::Rng;
-use supervisor::supervisor::strategy::validate_tree;
-use supervisor::tree_file::parse_tree_str;
 
 use super::{Apps, Assignment, functions};
 use crate::load_table::LoadTable;
 use crate::membership::Membership;
-
-/// The function every worker has: a nested or root supervisor.
-pub(crate) const SUPERVISOR_FUNCTION: &str = "supervisor";
 
 /// What choosing a root's node looks at: the members (which live workers
 /// register which functions), the load table (a choice is committed there,

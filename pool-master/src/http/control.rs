@@ -315,7 +315,7 @@ pub(super) async fn tree_start(
     let source = q.source.unwrap_or_else(|| "<http>".to_owned());
     // Syntax and spec rules here; functions are checked against the live
     // workers by the same code as `TreeStart`, which parses `text` again.
-    let spec = supervisor::tree_file::parse_tree_str(&source, &text, |_| true)
+    let spec = pool_proto::tree::parse_tree_str(&source, &text, |_| true)
         .map_err(|e| ApiError::from(RemoteError::new(ErrorCode::BadSpec, e.to_string())))?;
     let id = spec.supervisor.id.clone();
     let summary =

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use rustc_hash::FxBuildHasher;
 
-use crate::process::Process;
+use crate::process::record::Process;
 
 /// See the module docs.
 #[derive(Debug)]

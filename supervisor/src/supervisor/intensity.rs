@@ -53,7 +53,7 @@ impl RestartIntensity {
     /// A window allowing `intensity` restarts within `period`.
     ///
     /// A zero `period` is refused by spec validation
-    /// ([`validate_flags`](crate::supervisor::strategy::validate_flags)); if
+    /// ([`validate_flags`](pool_proto::tree::validate_flags)); if
     /// one arrives anyway, no previous restart is ever counted.
     pub fn new(intensity: u32, period: Duration) -> Self {
         RestartIntensity {

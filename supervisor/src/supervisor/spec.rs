@@ -21,9 +21,9 @@ use pool_proto::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::message::Message;
-use crate::process::Ctx;
-use crate::runtime::IntoExit;
+use crate::envelope::Message;
+use crate::exit::IntoExit;
+use crate::runtime::Ctx;
 
 /// A closure child's body: gets the process context and the dynamic
 /// arguments (`Null` except for `simple_one_for_one` children).
@@ -83,8 +83,7 @@ pub(crate) const CODE_FUNCTION_PREFIX: &str = "code:";
 /// A supervisor spec: flags and children.
 ///
 /// ```
-/// use supervisor::supervisor::{Child, Spec};
-/// use pool_proto::{Restart, Strategy};
+/// use supervisor::{Child, Restart, Spec, Strategy};
 ///
 /// let spec = Spec::new("root", Strategy::OneForAll)
 ///     .intensity(3)

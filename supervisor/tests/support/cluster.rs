@@ -15,7 +15,8 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use pool_proto::codec::decode_exact;
 use pool_proto::{Codec, Msg, NodeId, Placement, RemoteError, Request, Response, SpawnRequest};
-use supervisor::{Functions, Placer, Reach, RemoteRouter, Runtime, SpawnReply};
+use supervisor::remote::{Placer, Reach, RemoteRouter, SpawnReply};
+use supervisor::{Functions, Runtime};
 use tokio::sync::mpsc;
 
 /// The state both directions share: whether the connection is up.
@@ -164,8 +165,18 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    /// Two nodes with these functions registered.
-    pub(crate) fn new(fa: Functions, fb: Functions) -> Self {
+    /// Two nodes with these functions registered, and the supervisor
+    /// function, as every node of a pool has it (nested supervisors are
+    /// placed across).
+    pub(crate) fn new(mut fa: Functions, mut fb: Functions) -> Self {
+        supervisor::register_supervisor_function(&mut fa);
+        supervisor::register_supervisor_function(&mut fb);
+        Self::bare(fa, fb)
+    }
+
+    /// Two nodes with exactly these functions registered (no supervisor
+    /// function unless it is among them).
+    pub(crate) fn bare(fa: Functions, fb: Functions) -> Self {
         let a = Runtime::builder(NodeId::random()).functions(fa).build();
         let b = Runtime::builder(NodeId::random()).functions(fb).build();
         let wire = Arc::new(Wire {
@@ -202,6 +213,11 @@ impl Cluster {
         drop((dropped_a, dropped_b));
         self.a.node_down(self.b.node());
         self.b.node_down(self.a.node());
+    }
+
+    /// Node `a`'s router, as a runtime takes it.
+    pub(crate) fn router_of_a(&self) -> Arc<dyn RemoteRouter> {
+        self.ra.clone()
     }
 
     /// Frames sent so far, both directions.

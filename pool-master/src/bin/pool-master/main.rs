@@ -130,7 +130,7 @@ fn read_trees(paths: &[PathBuf]) -> anyhow::Result<Vec<BootTree>> {
     paths
         .iter()
         .map(|path| {
-            let spec = supervisor::tree_file::parse_tree_file(path, |_| true)
+            let spec = pool_proto::tree::parse_tree_file(path, |_| true)
                 .map_err(anyhow::Error::msg)?;
             Ok(BootTree {
                 spec,

@@ -38,7 +38,7 @@ fn failed(msg: impl Into<String>) -> Failure {
 
 fn parse_pid(s: &str) -> Result<Pid, Failure> {
     s.parse()
-        .map_err(|e: pool_proto::Error| usage(e.to_string()))
+        .map_err(|e: pool_proto::ParseIdError| usage(e.to_string()))
 }
 
 fn parse_json(s: Option<&str>) -> Result<Value, Failure> {
@@ -449,7 +449,7 @@ async fn tree(cli: &Cli, pool: &Pool, cmd: &TreeCommand) -> Result<(), Failure> 
             let source = file.display().to_string();
             // Syntax and shape errors are found here, with the line; the
             // master checks the functions against the live workers.
-            let spec = supervisor::tree_file::parse_tree_str(&source, &text, |_| true)
+            let spec = pool_proto::tree::parse_tree_str(&source, &text, |_| true)
                 .map_err(|e| failed(e.to_string()))?;
             let apps = pool.tree_start(spec, Some(source), Some(text)).await?;
             print_apps(cli, &apps);

@@ -1,14 +1,21 @@
-//! The seam to other nodes: [`RemoteRouter`], which pool-worker implements
-//! over its peer connections (and tests implement in memory).
+//! The seam to other nodes, for whoever implements it: [`RemoteRouter`],
+//! which pool-worker implements over its peer connections (and tests
+//! implement in memory), [`Placer`], which chooses the node of a placed
+//! child, and what goes with them ([`Reach`], [`SpawnReply`], [`SpawnGate`],
+//! [`note_busy`]).
 //!
 //! The runtime calls the router for every operation on a pid of another
 //! node. Each operation has a default implementation that turns it into the
 //! node-to-node frame of `pool-proto` and hands it to
 //! [`RemoteRouter::send_frame`]; the other node applies the frame with
-//! [`Runtime::handle_remote`](crate::Runtime::handle_remote). A router must
-//! keep frames to one node in the order it was given them: that is what
-//! keeps message order between two processes, and a process's messages
-//! ahead of its exit signal.
+//! [`Runtime::handle_remote`](crate::Runtime::handle_remote) (and a spawn
+//! request with [`Runtime::handle_spawn`](crate::Runtime::handle_spawn)). A
+//! router must keep frames to one node in the order it was given them: that
+//! is what keeps message order between two processes, and a process's
+//! messages ahead of its exit signal.
+//!
+//! This file names nothing of the runtime: the runtime holds a router, so
+//! the router's side of the seam sits below it.
 
 use std::cell::Cell;
 use std::fmt;
@@ -17,6 +24,7 @@ use futures_util::future::BoxFuture;
 use pool_proto::{
     ExitReason, Msg, NodeId, Payload, Pid, Placement, Ref, RemoteError, SendMsg, SpawnRequest,
 };
+use tokio::sync::oneshot;
 
 thread_local! {
     /// A node whose outgoing queue a send of the running process found
@@ -55,6 +63,26 @@ pub enum Reach {
     Down,
     /// A node never seen (or an old incarnation): its pids give `noproc`.
     Unknown,
+}
+
+/// Holds back a process spawned for another node until the answer to the
+/// spawn request has been queued, so that the requester always learns the
+/// pid before any signal from the new process. Dropping it opens the gate
+/// ([`Runtime::handle_spawn`](crate::Runtime::handle_spawn) returns it).
+#[derive(Debug)]
+pub struct SpawnGate(
+    /// Never sent on: dropping it completes the held-back process's wait.
+    #[allow(dead_code)]
+    oneshot::Sender<()>,
+);
+
+impl SpawnGate {
+    /// A gate and the receiver the held-back process waits on: the
+    /// receiver completes (with an error) when the gate is dropped.
+    pub(crate) fn new() -> (SpawnGate, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        (SpawnGate(tx), rx)
+    }
 }
 
 /// The answer slot of a remote spawn. The router must call

@@ -5,15 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use pool_proto::tree::{
+    Position, Problem, SpecError, TreeFileError, parse_tree_file, parse_tree_str, tree_to_toml,
+};
 use pool_proto::{
     AutoShutdown, ChildSpecData, Dur, Placement, Restart, Shutdown, Strategy, SupervisorSpec,
     TreeSpec,
 };
 use serde_json::json;
-use supervisor::supervisor::strategy::SpecError;
-use supervisor::tree_file::{
-    Position, Problem, TreeFileError, parse_tree_file, parse_tree_str, tree_to_toml,
-};
 
 /// The registry used by these tests: the stock worker's built-ins.
 fn known(f: &str) -> bool {

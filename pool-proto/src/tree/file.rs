@@ -26,15 +26,15 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use pool_proto::{
-    AutoShutdown, ChildSpecData, Dur, Placement, Restart, Shutdown, Strategy, SupervisorSpec,
-    TreeSpec, parse_duration,
-};
 use serde_json::Value;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::supervisor::strategy::{SpecError, validate_tree};
+use super::spec::{
+    AutoShutdown, ChildSpecData, Placement, Restart, Shutdown, Strategy, SupervisorSpec, TreeSpec,
+};
+use super::validate::{SpecError, validate_tree};
+use crate::duration::{Dur, parse_duration};
 
 /// The fields of the top level of a tree file.
 const FILE_FIELDS: &[&str] = &["supervisor"];
@@ -88,7 +88,7 @@ pub fn parse_tree_file(
 ///
 /// ```
 /// use pool_proto::Strategy;
-/// use supervisor::tree_file::parse_tree_str;
+/// use pool_proto::tree::parse_tree_str;
 ///
 /// let text = r#"
 /// [supervisor]
@@ -125,7 +125,7 @@ pub fn parse_tree_str(
 ///
 /// ```
 /// use pool_proto::{ChildSpecData, Strategy, SupervisorSpec, TreeSpec};
-/// use supervisor::tree_file::{parse_tree_str, tree_to_toml};
+/// use pool_proto::tree::{parse_tree_str, tree_to_toml};
 ///
 /// let mut root = SupervisorSpec::new("app", Strategy::OneForAll);
 /// root.children.push(ChildSpecData::worker("w", "builtin.echo", serde_json::json!({"n": 1})));
@@ -624,7 +624,7 @@ impl Walk {
                 "key" => Placement::Key(text),
                 _ => {
                     // Refuse now what the master could not match later.
-                    match pool_proto::LabelReq::parse_list(&text) {
+                    match crate::message::LabelReq::parse_list(&text) {
                         Ok(list) if !list.is_empty() => Placement::Label(text),
                         _ => {
                             return Err(inner_bad(

@@ -1,0 +1,312 @@
+//! The runtime's side of the seam to other nodes, for router implementers:
+//! applying the signal frames another node sent (`handle_remote`), serving
+//! its spawn requests (`handle_spawn`), breaking every link and monitor
+//! towards a lost node (`node_down`), spawning on another node (`spawn_on`),
+//! and the query fencing needs (`linked_to_other_nodes`). The router's own
+//! side (the traits it implements) is [`crate::remote`].
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use pool_proto::{
+    Dest, ErrorCode, ExitReason, Msg, MsgKind, NodeId, Pid, Ref, RemoteError, SendMsg,
+    SpawnMonitor, SpawnRequest,
+};
+use tokio::sync::oneshot;
+
+use super::Runtime;
+use super::spawn::SpawnOpts;
+use crate::envelope::{CallRequest, Down, Envelope, Message};
+use crate::error::Error;
+use crate::process::mailbox::Push;
+use crate::process::record::{MonitorIn, Process};
+use crate::remote::{Reach, SpawnGate, SpawnReply};
+
+impl Runtime {
+    /// Applies a node-to-node signal frame that arrived from another node
+    /// (`Send`, `Link`, `Unlink`, `Monitor`, `Demonitor`, `Exit`, `Down`).
+    /// Any other frame is handed back.
+    pub fn handle_remote(&self, msg: Msg) -> Result<(), Box<Msg>> {
+        match msg {
+            Msg::Send(SendMsg {
+                to,
+                from,
+                kind,
+                payload,
+                trace,
+            }) => {
+                if let Some(trace) = trace {
+                    tracing::debug!(trace = %pool_proto::TraceHex(trace), ?to, ?from, ?kind, "traced message from another node");
+                }
+                // `{Name, Node} ! Msg` is resolved here, on the name's node;
+                // an unknown name or a dead pid drops the message, as OTP.
+                let to = match to {
+                    Dest::Pid(p) => p,
+                    Dest::Name(n) => match self.whereis(&n) {
+                        Some(p) => p,
+                        None => return Ok(()),
+                    },
+                };
+                let Some(p) = self.get(to) else {
+                    return Ok(());
+                };
+                let msg = Message::from_payload(payload);
+                // The payload stays encoded until the receiver asks for a
+                // type (`Message::take`).
+                let env = match kind {
+                    MsgKind::Plain => Envelope::Message { from, msg },
+                    MsgKind::Call(mref) => Envelope::Call(Box::new(CallRequest {
+                        from: from.unwrap_or_else(|| self.system_pid()),
+                        mref,
+                        msg,
+                    })),
+                    MsgKind::Reply(mref) => Envelope::Reply { mref, msg },
+                };
+                // A reply is never refused by the limit: its caller waits.
+                let bounded = !matches!(env, Envelope::Reply { .. });
+                if bounded {
+                    if p.push_message(env) == Push::Full {
+                        self.mailbox_overflow(&p);
+                    }
+                } else {
+                    p.mailbox.push(env);
+                }
+            }
+            // The other node made its half of the link; make ours. If our
+            // process is gone, it answers as a dead process does: an exit
+            // signal `noproc` back.
+            Msg::Link { from, to } => {
+                if !self.add_link_half(to, from)
+                    && let Some(r) = self.router()
+                {
+                    r.exit(to, from, ExitReason::NoProc, false);
+                }
+            }
+            Msg::Unlink { from, to } => self.remove_link_half(to, from),
+            // A monitor from the other node: recorded on the target, or
+            // answered at once with a `Down` `noproc` if it is not alive.
+            Msg::Monitor {
+                watcher,
+                target,
+                mref,
+                with_result,
+            } => {
+                let added = self.get(target).is_some_and(|t| {
+                    let mut st = t.lock();
+                    if st.exiting {
+                        return false;
+                    }
+                    st.monitored_by.push(MonitorIn {
+                        mref,
+                        watcher,
+                        with_result,
+                    });
+                    true
+                });
+                if !added && let Some(r) = self.router() {
+                    r.down(watcher, mref, target, ExitReason::NoProc, None);
+                }
+            }
+            Msg::Demonitor { target, mref, .. } => {
+                if let Some(t) = self.get(target) {
+                    t.lock().monitored_by.retain(|m| m.mref != mref);
+                }
+            }
+            // An exit signal: a link's (its half here goes with it) or an
+            // explicit `exit/2`, applied as a local one would be.
+            Msg::Exit {
+                from,
+                to,
+                reason,
+                explicit,
+            } => {
+                if let Some(p) = self.get(to) {
+                    if !explicit {
+                        p.lock().links.retain(|l| *l != from);
+                    }
+                    self.deliver_exit(&p, from, reason, explicit);
+                }
+            }
+            // A monitor held by a local process fired on the other node.
+            Msg::Down {
+                watcher,
+                mref,
+                pid,
+                reason,
+                result,
+            } => {
+                self.send_down(
+                    watcher,
+                    mref,
+                    pid,
+                    reason,
+                    result.map(Message::from_payload),
+                );
+            }
+            other => return Err(Box::new(other)),
+        }
+        Ok(())
+    }
+
+    /// Serves a spawn request from another node. The returned gate holds
+    /// the new process back until the caller has queued the answer; drop it
+    /// right after.
+    pub fn handle_spawn(&self, req: SpawnRequest) -> Result<(Pid, SpawnGate), RemoteError> {
+        self.inner.spawns_received.fetch_add(1, Ordering::Relaxed);
+        // The link and monitor of the requester are made at the spawn, as
+        // for a local one; the process waits at the gate so that its first
+        // signal cannot overtake the answer carrying its pid.
+        let (gate, held) = SpawnGate::new();
+        let mut opts = SpawnOpts::new();
+        opts.gate = Some(held);
+        opts.link = req.link;
+        opts.monitor = req.monitor.map(|m| (m.watcher, m.mref, m.with_result));
+        opts.owner = req.owner;
+        opts.trace = req.trace;
+        let pid = self
+            .spawn_function(&req.function, req.args, opts)
+            .map_err(|e| match e {
+                Error::UnknownFunction { .. } => {
+                    RemoteError::new(ErrorCode::UnknownFunction, e.to_string())
+                }
+                Error::BadArgs { .. } => RemoteError::new(ErrorCode::BadArgs, e.to_string()),
+                other => RemoteError::new(ErrorCode::Internal, other.to_string()),
+            })?;
+        if let Some(trace) = req.trace {
+            // 16 hex digits, as every node logs a trace (`grep trace=<hex>`).
+            tracing::info!(trace = %pool_proto::TraceHex(trace), function = %req.function, %pid, "spawning for another node");
+        }
+        Ok((pid, gate))
+    }
+
+    /// Every link and monitor towards `node` fires `noconnection` (its
+    /// connection is lost, or the master declared it down).
+    pub fn node_down(&self, node: NodeId) {
+        // Under each process's lock, take out every link and monitor
+        // towards `node`, then signal outside the lock (no two locks are
+        // ever held together). Monitors the lost node held on our
+        // processes are simply forgotten: nobody is left to tell.
+        let procs: Vec<Arc<Process>> = self.inner.procs.snapshot();
+        for p in procs {
+            let (links, downs) = {
+                let mut st = p.lock();
+                if st.exiting {
+                    continue;
+                }
+                let mut links = Vec::new();
+                st.links.retain(|l| {
+                    let gone = l.node() == node;
+                    if gone {
+                        links.push(*l);
+                    }
+                    !gone
+                });
+                let mut downs = Vec::new();
+                st.monitoring.retain(|(r, t)| {
+                    let gone = t.node() == node;
+                    if gone {
+                        downs.push((*r, *t));
+                    }
+                    !gone
+                });
+                st.monitored_by.retain(|m| m.watcher.node() != node);
+                (links, downs)
+            };
+            for (mref, target) in downs {
+                p.mailbox.push(Envelope::Down(Box::new(Down {
+                    mref,
+                    pid: target,
+                    reason: ExitReason::NoConnection,
+                    result: None,
+                })));
+            }
+            for l in links {
+                self.deliver_exit(&p, l, ExitReason::NoConnection, false);
+            }
+        }
+    }
+
+    /// Local processes linked to a process of another node (children this
+    /// node hosts for supervisors elsewhere, among others): what a node
+    /// stops when it is fenced or leaves the pool gracefully.
+    pub fn linked_to_other_nodes(&self) -> Vec<Pid> {
+        let node = self.node();
+        let mut out: Vec<Pid> = self
+            .inner
+            .procs
+            .snapshot()
+            .into_iter()
+            .filter(|p| {
+                let st = p.lock();
+                !st.exiting && st.links.iter().any(|l| l.node() != node)
+            })
+            .map(|p| p.pid)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Spawns the function `function` on `node` (this node included) for
+    /// process `requester`, linked and/or monitored by it. Returns the pid
+    /// and the monitor's reference if one was asked for.
+    pub async fn spawn_on(
+        &self,
+        node: NodeId,
+        requester: Pid,
+        mut req: SpawnRequest,
+        link: bool,
+        monitor: Option<bool>,
+    ) -> Result<(Pid, Option<Ref>), Error> {
+        let mref = monitor.map(|_| self.make_ref());
+        req.link = link.then_some(requester);
+        req.monitor = monitor.zip(mref).map(|(with_result, mref)| SpawnMonitor {
+            watcher: requester,
+            mref,
+            with_result,
+        });
+        // This node: a plain local spawn by name, link and monitor made
+        // atomically by the spawn itself.
+        if node == self.inner.node {
+            let mut opts = SpawnOpts::new();
+            opts.link = req.link;
+            opts.monitor = req.monitor.map(|m| (m.watcher, m.mref, m.with_result));
+            opts.owner = req.owner;
+            let pid = self.spawn_function(&req.function, req.args, opts)?;
+            return Ok((pid, mref));
+        }
+        // Another node: only a live member can be asked.
+        let router = self.router().ok_or(Error::NoRoute { node })?;
+        match router.reach(node) {
+            Reach::Up => {}
+            Reach::Down | Reach::Unknown => return Err(Error::NoRoute { node }),
+        }
+        let (tx, rx) = oneshot::channel();
+        let rt = self.clone();
+        let reply = SpawnReply::new(move |res: Result<Pid, RemoteError>| {
+            // Runs where the answer arrives, before any later frame from
+            // that node is applied: record our halves of the link and the
+            // monitor now, so a signal from the new process finds them.
+            if let Ok(pid) = &res {
+                if link
+                    && !rt.add_link_half(requester, *pid)
+                    && let Some(r) = rt.router()
+                {
+                    r.exit(requester, *pid, ExitReason::NoProc, false);
+                }
+                if let Some(mref) = mref
+                    && let Some(w) = rt.get(requester)
+                {
+                    w.lock().monitoring.push((mref, *pid));
+                }
+            }
+            let _ = tx.send(res);
+        });
+        router.spawn(node, req, reply);
+        // A reply dropped unanswered (the connection was lost) is `NoRoute`.
+        match rx.await {
+            Ok(Ok(pid)) => Ok((pid, mref)),
+            Ok(Err(e)) => Err(Error::Remote(e)),
+            Err(_) => Err(Error::NoRoute { node }),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Where and how a child starts: init (every child in order, OTP.md §1.3),
+//! and the start of one child — a closure on this node, a custom start
+//! function, a registered function here or on the node its placement
+//! chooses, or a nested supervisor, here or there.
+//!
+//! Every child's process is linked to the supervisor before it runs, so its
+//! exit always arrives as an `Exit` message (the supervisor traps exits).
+
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use pool_proto::{ExitReason, NodeId, Placement, SUPERVISOR_FUNCTION, SpawnRequest, Strategy};
+use tokio::sync::oneshot;
+
+use super::super::spec::{ChildCode, Spec, Started};
+use super::super::strategy::{ChildState, ExitAction, on_start_ignored};
+use super::{ChildRec, Server, SupervisorArgs, run};
+use crate::error::StartError;
+use crate::exit::panic_text;
+use crate::runtime::Ctx;
+use crate::runtime::spawn::SpawnOpts;
+
+/// Merges the template's arguments with dynamic ones (simple_one_for_one):
+/// objects merge (dynamic keys win), a template array gets the dynamic value
+/// appended, otherwise the dynamic value replaces a null template. This
+/// stands for OTP's `apply(M, F, Args ++ ExtraArgs)` over JSON values.
+fn merge_args(template: &serde_json::Value, extra: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (template, extra) {
+        (t, Value::Null) => t.clone(),
+        (Value::Null, e) => e.clone(),
+        (Value::Object(t), Value::Object(e)) => {
+            let mut m = t.clone();
+            for (k, v) in e {
+                m.insert(k.clone(), v.clone());
+            }
+            Value::Object(m)
+        }
+        (Value::Array(t), Value::Array(e)) => Value::Array(t.iter().chain(e).cloned().collect()),
+        (Value::Array(t), e) => Value::Array(t.iter().cloned().chain([e.clone()]).collect()),
+        (_, e) => e.clone(),
+    }
+}
+
+impl Server {
+    /// Starts the children in order (OTP.md §1.3). At the first failure,
+    /// the children already started are stopped in reverse start order and
+    /// the start fails with `failed_to_start_child`; later children are
+    /// never started.
+    pub(super) async fn init(&mut self, ctx: &mut Ctx) -> Result<(), StartError> {
+        if self.strategy() == Strategy::SimpleOneForOne {
+            // The one spec is a template; children come with start_child.
+            return Ok(());
+        }
+        for data in self.spec.data.children.clone() {
+            let mut rec = self.new_rec(data, serde_json::Value::Null);
+            match self.start_one(ctx, &rec).await {
+                Ok(Started::Pid(pid)) => {
+                    rec.pid = Some(pid);
+                    rec.state = ChildState::Running;
+                    self.children.push(rec);
+                }
+                Ok(Started::Ignore) => {
+                    // `ignore`: the child does not run. A permanent or
+                    // transient child keeps its spec (pid `undefined`); a
+                    // temporary one is dropped.
+                    if on_start_ignored(self.strategy(), rec.data.restart)
+                        == ExitAction::KeepStopped
+                    {
+                        self.children.push(rec);
+                    }
+                }
+                Err(reason) => {
+                    tracing::error!(supervisor = %self.path, child = %rec.data.id, %reason, "failed to start child");
+                    // Only the children started so far are in `children`:
+                    // they stop, in reverse start order, with their
+                    // shutdown specs (`stop.rs`).
+                    self.terminate_all(ctx).await;
+                    return Err(StartError::FailedToStartChild {
+                        id: rec.data.id.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts one child; the process is linked to the supervisor. An
+    /// `Err` is a start failure (OTP's `{error, R}` or a crash of the start
+    /// function): nothing of the child runs.
+    pub(super) async fn start_one(&self, ctx: &Ctx, rec: &ChildRec) -> Result<Started, ExitReason> {
+        let me = ctx.pid();
+        let owner = self.owner(rec);
+        let code = self.spec.code_of(&rec.data.id).cloned();
+        match code {
+            // A closure written in code: always on this node.
+            Some(ChildCode::Closure(f, check)) => {
+                let args = rec.extra.clone();
+                // Arguments that do not fit are a start failure, as OTP's
+                // wrong arity, not a crash after the start.
+                if let Some(check) = check {
+                    check(&args).map_err(ExitReason::Error)?;
+                }
+                // Linked at the spawn, before the child runs (OTP's
+                // `spawn_link` is atomic): a child that dies at once still
+                // reaches the supervisor as an `Exit`.
+                let pid = ctx.spawn_opts(
+                    SpawnOpts::new()
+                        .link(me)
+                        .function(rec.data.function.clone().unwrap_or_default())
+                        .owner(owner),
+                    move |c| f(c, args),
+                );
+                Ok(Started::Pid(pid))
+            }
+            // A custom start function runs inside the supervisor (OTP's
+            // `start = {M, F, A}`): it links what it starts, may return
+            // `ignore`, and a panic in it is a start failure, not the
+            // supervisor's death.
+            Some(ChildCode::Custom(f)) => {
+                let fut = f(ctx, rec.extra.clone());
+                match AssertUnwindSafe(fut).catch_unwind().await {
+                    Ok(r) => r,
+                    // `as_ref`: the payload inside the box, not the box.
+                    Err(panic) => Err(ExitReason::Panic(panic_text(panic.as_ref()))),
+                }
+            }
+            // A nested supervisor with closures among its children: it can
+            // only run here, where the closures are.
+            Some(ChildCode::Supervisor(spec)) => self.start_nested_local(ctx, spec, owner).await,
+            // Data only: it can run on any node of the pool that has the
+            // function, so its placement decides.
+            None => {
+                if rec.is_supervisor() {
+                    let spec = self
+                        .spec
+                        .nested(&rec.data)
+                        .expect("a supervisor child has a nested spec");
+                    let node = self.resolve_node(ctx, rec).await?;
+                    if node == ctx.runtime().node() {
+                        self.start_nested_local(ctx, spec, owner).await
+                    } else {
+                        // Elsewhere, the nested supervisor is a spawn of
+                        // the supervisor function with its spec as data;
+                        // that node must have registered the function.
+                        let args = SupervisorArgs {
+                            spec: spec.data,
+                            parent: Some(me),
+                            path: owner.clone(),
+                        };
+                        let args = serde_json::to_value(args)
+                            .map_err(|e| ExitReason::Error(e.to_string()))?;
+                        self.spawn_remote(ctx, node, SUPERVISOR_FUNCTION, args, owner)
+                            .await
+                    }
+                } else {
+                    let function = rec.data.function.clone().unwrap_or_default();
+                    let args = merge_args(&rec.data.args, &rec.extra);
+                    let node = self.resolve_node(ctx, rec).await?;
+                    // An unknown function or arguments that do not fit fail
+                    // before anything runs, here or on the other node: a
+                    // start failure, as OTP's `{error, R}`.
+                    if node == ctx.runtime().node() {
+                        ctx.runtime()
+                            .spawn_function(&function, args, SpawnOpts::new().link(me).owner(owner))
+                            .map(Started::Pid)
+                            .map_err(|e| ExitReason::Error(e.to_string()))
+                    } else {
+                        self.spawn_remote(ctx, node, &function, args, owner).await
+                    }
+                }
+            }
+        }
+    }
+
+    /// The node a child runs on: the supervisor's own unless its spec has a
+    /// placement and the runtime is part of a pool. A child lost with its
+    /// node is placed anywhere but there.
+    async fn resolve_node(&self, ctx: &Ctx, rec: &ChildRec) -> Result<NodeId, ExitReason> {
+        let local = ctx.runtime().node();
+        let placement = match &rec.data.placement {
+            None | Some(Placement::Local) => return Ok(local),
+            Some(p) => p.clone(),
+        };
+        // A runtime alone (no pool) has no placer: everything is local.
+        let Some(placer) = ctx.runtime().placer() else {
+            return Ok(local);
+        };
+        // A child lost with its node (`noconnection`) would most likely
+        // be lost again there: place its replacement elsewhere.
+        let exclude: Vec<NodeId> = rec.lost_node.into_iter().collect();
+        placer
+            .place(&placement, &exclude)
+            .await
+            .map_err(|e| ExitReason::Error(format!("placement {placement} failed: {e}")))
+    }
+
+    /// Spawns `function` on `node`, linked to the supervisor: the link is
+    /// made atomically with the spawn (the other node links before the new
+    /// process runs), as with a local child.
+    async fn spawn_remote(
+        &self,
+        ctx: &Ctx,
+        node: NodeId,
+        function: &str,
+        args: serde_json::Value,
+        owner: String,
+    ) -> Result<Started, ExitReason> {
+        let req = SpawnRequest {
+            function: function.to_owned(),
+            args,
+            link: None,
+            monitor: None,
+            owner: Some(owner),
+            trace: None,
+        };
+        ctx.runtime()
+            .spawn_on(node, ctx.pid(), req, true, None)
+            .await
+            .map(|(pid, _)| Started::Pid(pid))
+            .map_err(|e| ExitReason::Error(e.to_string()))
+    }
+
+    /// Starts a nested supervisor on this node and waits for its init: like
+    /// `start_link`, it has started only when all its children have, and a
+    /// failed init is this child's start failure.
+    async fn start_nested_local(
+        &self,
+        ctx: &Ctx,
+        spec: Spec,
+        path: String,
+    ) -> Result<Started, ExitReason> {
+        // The nested supervisor traps exits from its spawn (as `run` would
+        // first thing) and answers `tx` when its init is done.
+        let (tx, rx) = oneshot::channel();
+        let me = ctx.pid();
+        let p = path.clone();
+        let pid = ctx.spawn_opts(
+            SpawnOpts::new()
+                .link(me)
+                .trap_exit(true)
+                .function(SUPERVISOR_FUNCTION)
+                .owner(path),
+            move |c| run(c, spec, Some(me), p, Some(tx)),
+        );
+        // Its init failed: it already stopped its own children and exits
+        // with this reason, so the parent reports the same one. No answer
+        // at all means it was killed before its init finished.
+        match rx.await {
+            Ok(Ok(())) => Ok(Started::Pid(pid)),
+            Ok(Err(e)) => Err(ExitReason::ShutdownWith(e.to_string())),
+            Err(_) => Err(ExitReason::Killed),
+        }
+    }
+}
