@@ -4,17 +4,35 @@
 //!
 //! # Layout
 //!
-//! - [`node`] — [`Node`] / [`NodeHandle`], starting and stopping a node.
+//! In reading order:
+//!
+//! - [`node`] — [`Node`] / [`NodeHandle`]: the runtimes, the parts, and the
+//!   node task that starts and stops them in order (fencing and the
+//!   graceful stop read top to bottom there).
 //! - [`config`] — [`NodeConfig`].
 //! - [`pool`] — [`Pool`], the Pool API.
 //! - [`builtins`] — the `builtin.*` functions of the stock worker.
-//! - `master_link`: join, fencing, reports, reconnect.
-//! - `peer`, `conn`: connections to other nodes.
-//! - `refusals`: what a peer may not send, and the log lines about it.
-//! - `route`: the supervisor crate's remote seam over those connections.
+//! - `master_link`: join, reports, reconnect; `MasterHandle`, through
+//!   which the parts talk to the master. Its decisions are the pure
+//!   `master_link::machine` (back-off, fencing, giving up).
+//! - `event`: what the master link asks of the node task.
+//! - `peer`: connections to other nodes, opened on first use.
+//! - `conn`: one framed connection (writer, reader, bounded queue).
+//! - `peer_guard`: what a peer may not send.
+//! - `route`: the supervisor crate's remote seam over the peers;
+//!   `placer`: worker-side placement through the master.
+//! - `hosted_apps`: application roots the master asked this node to run.
+//! - `names`: global names held by this node's processes.
+//! - `members`: the membership as this node knows it.
+//! - `local`: what this node says about its own processes.
 //! - `load`: load sampling.
-//! - `apps`: application roots the master asked this node to run.
+//! - `tasks`: where the node's tasks run, tracked, and its root token.
 //! - [`error`] — [`Error`].
+//!
+//! Dialing and accepting go through `pool_proto::transport`: TCP in the
+//! binaries, an in-memory network in `tests/` (with
+//! [`NodeBuilder::on_current_runtime`], a whole pool runs in one test on
+//! paused time).
 //!
 //! # Example
 //!
@@ -39,19 +57,24 @@
 //! # Ok(()) }
 //! ```
 
-mod apps;
 pub mod builtins;
 pub mod config;
 mod conn;
 pub mod error;
+mod event;
+mod hosted_apps;
 mod load;
+mod local;
 mod master_link;
 mod members;
+mod names;
 pub mod node;
 mod peer;
+mod peer_guard;
+mod placer;
 pub mod pool;
-mod refusals;
 mod route;
+mod tasks;
 
 pub use config::NodeConfig;
 pub use error::{Error, Result};

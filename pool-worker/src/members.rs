@@ -1,7 +1,11 @@
 //! The membership as this node knows it: live nodes (from the master's
 //! Welcome and NodeUp pushes) and the ids it declared down.
+//!
+//! A leaf: the master link writes it, the peers, the router and the Pool
+//! API read it ([`SharedMembers`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use pool_proto::{NodeId, NodeInfo, NodeKind};
 use supervisor::Reach;
@@ -9,6 +13,20 @@ use supervisor::Reach;
 /// How many declared-down ids are remembered (their pids answer
 /// `noconnection`; older ones fall back to `noproc`).
 const MAX_DEAD: usize = 10_000;
+
+/// The membership as the parts share it.
+pub(crate) type SharedMembers = Arc<RwLock<Members>>;
+
+/// Reads the membership (a poisoned lock is still read: a panic elsewhere
+/// must not stop routing).
+pub(crate) fn read(m: &RwLock<Members>) -> RwLockReadGuard<'_, Members> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes the membership (see [`read`]).
+pub(crate) fn write(m: &RwLock<Members>) -> RwLockWriteGuard<'_, Members> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// See the module docs.
 #[derive(Debug, Default)]
