@@ -183,26 +183,30 @@ impl FakeMaster {
     /// Stops this master (every connection closes, the address is freed)
     /// and starts a new one at the same address that remembers nothing:
     /// a master restarted without its state directory.
-    pub async fn restart(self) -> FakeMaster {
-        let (net, addr, cookie) = (
-            self.net.clone(),
-            self.addr.clone(),
-            lock(&self.state).cookie.clone(),
-        );
-        drop(self);
+    pub async fn restart(&mut self) {
+        self.away(Duration::ZERO).await;
+    }
+
+    /// Stops this master, stays away for `away` (connections to its
+    /// address are refused meanwhile), then starts a new one that
+    /// remembers nothing.
+    pub async fn away(&mut self, away: Duration) {
+        self.stop.cancel();
         // The accept loop drops the listener once it sees the stop.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            match net.bind(&addr) {
+            match self.net.bind(&self.addr) {
                 Ok(l) => {
                     drop(l);
                     break;
                 }
                 Err(_) if Instant::now() < deadline => tokio::task::yield_now().await,
-                Err(e) => panic!("the old master never freed {addr}: {e}"),
+                Err(e) => panic!("the old master never freed {}: {e}", self.addr),
             }
         }
-        FakeMaster::start_at(&net, &addr, cookie)
+        tokio::time::sleep(away).await;
+        let cookie = lock(&self.state).cookie.clone();
+        *self = FakeMaster::start_at(&self.net, &self.addr, cookie);
     }
 
     /// False: every new connection is closed at once (the node's join

@@ -263,12 +263,14 @@ pub async fn raw_peer(
     Ok(RawPeer { me, conn, next: 1 })
 }
 
-/// A worker identity for a raw peer.
+/// An identity for a raw peer: a hidden node, so that the node answers on
+/// the connection the peer opened (a worker's answers would go on a
+/// connection the node opens to it).
 pub fn identity(name: &str) -> Identity {
     Identity {
         node: NodeId::random(),
         name: name.to_owned(),
-        kind: NodeKind::Worker,
+        kind: NodeKind::Hidden,
     }
 }
 
@@ -309,5 +311,39 @@ impl RawPeer {
     /// A pid of this peer's node.
     pub fn pid(&self, serial: u64) -> Pid {
         Pid::new(self.me.node, serial)
+    }
+}
+
+/// A tree spec from tree-file text (any function name is accepted).
+pub fn tree(text: &str) -> pool_proto::TreeSpec {
+    supervisor::tree_file::parse_tree_str("test.toml", text, |_| true).expect("a valid tree")
+}
+
+/// A one-child application `app` whose child runs `function` on the
+/// root's node.
+pub fn one_child_app(app: &str, function: &str) -> pool_proto::TreeSpec {
+    tree(&format!(
+        "[supervisor]\nid = \"{app}\"\nstrategy = \"one_for_one\"\n\n\
+         [[supervisor.children]]\nid = \"c\"\nfunction = \"{function}\"\nplacement = \"local\"\n"
+    ))
+}
+
+/// Starts application `app` (generation `generation`) on node `node`
+/// through the master, as its `StartApp` does; returns the root's pid.
+pub async fn start_app(
+    master: &FakeMaster,
+    node: &str,
+    app: &str,
+    generation: u64,
+    spec: pool_proto::TreeSpec,
+) -> Pid {
+    let body = Request::StartApp {
+        app: app.to_owned(),
+        generation,
+        spec,
+    };
+    match master.request(node, body).await {
+        Response::Spawned(root) => root,
+        other => panic!("StartApp answered {other:?}"),
     }
 }
