@@ -4,35 +4,36 @@
 //!
 //! # Layout
 //!
-//! In reading order:
+//! In reading order: the node, then its parts from the top of the tree
+//! down, then the leaves they share.
 //!
 //! - [`node`] — [`Node`] / [`NodeHandle`]: the runtimes, the parts, and the
 //!   node task that starts and stops them in order (fencing and the
-//!   graceful stop read top to bottom there).
+//!   graceful stop read top to bottom there). No module imports it.
 //! - [`config`] — [`NodeConfig`].
-//! - [`pool`] — [`Pool`], the Pool API.
-//! - [`builtins`] — the `builtin.*` functions of the stock worker.
-//! - `master_link`: join, reports, reconnect; `MasterHandle`, through
-//!   which the parts talk to the master. Its decisions are the pure
-//!   `master_link::machine` (back-off, fencing, giving up).
+//! - `master_link`: connect, join, report, reconnect; `MasterHandle`,
+//!   through which the parts talk to the master. Its decisions (back-off,
+//!   fencing first, giving up, what requests do meanwhile) are the pure
+//!   `master_link::machine`.
 //! - `event`: what the master link asks of the node task.
-//! - `peer`: connections to other nodes, opened on first use.
-//! - `conn`: one framed connection (writer, reader, bounded queue).
-//! - `peer_guard`: what a peer may not send.
-//! - `route`: the supervisor crate's remote seam over the peers;
-//!   `placer`: worker-side placement through the master.
+//! - `peer`: connections to other nodes, opened on first use;
+//!   `peer_guard`: what a peer may not send.
 //! - `hosted_apps`: application roots the master asked this node to run.
 //! - `names`: global names held by this node's processes.
-//! - `members`: the membership as this node knows it.
-//! - `local`: what this node says about its own processes.
-//! - `load`: load sampling.
-//! - `tasks`: where the node's tasks run, tracked, and its root token.
+//! - `route`: the supervisor crate's remote seam over the peers;
+//!   `placer`: worker-side placement through the master.
+//! - [`pool`] — [`Pool`], the Pool API (never names the node).
+//! - [`builtins`] — the `builtin.*` functions of the stock worker.
+//! - Leaves: `members` (the membership as this node knows it), `conn`
+//!   (one framed connection: writer, reader, bounded queue), `load` (load
+//!   sampling), `local` (what this node says about its own processes),
+//!   `tasks` (where tasks run, tracked, and the root token).
 //! - [`error`] — [`Error`].
 //!
 //! Dialing and accepting go through `pool_proto::transport`: TCP in the
-//! binaries, an in-memory network in `tests/` (with
-//! [`NodeBuilder::on_current_runtime`], a whole pool runs in one test on
-//! paused time).
+//! binaries, an in-memory network in `tests/`, where
+//! [`NodeBuilder::on_current_runtime`] lets one test run a whole pool on
+//! paused time.
 //!
 //! # Example
 //!

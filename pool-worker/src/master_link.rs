@@ -191,6 +191,12 @@ impl MasterHandle {
         }
     }
 
+    /// The node stopped: requests fail at once from now on (the link task
+    /// says so itself when it ends; an aborted node's may never get to).
+    pub(crate) fn stopped(&self) {
+        self.client.publish(LinkStatus::Stopped);
+    }
+
     /// True while joined (and fenced, if it had to).
     pub(crate) fn is_connected(&self) -> bool {
         *self.client.status.borrow() == LinkStatus::Up

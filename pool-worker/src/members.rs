@@ -31,8 +31,13 @@ pub(crate) fn write(m: &RwLock<Members>) -> RwLockWriteGuard<'_, Members> {
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Members {
+    /// Live nodes (this one left out), by id.
     live: HashMap<NodeId, NodeInfo>,
+    /// Ids declared down: their pids answer `noconnection`, and a
+    /// connection claiming one is refused.
     dead: HashSet<NodeId>,
+    /// `dead` in the order declared, to forget the oldest past
+    /// [`MAX_DEAD`].
     dead_order: VecDeque<NodeId>,
 }
 

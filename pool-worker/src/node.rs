@@ -22,7 +22,7 @@
 //!
 //! No part names this file: the node task is the only place where a step
 //! touches several parts, and those steps read top to bottom here
-//! ([`NodeTask::fence`], [`NodeTask::stop_gracefully`]).
+//! (`NodeTask::fence`, `NodeTask::stop_gracefully`).
 //!
 //! Processes that compute without yielding hold their threads, not the
 //! control thread: a node whose processes saturate every core still
@@ -122,11 +122,17 @@ enum Incoming {
 /// See [`Node`].
 #[derive(Debug)]
 pub struct NodeBuilder {
+    /// The node's settings (validated by `start`).
     config: NodeConfig,
+    /// Functions the node can spawn.
     functions: Functions,
+    /// Whether the `builtin.*` functions are added.
     builtins: bool,
+    /// Where a worker accepts its peers.
     incoming: Option<Incoming>,
+    /// How to dial the master and peers (`None`: TCP).
     transport: Option<Arc<dyn Transport>>,
+    /// Run on the caller's runtime instead of two of its own.
     in_process: bool,
 }
 
@@ -743,6 +749,7 @@ impl NodeHandle {
 impl Drop for NodeHandle {
     fn drop(&mut self) {
         self.tasks.token().cancel();
+        self.master.stopped();
         match self.runtimes.take() {
             Some(r) => r.shutdown(),
             None => {

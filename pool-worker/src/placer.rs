@@ -1,5 +1,10 @@
 //! Worker-side placement: [`PoolPlacer`] implements the supervisor crate's
 //! `Placer` by asking the master where a child should run.
+//!
+//! Owns no state and no task; calls the master through its
+//! `MasterHandle`. Start-up: `node.rs` hands it to the runtime
+//! (`set_placer`); once the node stops, placements fail at once ("the node
+//! is stopping").
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;

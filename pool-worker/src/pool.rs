@@ -7,7 +7,9 @@
 //!
 //! A [`Pool`] holds handles on the parts it needs (the process runtime,
 //! the master, the membership, the global names) and owns no task: it
-//! never names the node that made it.
+//! never names the node that made it. It works from the node's start
+//! (after the first join) on; once the node stopped, requests to the
+//! master fail with [`Error::ShuttingDown`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,6 +4,10 @@
 //! The runtime owns the router and the node owns the runtime, so the router
 //! holds the peers weakly: once the node is gone, frames are dropped and
 //! every node reads as down.
+//!
+//! Owns no state and no task; reads `members`, calls `peer`. Start-up:
+//! `node.rs` hands it to the runtime (`set_router`) before any process can
+//! reach another node; shutdown: nothing of its own.
 
 use std::sync::Weak;
 

@@ -172,3 +172,21 @@ async fn dropping_a_node_stops_it_at_once() {
         }
     )));
 }
+
+/// Once a node stopped (gracefully or not), its Pool API fails requests
+/// to the master at once, instead of waiting for a link that never comes.
+#[tokio::test(start_paused = true)]
+async fn a_stopped_nodes_pool_fails_at_once() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let w2 = c.worker("w2").await;
+    let (p1, p2) = (w1.pool(), w2.pool());
+    w1.shutdown().await;
+    drop(w2);
+    for pool in [p1, p2] {
+        let t = tokio::time::Instant::now();
+        let e = pool.whereis("anything").await.unwrap_err();
+        assert!(matches!(e, pool_worker::Error::ShuttingDown), "{e}");
+        assert_eq!(t.elapsed(), Duration::ZERO);
+    }
+}
