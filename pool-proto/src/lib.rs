@@ -18,6 +18,9 @@
 //! - [`size`]: `64KiB` / `16MiB` byte sizes.
 //! - `tls` (feature `tls`): TLS under the handshake, and `tls::Stream`,
 //!   plain or TLS behind one type.
+//! - `transport` (feature `net`): the transport seam, dialing and
+//!   accepting over TCP or an in-memory network (tests).
+//! - `listener` (feature `tls`): the bounded accept loop of the daemons.
 //! - [`error`]: [`Error`], every failure of the above.
 //!
 //! # Example
@@ -50,10 +53,14 @@ pub mod error;
 pub mod exit;
 pub mod handshake;
 pub mod id;
+#[cfg(feature = "tls")]
+pub mod listener;
 pub mod message;
 pub mod size;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "net")]
+pub mod transport;
 pub mod tree;
 
 pub use codec::{Codec, MAX_FRAME_LEN};

@@ -25,8 +25,10 @@
 //!   `builder_with_provider`, so no process-wide default provider is needed
 //!   and aws-lc is never linked (DEPS.md).
 //!
-//! [`Stream`] is what the rest of the code reads and writes: a plain TCP
-//! stream or a TLS one, behind one `AsyncRead + AsyncWrite` type.
+//! [`Stream`] is what the rest of the code reads and writes: a plain stream
+//! or a TLS one, behind one `AsyncRead + AsyncWrite` type. Every function
+//! here is generic over the byte stream underneath (TCP by default, or one
+//! of [`crate::transport`]'s, e.g. an in-memory pipe in tests).
 
 use std::fmt;
 use std::io;
@@ -46,21 +48,24 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use crate::error::Error;
 use crate::handshake::{self, Connection, Cookie, HandshakeConfig, Identity};
 
-/// A connection's byte stream: plain TCP, or TLS over TCP.
+/// A connection's byte stream: plain, or TLS over it (`S`: TCP unless
+/// said otherwise).
 #[derive(Debug)]
-pub enum Stream {
+pub enum Stream<S = TcpStream> {
     /// No TLS.
-    Plain(TcpStream),
+    Plain(S),
     /// TLS (either side of it). Boxed: a TLS session is a few KiB.
-    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+    Tls(Box<tokio_rustls::TlsStream<S>>),
 }
 
-impl Stream {
+impl<S> Stream<S> {
     /// True for a TLS stream.
     pub fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
     }
+}
 
+impl Stream<TcpStream> {
     /// The TCP stream underneath.
     pub fn tcp(&self) -> &TcpStream {
         match self {
@@ -162,7 +167,7 @@ impl AsyncWrite for WriteHalf {
     }
 }
 
-impl AsyncRead for Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -186,7 +191,7 @@ fn eof_without_close_notify(r: Poll<io::Result<()>>) -> Poll<io::Result<()>> {
     }
 }
 
-impl AsyncWrite for Stream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -414,10 +419,13 @@ impl TlsConfig {
     /// Wraps a connection this node opened to `addr` (`host:port`, as
     /// dialled): the server's certificate must be signed by the CA and name
     /// `host` (an IP address or a DNS name).
-    pub async fn connect(&self, tcp: TcpStream, addr: &str) -> Result<Stream, Error> {
+    pub async fn connect<S>(&self, io: S, addr: &str) -> Result<Stream<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let name = server_name(addr)?;
         TlsConnector::from(self.client.clone())
-            .connect(name, tcp)
+            .connect(name, io)
             .await
             .map(|s| Stream::Tls(Box::new(s.into())))
             .map_err(|e| Error::tls_handshake("connecting", &e))
@@ -425,9 +433,12 @@ impl TlsConfig {
 
     /// Wraps a connection this node accepted: the peer must present a
     /// certificate signed by the CA.
-    pub async fn accept(&self, tcp: TcpStream) -> Result<Stream, Error> {
+    pub async fn accept<S>(&self, io: S) -> Result<Stream<S>, Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         TlsAcceptor::from(self.server.clone())
-            .accept(tcp)
+            .accept(io)
             .await
             .map(|s| Stream::Tls(Box::new(s.into())))
             .map_err(|e| Error::tls_handshake("accepting", &e))
@@ -456,29 +467,35 @@ fn server_name(addr: &str) -> Result<ServerName<'static>, Error> {
     })
 }
 
-/// Wraps `tcp` in TLS as the connecting side when `tls` is set.
-pub async fn connect(tls: Option<&TlsConfig>, tcp: TcpStream, addr: &str) -> Result<Stream, Error> {
+/// Wraps `io` in TLS as the connecting side when `tls` is set.
+pub async fn connect<S>(tls: Option<&TlsConfig>, io: S, addr: &str) -> Result<Stream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     match tls {
-        Some(tls) => tls.connect(tcp, addr).await,
-        None => Ok(Stream::Plain(tcp)),
+        Some(tls) => tls.connect(io, addr).await,
+        None => Ok(Stream::Plain(io)),
     }
 }
 
-/// Wraps `tcp` in TLS as the accepting side when `tls` is set.
-pub async fn accept(tls: Option<&TlsConfig>, tcp: TcpStream) -> Result<Stream, Error> {
+/// Wraps `io` in TLS as the accepting side when `tls` is set.
+pub async fn accept<S>(tls: Option<&TlsConfig>, io: S) -> Result<Stream<S>, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     match tls {
-        Some(tls) => tls.accept(tcp).await,
-        None => Ok(Stream::Plain(tcp)),
+        Some(tls) => tls.accept(io).await,
+        None => Ok(Stream::Plain(io)),
     }
 }
 
 /// Runs the TLS side of a connection (`tls_step`) within `config.timeout`;
 /// returns the stream and the config of the cookie handshake, whose
 /// timeout is what is left of the same bound.
-async fn tls_within(
+async fn tls_within<S>(
     config: &HandshakeConfig,
-    tls_step: impl std::future::Future<Output = Result<Stream, Error>>,
-) -> Result<(Stream, HandshakeConfig), Error> {
+    tls_step: impl std::future::Future<Output = Result<Stream<S>, Error>>,
+) -> Result<(Stream<S>, HandshakeConfig), Error> {
     let deadline = Instant::now() + config.timeout;
     let stream = tokio::time::timeout_at(deadline, tls_step)
         .await
@@ -493,34 +510,40 @@ async fn tls_within(
     Ok((stream, rest))
 }
 
-/// Accepts `tcp` as `me`: the TLS handshake (when `tls` is set), then the
+/// Accepts `io` as `me`: the TLS handshake (when `tls` is set), then the
 /// cookie handshake inside it, both within one `config.timeout`, so a peer
 /// that stalls anywhere holds the connection no longer than that.
-pub async fn accept_handshake(
+pub async fn accept_handshake<S>(
     tls: Option<&TlsConfig>,
-    tcp: TcpStream,
+    io: S,
     me: &Identity,
     cookie: &Cookie,
     config: &HandshakeConfig,
-) -> Result<(Connection<Stream>, Identity), Error> {
-    let (stream, rest) = tls_within(config, accept(tls, tcp)).await?;
+) -> Result<(Connection<Stream<S>>, Identity), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (stream, rest) = tls_within(config, accept(tls, io)).await?;
     handshake::respond(stream, me, cookie, &rest)
         .await
         .map_err(|e| full_timeout(e, config))
 }
 
-/// Wraps `tcp` (a connection this node opened to `addr`) in TLS when `tls`
+/// Wraps `io` (a connection this node opened to `addr`) in TLS when `tls`
 /// is set and runs the cookie handshake inside it as `me`, both within one
 /// `config.timeout`.
-pub async fn connect_handshake(
+pub async fn connect_handshake<S>(
     tls: Option<&TlsConfig>,
-    tcp: TcpStream,
+    io: S,
     addr: &str,
     me: &Identity,
     cookie: &Cookie,
     config: &HandshakeConfig,
-) -> Result<(Connection<Stream>, Identity), Error> {
-    let (stream, rest) = tls_within(config, connect(tls, tcp, addr)).await?;
+) -> Result<(Connection<Stream<S>>, Identity), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (stream, rest) = tls_within(config, connect(tls, io, addr)).await?;
     handshake::initiate(stream, me, cookie, &rest)
         .await
         .map_err(|e| full_timeout(e, config))
@@ -531,15 +554,13 @@ pub async fn connect_handshake(
 /// so both logs say why), closes, and discards what the peer sent, all
 /// within `timeout`. Used when a listener is at its connection limit; the
 /// caller bounds how many of these run at once.
-pub async fn refuse(
-    tls: Option<&TlsConfig>,
-    tcp: TcpStream,
-    reason: String,
-    timeout: std::time::Duration,
-) {
+pub async fn refuse<S>(tls: Option<&TlsConfig>, io: S, reason: String, timeout: std::time::Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let work = async {
-        let mut stream = accept(tls, tcp).await.ok()?;
+        let mut stream = accept(tls, io).await.ok()?;
         let mut frame = bytes::BytesMut::new();
         crate::codec::encode_frame(
             &handshake::HandshakeMsg::Refused(handshake::RefuseReason::Other(reason)),

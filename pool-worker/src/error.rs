@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pool_proto::{ErrorCode, NodeId, RemoteError};
+use pool_proto::{ErrorCode, NodeId, RemoteError, Response};
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -90,6 +90,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The master answered a request with something it does not answer it
+    /// with.
+    pub(crate) fn unexpected(r: Response) -> Error {
+        Error::Unexpected {
+            peer: "the master".into(),
+            got: format!("{r:?}"),
+        }
+    }
+
     /// The machine-readable code of a remote refusal, if this is one.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {

@@ -4,17 +4,36 @@
 //!
 //! # Layout
 //!
-//! - [`node`] — [`Node`] / [`NodeHandle`], starting and stopping a node.
+//! In reading order: the node, then its parts from the top of the tree
+//! down, then the leaves they share.
+//!
+//! - [`node`] — [`Node`] / [`NodeHandle`]: the runtimes, the parts, and the
+//!   node task that starts and stops them in order (fencing and the
+//!   graceful stop read top to bottom there). No module imports it.
 //! - [`config`] — [`NodeConfig`].
-//! - [`pool`] — [`Pool`], the Pool API.
+//! - `master_link`: connect, join, report, reconnect; `MasterHandle`,
+//!   through which the parts talk to the master. Its decisions (back-off,
+//!   fencing first, giving up, what requests do meanwhile) are the pure
+//!   `master_link::machine`.
+//! - `event`: what the master link asks of the node task.
+//! - `peer`: connections to other nodes, opened on first use;
+//!   `peer_guard`: what a peer may not send.
+//! - `hosted_apps`: application roots the master asked this node to run.
+//! - `names`: global names held by this node's processes.
+//! - `route`: the supervisor crate's remote seam over the peers;
+//!   `placer`: worker-side placement through the master.
+//! - [`pool`] — [`Pool`], the Pool API (never names the node).
 //! - [`builtins`] — the `builtin.*` functions of the stock worker.
-//! - `master_link`: join, fencing, reports, reconnect.
-//! - `peer`, `conn`: connections to other nodes.
-//! - `refusals`: what a peer may not send, and the log lines about it.
-//! - `route`: the supervisor crate's remote seam over those connections.
-//! - `load`: load sampling.
-//! - `apps`: application roots the master asked this node to run.
+//! - Leaves: `members` (the membership as this node knows it), `conn`
+//!   (one framed connection: writer, reader, bounded queue), `load` (load
+//!   sampling), `local` (what this node says about its own processes),
+//!   `tasks` (where tasks run, tracked, and the root token).
 //! - [`error`] — [`Error`].
+//!
+//! Dialing and accepting go through `pool_proto::transport`: TCP in the
+//! binaries, an in-memory network in `tests/`, where
+//! [`NodeBuilder::on_current_runtime`] lets one test run a whole pool on
+//! paused time.
 //!
 //! # Example
 //!
@@ -39,19 +58,24 @@
 //! # Ok(()) }
 //! ```
 
-mod apps;
 pub mod builtins;
 pub mod config;
 mod conn;
 pub mod error;
+mod event;
+mod hosted_apps;
 mod load;
+mod local;
 mod master_link;
 mod members;
+mod names;
 pub mod node;
 mod peer;
+mod peer_guard;
+mod placer;
 pub mod pool;
-mod refusals;
 mod route;
+mod tasks;
 
 pub use config::NodeConfig;
 pub use error::{Error, Result};

@@ -20,11 +20,17 @@ use tokio::runtime::Handle;
 /// Samples the machine, this OS process and the process runtime.
 #[derive(Debug)]
 pub(crate) struct LoadSampler {
+    /// The machine's CPU and memory (`None` where sysinfo cannot read them).
     sys: Option<System>,
+    /// This OS process, for its own CPU and memory.
     me: Option<SysPid>,
+    /// The process runtime, whose workers' busy time is the load signal.
     proc_rt: Handle,
+    /// Busy time at the previous sample.
     last_busy: Duration,
+    /// When the previous sample was taken.
     last_at: Instant,
+    /// The last report's sequence number.
     seq: u64,
 }
 

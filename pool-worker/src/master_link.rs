@@ -1,91 +1,335 @@
-//! The link to the master: join, fencing, load reports, membership pushes,
-//! requests both ways, and reconnection.
+//! The link to the master: connect, join, fence, report, reconnect; the
+//! master's pushes and requests; and [`MasterHandle`], through which the
+//! other parts talk to the master.
 //!
 //! ```text
-//! master link task (control runtime)
-//!   loop:
-//!     connect + handshake + Join -> Welcome      (retry: jittered, capped backoff)
-//!     fenced? break remote links, stop stale apps, then Ready
-//!     connected: report every interval until the connection closes
-//!     disconnected: processes keep running, peers keep talking
+//! MasterLink::run (task on the control runtime)       MasterHandle (one clone per part)
+//!   drives a LinkMachine (machine.rs, pure):            request(): waits for the link as the
+//!     Connect   dial, handshake, Join -> Welcome          machine's status says, sends, waits
+//!     Fence     NodeEvent::Fence up to node.rs,           for the answer
+//!               wait for it, then Ready                 push(): sends if connected, else drops
+//!     Joined    report every interval until closed
+//!     WaitUntil sleep (selects on the node token)
+//!   the master connection (conn.rs: writer + reader tasks); the reader calls
+//!   `on_frame`: responses, membership pushes, the master's requests, exit signals
 //! ```
 //!
-//! Requests from the Pool API go through [`Shared::master_request`], which
-//! waits (up to the request timeout) for the link to be up, so a short master
-//! restart is invisible to callers.
+//! - **Owns** the master connection and its pending requests (`Client`,
+//!   shared with the handles), the link machine, the report sampler.
+//! - **Writes** the membership (Welcome, NodeUp, NodeDown); **calls** the
+//!   process runtime (spawns and exit signals from the master) and
+//!   `local` (`poolctl ps`, tree views); **sends** a [`NodeEvent`] up to
+//!   the node task for what touches other parts (fencing, a node down,
+//!   application roots). It never names `node.rs`, the peers, the names or
+//!   the hosted applications.
+//! - **Start-up**: `node.rs` spawns [`MasterLink::run`] last and waits for
+//!   the first join's outcome. **Shutdown**: the run loop ends when the node
+//!   token is cancelled; the status becomes `Stopped` (requests fail at
+//!   once), and the connection, whose token is a child of the node's,
+//!   closes with it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use pool_proto::handshake::HandshakeConfig;
+use pool_proto::transport::Transport;
 use pool_proto::{
-    ErrorCode, Fence, Join, Msg, NodeKind, ProcessInfo, RemoteError, ReqId, Request, Response,
-    SpawnRequest, Welcome,
+    ErrorCode, Identity, Join, Msg, NodeInfo, NodeKind, Pid, RemoteError, ReqId, Request, Response,
+    RunningApp, SpawnRequest, Welcome,
 };
 use rand::Rng;
-use tokio::net::TcpStream;
-use tokio::sync::{oneshot, watch};
+use supervisor::Runtime;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::config::{RECONNECT_MAX, RECONNECT_MIN};
-use crate::conn::{self, CloseReason, ConnTx};
+use crate::config::{NodeConfig, RECONNECT_MAX, RECONNECT_MIN};
+use crate::conn::{self, CloseReason, ConnTx, Traffic};
 use crate::error::Error;
+use crate::event::NodeEvent;
 use crate::load::LoadSampler;
-use crate::node::Shared;
+use crate::members::{self, SharedMembers};
+use crate::tasks::Tasks;
 
-/// How long the master may take to answer a Join.
+pub(crate) mod machine;
+
+use machine::{Action, Failure, LinkMachine, LinkStatus, RequestPolicy};
+
+/// How long the master may take to answer a Join (or a Ready).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The node's side of the master connection.
-#[derive(Debug)]
-pub(crate) struct MasterClient {
-    /// The current connection, if any.
-    tx: std::sync::Mutex<Option<(u64, ConnTx)>>,
-    /// Requests waiting for an answer.
-    pending: std::sync::Mutex<HashMap<ReqId, oneshot::Sender<Response>>>,
-    /// True while joined (and fenced, if needed).
-    connected: watch::Sender<bool>,
-    /// True while this node fences (the master declared it down while it
-    /// was cut off). Requests fail at once meanwhile: a stale supervisor
-    /// that asks the master to place a restart must not wait for a link
-    /// that comes up only once that very supervisor has stopped.
-    fencing: watch::Sender<bool>,
-    /// Identifies connections, so a late close of an old one is ignored.
-    generation: AtomicU64,
-    /// The interval the master asked for.
-    pub(crate) report_interval_ms: AtomicU64,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl MasterClient {
-    pub(crate) fn new(report_interval: Duration) -> Self {
-        MasterClient {
-            tx: std::sync::Mutex::new(None),
-            pending: std::sync::Mutex::new(HashMap::new()),
-            connected: watch::channel(false).0,
-            fencing: watch::channel(false).0,
-            generation: AtomicU64::new(0),
-            report_interval_ms: AtomicU64::new(report_interval.as_millis() as u64),
-        }
-    }
+/// The node's side of the master connection, shared by the link task and
+/// every [`MasterHandle`].
+#[derive(Debug)]
+struct Client {
+    /// Where the master is (for error messages).
+    master: String,
+    /// How long a request waits, for the link and then for its answer.
+    request_timeout: Duration,
+    /// The current connection and its generation, if any. Closing it (or
+    /// the node token) ends its writer and reader tasks.
+    tx: Mutex<Option<(u64, ConnTx)>>,
+    /// Requests waiting for an answer; dropped when the connection closes,
+    /// so their callers hear "connection lost" at once.
+    pending: Mutex<HashMap<ReqId, oneshot::Sender<Response>>>,
+    /// Where the link is (the machine's status, published by the link
+    /// task); requests wait on it.
+    status: watch::Sender<LinkStatus>,
+    /// Identifies connections, so a late close of an old one is ignored.
+    generation: AtomicU64,
+    /// Ids of our requests to the master.
+    next_req: AtomicU64,
+}
 
-    /// True while joined.
-    pub(crate) fn is_connected(&self) -> bool {
-        *self.connected.borrow()
+impl Client {
+    fn unreachable(&self, why: impl Into<String>) -> Error {
+        Error::MasterUnreachable {
+            addr: self.master.clone(),
+            why: why.into(),
+        }
     }
 
     fn current(&self) -> Option<ConnTx> {
         lock(&self.tx).as_ref().map(|(_, t)| t.clone())
     }
+
+    /// Publishes the machine's status (a stopped link stays stopped).
+    fn publish(&self, status: LinkStatus) {
+        self.status.send_if_modified(|s| {
+            let change = *s != status && *s != LinkStatus::Stopped;
+            if change {
+                *s = status;
+            }
+            change
+        });
+    }
+
+    /// Connection `generation` closed: forget it, fail its pending
+    /// requests, and (if it was up) make requests wait for the next one.
+    /// While fencing the status stays `Fencing`: requests go on failing at
+    /// once until the fence is over.
+    fn lost(&self, generation: u64) {
+        let was = {
+            let mut cur = lock(&self.tx);
+            match cur.as_ref() {
+                Some((g, _)) if *g == generation => cur.take(),
+                _ => None,
+            }
+        };
+        if let Some((_, tx)) = was {
+            tx.close();
+            self.status.send_if_modified(|s| {
+                let up = *s == LinkStatus::Up;
+                if up {
+                    *s = LinkStatus::Down;
+                }
+                up
+            });
+            // Requests in flight get "connection lost".
+            lock(&self.pending).clear();
+        }
+    }
+
+    async fn request_on(
+        &self,
+        tx: &ConnTx,
+        body: Request,
+        timeout: Duration,
+    ) -> Result<Response, Error> {
+        let id = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let name = body.name();
+        let (otx, orx) = oneshot::channel();
+        lock(&self.pending).insert(id, otx);
+        if !tx.send(Msg::Request { id, body }) {
+            lock(&self.pending).remove(&id);
+            return Err(self.unreachable("connection closed"));
+        }
+        match tokio::time::timeout(timeout, orx).await {
+            Ok(Ok(Response::Error(e))) => Err(Error::Remote(e)),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => {
+                Err(self.unreachable(format!("connection lost before it answered {name}")))
+            }
+            Err(_) => {
+                lock(&self.pending).remove(&id);
+                Err(Error::Timeout {
+                    peer: format!("the master ({name})"),
+                    after: timeout,
+                })
+            }
+        }
+    }
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// How the parts talk to the master: requests that wait for their answer,
+/// and pushes. Cheap to clone; holds no task (the link task owns the
+/// connection).
+#[derive(Debug, Clone)]
+pub(crate) struct MasterHandle {
+    client: Arc<Client>,
+}
+
+impl MasterHandle {
+    /// A handle on a link to the master at `config.master`, not connected
+    /// until a [`MasterLink`] made from it runs.
+    pub(crate) fn new(config: &NodeConfig) -> Self {
+        MasterHandle {
+            client: Arc::new(Client {
+                master: config.master.clone(),
+                request_timeout: config.request_timeout,
+                tx: Mutex::new(None),
+                pending: Mutex::new(HashMap::new()),
+                status: watch::channel(LinkStatus::Down).0,
+                generation: AtomicU64::new(0),
+                next_req: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// The node stopped: requests fail at once from now on (the link task
+    /// says so itself when it ends; an aborted node's may never get to).
+    pub(crate) fn stopped(&self) {
+        self.client.publish(LinkStatus::Stopped);
+    }
+
+    /// True while joined (and fenced, if it had to).
+    pub(crate) fn is_connected(&self) -> bool {
+        *self.client.status.borrow() == LinkStatus::Up
+    }
+
+    /// Sends a request to the master and waits for its answer. While the
+    /// link is down it first waits for it (up to the request timeout), so
+    /// a short master restart is invisible to callers; while the node
+    /// fences, or once it stops, it fails at once (see
+    /// [`RequestPolicy`]).
+    pub(crate) async fn request(&self, body: Request) -> Result<Response, Error> {
+        let c = &*self.client;
+        let timeout = c.request_timeout;
+        let mut status = c.status.subscribe();
+        let settled = async {
+            status
+                .wait_for(|s| s.policy() != RequestPolicy::Wait)
+                .await
+                .map(|s| s.policy())
+        };
+        match tokio::time::timeout(timeout, settled).await {
+            Ok(Ok(RequestPolicy::Send)) => {}
+            Ok(Ok(RequestPolicy::FailFencing)) => {
+                return Err(c.unreachable(
+                    "this node is fencing: the master declared it down while it was cut off, and its stale processes are being stopped",
+                ));
+            }
+            Ok(Ok(RequestPolicy::FailStopped)) => return Err(Error::ShuttingDown),
+            _ => return Err(c.unreachable("not connected")),
+        }
+        let tx = c.current().ok_or_else(|| c.unreachable("not connected"))?;
+        c.request_on(&tx, body, timeout).await
+    }
+
+    /// Sends a push to the master if connected (dropped otherwise: reports
+    /// and events are only meaningful now).
+    pub(crate) fn push(&self, msg: Msg) {
+        if let Some(tx) = self.client.current() {
+            tx.send(msg);
+        }
+    }
+}
+
+/// What the node re-registers with every Join: the global names its
+/// processes hold and the application roots it runs.
+#[derive(Debug, Default)]
+pub(crate) struct Registrations {
+    /// Global names held by this node's processes.
+    pub(crate) names: Vec<(String, Pid)>,
+    /// Application roots running here.
+    pub(crate) apps: Vec<RunningApp>,
+}
+
+/// Reads the [`Registrations`] at each join (the node task composes it
+/// from the names and the hosted applications, which the link must not
+/// name).
+pub(crate) type RegistrationsFn = Box<dyn Fn() -> Registrations + Send + Sync>;
+
+/// What a [`MasterLink`] is made of (all given by `node.rs`).
+pub(crate) struct LinkParts {
+    /// This node as the membership describes it (sent in Join).
+    pub(crate) info: NodeInfo,
+    /// Who we are in the handshake.
+    pub(crate) identity: Identity,
+    /// The node's settings.
+    pub(crate) config: Arc<NodeConfig>,
+    /// The process runtime (spawns and exit signals from the master).
+    pub(crate) rt: Runtime,
+    /// The process runtime's handle, for the load sampler.
+    pub(crate) proc_handle: Handle,
+    /// The membership, written from the master's pushes.
+    pub(crate) members: SharedMembers,
+    /// Where node events go (the node task).
+    pub(crate) events: mpsc::UnboundedSender<NodeEvent>,
+    /// Where the connection's tasks run.
+    pub(crate) tasks: Tasks,
+    /// How to dial the master.
+    pub(crate) transport: Arc<dyn Transport>,
+    /// The peer traffic counters, reported with the load.
+    pub(crate) traffic: Arc<Traffic>,
+    /// Set when a graceful stop begins: spawns from the master are refused.
+    pub(crate) stopping: Arc<AtomicBool>,
+    /// Names and roots to re-register with each Join.
+    pub(crate) registrations: RegistrationsFn,
+}
+
+/// The master link task's state (see the module docs).
+pub(crate) struct MasterLink {
+    /// This node as the membership describes it (sent in Join).
+    info: NodeInfo,
+    /// Who we are in the handshake.
+    identity: Identity,
+    /// The node's settings.
+    config: Arc<NodeConfig>,
+    /// The connection, shared with every [`MasterHandle`].
+    client: Arc<Client>,
+    /// The process runtime: the master's spawns and exit signals go to it.
+    rt: Runtime,
+    /// The process runtime's handle, for the load sampler.
+    proc_handle: Handle,
+    /// The membership: written from Welcome, NodeUp and NodeDown.
+    members: SharedMembers,
+    /// Up to the node task: fencing, nodes down, application roots. When
+    /// the node task is gone, sends fail and the link stops fencing.
+    events: mpsc::UnboundedSender<NodeEvent>,
+    /// Where the connection's tasks and request handlers run; its token
+    /// ends the run loop.
+    tasks: Tasks,
+    /// How to dial the master.
+    transport: Arc<dyn Transport>,
+    /// Peer traffic, reported with the load.
+    traffic: Arc<Traffic>,
+    /// Set when a graceful stop begins: spawns from the master are refused.
+    stopping: Arc<AtomicBool>,
+    /// Names and roots to re-register with each Join.
+    registrations: RegistrationsFn,
+    /// The report interval: `--report-interval`, else what the master's
+    /// Welcome asked for.
+    report_interval_ms: AtomicU64,
+}
+
+impl std::fmt::Debug for MasterLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterLink")
+            .field("master", &self.config.master)
+            .field("status", &*self.client.status.borrow())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Is this join failure permanent (retrying cannot help)?
-fn is_fatal(e: &Error) -> bool {
-    match e {
+fn failure_of(e: &Error) -> Failure {
+    let permanent = match e {
         Error::Remote(r) => matches!(r.code, ErrorCode::DuplicateName | ErrorCode::Refused),
         Error::Proto(p) => matches!(
             p,
@@ -98,154 +342,195 @@ fn is_fatal(e: &Error) -> bool {
                 }
         ),
         _ => false,
+    };
+    if permanent {
+        Failure::Permanent
+    } else {
+        Failure::Transient
     }
 }
 
-impl Shared {
-    fn unreachable(&self, why: impl Into<String>) -> Error {
-        Error::MasterUnreachable {
-            addr: self.config.master.clone(),
-            why: why.into(),
+/// Now, on the clock tokio's timers use (paused in tests).
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+fn jitter() -> f64 {
+    rand::rng().random_range(machine::JITTER)
+}
+
+/// The connection a join attempt opened.
+struct Joining {
+    generation: u64,
+    tx: ConnTx,
+    welcome: Welcome,
+}
+
+impl MasterLink {
+    /// A link made of `parts`, talking through `handle`'s connection.
+    pub(crate) fn new(parts: LinkParts, handle: &MasterHandle) -> Self {
+        let LinkParts {
+            info,
+            identity,
+            config,
+            rt,
+            proc_handle,
+            members,
+            events,
+            tasks,
+            transport,
+            traffic,
+            stopping,
+            registrations,
+        } = parts;
+        let interval = config
+            .report_interval
+            .unwrap_or(crate::config::DEFAULT_REPORT_INTERVAL);
+        MasterLink {
+            info,
+            identity,
+            client: handle.client.clone(),
+            rt,
+            proc_handle,
+            members,
+            events,
+            tasks,
+            transport,
+            traffic,
+            stopping,
+            registrations,
+            report_interval_ms: AtomicU64::new(interval.as_millis() as u64),
+            config,
         }
     }
 
-    /// Sends a request to the master and waits for its answer; waits for
-    /// the link (up to the request timeout) if it is down.
-    pub(crate) async fn master_request(&self, body: Request) -> Result<Response, Error> {
-        let timeout = self.config.request_timeout;
-        let mut rx = self.master.connected.subscribe();
-        let mut fencing = self.master.fencing.subscribe();
-        let up = async {
-            tokio::select! {
-                r = rx.wait_for(|c| *c) => r.is_ok(),
-                _ = fencing.wait_for(|f| *f) => false,
-            }
-        };
-        match tokio::time::timeout(timeout, up).await {
-            Ok(true) => {}
-            Ok(false) if *self.master.fencing.borrow() => {
-                return Err(self.unreachable(
-                    "this node is fencing: the master declared it down while it was cut off, and its stale processes are being stopped",
-                ));
-            }
-            _ => return Err(self.unreachable("not connected")),
-        }
-        let tx = self
-            .master
-            .current()
-            .ok_or_else(|| self.unreachable("not connected"))?;
-        self.request_on(&tx, body, timeout).await
-    }
-
-    async fn request_on(
-        &self,
-        tx: &ConnTx,
-        body: Request,
-        timeout: Duration,
-    ) -> Result<Response, Error> {
-        let id = self.next_req();
-        let name = body.name();
-        let (otx, orx) = oneshot::channel();
-        lock(&self.master.pending).insert(id, otx);
-        if !tx.send(Msg::Request { id, body }) {
-            lock(&self.master.pending).remove(&id);
-            return Err(self.unreachable("connection closed"));
-        }
-        match tokio::time::timeout(timeout, orx).await {
-            Ok(Ok(Response::Error(e))) => Err(Error::Remote(e)),
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => {
-                Err(self.unreachable(format!("connection lost before it answered {name}")))
-            }
-            Err(_) => {
-                lock(&self.master.pending).remove(&id);
-                Err(Error::Timeout {
-                    peer: format!("the master ({name})"),
-                    after: timeout,
-                })
-            }
-        }
-    }
-
-    /// Sends a push to the master if connected (dropped otherwise: reports
-    /// and events are only meaningful now).
-    pub(crate) fn master_push(&self, msg: Msg) {
-        if let Some(tx) = self.master.current() {
-            tx.send(msg);
-        }
-    }
-
-    /// The master link task: joins, then keeps the link up until shutdown.
-    /// `first` gets the result of the first join.
-    pub(crate) async fn run_master_link(
-        self: Arc<Self>,
-        first: oneshot::Sender<Result<(), Error>>,
-    ) {
+    /// The link task: joins, then keeps the link up until the node stops.
+    /// `first` gets the outcome of the first join.
+    pub(crate) async fn run(self: Arc<Self>, first: oneshot::Sender<Result<(), Error>>) {
+        let token = self.tasks.token().clone();
         let mut first = Some(first);
-        let mut backoff = RECONNECT_MIN;
-        let mut joined_before = false;
+        let mut machine = LinkMachine::new(self.config.kind, RECONNECT_MIN, RECONNECT_MAX);
         let mut sampler = LoadSampler::new(self.proc_handle.clone());
+        let mut joined: Option<Joining> = None;
+        let mut action = machine.start();
         loop {
-            if self.token.is_cancelled() {
-                return;
-            }
-            match self.connect_and_join(joined_before).await {
-                Ok((generation, tx)) => {
+            self.client.publish(machine.status());
+            action = match action {
+                Action::Connect { rejoin } => {
+                    let attempt = tokio::select! {
+                        r = self.connect(rejoin) => r,
+                        _ = token.cancelled() => break,
+                    };
+                    match attempt {
+                        Ok(j) => {
+                            self.apply_welcome(&j.welcome, rejoin);
+                            let fenced = j.welcome.fence.is_some();
+                            joined = Some(j);
+                            machine.on_welcome(fenced)
+                        }
+                        Err(e) => match self.failed(&mut machine, e, &mut first) {
+                            Some(next) => next,
+                            None => break,
+                        },
+                    }
+                }
+                Action::Fence => {
+                    let Some(j) = joined.as_mut() else {
+                        break;
+                    };
+                    let fence = j.welcome.fence.take().unwrap_or_default();
+                    let fenced = tokio::select! {
+                        r = self.fence_then_ready(&j.tx, fence) => r,
+                        _ = token.cancelled() => break,
+                    };
+                    match fenced {
+                        Ok(()) => machine.on_ready(),
+                        Err(e) => {
+                            j.tx.close();
+                            match self.failed(&mut machine, e, &mut first) {
+                                Some(next) => next,
+                                None => break,
+                            }
+                        }
+                    }
+                }
+                Action::Joined { first: is_first } => {
+                    let Some(j) = joined.take() else {
+                        break;
+                    };
                     if let Some(f) = first.take() {
                         let _ = f.send(Ok(()));
                     }
-                    if joined_before {
-                        tracing::info!(master = %self.config.master, "rejoined the pool");
+                    if is_first {
+                        tracing::info!(master = %self.config.master, node = %self.info.id, name = %self.config.name, "joined the pool");
                     } else {
-                        tracing::info!(master = %self.config.master, node = %self.id, name = %self.config.name, "joined the pool");
+                        tracing::info!(master = %self.config.master, "rejoined the pool");
                     }
-                    joined_before = true;
-                    backoff = RECONNECT_MIN;
-                    self.stay_connected(&tx, &mut sampler).await;
-                    self.master_lost(generation);
-                    if self.token.is_cancelled() {
-                        return;
+                    self.stay_connected(&j.tx, &mut sampler).await;
+                    self.client.lost(j.generation);
+                    if token.is_cancelled() {
+                        break;
                     }
                     tracing::warn!(master = %self.config.master, "lost the master; processes keep running, reconnecting");
+                    machine.on_lost(now(), jitter())
                 }
-                Err(e) => {
-                    if is_fatal(&e) && !joined_before {
-                        if let Some(f) = first.take() {
-                            let _ = f.send(Err(e));
-                        }
-                        return;
+                Action::WaitUntil(_) => {
+                    // Sleep until the machine has something to do, then
+                    // let it decide.
+                    let Some(until) = machine.next_deadline() else {
+                        break;
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(until.into()) => {}
+                        _ = token.cancelled() => break,
                     }
-                    if first.is_some() && self.config.kind == NodeKind::Hidden {
-                        // A client (poolctl) does not wait for a master that
-                        // is not there.
-                        if let Some(f) = first.take() {
-                            let _ = f.send(Err(e));
-                        }
-                        return;
-                    }
-                    tracing::warn!(master = %self.config.master, cause = %e, retry_in = ?backoff, "could not join the pool");
+                    machine.tick(now()).unwrap_or(Action::WaitUntil(until))
                 }
-            }
-            // Jittered backoff: half to full of the current step.
-            let jitter = rand::rng().random_range(0.5..=1.0);
-            let wait = backoff.mul_f64(jitter);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.token.cancelled() => return,
-            }
-            backoff = (backoff * 2).min(RECONNECT_MAX);
+                Action::GiveUp => break,
+            };
+        }
+        self.client.publish(LinkStatus::Stopped);
+        if let Some(j) = joined {
+            self.client.lost(j.generation);
         }
     }
 
-    async fn connect_and_join(self: &Arc<Self>, rejoin: bool) -> Result<(u64, ConnTx), Error> {
-        let stream = tokio::time::timeout(
+    /// A join attempt failed with `e`: the machine says whether to retry
+    /// (`Some`) or give up (`None`, after handing `e` to the starter).
+    fn failed(
+        &self,
+        machine: &mut LinkMachine,
+        e: Error,
+        first: &mut Option<oneshot::Sender<Result<(), Error>>>,
+    ) -> Option<Action> {
+        match machine.on_failed(failure_of(&e), now(), jitter()) {
+            Action::GiveUp => {
+                if let Some(f) = first.take() {
+                    let _ = f.send(Err(e));
+                }
+                None
+            }
+            next => {
+                if let Action::WaitUntil(until) = next {
+                    let retry_in = until.saturating_duration_since(now());
+                    tracing::warn!(master = %self.config.master, cause = %e, ?retry_in, "could not join the pool");
+                }
+                Some(next)
+            }
+        }
+    }
+
+    /// Dials the master, runs the handshakes, starts the connection's
+    /// tasks and joins.
+    async fn connect(self: &Arc<Self>, rejoin: bool) -> Result<Joining, Error> {
+        let c = &*self.client;
+        let io = tokio::time::timeout(
             self.config.handshake_timeout,
-            TcpStream::connect(&self.config.master),
+            self.transport.connect(&self.config.master),
         )
         .await
-        .map_err(|_| self.unreachable("connect timed out"))?
-        .map_err(|e| self.unreachable(e.to_string()))?;
-        let _ = stream.set_nodelay(true);
+        .map_err(|_| c.unreachable("connect timed out"))?
+        .map_err(|e| c.unreachable(e.to_string()))?;
         let hcfg = HandshakeConfig {
             timeout: self.config.handshake_timeout,
             max_frame_len: self.config.max_frame_len,
@@ -253,7 +538,7 @@ impl Shared {
         // TLS first when configured (--tls-*), the cookie handshake inside.
         let (conn, peer) = pool_proto::tls::connect_handshake(
             self.config.tls.as_ref(),
-            stream,
+            io,
             &self.config.master,
             &self.identity,
             &self.config.cookie,
@@ -261,83 +546,86 @@ impl Shared {
         )
         .await?;
         if peer.kind != NodeKind::Master {
-            return Err(self.unreachable(format!(
+            return Err(c.unreachable(format!(
                 "{} is a {:?} node, not the master",
                 self.config.master, peer.kind
             )));
         }
-        let generation = self.master.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let (tx, crx) = ConnTx::pending(self.config.peer_queue, self.config.max_frame_len);
-        let s1 = self.clone();
-        let s2 = self.clone();
+        let generation = c.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, crx) = ConnTx::pending(
+            self.config.peer_queue,
+            self.config.max_frame_len,
+            self.tasks.token(),
+        );
+        let (l1, l2) = (self.clone(), self.clone());
         conn::run(
+            &self.tasks,
             conn,
             crx,
             None,
             self.config.max_frame_len,
-            move |msg| s1.on_master_frame(msg),
+            move |msg| l1.on_frame(msg),
             move |why: CloseReason| {
                 if !matches!(why, CloseReason::Local) {
                     tracing::debug!(reason = %why, "master connection closed");
                 }
-                s2.master_lost(generation);
+                l2.client.lost(generation);
             },
         );
-        *lock(&self.master.tx) = Some((generation, tx.clone()));
+        *lock(&c.tx) = Some((generation, tx.clone()));
 
+        let Registrations { names, apps } = (self.registrations)();
         let join = Join {
-            info: self.info(),
+            info: self.info.clone(),
             functions: self.rt.functions().names(),
-            names: lock(&self.globals)
-                .iter()
-                .map(|(n, p)| (n.clone(), *p))
-                .collect(),
-            apps: self.running_apps(),
+            names,
+            apps,
             rejoin,
         };
-        let welcome = match self
-            .request_on(&tx, Request::Join(join), JOIN_TIMEOUT)
-            .await
-        {
-            Ok(Response::Welcome(w)) => w,
+        match c.request_on(&tx, Request::Join(join), JOIN_TIMEOUT).await {
+            Ok(Response::Welcome(welcome)) => Ok(Joining {
+                generation,
+                tx,
+                welcome,
+            }),
             Ok(other) => {
                 tx.close();
-                return Err(Error::Unexpected {
+                Err(Error::Unexpected {
                     peer: "the master".into(),
                     got: format!("{other:?}"),
-                });
+                })
             }
             Err(e) => {
                 tx.close();
-                return Err(e);
-            }
-        };
-        self.apply_welcome(&welcome, rejoin);
-        if let Some(fence) = &welcome.fence {
-            self.master.fencing.send_replace(true);
-            self.fence(fence).await;
-            let ready = self.request_on(&tx, Request::Ready, JOIN_TIMEOUT).await;
-            self.master.fencing.send_replace(false);
-            if let Err(e) = ready {
-                tx.close();
-                return Err(e);
+                Err(e)
             }
         }
-        self.master.connected.send_replace(true);
-        Ok((generation, tx))
     }
 
-    fn apply_welcome(self: &Arc<Self>, w: &Welcome, rejoin: bool) {
+    /// Has the node task fence (docs/protocol.md), then tells the master
+    /// it is done.
+    async fn fence_then_ready(&self, tx: &ConnTx, fence: pool_proto::Fence) -> Result<(), Error> {
+        let (done, fenced) = oneshot::channel();
+        self.events
+            .send(NodeEvent::Fence { fence, done })
+            .map_err(|_| Error::ShuttingDown)?;
+        fenced.await.map_err(|_| Error::ShuttingDown)?;
+        self.client
+            .request_on(tx, Request::Ready, JOIN_TIMEOUT)
+            .await
+            .map(drop)
+    }
+
+    fn apply_welcome(&self, w: &Welcome, rejoin: bool) {
         if self.config.report_interval.is_none() {
-            self.master
-                .report_interval_ms
+            self.report_interval_ms
                 .store(w.report_interval_ms.max(50), Ordering::Relaxed);
         }
-        let mut members = self.members.write().unwrap_or_else(|e| e.into_inner());
+        let mut members = members::write(&self.members);
         // After a master restart the new master may not know every node yet:
         // members are only added here; departures come as NodeDown.
         for info in &w.members {
-            if info.id != self.id {
+            if info.id != self.info.id {
                 members.up(info.clone());
             }
         }
@@ -346,46 +634,22 @@ impl Shared {
         }
     }
 
-    /// Fencing (docs/protocol.md): this incarnation was declared down while
-    /// cut off. Everything other nodes restarted must stop here first.
-    async fn fence(self: &Arc<Self>, fence: &Fence) {
-        tracing::warn!(
-            stop_apps = ?fence.stop_apps,
-            lost_names = ?fence.lost_names,
-            "the master declared this node down while it was cut off: fencing before rejoining"
-        );
-        let peers: Vec<_> = self.members.read().map(|m| m.ids()).unwrap_or_default();
-        self.close_all_peers();
-        for node in peers {
-            self.rt.node_down(node);
-        }
-        for app in &fence.stop_apps {
-            self.stop_app(app).await;
-        }
-        {
-            let mut globals = lock(&self.globals);
-            for n in &fence.lost_names {
-                globals.remove(n);
-            }
-        }
-        // Wait until the processes that lost their links are gone.
-        self.wait_remote_linked_gone(Duration::from_secs(5)).await;
-    }
-
-    async fn stay_connected(self: &Arc<Self>, tx: &ConnTx, sampler: &mut LoadSampler) {
+    /// Reports the load every interval until the connection closes or the
+    /// node stops (a hidden node only waits).
+    async fn stay_connected(&self, tx: &ConnTx, sampler: &mut LoadSampler) {
+        let token = self.tasks.token();
         if self.config.kind != NodeKind::Worker {
             tokio::select! {
                 _ = tx.closed() => {}
-                _ = self.token.cancelled() => {}
+                _ = token.cancelled() => {}
             }
             return;
         }
         loop {
-            let every =
-                Duration::from_millis(self.master.report_interval_ms.load(Ordering::Relaxed));
+            let every = Duration::from_millis(self.report_interval_ms.load(Ordering::Relaxed));
             tokio::select! {
                 _ = tx.closed() => return,
-                _ = self.token.cancelled() => return,
+                _ = token.cancelled() => return,
                 _ = tokio::time::sleep(every) => {
                     let mut report = sampler.sample(&self.rt, self.config.capacity);
                     let t = &self.traffic;
@@ -399,48 +663,26 @@ impl Shared {
         }
     }
 
-    fn master_lost(&self, generation: u64) {
-        let was = {
-            let mut cur = lock(&self.master.tx);
-            match cur.as_ref() {
-                Some((g, _)) if *g == generation => cur.take(),
-                _ => None,
-            }
-        };
-        if let Some((_, tx)) = was {
-            tx.close();
-            self.master.connected.send_replace(false);
-            // Requests in flight get "connection lost".
-            lock(&self.master.pending).clear();
-        }
-    }
-
-    /// A frame from the master.
-    fn on_master_frame(self: &Arc<Self>, msg: Msg) {
+    /// A frame from the master (on the connection's reader task: must not
+    /// block).
+    fn on_frame(self: &Arc<Self>, msg: Msg) {
         match msg {
             Msg::Response { id, body } => {
-                if let Some(tx) = lock(&self.master.pending).remove(&id) {
+                if let Some(tx) = lock(&self.client.pending).remove(&id) {
                     let _ = tx.send(body);
                 }
             }
             Msg::NodeUp(info) => {
-                if info.id != self.id {
+                if info.id != self.info.id {
                     tracing::debug!(node = %info.id, name = %info.name, "node up");
-                    self.members
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .up(info);
+                    members::write(&self.members).up(info);
                 }
             }
             Msg::NodeDown { node, reason } => {
-                if node == self.id {
+                if node == self.info.id {
                     return;
                 }
-                let info = self
-                    .members
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .down(node);
+                let info = members::write(&self.members).down(node);
                 match &info {
                     // Clients such as poolctl come and go all the time.
                     Some(i) if i.kind == NodeKind::Hidden => {
@@ -450,16 +692,16 @@ impl Shared {
                         tracing::info!(%node, name = info.as_ref().map_or("?", |i| i.name.as_str()), %reason, "node down")
                     }
                 }
-                self.close_peer(node);
-                // Links and monitors towards it fire even if we never had a
-                // connection with it.
-                self.rt.node_down(node);
+                // The node task closes the connections and fires
+                // noconnection on links and monitors towards it (even if
+                // we never had a connection with it).
+                let _ = self.events.send(NodeEvent::NodeDown(node));
             }
             Msg::Request {
                 id,
                 body: Request::Spawn(req),
-            } => self.serve_master_spawn(id, req),
-            Msg::Request { id, body } => self.serve_master_request(id, body),
+            } => self.serve_spawn(id, req),
+            Msg::Request { id, body } => self.serve_request(id, body),
             // An exit signal from the master's system pid (`POST /api/kill`
             // on its HTTP API), applied as one from a peer would be.
             exit @ Msg::Exit { .. } => {
@@ -471,10 +713,16 @@ impl Shared {
         }
     }
 
+    fn respond(&self, id: ReqId, body: Response) {
+        if let Some(tx) = self.client.current() {
+            tx.send(Msg::Response { id, body });
+        }
+    }
+
     /// `Spawn` from the master (`POST /api/spawn` on its HTTP API, after
     /// it placed the process here): served as a peer's spawn is, inline, so
     /// the answer is queued before the new process may run.
-    fn serve_master_spawn(&self, id: ReqId, req: SpawnRequest) {
+    fn serve_spawn(&self, id: ReqId, req: SpawnRequest) {
         let refuse = |code, message: &str| Response::Error(RemoteError::new(code, message));
         let body = if self.config.kind != NodeKind::Worker {
             refuse(
@@ -489,10 +737,7 @@ impl Shared {
         } else {
             match self.rt.handle_spawn(req) {
                 Ok((pid, gate)) => {
-                    self.master_push(Msg::Response {
-                        id,
-                        body: Response::Spawned(pid),
-                    });
+                    self.respond(id, Response::Spawned(pid));
                     // Only now may the process run (and exit).
                     drop(gate);
                     return;
@@ -500,51 +745,48 @@ impl Shared {
                 Err(e) => Response::Error(e),
             }
         };
-        self.master_push(Msg::Response { id, body });
+        self.respond(id, body);
     }
 
-    fn serve_master_request(self: &Arc<Self>, id: ReqId, body: Request) {
-        let shared = self.clone();
-        self.ctl.spawn(async move {
-            let body = match body {
-                Request::LocalProcesses => Response::Processes(shared.local_processes()),
-                Request::StartApp {
-                    app,
-                    generation,
-                    spec,
-                } => shared.start_app(app, generation, spec).await,
-                Request::StopApp { app } => {
-                    shared.stop_app(&app).await;
-                    Response::Ok
-                }
-                Request::Inspect { pid } => shared.inspect_local(pid).await,
-                Request::Ping => Response::Pong,
-                other => Response::Error(RemoteError::new(
+    /// Any other request from the master: answered here, or (application
+    /// roots) by the node task, which answers request `id` itself.
+    fn serve_request(self: &Arc<Self>, id: ReqId, body: Request) {
+        let event = match body {
+            Request::LocalProcesses => {
+                let ps = crate::local::processes(&self.rt, &self.config.name);
+                return self.respond(id, Response::Processes(ps));
+            }
+            Request::Ping => return self.respond(id, Response::Pong),
+            Request::Inspect { pid } => {
+                let link = self.clone();
+                self.tasks.spawn(async move {
+                    let body = crate::local::inspect(&link.rt, pid).await;
+                    link.respond(id, body);
+                });
+                return;
+            }
+            Request::StartApp {
+                app,
+                generation,
+                spec,
+            } => NodeEvent::StartApp {
+                id,
+                app,
+                generation,
+                spec: Box::new(spec),
+            },
+            Request::StopApp { app } => NodeEvent::StopApp { id, app },
+            other => {
+                let e = RemoteError::new(
                     ErrorCode::Refused,
                     format!("a node does not serve {} from the master", other.name()),
-                )),
-            };
-            shared.master_push(Msg::Response { id, body });
-        });
-    }
-
-    /// This node's processes, for `poolctl ps`.
-    pub(crate) fn local_processes(&self) -> Vec<ProcessInfo> {
-        let now = std::time::Instant::now();
-        self.rt
-            .processes()
-            .into_iter()
-            .filter(|p| p.function != "call" && p.function != "wait")
-            .map(|p| ProcessInfo {
-                pid: p.pid,
-                node: self.config.name.clone(),
-                function: p.function,
-                status: p.status,
-                age_ms: now.saturating_duration_since(p.started).as_millis() as u64,
-                mailbox: p.mailbox as u64,
-                name: p.name,
-                owner: p.owner,
-            })
-            .collect()
+                );
+                return self.respond(id, Response::Error(e));
+            }
+        };
+        if self.events.send(event).is_err() {
+            let e = RemoteError::new(ErrorCode::Overloaded, "the node is stopping");
+            self.respond(id, Response::Error(e));
+        }
     }
 }

@@ -1,7 +1,11 @@
 //! The membership as this node knows it: live nodes (from the master's
 //! Welcome and NodeUp pushes) and the ids it declared down.
+//!
+//! A leaf: the master link writes it, the peers, the router and the Pool
+//! API read it ([`SharedMembers`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use pool_proto::{NodeId, NodeInfo, NodeKind};
 use supervisor::remote::Reach;
@@ -10,11 +14,30 @@ use supervisor::remote::Reach;
 /// `noconnection`; older ones fall back to `noproc`).
 const MAX_DEAD: usize = 10_000;
 
+/// The membership as the parts share it.
+pub(crate) type SharedMembers = Arc<RwLock<Members>>;
+
+/// Reads the membership (a poisoned lock is still read: a panic elsewhere
+/// must not stop routing).
+pub(crate) fn read(m: &RwLock<Members>) -> RwLockReadGuard<'_, Members> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes the membership (see [`read`]).
+pub(crate) fn write(m: &RwLock<Members>) -> RwLockWriteGuard<'_, Members> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Members {
+    /// Live nodes (this one left out), by id.
     live: HashMap<NodeId, NodeInfo>,
+    /// Ids declared down: their pids answer `noconnection`, and a
+    /// connection claiming one is refused.
     dead: HashSet<NodeId>,
+    /// `dead` in the order declared, to forget the oldest past
+    /// [`MAX_DEAD`].
     dead_order: VecDeque<NodeId>,
 }
 

@@ -1,106 +1,82 @@
-//! A node: starts the runtimes, the listener and the master link, and stops
-//! them in order.
+//! A node: its runtimes, its parts, and the node task that composes them;
+//! starting and stopping in order.
 //!
 //! ```text
-//! NodeHandle
-//!  ├─ process runtime (N threads)      every process of this node
-//!  └─ control runtime (1 thread)       never runs user code:
-//!       ├─ master link                   join, reports, membership, requests
-//!       ├─ accept loop                   inbound peer connections
-//!       ├─ peer connections              writer + reader per connection
-//!       └─ event forwarder               supervisor events -> master
+//! NodeHandle                            owns the two runtimes (none for an in-process node)
+//!  ├─ process runtime (N threads)       every process of this node
+//!  └─ control runtime (1 thread)        never runs user code; every task tracked (tasks.rs):
+//!       ├─ node task                      owns the parts; one loop over NodeEvent and the stop
+//!       │                                 request: fencing, nodes down, application roots, stop
+//!       ├─ master link (master_link.rs)   join, reports, membership, requests ── NodeEvent ─┐
+//!       │                                                                      to the node task
+//!       ├─ accept loop (pool_proto::listener)  inbound connections ─> Peers::accept
+//!       ├─ peer connections (peer.rs, conn.rs) writer + reader per connection
+//!       └─ event forwarder (hosted_apps.rs)    supervisor events -> master
+//!
+//! the parts, each owning its state:
+//!   MasterLink, MasterHandle   master_link.rs    Peers       peer.rs
+//!   HostedApps                 hosted_apps.rs    Globals     names.rs
+//!   Router (the runtime's)     route.rs          PoolPlacer  placer.rs
+//!   Pool (the user's)          pool.rs
 //! ```
+//!
+//! No part names this file: the node task is the only place where a step
+//! touches several parts, and those steps read top to bottom here
+//! (`NodeTask::fence`, `NodeTask::stop_gracefully`).
 //!
 //! Processes that compute without yielding hold their threads, not the
 //! control thread: a node whose processes saturate every core still
 //! reports on time, and is seen as busy, never as down (DESIGN.md "A busy
-//! node is not a dead node").
+//! node is not a dead node"). An in-process node
+//! ([`NodeBuilder::on_current_runtime`], for tests) runs both on the
+//! caller's runtime instead.
 //!
-//! Stopping (`shutdown`): tell the master we leave (no more placements
-//! here), stop application roots in order, stop the children this node
-//! hosts for supervisors elsewhere with `shutdown` (so those supervisors
-//! restart them elsewhere per their restart type), flush peer queues, then
-//! kill what is left and close everything.
+//! Starting ([`NodeBuilder::start`]): the runtimes; the listener and the
+//! address peers dial; the process runtime; the parts, leaves first; the
+//! tasks (accept loop, event forwarder, node task, and the master link
+//! last); then the first join.
+//!
+//! Stopping ([`NodeHandle::shutdown`]): tell the master we leave (no more
+//! placements here), stop application roots in order, stop the children
+//! this node hosts for supervisors elsewhere with `shutdown` (so those
+//! supervisors restart them elsewhere per their restart type), flush peer
+//! queues, then kill what is left, cancel the node token (every loop and
+//! connection ends) and wait for the tracked tasks.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pool_proto::{Identity, NodeId, NodeInfo, NodeKind, Pid, ReqId, Request};
+use pool_proto::listener::{Accepted, Limits, Listener};
+use pool_proto::transport::{Listen, Tcp, Transport};
+use pool_proto::{
+    ExitReason, Fence, Identity, Msg, NodeId, NodeInfo, NodeKind, Pid, Request, Response,
+};
 use supervisor::{Functions, Runtime};
-use tokio::net::TcpListener;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::apps::{HostedApp, NODE_STOP_REASON};
 use crate::config::NodeConfig;
 use crate::error::Error;
-use crate::master_link::MasterClient;
-use crate::members::Members;
-use crate::peer::Peers;
+use crate::event::NodeEvent;
+use crate::hosted_apps::HostedApps;
+use crate::master_link::{LinkParts, MasterHandle, MasterLink, Registrations};
+use crate::members::{self, SharedMembers};
+use crate::names::Globals;
+use crate::peer::{PeerParts, Peers};
+use crate::placer::PoolPlacer;
 use crate::pool::Pool;
-use crate::route::{PoolPlacer, Router};
+use crate::route::Router;
+use crate::tasks::Tasks;
 
-/// Counters for metrics and tests.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    /// Source of connection generations (see `peer`).
-    pub(crate) generations: AtomicU64,
-}
+/// The reason hosted children are stopped with when their node stops
+/// gracefully: their supervisors elsewhere restart them per their type.
+const NODE_STOP_REASON: ExitReason = ExitReason::Shutdown;
 
-/// Everything the node's tasks share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    /// This incarnation.
-    pub(crate) id: NodeId,
-    pub(crate) config: NodeConfig,
-    /// Who we are in handshakes.
-    pub(crate) identity: Identity,
-    /// The address peers connect to.
-    pub(crate) addr: String,
-    /// The process runtime.
-    pub(crate) rt: Runtime,
-    /// Handle of the process runtime (for its metrics).
-    pub(crate) proc_handle: Handle,
-    /// Handle of the control runtime (all I/O tasks run there).
-    pub(crate) ctl: Handle,
-    pub(crate) members: RwLock<Members>,
-    pub(crate) peers: Peers,
-    pub(crate) master: MasterClient,
-    /// Global names held by this node's processes.
-    pub(crate) globals: Mutex<HashMap<String, Pid>>,
-    /// Application roots running here.
-    pub(crate) apps: Mutex<HashMap<String, HostedApp>>,
-    /// Cancelled when the node stops: every long-running task selects on it.
-    pub(crate) token: CancellationToken,
-    /// Set when a graceful stop begins: spawn requests are refused.
-    pub(crate) stopping: AtomicBool,
-    next_req: AtomicU64,
-    pub(crate) stats: Stats,
-    /// Frames and bytes exchanged with other nodes (for load reports).
-    pub(crate) traffic: Arc<crate::conn::Traffic>,
-}
-
-impl Shared {
-    pub(crate) fn next_req(&self) -> ReqId {
-        self.next_req.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// This node as the membership describes it.
-    pub(crate) fn info(&self) -> NodeInfo {
-        NodeInfo {
-            id: self.id,
-            name: self.config.name.clone(),
-            addr: self.addr.clone(),
-            kind: self.config.kind,
-            capacity: self.config.capacity,
-            labels: self.config.labels.clone(),
-        }
-    }
-}
+/// How long the tracked tasks may take to end once the node token is
+/// cancelled (they only have to notice it).
+const TASKS_GRACE: Duration = Duration::from_secs(5);
 
 /// Builds and starts a node.
 ///
@@ -127,18 +103,37 @@ impl Node {
             config,
             functions: Functions::new(),
             builtins: true,
-            listener: None,
+            incoming: None,
+            transport: None,
+            in_process: false,
         }
     }
+}
+
+/// Where a worker accepts its peers.
+#[derive(Debug)]
+enum Incoming {
+    /// A bound TCP listener (the binaries).
+    Tcp(std::net::TcpListener),
+    /// A listener of any transport (an in-memory one in tests).
+    Any(Box<dyn Listen>),
 }
 
 /// See [`Node`].
 #[derive(Debug)]
 pub struct NodeBuilder {
+    /// The node's settings (validated by `start`).
     config: NodeConfig,
+    /// Functions the node can spawn.
     functions: Functions,
+    /// Whether the `builtin.*` functions are added.
     builtins: bool,
-    listener: Option<std::net::TcpListener>,
+    /// Where a worker accepts its peers.
+    incoming: Option<Incoming>,
+    /// How to dial the master and peers (`None`: TCP).
+    transport: Option<Arc<dyn Transport>>,
+    /// Run on the caller's runtime instead of two of its own.
+    in_process: bool,
 }
 
 impl NodeBuilder {
@@ -157,7 +152,31 @@ impl NodeBuilder {
     /// The bound listener for peers (workers need one; bind port 0 in
     /// tests).
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
-        self.listener = Some(listener);
+        self.incoming = Some(Incoming::Tcp(listener));
+        self
+    }
+
+    /// Accepts peers from `listener`, of any transport (e.g. a
+    /// [`MemNetwork`](pool_proto::transport::MemNetwork) listener in
+    /// tests); its address is the one peers dial unless
+    /// [`NodeConfig::advertise`] says otherwise.
+    pub fn listen(mut self, listener: impl Listen) -> Self {
+        self.incoming = Some(Incoming::Any(Box::new(listener)));
+        self
+    }
+
+    /// Dials the master and the peers through `transport` (default: TCP).
+    pub fn transport(mut self, transport: impl Transport) -> Self {
+        self.transport = Some(Arc::new(transport));
+        self
+    }
+
+    /// Runs the node on the caller's tokio runtime instead of two of its
+    /// own: for tests, where one `current_thread` runtime (with paused
+    /// time) can host a master and several nodes. The control thread then
+    /// shares the runtime with the processes.
+    pub fn on_current_runtime(mut self) -> Self {
+        self.in_process = true;
         self
     }
 
@@ -169,7 +188,9 @@ impl NodeBuilder {
             config,
             mut functions,
             builtins,
-            listener,
+            incoming,
+            transport,
+            in_process,
         } = self;
         config.validate()?;
         if builtins {
@@ -177,6 +198,161 @@ impl NodeBuilder {
         }
         // Every node of a pool can host a nested supervisor placed on it.
         supervisor::register_supervisor_function(&mut functions);
+        let config = Arc::new(config);
+        let transport = transport.unwrap_or_else(|| Arc::new(Tcp));
+
+        // 1. The runtimes: processes apart from the control plane, unless
+        //    the caller's runtime hosts both.
+        let (runtimes, proc_handle, ctl_handle) = if in_process {
+            let here = Handle::try_current().map_err(|_| {
+                Error::Config(
+                    "on_current_runtime needs to be started inside a tokio runtime".into(),
+                )
+            })?;
+            (None, here.clone(), here)
+        } else {
+            let r = Runtimes::build(&config)?;
+            let (p, c) = (r.proc_rt.handle().clone(), r.ctl_rt.handle().clone());
+            (Some(r), p, c)
+        };
+
+        // 2. The listener, and the address peers dial.
+        let id = NodeId::random();
+        let (listener, addr) = listen(&config, incoming, &ctl_handle)?;
+
+        // 3. The process runtime.
+        let rt = Runtime::builder(id)
+            .handle(proc_handle.clone())
+            .functions(functions)
+            .max_mailbox(config.max_mailbox)
+            .build();
+
+        // 4. The parts, leaves first; then what the runtime calls.
+        let identity = Identity {
+            node: id,
+            name: config.name.clone(),
+            kind: config.kind,
+        };
+        let info = NodeInfo {
+            id,
+            name: config.name.clone(),
+            addr: addr.clone(),
+            kind: config.kind,
+            capacity: config.capacity,
+            labels: config.labels.clone(),
+        };
+        let tasks = Tasks::new(ctl_handle);
+        let members = SharedMembers::default();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let traffic = Arc::default();
+        let master = MasterHandle::new(&config);
+        let peers = Arc::new(Peers::new(PeerParts {
+            identity: identity.clone(),
+            config: config.clone(),
+            rt: rt.clone(),
+            members: members.clone(),
+            tasks: tasks.clone(),
+            transport: transport.clone(),
+            traffic: Arc::clone(&traffic),
+            stopping: stopping.clone(),
+        }));
+        let apps = Arc::new(HostedApps::new(rt.clone(), master.clone()));
+        let globals = Arc::new(Globals::new(rt.clone(), master.clone()));
+        rt.set_router(Arc::new(Router::new(
+            Arc::downgrade(&peers),
+            members.clone(),
+        )))?;
+        rt.set_placer(Arc::new(PoolPlacer::new(master.clone())))?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let registrations = {
+            let (globals, apps) = (globals.clone(), apps.clone());
+            Box::new(move || Registrations {
+                names: globals.held(),
+                apps: apps.running(),
+            })
+        };
+        let link = Arc::new(MasterLink::new(
+            LinkParts {
+                info,
+                identity,
+                config: config.clone(),
+                rt: rt.clone(),
+                proc_handle,
+                members: members.clone(),
+                events: events_tx,
+                tasks: tasks.clone(),
+                transport,
+                traffic,
+                stopping: stopping.clone(),
+                registrations,
+            },
+            &master,
+        ));
+        let pool = Pool::new(
+            &config.name,
+            rt.clone(),
+            master.clone(),
+            members.clone(),
+            globals.clone(),
+        );
+
+        // 5. The tasks: the accept loop, the event forwarder, the node
+        //    task, and the master link last (its events need the node task).
+        if let Some(listener) = listener {
+            spawn_accept_loop(&tasks, listener, &config, peers.clone());
+        }
+        tasks.spawn(apps.clone().forward_events(tasks.token().clone()));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let node_task = NodeTask {
+            config,
+            rt,
+            members,
+            peers: peers.clone(),
+            apps,
+            globals,
+            master: master.clone(),
+            tasks: tasks.clone(),
+            stopping,
+        };
+        tasks.spawn(node_task.run(events_rx, stop_rx));
+        let (first_tx, first_rx) = oneshot::channel();
+        tasks.spawn(link.run(first_tx));
+
+        let handle = NodeHandle {
+            pool,
+            addr,
+            master,
+            peers,
+            tasks,
+            stop: Some(stop_tx),
+            runtimes,
+        };
+        // 6. The first join: a refusal fails the start.
+        match first_rx.await {
+            Ok(Ok(())) => Ok(handle),
+            Ok(Err(e)) => {
+                handle.abort();
+                Err(e)
+            }
+            Err(_) => {
+                handle.abort();
+                Err(Error::ShuttingDown)
+            }
+        }
+    }
+}
+
+/// The two runtimes of a node that owns them.
+#[derive(Debug)]
+struct Runtimes {
+    /// Runs every process of the node.
+    proc_rt: tokio::runtime::Runtime,
+    /// Runs the node's I/O tasks (one thread, never user code).
+    ctl_rt: tokio::runtime::Runtime,
+}
+
+impl Runtimes {
+    fn build(config: &NodeConfig) -> Result<Runtimes, Error> {
         let proc_rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.process_threads)
             .thread_name(format!("proc-{}", config.name))
@@ -195,309 +371,398 @@ impl NodeBuilder {
                 what: "starting the control runtime".into(),
                 source: e,
             })?;
+        Ok(Runtimes { proc_rt, ctl_rt })
+    }
 
-        let id = NodeId::random();
-        let (listener, addr) = match (config.kind, listener) {
-            (NodeKind::Worker, Some(l)) => {
-                l.set_nonblocking(true).map_err(|e| Error::Io {
-                    what: "configuring the listener".into(),
-                    source: e,
-                })?;
-                let local = l.local_addr().map_err(|e| Error::Io {
-                    what: "reading the listener address".into(),
-                    source: e,
-                })?;
-                let addr = advertised(&config, local)?;
-                (Some(l), addr)
-            }
-            (NodeKind::Worker, None) => {
-                return Err(Error::Config(
-                    "a worker needs a listener for its peers: pass one with NodeBuilder::listener"
-                        .into(),
-                ));
-            }
-            _ => (None, String::new()),
-        };
+    /// Drops both at once, from any context (their tasks are dropped).
+    fn shutdown(self) {
+        self.proc_rt.shutdown_background();
+        self.ctl_rt.shutdown_background();
+    }
+}
 
-        let rt = Runtime::builder(id)
-            .handle(proc_rt.handle().clone())
-            .functions(functions)
-            .max_mailbox(config.max_mailbox)
-            .build();
-        let shared = Arc::new(Shared {
-            id,
-            identity: Identity {
-                node: id,
-                name: config.name.clone(),
-                kind: config.kind,
-            },
-            addr: addr.clone(),
-            rt: rt.clone(),
-            proc_handle: proc_rt.handle().clone(),
-            ctl: ctl_rt.handle().clone(),
-            members: RwLock::new(Members::default()),
-            peers: Peers::default(),
-            master: MasterClient::new(
-                config
-                    .report_interval
-                    .unwrap_or(crate::config::DEFAULT_REPORT_INTERVAL),
-            ),
-            globals: Mutex::new(HashMap::new()),
-            apps: Mutex::new(HashMap::new()),
-            token: CancellationToken::new(),
-            stopping: AtomicBool::new(false),
-            next_req: AtomicU64::new(1),
-            stats: Stats::default(),
-            traffic: Arc::default(),
-            config,
-        });
-        rt.set_router(Arc::new(Router {
-            shared: Arc::downgrade(&shared),
-        }))?;
-        rt.set_placer(Arc::new(PoolPlacer {
-            shared: Arc::downgrade(&shared),
-        }))?;
-
-        if let Some(l) = listener {
-            let s = shared.clone();
-            ctl_rt.spawn(async move {
-                match TcpListener::from_std(l) {
-                    Ok(l) => s.accept_loop(l).await,
-                    Err(e) => tracing::error!(cause = %e, "cannot use the peer listener"),
-                }
-            });
+/// A worker's listener and the address peers dial (a hidden node has
+/// neither).
+fn listen(
+    config: &NodeConfig,
+    incoming: Option<Incoming>,
+    ctl: &Handle,
+) -> Result<(Option<Box<dyn Listen>>, String), Error> {
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |e| Error::Io { what, source: e }
+    };
+    match (config.kind, incoming) {
+        (NodeKind::Worker, Some(Incoming::Tcp(l))) => {
+            l.set_nonblocking(true)
+                .map_err(io("configuring the listener"))?;
+            let local = l.local_addr().map_err(io("reading the listener address"))?;
+            let addr = advertised(config, &local.to_string())?;
+            // Registered with the control runtime's reactor.
+            let _in_ctl = ctl.enter();
+            let l = tokio::net::TcpListener::from_std(l).map_err(io("using the peer listener"))?;
+            Ok((Some(Box::new(l)), addr))
         }
-        ctl_rt.spawn(shared.clone().forward_events());
-        let (first_tx, first_rx) = oneshot::channel();
-        ctl_rt.spawn(shared.clone().run_master_link(first_tx));
-
-        let handle = NodeHandle {
-            shared,
-            proc_rt: Some(proc_rt),
-            ctl_rt: Some(ctl_rt),
-        };
-        match first_rx.await {
-            Ok(Ok(())) => Ok(handle),
-            Ok(Err(e)) => {
-                handle.abort();
-                Err(e)
-            }
-            Err(_) => {
-                handle.abort();
-                Err(Error::ShuttingDown)
-            }
+        (NodeKind::Worker, Some(Incoming::Any(l))) => {
+            let local = l.local_addr().map_err(io("reading the listener address"))?;
+            Ok((Some(l), advertised(config, &local)?))
         }
+        (NodeKind::Worker, None) => Err(Error::Config(
+            "a worker needs a listener for its peers: pass one with NodeBuilder::listener".into(),
+        )),
+        _ => Ok((None, String::new())),
     }
 }
 
 /// The address peers should use: `--advertise`, else the bound address
 /// (which must then be a specific IP, not 0.0.0.0).
-fn advertised(config: &NodeConfig, local: SocketAddr) -> Result<String, Error> {
+fn advertised(config: &NodeConfig, local: &str) -> Result<String, Error> {
     if let Some(a) = &config.advertise {
         return Ok(a.clone());
     }
-    if local.ip().is_unspecified() {
+    if local
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_unspecified())
+    {
         return Err(Error::Config(format!(
             "the worker listens on {local}, which peers cannot dial: set --advertise HOST:PORT to the address they should use"
         )));
     }
-    Ok(local.to_string())
+    Ok(local.to_owned())
 }
 
-/// Refusals (at the connection limit) in progress at once, at most;
-/// beyond it a refused connection is just closed.
-const MAX_REFUSING: usize = 64;
+/// Accepts peer connections until the node stops: at most
+/// `--max-connections` at once, one more refused with a handshake
+/// `Refused` that says why (see `pool_proto::listener`). Every connection
+/// and refusal runs as a tracked task.
+fn spawn_accept_loop(
+    tasks: &Tasks,
+    listen: Box<dyn Listen>,
+    config: &NodeConfig,
+    peers: Arc<Peers>,
+) {
+    let max = config.max_connections;
+    let limits = Limits {
+        max_connections: max,
+        tls: config.tls.clone(),
+        refusal: format!(
+            "too many connections: node {} serves at most {max} (--max-connections); try again later or raise the limit",
+            config.name
+        ),
+        refuse_timeout: config.handshake_timeout.min(Duration::from_secs(2)),
+    };
+    let listener = Listener::boxed(listen, limits);
+    let stop = tasks.token().clone();
+    let spawner = tasks.clone();
+    tasks.spawn(async move {
+        let serve = move |conn: Accepted| {
+            let peers = peers.clone();
+            async move { peers.accept(conn.io, conn.from, conn.slot).await }
+        };
+        listener
+            .run(stop, serve, move |task| spawner.spawn(task))
+            .await;
+    });
+}
 
-impl Shared {
-    /// Accepts peer connections until the node stops. Accept errors (e.g.
-    /// out of file descriptors) back off instead of spinning.
-    ///
-    /// At most `--max-connections` inbound connections are served at once
-    /// (a slot is held from the accept, through the TLS and cookie
-    /// handshakes, until the connection closes); one more is refused with
-    /// a handshake `Refused` that says why, so the peer's log says it too.
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.config.max_connections));
-        let refusing = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSING));
-        let mut last_warning: Option<std::time::Instant> = None;
-        let mut refused: u64 = 0;
-        let mut backoff = Duration::from_millis(10);
+/// What the handle sends the node task to stop it gracefully: answered
+/// once the node stopped.
+type StopRequest = oneshot::Sender<()>;
+
+/// The node task's state: every part of the node.
+#[derive(Debug)]
+struct NodeTask {
+    /// This node's settings.
+    config: Arc<NodeConfig>,
+    /// The process runtime.
+    rt: Runtime,
+    /// The membership (read: whom to fence from).
+    members: SharedMembers,
+    /// The peer connections.
+    peers: Arc<Peers>,
+    /// The application roots.
+    apps: Arc<HostedApps>,
+    /// The global names.
+    globals: Arc<Globals>,
+    /// The master: `Leave`, and the answers to `StartApp`/`StopApp`.
+    master: MasterHandle,
+    /// Where tasks run; its token is the node's root token, cancelled at
+    /// the end of a stop (or at once on abort).
+    tasks: Tasks,
+    /// Set when the graceful stop begins: spawns are refused from then on.
+    stopping: Arc<AtomicBool>,
+}
+
+/// How handling an event ended.
+enum Handled {
+    /// Go on.
+    Next,
+    /// The handle asked for a graceful stop meanwhile.
+    Stop(StopRequest),
+    /// The handle is gone: the node stops at once.
+    Gone,
+}
+
+impl NodeTask {
+    /// The node task: one event at a time until the node stops.
+    async fn run(
+        self,
+        mut events: mpsc::UnboundedReceiver<NodeEvent>,
+        mut stop: oneshot::Receiver<StopRequest>,
+    ) {
+        let token = self.tasks.token().clone();
+        let mut events_open = true;
         loop {
-            let accepted = tokio::select! {
-                r = listener.accept() => r,
-                _ = self.token.cancelled() => return,
-            };
-            match accepted {
-                Ok((stream, from)) => {
-                    backoff = Duration::from_millis(10);
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        refused += 1;
-                        let max = self.config.max_connections;
-                        // One warning per second at most under a flood.
-                        if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                            tracing::warn!(%from, max, refused, "refused a connection: --max-connections connections are open");
-                            last_warning = Some(std::time::Instant::now());
-                            refused = 0;
-                        }
-                        if let Ok(slot) = refusing.clone().try_acquire_owned() {
-                            let tls = self.config.tls.clone();
-                            let reason = format!(
-                                "too many connections: node {} serves at most {max} (--max-connections); try again later or raise the limit",
-                                self.config.name
-                            );
-                            let timeout = self.config.handshake_timeout.min(Duration::from_secs(2));
-                            tokio::spawn(async move {
-                                pool_proto::tls::refuse(tls.as_ref(), stream, reason, timeout)
-                                    .await;
-                                drop(slot);
-                            });
-                        }
+            let event = tokio::select! {
+                biased;
+                _ = token.cancelled() => return,
+                req = &mut stop => match req {
+                    Ok(done) => return self.stop(done).await,
+                    Err(_) => return,
+                },
+                ev = events.recv(), if events_open => match ev {
+                    Some(ev) => ev,
+                    None => {
+                        events_open = false;
                         continue;
-                    };
-                    let s = self.clone();
-                    tokio::spawn(async move { s.accept_peer(stream, permit).await });
-                }
-                Err(e) => {
-                    tracing::warn!(cause = %e, retry_in = ?backoff, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
+                    }
+                },
+            };
+            match self.handle(event, &mut stop).await {
+                Handled::Next => {}
+                Handled::Stop(done) => return self.stop(done).await,
+                Handled::Gone => return,
             }
         }
+    }
+
+    async fn handle(&self, event: NodeEvent, stop: &mut oneshot::Receiver<StopRequest>) -> Handled {
+        match event {
+            NodeEvent::Fence { fence, done } => {
+                // A stop asked for while fencing wins: the fence only
+                // matters to a node that goes on.
+                tokio::select! {
+                    biased;
+                    req = stop => return req.map_or(Handled::Gone, Handled::Stop),
+                    _ = self.fence(&fence) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+            NodeEvent::NodeDown(node) => {
+                self.peers.close_peer(node);
+                // Links and monitors towards it fire even if we never had a
+                // connection with it.
+                self.rt.node_down(node);
+            }
+            NodeEvent::StartApp {
+                id,
+                app,
+                generation,
+                spec,
+            } => {
+                let (apps, master) = (self.apps.clone(), self.master.clone());
+                self.tasks.spawn(async move {
+                    let body = apps.start(app, generation, *spec).await;
+                    master.push(Msg::Response { id, body });
+                });
+            }
+            NodeEvent::StopApp { id, app } => {
+                let (apps, master) = (self.apps.clone(), self.master.clone());
+                self.tasks.spawn(async move {
+                    apps.stop(&app).await;
+                    master.push(Msg::Response {
+                        id,
+                        body: Response::Ok,
+                    });
+                });
+            }
+        }
+        Handled::Next
+    }
+
+    /// Fencing (docs/protocol.md): this incarnation was declared down while
+    /// cut off. Everything other nodes restarted must stop here first.
+    async fn fence(&self, fence: &Fence) {
+        tracing::warn!(
+            stop_apps = ?fence.stop_apps,
+            lost_names = ?fence.lost_names,
+            "the master declared this node down while it was cut off: fencing before rejoining"
+        );
+        // 1. Break every link and monitor towards other nodes (their
+        //    supervisors already restarted what they had here), and close
+        //    the connections.
+        let others = members::read(&self.members).ids();
+        self.peers.close_all();
+        for node in others {
+            self.rt.node_down(node);
+        }
+        // 2. Stop the roots that now run elsewhere, in order.
+        for app in &fence.stop_apps {
+            self.apps.stop(app).await;
+        }
+        // 3. Forget the names other processes hold now.
+        self.globals.forget(&fence.lost_names);
+        // 4. Wait until the processes that lost their links are gone.
+        wait_remote_linked_gone(&self.rt, Duration::from_secs(5)).await;
+    }
+
+    /// The stop: the ordered part within the stop timeout, then whatever is
+    /// left is killed, the node token cancelled (every loop and connection
+    /// ends), and `done` answered.
+    async fn stop(&self, done: StopRequest) {
+        let _ = tokio::time::timeout(self.config.stop_timeout, self.stop_gracefully()).await;
+        self.tasks.token().cancel();
+        self.rt.kill_all(Duration::from_secs(2)).await;
+        let _ = done.send(());
+    }
+
+    /// The ordered part of a stop.
+    async fn stop_gracefully(&self) {
+        // 1. Spawns are refused from now on.
+        self.stopping.store(true, Ordering::Release);
+        tracing::info!(name = %self.config.name, "stopping");
+        // 2. No more placements here.
+        if self.config.kind == NodeKind::Worker && self.master.is_connected() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), self.master.request(Request::Leave))
+                    .await;
+        }
+        // 3. Application roots: ordered shutdown of their trees.
+        self.apps.stop_all().await;
+        // 4. Other root supervisors of this node (started in code), ordered
+        //    shutdown too.
+        let roots: Vec<Pid> = self
+            .rt
+            .processes()
+            .into_iter()
+            .filter(|p| is_root_supervisor(&p.function, p.owner.as_deref()))
+            .map(|p| p.pid)
+            .collect();
+        stop_and_wait(&self.rt, &roots, Duration::from_secs(20)).await;
+        // 5. Children hosted for supervisors elsewhere: `shutdown`, so their
+        //    supervisors restart them on other nodes per their restart type.
+        let hosted = self.rt.linked_to_other_nodes();
+        stop_and_wait(&self.rt, &hosted, Duration::from_secs(10)).await;
+        // 6. Their exit signals leave the queues...
+        self.peers.flush(Duration::from_secs(2)).await;
+        // ... and are read by the peers, before the master can tell them we
+        //    are gone.
+        self.peers.sync(Duration::from_secs(2)).await;
+    }
+}
+
+/// A root supervisor started in code: the supervisor function, owned by
+/// itself (its owner is its own id, without a parent path).
+fn is_root_supervisor(function: &str, owner: Option<&str>) -> bool {
+    function == pool_proto::SUPERVISOR_FUNCTION && owner.is_some_and(|o| !o.contains('/'))
+}
+
+/// Sends `shutdown` to `pids` and waits up to `timeout` for them to end.
+async fn stop_and_wait(rt: &Runtime, pids: &[Pid], timeout: Duration) {
+    for pid in pids {
+        rt.exit(*pid, NODE_STOP_REASON);
+    }
+    let waits = pids.iter().map(|p| rt.wait(*p));
+    let _ = tokio::time::timeout(timeout, futures_util::future::join_all(waits)).await;
+}
+
+/// Waits until no process of this node is linked to another node, or
+/// `timeout` passes.
+async fn wait_remote_linked_gone(rt: &Runtime, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !rt.linked_to_other_nodes().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 /// A running node. Dropping it stops everything at once (use
-/// [`shutdown`](Self::shutdown) for an orderly stop).
+/// [`shutdown`](Self::shutdown) for an orderly stop): its connections
+/// close, its tasks end, and its processes die (with its runtimes, or
+/// killed, for an in-process node).
 #[derive(Debug)]
 pub struct NodeHandle {
-    shared: Arc<Shared>,
-    proc_rt: Option<tokio::runtime::Runtime>,
-    ctl_rt: Option<tokio::runtime::Runtime>,
+    /// The Pool API of this node.
+    pool: Pool,
+    /// The address peers dial (empty for a hidden node).
+    addr: String,
+    /// The master link's handle (is it connected?).
+    master: MasterHandle,
+    /// The peer connections, closed at once on abort.
+    peers: Arc<Peers>,
+    /// The node's tasks and root token.
+    tasks: Tasks,
+    /// Asks the node task to stop gracefully; taken by `shutdown`.
+    stop: Option<oneshot::Sender<StopRequest>>,
+    /// The runtimes the node owns (`None` in process: the caller's).
+    runtimes: Option<Runtimes>,
 }
 
 impl NodeHandle {
     /// The Pool API of this node.
     pub fn pool(&self) -> Pool {
-        Pool {
-            shared: self.shared.clone(),
-        }
+        self.pool.clone()
     }
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
-        self.shared.id
+        self.pool.node_id()
     }
 
     /// The address peers connect to (empty for a hidden node).
     pub fn addr(&self) -> &str {
-        &self.shared.addr
+        &self.addr
     }
 
     /// The process runtime.
     pub fn runtime(&self) -> &Runtime {
-        &self.shared.rt
+        self.pool.runtime()
     }
 
     /// True while joined to the master.
     pub fn is_connected(&self) -> bool {
-        self.shared.master.is_connected()
+        self.master.is_connected()
     }
 
     /// Stops in order (see the module docs), within the configured stop
     /// timeout; whatever is left is then killed.
     pub async fn shutdown(mut self) {
-        let shared = self.shared.clone();
-        let stop = shared.config.stop_timeout;
-        let ctl = shared.ctl.clone();
-        let graceful = ctl.spawn(async move {
-            let _ = tokio::time::timeout(stop, shared.stop_gracefully()).await;
-            shared.token.cancel();
-            shared.rt.kill_all(Duration::from_secs(2)).await;
-        });
-        let _ = graceful.await;
-        self.stop_runtimes();
+        if let Some(stop) = self.stop.take() {
+            let (done, stopped) = oneshot::channel();
+            if stop.send(done).is_ok() {
+                let _ = stopped.await;
+            }
+        }
+        if !self.tasks.stop(TASKS_GRACE).await {
+            tracing::warn!(name = %self.pool.node_name(), "some of the node's tasks did not end in time");
+        }
+        if let Some(r) = self.runtimes.take() {
+            r.shutdown();
+        }
     }
 
     /// Stops at once: no leave, no ordered shutdown.
-    pub fn abort(mut self) {
-        self.shared.token.cancel();
-        self.stop_runtimes();
-    }
-
-    fn stop_runtimes(&mut self) {
-        if let Some(rt) = self.proc_rt.take() {
-            rt.shutdown_background();
-        }
-        if let Some(rt) = self.ctl_rt.take() {
-            rt.shutdown_background();
-        }
+    pub fn abort(self) {
+        drop(self);
     }
 }
 
 impl Drop for NodeHandle {
     fn drop(&mut self) {
-        self.shared.token.cancel();
-        self.stop_runtimes();
-    }
-}
-
-impl Shared {
-    async fn stop_gracefully(self: &Arc<Self>) {
-        self.stopping.store(true, Ordering::Release);
-        tracing::info!(name = %self.config.name, "stopping");
-        if self.config.kind == NodeKind::Worker && self.master.is_connected() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), self.master_request(Request::Leave))
-                    .await;
+        self.tasks.token().cancel();
+        self.master.stopped();
+        match self.runtimes.take() {
+            Some(r) => r.shutdown(),
+            None => {
+                // In process, the tasks end on the token, but nothing more
+                // may leave this node: close the connections now, then kill
+                // the processes (their exit signals find no connection).
+                self.peers.close_all();
+                let rt = self.pool.runtime();
+                for p in rt.processes() {
+                    rt.kill(p.pid);
+                }
+            }
         }
-        // Application roots: ordered shutdown of their trees.
-        let apps: Vec<String> = self
-            .apps
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        for app in apps {
-            self.stop_app(&app).await;
-        }
-        // Other root supervisors of this node (started in code): their owner
-        // is their own id, without a parent path. Ordered shutdown too.
-        let roots: Vec<Pid> = self
-            .rt
-            .processes()
-            .into_iter()
-            .filter(|p| {
-                p.function == supervisor::supervisor::SUPERVISOR_FUNCTION
-                    && p.owner.as_deref().is_some_and(|o| !o.contains('/'))
-            })
-            .map(|p| p.pid)
-            .collect();
-        for pid in &roots {
-            self.rt.exit(*pid, NODE_STOP_REASON);
-        }
-        let waits = roots.iter().map(|p| self.rt.wait(*p));
-        let _ = tokio::time::timeout(
-            Duration::from_secs(20),
-            futures_util::future::join_all(waits),
-        )
-        .await;
-        // Children hosted for supervisors elsewhere: `shutdown`, so their
-        // supervisors restart them on other nodes per their restart type.
-        let hosted = self.rt.linked_to_other_nodes();
-        for pid in &hosted {
-            self.rt.exit(*pid, NODE_STOP_REASON);
-        }
-        let waits = hosted.iter().map(|p| self.rt.wait(*p));
-        let _ = tokio::time::timeout(
-            Duration::from_secs(10),
-            futures_util::future::join_all(waits),
-        )
-        .await;
-        self.flush_peers(Duration::from_secs(2)).await;
-        // ... and read by the peers, before the master can tell them we
-        // are gone.
-        self.sync_peers(Duration::from_secs(2)).await;
     }
 }

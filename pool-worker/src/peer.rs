@@ -8,25 +8,46 @@
 //!
 //! Every connection runs TLS first when the node has `--tls-*` set (see
 //! `pool_proto::tls`), then the cookie handshake, both within the handshake
-//! timeout. A peer that stops reading is dropped once its queue holds
-//! `--peer-queue` bytes (see `conn`); frames for it are then dropped for
-//! [`OVERFLOW_BACKOFF`] instead of reconnecting at once to a peer that is
-//! still stalled.
+//! timeout; connections are dialled through the node's transport
+//! (`pool_proto::transport`: TCP, or memory in tests). A peer that stops
+//! reading is dropped once its queue holds `--peer-queue` bytes (see
+//! `conn`); frames for it are then dropped for [`OVERFLOW_BACKOFF`] instead
+//! of reconnecting at once to a peer that is still stalled.
+//!
+//! - **Owns** [`Peers`]: the table of connections, our requests to peers
+//!   (spawns, pings) waiting for answers, the overflow back-off, and the
+//!   rate limit of the warnings about bad frames.
+//! - **Calls** `conn` (the connections), `members` (read: who may be
+//!   dialled, who was declared down), `peer_guard` (what a peer may not
+//!   send), `local` (tree views) and the process runtime (frames from
+//!   peers are applied to it; a lost peer fires `noconnection` through it).
+//! - **Start-up**: made by `node.rs` before the router that the runtime
+//!   calls; connections are opened on first use and accepted by the node's
+//!   listener. **Shutdown**: `node.rs` flushes and syncs the queues
+//!   ([`Peers::flush`], [`Peers::sync`]); then the node token closes every
+//!   connection (each one's token is a child of it), and their tasks end.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pool_proto::handshake::{self, HandshakeConfig};
 use pool_proto::tls::{self, Stream};
-use pool_proto::{ErrorCode, Msg, NodeId, NodeKind, RemoteError, ReqId, Request, Response};
+use pool_proto::transport::{BoxIo, Transport};
+use pool_proto::{
+    ErrorCode, Identity, Msg, NodeId, NodeKind, RemoteError, ReqId, Request, Response,
+};
+use supervisor::Runtime;
 use supervisor::remote::SpawnReply;
-use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
-use crate::conn::{self, CloseReason, ConnTx};
-use crate::node::Shared;
+use crate::config::NodeConfig;
+use crate::conn::{self, CloseReason, ConnTx, Traffic};
+use crate::members::{self, SharedMembers};
+use crate::peer_guard::{self, Noted};
+use crate::tasks::Tasks;
 
 /// How long connecting to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -58,23 +79,115 @@ pub(crate) enum Pending {
     Ping(tokio::sync::oneshot::Sender<()>, NodeId),
 }
 
-/// The peer table.
-#[derive(Debug, Default)]
-pub(crate) struct Peers {
-    pub(crate) map: std::sync::Mutex<HashMap<NodeId, Peer>>,
-    pub(crate) pending: std::sync::Mutex<HashMap<ReqId, Pending>>,
-    /// Peers whose queue overflowed, until when frames for them are
-    /// dropped (see [`OVERFLOW_BACKOFF`]). Taken after `map`, never before.
-    backoff: std::sync::Mutex<HashMap<NodeId, std::time::Instant>>,
-    /// Rate limit of the warnings about frames peers may not send.
-    pub(crate) noted: crate::refusals::Noted,
+/// What [`Peers`] is made of (all given by `node.rs`).
+pub(crate) struct PeerParts {
+    /// Who we are in handshakes (`identity.node` is this incarnation).
+    pub(crate) identity: Identity,
+    /// The node's settings.
+    pub(crate) config: Arc<NodeConfig>,
+    /// The process runtime.
+    pub(crate) rt: Runtime,
+    /// The membership (read).
+    pub(crate) members: SharedMembers,
+    /// Where connection tasks run.
+    pub(crate) tasks: Tasks,
+    /// How to dial peers.
+    pub(crate) transport: Arc<dyn Transport>,
+    /// Traffic counters of every peer connection.
+    pub(crate) traffic: Arc<Traffic>,
+    /// Set when a graceful stop begins.
+    pub(crate) stopping: Arc<AtomicBool>,
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The peer part: every connection with another node (see the module
+/// docs).
+pub(crate) struct Peers {
+    /// This incarnation (a peer may not claim it).
+    id: NodeId,
+    /// Who we are in handshakes.
+    identity: Identity,
+    /// The node's settings (queue bound, frame limit, TLS, cookie,
+    /// handshake timeout, kind).
+    config: Arc<NodeConfig>,
+    /// The process runtime: peers' frames are applied to it, and a lost
+    /// peer fires `noconnection` through it.
+    rt: Runtime,
+    /// The membership (read): who may be dialled, who was declared down.
+    members: SharedMembers,
+    /// Where the connect and connection tasks run (tracked); every
+    /// connection's token is a child of its token.
+    tasks: Tasks,
+    /// How to dial peers.
+    transport: Arc<dyn Transport>,
+    /// Frames and bytes of every peer connection, for the load report.
+    traffic: Arc<Traffic>,
+    /// Set when a graceful stop begins: spawns from peers are refused.
+    stopping: Arc<AtomicBool>,
+    /// The connections, per peer. Closed on `peer_lost`.
+    map: Mutex<HashMap<NodeId, Peer>>,
+    /// Our requests to peers waiting for an answer; failed ("connection
+    /// lost") when their peer is lost.
+    pending: Mutex<HashMap<ReqId, Pending>>,
+    /// Peers whose queue overflowed, until when frames for them are
+    /// dropped (see [`OVERFLOW_BACKOFF`]). Taken after `map`, never before.
+    backoff: Mutex<HashMap<NodeId, Instant>>,
+    /// Rate limit of the warnings about frames peers may not send.
+    noted: Noted,
+    /// Source of connection generations (see `Peer::generation`).
+    generations: AtomicU64,
+    /// Ids of our requests to peers.
+    next_req: AtomicU64,
+}
+
+impl std::fmt::Debug for Peers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peers")
+            .field("id", &self.id)
+            .field("peers", &lock(&self.map).len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Shared {
+impl Peers {
+    /// The peer part of a node made of `parts`; no connection yet.
+    pub(crate) fn new(parts: PeerParts) -> Self {
+        let PeerParts {
+            identity,
+            config,
+            rt,
+            members,
+            tasks,
+            transport,
+            traffic,
+            stopping,
+        } = parts;
+        Peers {
+            id: identity.node,
+            identity,
+            config,
+            rt,
+            members,
+            tasks,
+            transport,
+            traffic,
+            stopping,
+            map: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            backoff: Mutex::new(HashMap::new()),
+            noted: Noted::default(),
+            generations: AtomicU64::new(0),
+            next_req: AtomicU64::new(1),
+        }
+    }
+
+    fn next_req(&self) -> ReqId {
+        self.next_req.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn handshake_config(&self) -> HandshakeConfig {
         HandshakeConfig {
             timeout: self.config.handshake_timeout,
@@ -86,7 +199,7 @@ impl Shared {
     /// Frames for a node that is not a live member are dropped (the runtime
     /// already answered `noconnection`/`noproc` for links and monitors).
     pub(crate) fn send_frame(self: &Arc<Self>, node: NodeId, frame: Msg) {
-        let mut map = lock(&self.peers.map);
+        let mut map = lock(&self.map);
         // Send under the lock: cheaper than cloning the sender per frame,
         // and the queue push never blocks.
         let frame = match map.get(&node).and_then(|p| p.out.as_ref()) {
@@ -101,8 +214,7 @@ impl Shared {
                 // handled, so that the frames behind this one do not open
                 // (and fill) one new connection after another.
                 Err(frame) if tx.overflowed() => {
-                    lock(&self.peers.backoff)
-                        .insert(node, std::time::Instant::now() + OVERFLOW_BACKOFF);
+                    lock(&self.backoff).insert(node, Instant::now() + OVERFLOW_BACKOFF);
                     frame
                 }
                 // Closed under us: reconnect below.
@@ -120,33 +232,37 @@ impl Shared {
 
     /// A wait for the busy queue towards `node` to drain (see
     /// [`supervisor::remote::note_busy`]); `None` when it is not busy.
-    pub(crate) fn peer_drained(
+    pub(crate) fn drained(
         &self,
         node: NodeId,
     ) -> Option<futures_util::future::BoxFuture<'static, ()>> {
-        let tx = lock(&self.peers.map).get(&node)?.out.clone()?;
+        let tx = lock(&self.map).get(&node)?.out.clone()?;
         tx.is_busy()
             .then(|| Box::pin(async move { tx.drained().await }) as _)
     }
 
     /// Starts connecting to `node`; frames queue meanwhile.
     fn open(self: &Arc<Self>, map: &mut HashMap<NodeId, Peer>, node: NodeId) -> Option<ConnTx> {
-        let info = self.members.read().ok()?.get(node).cloned()?;
+        let info = members::read(&self.members).get(node).cloned()?;
         if info.kind != NodeKind::Worker || info.addr.is_empty() {
             // A hidden node is reached only through the connection it opened.
             return None;
         }
         {
-            let mut backoff = lock(&self.peers.backoff);
+            let mut backoff = lock(&self.backoff);
             match backoff.get(&node) {
-                Some(until) if std::time::Instant::now() < *until => return None,
+                Some(until) if Instant::now() < *until => return None,
                 Some(_) => {
                     backoff.remove(&node);
                 }
                 None => {}
             }
         }
-        let (tx, crx) = ConnTx::pending(self.config.peer_queue, self.config.max_frame_len);
+        let (tx, crx) = ConnTx::pending(
+            self.config.peer_queue,
+            self.config.max_frame_len,
+            self.tasks.token(),
+        );
         let generation = self.next_generation();
         let entry = map.entry(node).or_insert(Peer {
             out: None,
@@ -155,58 +271,58 @@ impl Shared {
         });
         entry.out = Some(tx.clone());
         entry.generation = generation;
-        let shared = self.clone();
-        self.ctl.spawn(async move {
+        let peers = self.clone();
+        self.tasks.spawn(async move {
             // A queue that overflows while we connect (the peer accepts
             // but never answers) ends the attempt at once, and its frames
-            // with it.
+            // with it. So does the node's stop (the queue's token is a
+            // child of the node's).
             let connected = tokio::select! {
-                r = shared.connect_peer(node, &info.addr) => r,
+                r = peers.connect(node, &info.addr) => r,
                 _ = crx.closed() => {
                     let why = crx.close_reason();
                     drop(crx);
-                    shared.peer_lost(node, Some(generation), &why);
+                    peers.peer_lost(node, Some(generation), &why);
                     return;
                 }
             };
             match connected {
                 Ok(conn) => {
-                    let s1 = shared.clone();
-                    let s2 = shared.clone();
+                    let (p1, p2) = (peers.clone(), peers.clone());
                     conn::run(
+                        &peers.tasks,
                         conn,
                         crx,
-                        Some(shared.traffic.clone()),
-                        shared.config.max_frame_len,
-                        move |msg| s1.on_peer_frame(node, msg),
-                        move |why| s2.peer_lost(node, Some(generation), &why),
+                        Some(peers.traffic.clone()),
+                        peers.config.max_frame_len,
+                        move |msg| p1.on_frame(node, msg),
+                        move |why| p2.peer_lost(node, Some(generation), &why),
                     );
                 }
                 Err(e) => {
                     crx.close();
-                    shared.peer_lost(node, Some(generation), &CloseReason::Error(e.to_string()));
+                    peers.peer_lost(node, Some(generation), &CloseReason::Error(e.to_string()));
                 }
             }
         });
         Some(tx)
     }
 
-    async fn connect_peer(
+    async fn connect(
         &self,
         node: NodeId,
         addr: &str,
-    ) -> Result<handshake::Connection<Stream>, crate::Error> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+    ) -> Result<handshake::Connection<Stream<BoxIo>>, crate::Error> {
+        let io = tokio::time::timeout(CONNECT_TIMEOUT, self.transport.connect(addr))
             .await
             .map_err(|_| crate::Error::Unreachable { node })?
             .map_err(|e| crate::Error::Io {
                 what: format!("connecting to node {node} at {addr}"),
                 source: e,
             })?;
-        let _ = stream.set_nodelay(true);
         let (conn, peer) = tls::connect_handshake(
             self.config.tls.as_ref(),
-            stream,
+            io,
             addr,
             &self.identity,
             &self.config.cookie,
@@ -223,18 +339,17 @@ impl Shared {
         Ok(conn)
     }
 
-    /// Serves a connection another node opened to us; `permit` is its
-    /// slot of `--max-connections`, held until it closes.
-    pub(crate) async fn accept_peer(
+    /// Serves a connection another node opened to us (from `from`);
+    /// `permit` is its slot of `--max-connections`, held until it closes.
+    pub(crate) async fn accept(
         self: &Arc<Self>,
-        stream: TcpStream,
+        io: BoxIo,
+        from: String,
         permit: OwnedSemaphorePermit,
     ) {
-        let _ = stream.set_nodelay(true);
-        let from = stream.peer_addr().ok();
         let (conn, peer) = match tls::accept_handshake(
             self.config.tls.as_ref(),
-            stream,
+            io,
             &self.identity,
             &self.config.cookie,
             &self.handshake_config(),
@@ -243,7 +358,7 @@ impl Shared {
         {
             Ok(x) => x,
             Err(e) => {
-                tracing::warn!(from = ?from, cause = %e, "refused a connection");
+                tracing::warn!(%from, cause = %e, "refused a connection");
                 return;
             }
         };
@@ -251,19 +366,18 @@ impl Shared {
             tracing::warn!(peer = %peer, "refused a connection: a peer cannot be the master or ourselves");
             return;
         }
-        if self
-            .members
-            .read()
-            .map(|m| m.is_dead(peer.node))
-            .unwrap_or(false)
-        {
+        if members::read(&self.members).is_dead(peer.node) {
             tracing::warn!(peer = %peer, "refused a connection from a node the master declared down");
             return;
         }
-        let (tx, crx) = ConnTx::pending(self.config.peer_queue, self.config.max_frame_len);
+        let (tx, crx) = ConnTx::pending(
+            self.config.peer_queue,
+            self.config.max_frame_len,
+            self.tasks.token(),
+        );
         let node = peer.node;
         let generation = {
-            let mut map = lock(&self.peers.map);
+            let mut map = lock(&self.map);
             let generation = self.next_generation();
             let entry = map.entry(node).or_insert(Peer {
                 out: None,
@@ -287,23 +401,23 @@ impl Shared {
             entry.generation
         };
         tracing::debug!(peer = %peer, "peer connected");
-        let s1 = self.clone();
-        let s2 = self.clone();
+        let (p1, p2) = (self.clone(), self.clone());
         conn::run(
+            &self.tasks,
             conn,
             crx,
             Some(self.traffic.clone()),
             self.config.max_frame_len,
-            move |msg| s1.on_peer_frame(node, msg),
+            move |msg| p1.on_frame(node, msg),
             move |why| {
                 drop(permit);
-                s2.peer_lost(node, Some(generation), &why)
+                p2.peer_lost(node, Some(generation), &why)
             },
         );
     }
 
     fn next_generation(&self) -> u64 {
-        self.stats.generations.fetch_add(1, Ordering::Relaxed)
+        self.generations.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A connection with `node` closed (or failed to open), or the master
@@ -316,7 +430,7 @@ impl Shared {
         why: &CloseReason,
     ) {
         let removed = {
-            let mut map = lock(&self.peers.map);
+            let mut map = lock(&self.map);
             match map.get(&node) {
                 Some(p)
                     if generation.is_none_or(|g| {
@@ -324,8 +438,7 @@ impl Shared {
                     }) =>
                 {
                     if matches!(why, CloseReason::Overflow { .. }) {
-                        lock(&self.peers.backoff)
-                            .insert(node, std::time::Instant::now() + OVERFLOW_BACKOFF);
+                        lock(&self.backoff).insert(node, Instant::now() + OVERFLOW_BACKOFF);
                     }
                     map.remove(&node)
                 }
@@ -342,11 +455,9 @@ impl Shared {
             c.close();
         }
         if !matches!(why, CloseReason::Local) {
-            let hidden = self
-                .members
-                .read()
-                .map(|m| m.get(node).is_none_or(|i| i.kind == NodeKind::Hidden))
-                .unwrap_or(true);
+            let hidden = members::read(&self.members)
+                .get(node)
+                .is_none_or(|i| i.kind == NodeKind::Hidden);
             if matches!(why, CloseReason::Overflow { .. }) {
                 tracing::warn!(%node, hidden, reason = %why, "dropped the connection to a peer that does not read; its links and monitors fire noconnection");
             } else if hidden {
@@ -361,7 +472,7 @@ impl Shared {
 
     fn fail_pending(&self, node: NodeId) {
         let gone: Vec<Pending> = {
-            let mut pending = lock(&self.peers.pending);
+            let mut pending = lock(&self.pending);
             let ids: Vec<ReqId> = pending
                 .iter()
                 .filter(
@@ -380,26 +491,48 @@ impl Shared {
     /// A frame from a peer. The connection speaks for `node` (the node its
     /// handshake named) only: a signal sent as another node's process is
     /// dropped, and every frame a peer may not send is logged (see
-    /// `refusals`).
-    fn on_peer_frame(self: &Arc<Self>, node: NodeId, msg: Msg) {
+    /// `peer_guard`).
+    fn on_frame(self: &Arc<Self>, node: NodeId, msg: Msg) {
         match msg {
-            Msg::Request { id, body } => self.serve_peer_request(node, id, body),
-            Msg::Response { id, body } => self.complete_peer_request(node, id, body),
+            Msg::Request { id, body } => self.serve_request(node, id, body),
+            Msg::Response { id, body } => self.complete_request(node, id, body),
             other => {
-                if let Some((field, pid)) = crate::refusals::foreign_sender(&other, node) {
+                if let Some((field, pid)) = peer_guard::foreign_sender(&other, node) {
                     let why = format!(
                         "its {field} {pid} is not a process of the sending node (a connection speaks for its own node only)"
                     );
-                    self.note_peer_frame(node, true, other.name(), "foreign sender", &why);
+                    self.note_frame(node, true, other.name(), "foreign sender", &why);
                 } else if let Err(other) = self.rt.handle_remote(other) {
-                    let why = crate::refusals::why_not_from_a_peer(&other);
-                    self.note_peer_frame(node, false, other.name(), why, &why);
+                    let why = peer_guard::why_not_from_a_peer(&other);
+                    self.note_frame(node, false, other.name(), why, &why);
                 }
             }
         }
     }
 
-    fn serve_peer_request(self: &Arc<Self>, node: NodeId, id: ReqId, body: Request) {
+    /// Logs at warn that a frame of `kind` from peer `node` was `refused`
+    /// (answered with an error, or dropped as a lie) or ignored, and why;
+    /// rate-limited per peer, kind and `reason` (the class of `why`).
+    fn note_frame(
+        &self,
+        node: NodeId,
+        refused: bool,
+        kind: &'static str,
+        reason: &'static str,
+        why: &dyn std::fmt::Display,
+    ) {
+        let now = Instant::now().into_std();
+        let Some(left_out) = self.noted.hit(node, kind, reason, now) else {
+            return;
+        };
+        let name = members::read(&self.members)
+            .get(node)
+            .map_or_else(|| "?".to_owned(), |i| i.name.clone());
+        let what = if refused { "refused" } else { "ignored" };
+        tracing::warn!(peer = %node, %name, left_out, "{what} a {kind} from a peer: {why}");
+    }
+
+    fn serve_request(self: &Arc<Self>, node: NodeId, id: ReqId, body: Request) {
         match body {
             Request::Spawn(req) => {
                 if self.config.kind != NodeKind::Worker {
@@ -407,7 +540,7 @@ impl Shared {
                         ErrorCode::Refused,
                         "a hidden node does not host processes for others",
                     );
-                    self.note_peer_frame(node, true, "Spawn", "hidden", &e.message);
+                    self.note_frame(node, true, "Spawn", "hidden", &e.message);
                     self.send_frame(
                         node,
                         Msg::Response {
@@ -431,11 +564,11 @@ impl Shared {
                     );
                     return;
                 }
-                if let Some((field, pid)) = crate::refusals::foreign_spawn(&req, node) {
+                if let Some((field, pid)) = peer_guard::foreign_spawn(&req, node) {
                     let why = format!(
                         "its {field} {pid} is not a process of the requesting node (a connection speaks for its own node only)"
                     );
-                    self.note_peer_frame(node, true, "Spawn", "foreign sender", &why);
+                    self.note_frame(node, true, "Spawn", "foreign sender", &why);
                     let e = RemoteError::new(ErrorCode::Refused, why);
                     self.send_frame(
                         node,
@@ -464,7 +597,7 @@ impl Shared {
                             ErrorCode::BadArgs => "bad arguments",
                             _ => "spawn failed",
                         };
-                        self.note_peer_frame(node, true, "Spawn", reason, &e.message);
+                        self.note_frame(node, true, "Spawn", reason, &e.message);
                         self.send_frame(
                             node,
                             Msg::Response {
@@ -476,10 +609,10 @@ impl Shared {
                 }
             }
             Request::Inspect { pid } => {
-                let shared = self.clone();
-                self.ctl.spawn(async move {
-                    let body = shared.inspect_local(pid).await;
-                    shared.send_frame(node, Msg::Response { id, body });
+                let peers = self.clone();
+                self.tasks.spawn(async move {
+                    let body = crate::local::inspect(&peers.rt, pid).await;
+                    peers.send_frame(node, Msg::Response { id, body });
                 });
             }
             Request::Ping => self.send_frame(
@@ -495,7 +628,7 @@ impl Shared {
                     ErrorCode::Refused,
                     format!("a worker does not serve {name} from a peer"),
                 );
-                self.note_peer_frame(node, true, name, "not served", &e.message);
+                self.note_frame(node, true, name, "not served", &e.message);
                 self.send_frame(
                     node,
                     Msg::Response {
@@ -509,16 +642,16 @@ impl Shared {
 
     /// An answer from `node`: it completes our request `id` only if that
     /// request went to `node` (a peer cannot answer for another node).
-    fn complete_peer_request(&self, node: NodeId, id: ReqId, body: Response) {
+    fn complete_request(&self, node: NodeId, id: ReqId, body: Response) {
         let p = {
-            let mut pending = lock(&self.peers.pending);
+            let mut pending = lock(&self.pending);
             let to_node = pending.get(&id).is_some_and(
                 |p| matches!(p, Pending::Spawn(_, n) | Pending::Ping(_, n) if *n == node),
             );
             if to_node { pending.remove(&id) } else { None }
         };
         let Some(p) = p else {
-            self.note_peer_frame(
+            self.note_frame(
                 node,
                 false,
                 "Response",
@@ -543,14 +676,14 @@ impl Shared {
     }
 
     /// Sends a spawn request; `reply` is completed by the reader.
-    pub(crate) fn spawn_on_peer(
+    pub(crate) fn spawn_on(
         self: &Arc<Self>,
         node: NodeId,
         req: pool_proto::SpawnRequest,
         reply: SpawnReply,
     ) {
         let id = self.next_req();
-        lock(&self.peers.pending).insert(id, Pending::Spawn(reply, node));
+        lock(&self.pending).insert(id, Pending::Spawn(reply, node));
         self.send_frame(
             node,
             Msg::Request {
@@ -558,14 +691,9 @@ impl Shared {
                 body: Request::Spawn(req),
             },
         );
-        if self
-            .members
-            .read()
-            .map(|m| m.get(node).is_none())
-            .unwrap_or(true)
-        {
+        if members::read(&self.members).get(node).is_none() {
             // Not a member: nobody will answer.
-            lock(&self.peers.pending).remove(&id);
+            lock(&self.pending).remove(&id);
         }
     }
 
@@ -575,8 +703,8 @@ impl Shared {
     }
 
     /// Closes every peer connection (fencing, shutdown).
-    pub(crate) fn close_all_peers(self: &Arc<Self>) {
-        let nodes: Vec<NodeId> = lock(&self.peers.map).keys().copied().collect();
+    pub(crate) fn close_all(self: &Arc<Self>) {
+        let nodes: Vec<NodeId> = lock(&self.map).keys().copied().collect();
         for n in nodes {
             self.close_peer(n);
         }
@@ -591,15 +719,15 @@ impl Shared {
     /// that hears it before it has read our last frames (the `shutdown`
     /// exits of the children we hosted for it) fires `noconnection` on
     /// those links instead — a transient child would then be restarted.
-    pub(crate) async fn sync_peers(self: &Arc<Self>, timeout: Duration) {
-        let connected: Vec<NodeId> = lock(&self.peers.map)
+    pub(crate) async fn sync(self: &Arc<Self>, timeout: Duration) {
+        let connected: Vec<NodeId> = lock(&self.map)
             .iter()
             .filter(|(_, p)| p.out.as_ref().is_some_and(|o| !o.is_closed()))
             .map(|(n, _)| *n)
             .collect();
         // (Not under the peer lock: `open` takes the two the other way.)
         let nodes: Vec<NodeId> = {
-            let members = self.members.read().unwrap_or_else(|e| e.into_inner());
+            let members = members::read(&self.members);
             connected
                 .into_iter()
                 .filter(|n| members.get(*n).is_some_and(|i| i.kind == NodeKind::Worker))
@@ -610,7 +738,7 @@ impl Shared {
             .map(|node| {
                 let id = self.next_req();
                 let (tx, rx) = tokio::sync::oneshot::channel();
-                lock(&self.peers.pending).insert(id, Pending::Ping(tx, node));
+                lock(&self.pending).insert(id, Pending::Ping(tx, node));
                 self.send_frame(
                     node,
                     Msg::Request {
@@ -626,10 +754,10 @@ impl Shared {
 
     /// Waits until every outgoing queue is empty or `timeout` passes (so
     /// exit signals reach other nodes before we disconnect).
-    pub(crate) async fn flush_peers(&self, timeout: Duration) {
+    pub(crate) async fn flush(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, async {
             loop {
-                let busy = lock(&self.peers.map).values().any(|p| {
+                let busy = lock(&self.map).values().any(|p| {
                     p.out
                         .as_ref()
                         .is_some_and(|o| !o.is_closed() && !o.is_empty())

@@ -4,6 +4,12 @@
 //!
 //! Every node has one ([`crate::NodeHandle::pool`]); `poolctl` is a hidden
 //! node using exactly this API.
+//!
+//! A [`Pool`] holds handles on the parts it needs (the process runtime,
+//! the master, the membership, the global names) and owns no task: it
+//! never names the node that made it. It works from the node's start
+//! (after the first join) on; once the node stopped, requests to the
+//! master fail with [`Error::ShuttingDown`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +23,9 @@ use serde::Serialize;
 use supervisor::{CallError, Message, Runtime, SpawnOpts};
 
 use crate::error::Error;
-use crate::node::Shared;
+use crate::master_link::MasterHandle;
+use crate::members::{self, SharedMembers};
+use crate::names::Globals;
 
 /// Where a spawn goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,47 +139,79 @@ pub struct Spawned {
 /// The Pool API of one node. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Pool {
-    pub(crate) shared: Arc<Shared>,
+    /// This node's id.
+    id: NodeId,
+    /// This node's name.
+    name: Arc<str>,
+    /// The process runtime: spawns, sends and calls start here.
+    rt: Runtime,
+    /// Requests to the master (placement, names, views).
+    master: MasterHandle,
+    /// The membership (read): node names both ways.
+    members: SharedMembers,
+    /// Global names held by this node's processes.
+    globals: Arc<Globals>,
 }
 
 impl Pool {
+    /// The API of node `name` over its parts.
+    pub(crate) fn new(
+        name: &str,
+        rt: Runtime,
+        master: MasterHandle,
+        members: SharedMembers,
+        globals: Arc<Globals>,
+    ) -> Self {
+        Pool {
+            id: rt.node(),
+            name: name.into(),
+            rt,
+            master,
+            members,
+            globals,
+        }
+    }
+
+    /// Asks the master and picks the answer `pick` expects (any other is
+    /// an [`Error::Unexpected`]).
+    async fn ask<T>(
+        &self,
+        body: Request,
+        pick: impl FnOnce(Response) -> Result<T, Response>,
+    ) -> Result<T, Error> {
+        pick(self.master.request(body).await?).map_err(Error::unexpected)
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
-        self.shared.id
+        self.id
     }
 
     /// This node's name.
     pub fn node_name(&self) -> &str {
-        &self.shared.config.name
+        &self.name
     }
 
     /// The process runtime of this node.
     pub fn runtime(&self) -> &Runtime {
-        &self.shared.rt
+        &self.rt
     }
 
     /// The name of a live node, from this node's membership.
     pub fn node_name_of(&self, node: NodeId) -> Option<String> {
-        if node == self.shared.id {
-            return Some(self.shared.config.name.clone());
+        if node == self.id {
+            return Some(self.name.to_string());
         }
-        self.shared
-            .members
-            .read()
-            .ok()?
+        members::read(&self.members)
             .get(node)
             .map(|n| n.name.clone())
     }
 
     fn node_by_name(&self, name: &str) -> Result<NodeId, Error> {
-        if name == self.shared.config.name {
-            return Ok(self.shared.id);
+        if name == &*self.name {
+            return Ok(self.id);
         }
-        let m = self
-            .shared
-            .members
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let m = members::read(&self.members);
         m.by_name(name)
             .map(|n| n.id)
             .ok_or_else(|| Error::UnknownNode {
@@ -192,10 +232,11 @@ impl Pool {
     /// # Ok(()) }
     /// ```
     pub async fn place(&self, query: PlaceQuery) -> Result<Vec<Placed>, Error> {
-        match self.shared.master_request(Request::Place(query)).await? {
+        self.ask(Request::Place(query), |r| match r {
             Response::Placed(p) => Ok(p),
-            other => Err(unexpected(other)),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Spawns a process as `spec` says and returns where it runs.
@@ -216,7 +257,7 @@ impl Pool {
         let requester = spec
             .link
             .or(spec.monitor)
-            .unwrap_or_else(|| self.shared.rt.system_pid());
+            .unwrap_or_else(|| self.rt.system_pid());
         let monitor = spec.monitor.map(|_| false);
         self.spawn_inner(&spec, requester, spec.link.is_some(), monitor)
             .await
@@ -225,7 +266,7 @@ impl Pool {
     /// Where `spec` goes, never one of `exclude`.
     async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<NodeId, Error> {
         match &spec.target {
-            Target::Local => Ok(self.shared.id),
+            Target::Local => Ok(self.id),
             Target::Node(n) if spec.labels.is_empty() => self.node_by_name(n),
             // A named node with label constraints: the master checks that
             // it is live and has the labels (and counts the placement).
@@ -301,12 +342,7 @@ impl Pool {
                     "spawning"
                 );
             }
-            match self
-                .shared
-                .rt
-                .spawn_on(node, requester, req, link, monitor)
-                .await
-            {
+            match self.rt.spawn_on(node, requester, req, link, monitor).await {
                 Ok((pid, mref)) => {
                     let node = self.node_name_of(node).unwrap_or_else(|| node.to_string());
                     if let Some(trace) = spec.trace {
@@ -372,7 +408,7 @@ impl Pool {
     pub async fn run(&self, spec: Spawn) -> Result<(Spawned, ExitReason, Option<Message>), Error> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let pool = self.clone();
-        self.shared.rt.spawn_opts(
+        self.rt.spawn_opts(
             // The waiting process works for the spawn's trace too.
             SpawnOpts::new().function("pool.run").trace(spec.trace),
             move |mut ctx| async move {
@@ -397,7 +433,7 @@ impl Pool {
 
     /// Sends a message to any pid (never fails; dropped if it is dead).
     pub fn send<T: Serialize + Send + 'static>(&self, to: Pid, value: T) {
-        self.shared.rt.send(to, value);
+        self.rt.send(to, value);
     }
 
     /// [`send`](Self::send) whose message carries `trace` to the receiver's
@@ -418,7 +454,7 @@ impl Pool {
         tracing::info!(trace = %TraceHex(id), %to, "sending");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let msg = Message::new(value);
-        self.shared.rt.spawn_opts(
+        self.rt.spawn_opts(
             SpawnOpts::new().function("send").trace(trace),
             move |ctx| async move {
                 ctx.send_message(to, msg);
@@ -435,7 +471,7 @@ impl Pool {
         request: T,
         timeout: Duration,
     ) -> Result<Message, CallError> {
-        self.shared.rt.call(to, request, timeout).await
+        self.rt.call(to, request, timeout).await
     }
 
     /// [`call`](Self::call) whose request carries `trace` to the callee's
@@ -457,7 +493,7 @@ impl Pool {
         tracing::info!(trace = %TraceHex(id), %to, "calling");
         let (tx, rx) = tokio::sync::oneshot::channel();
         let request = Message::new(request);
-        self.shared.rt.spawn_opts(
+        self.rt.spawn_opts(
             SpawnOpts::new().function("call").trace(trace),
             move |mut ctx| async move {
                 let _ = tx.send(ctx.call_message(to, request, timeout).await);
@@ -473,58 +509,31 @@ impl Pool {
 
     /// Sends the exit signal `reason` to any pid (`kill` is untrappable).
     pub fn exit(&self, to: Pid, reason: ExitReason) {
-        self.shared.rt.exit(to, reason);
+        self.rt.exit(to, reason);
     }
 
     /// Registers a global name; false if the name is taken or the process
     /// already has one (OTP's `global:register_name`). The name is released
     /// when the process dies.
     pub async fn register_global(&self, name: &str, pid: Pid) -> Result<bool, Error> {
-        if pid.node() == self.shared.id {
-            // A local holder is watched *before* the master hears of it, so
-            // that its death, however soon, releases the name.
-            return self.shared.register_watched(name.to_owned(), pid).await;
-        }
-        match self
-            .shared
-            .master_request(Request::RegisterName {
-                name: name.to_owned(),
-                pid,
-            })
-            .await?
-        {
-            Response::Registered(ok) => Ok(ok),
-            other => Err(unexpected(other)),
-        }
+        self.globals.register(name, pid).await
     }
 
     /// Removes a global name.
     pub async fn unregister_global(&self, name: &str) -> Result<(), Error> {
-        self.shared
-            .master_request(Request::UnregisterName {
-                name: name.to_owned(),
-            })
-            .await?;
-        self.shared
-            .globals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
-        Ok(())
+        self.globals.unregister(name).await
     }
 
     /// The pid holding a global name.
     pub async fn whereis(&self, name: &str) -> Result<Option<Pid>, Error> {
-        match self
-            .shared
-            .master_request(Request::WhereIs {
-                name: name.to_owned(),
-            })
-            .await?
-        {
+        let body = Request::WhereIs {
+            name: name.to_owned(),
+        };
+        self.ask(body, |r| match r {
             Response::WhereIs(p) => Ok(p),
-            other => Err(unexpected(other)),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Sends to a global name; an unknown name is an error (OTP's
@@ -546,32 +555,32 @@ impl Pool {
 
     /// Every global name.
     pub async fn names(&self) -> Result<BTreeMap<String, Pid>, Error> {
-        match self.shared.master_request(Request::ListNames).await? {
+        self.ask(Request::ListNames, |r| match r {
             Response::Names(n) => Ok(n),
-            other => Err(unexpected(other)),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Live nodes with their load.
     pub async fn nodes(&self) -> Result<Vec<NodeStatus>, Error> {
-        match self.shared.master_request(Request::ListNodes).await? {
+        self.ask(Request::ListNodes, |r| match r {
             Response::Nodes(n) => Ok(n),
-            other => Err(unexpected(other)),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Processes of the pool (or of one node).
     pub async fn processes(&self, node: Option<&str>) -> Result<Vec<ProcessInfo>, Error> {
-        match self
-            .shared
-            .master_request(Request::ListProcesses {
-                node: node.map(str::to_owned),
-            })
-            .await?
-        {
+        let body = Request::ListProcesses {
+            node: node.map(str::to_owned),
+        };
+        self.ask(body, |r| match r {
             Response::Processes(p) => Ok(p),
-            other => Err(unexpected(other)),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Hands a tree to the master to keep alive; `text` (the file's text)
@@ -582,53 +591,36 @@ impl Pool {
         source: Option<String>,
         text: Option<String>,
     ) -> Result<Vec<AppSummary>, Error> {
-        match self
-            .shared
-            .master_request(Request::TreeStart { spec, source, text })
-            .await?
-        {
-            Response::Apps(a) => Ok(a),
-            other => Err(unexpected(other)),
-        }
+        self.ask(Request::TreeStart { spec, source, text }, apps)
+            .await
     }
 
     /// The applications the master keeps.
     pub async fn tree_list(&self) -> Result<Vec<AppSummary>, Error> {
-        match self.shared.master_request(Request::TreeList).await? {
-            Response::Apps(a) => Ok(a),
-            other => Err(unexpected(other)),
-        }
+        self.ask(Request::TreeList, apps).await
     }
 
     /// One application's whole tree.
     pub async fn tree_show(&self, id: &str) -> Result<TreeView, Error> {
-        match self
-            .shared
-            .master_request(Request::TreeShow { id: id.to_owned() })
-            .await?
-        {
+        self.ask(Request::TreeShow { id: id.to_owned() }, |r| match r {
             Response::Tree(t) => Ok(t),
-            other => Err(unexpected(other)),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Stops an application in order.
     pub async fn tree_stop(&self, id: &str) -> Result<Vec<AppSummary>, Error> {
-        match self
-            .shared
-            .master_request(Request::TreeStop { id: id.to_owned() })
-            .await?
-        {
-            Response::Apps(a) => Ok(a),
-            other => Err(unexpected(other)),
-        }
+        self.ask(Request::TreeStop { id: id.to_owned() }, apps)
+            .await
     }
 }
 
-fn unexpected(r: Response) -> Error {
-    Error::Unexpected {
-        peer: "the master".into(),
-        got: format!("{r:?}"),
+/// Picks the application list out of an answer.
+fn apps(r: Response) -> Result<Vec<AppSummary>, Response> {
+    match r {
+        Response::Apps(a) => Ok(a),
+        other => Err(other),
     }
 }
 
@@ -642,70 +634,5 @@ fn is_node_lost(e: &Error) -> bool {
             )
         }
         _ => false,
-    }
-}
-
-impl Shared {
-    /// Registers `name` for local process `pid` through a watcher process
-    /// that monitors `pid` first, then asks the master, then waits for
-    /// `pid` to die and releases the name. The release always travels after
-    /// the registration on the master connection, so a holder that dies
-    /// while the registration is in flight never leaves a stale name.
-    pub(crate) async fn register_watched(
-        self: &Arc<Self>,
-        name: String,
-        pid: Pid,
-    ) -> Result<bool, Error> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let weak = Arc::downgrade(self);
-        self.rt.spawn_opts(
-            SpawnOpts::new().function("global.watch"),
-            move |mut ctx| async move {
-                let mref = ctx.monitor(pid);
-                let Some(shared) = weak.upgrade() else {
-                    return;
-                };
-                let registered = shared
-                    .master_request(Request::RegisterName {
-                        name: name.clone(),
-                        pid,
-                    })
-                    .await;
-                let ok = matches!(registered, Ok(Response::Registered(true)));
-                let _ = tx.send(match registered {
-                    Ok(Response::Registered(ok)) => Ok(ok),
-                    Ok(other) => Err(unexpected(other)),
-                    Err(e) => Err(e),
-                });
-                if !ok {
-                    ctx.demonitor(mref, true);
-                    return;
-                }
-                shared
-                    .globals
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(name.clone(), pid);
-                // Hold no strong reference while waiting: the node may stop.
-                drop(shared);
-                let _ = ctx.wait_down(mref, None).await;
-                let Some(shared) = weak.upgrade() else {
-                    return;
-                };
-                let held = {
-                    let mut g = shared.globals.lock().unwrap_or_else(|e| e.into_inner());
-                    if g.get(&name) == Some(&pid) {
-                        g.remove(&name);
-                        true
-                    } else {
-                        false
-                    }
-                };
-                if held {
-                    shared.master_push(pool_proto::Msg::NameReleased { name, pid });
-                }
-            },
-        );
-        rx.await.unwrap_or(Err(Error::ShuttingDown))
     }
 }

@@ -7,9 +7,9 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use pool_proto::{ErrorCode, NodeId, PlaceQuery, PlacementStrategy, RemoteError, TreeSpec};
 use pool_proto::SUPERVISOR_FUNCTION;
 use pool_proto::tree::{parse_tree_str, validate_tree};
+use pool_proto::{ErrorCode, NodeId, PlaceQuery, PlacementStrategy, RemoteError, TreeSpec};
 use rand::Rng;
 
 use super::{Apps, Assignment, functions};

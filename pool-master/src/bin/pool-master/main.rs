@@ -130,8 +130,8 @@ fn read_trees(paths: &[PathBuf]) -> anyhow::Result<Vec<BootTree>> {
     paths
         .iter()
         .map(|path| {
-            let spec = pool_proto::tree::parse_tree_file(path, |_| true)
-                .map_err(anyhow::Error::msg)?;
+            let spec =
+                pool_proto::tree::parse_tree_file(path, |_| true).map_err(anyhow::Error::msg)?;
             Ok(BootTree {
                 spec,
                 source: Some(path.display().to_string()),

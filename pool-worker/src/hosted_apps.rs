@@ -5,33 +5,68 @@
 //! A watcher process monitors it; when the root exits, the master hears
 //! `RootExited` with the reason. Child restarts inside the tree are
 //! forwarded as `ChildRestarted` events (for metrics and the dashboard).
+//!
+//! - **Owns** [`HostedApps`]: which roots run here, with their generation.
+//! - **Calls** the process runtime (start, stop and watch trees) and the
+//!   master ([`MasterHandle`]: pushes of app events).
+//! - **Start-up**: `node.rs` makes it, spawns [`HostedApps::forward_events`]
+//!   (tracked) and hands it the master's `StartApp`/`StopApp`.
+//!   **Shutdown**: the node's graceful stop stops every root in order
+//!   ([`HostedApps::stop_all`]); the forwarder ends with the node token.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pool_proto::{
-    AppEvent, AppEventKind, ErrorCode, ExitReason, Msg, Pid, RemoteError, Response, RunningApp,
-    TreeSpec,
+    AppEvent, AppEventKind, ErrorCode, Msg, Pid, RemoteError, Response, RunningApp, TreeSpec,
 };
 use supervisor::supervisor as sup;
-use supervisor::{RuntimeEvent, SpawnOpts};
+use supervisor::{Runtime, RuntimeEvent, SpawnOpts};
+use tokio_util::sync::CancellationToken;
 
-use crate::node::Shared;
+use crate::master_link::MasterHandle;
+
+/// How long one root may take to stop in order before it is left behind.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An application root running here.
 #[derive(Debug, Clone)]
-pub(crate) struct HostedApp {
-    pub(crate) generation: u64,
-    pub(crate) root: Pid,
+struct HostedApp {
+    /// The generation the master started it as.
+    generation: u64,
+    /// The root supervisor.
+    root: Pid,
 }
 
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Shared {
+/// The application roots of this node (see the module docs).
+#[derive(Debug)]
+pub(crate) struct HostedApps {
+    /// The process runtime the trees run in.
+    rt: Runtime,
+    /// Where app events go.
+    master: MasterHandle,
+    /// The roots running here, by application id; an entry leaves when its
+    /// root exits (the watcher removes it).
+    apps: Mutex<HashMap<String, HostedApp>>,
+}
+
+impl HostedApps {
+    /// No roots yet.
+    pub(crate) fn new(rt: Runtime, master: MasterHandle) -> Self {
+        HostedApps {
+            rt,
+            master,
+            apps: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// The roots this node runs, for Join.
-    pub(crate) fn running_apps(&self) -> Vec<RunningApp> {
+    pub(crate) fn running(&self) -> Vec<RunningApp> {
         lock(&self.apps)
             .iter()
             .map(|(app, h)| RunningApp {
@@ -43,7 +78,7 @@ impl Shared {
     }
 
     /// Starts an application root (master's `StartApp`).
-    pub(crate) async fn start_app(
+    pub(crate) async fn start(
         self: &Arc<Self>,
         app: String,
         generation: u64,
@@ -57,7 +92,7 @@ impl Shared {
         }
         if lock(&self.apps).contains_key(&app) {
             // An older generation runs here: replace it.
-            self.stop_app(&app).await;
+            self.stop(&app).await;
         }
         match sup::start_tree(&self.rt, spec).await {
             Ok(root) => {
@@ -75,7 +110,9 @@ impl Shared {
 
     /// Reports the root's exit to the master when it happens.
     fn watch_root(self: &Arc<Self>, app: String, generation: u64, root: Pid) {
-        let shared = Arc::downgrade(self);
+        // The watcher is a process: it holds no strong reference, so the
+        // node can stop while it waits.
+        let apps = Arc::downgrade(self);
         self.rt.spawn_opts(
             SpawnOpts::new().function("app.watch").owner(app.clone()),
             move |mut ctx| async move {
@@ -83,20 +120,20 @@ impl Shared {
                 let Some(down) = ctx.wait_down(mref, None).await else {
                     return;
                 };
-                let Some(shared) = shared.upgrade() else {
+                let Some(apps) = apps.upgrade() else {
                     return;
                 };
                 let ours = {
-                    let mut apps = lock(&shared.apps);
-                    let ours = apps.get(&app).is_some_and(|h| h.root == root);
+                    let mut map = lock(&apps.apps);
+                    let ours = map.get(&app).is_some_and(|h| h.root == root);
                     if ours {
-                        apps.remove(&app);
+                        map.remove(&app);
                     }
                     ours
                 };
                 if ours {
                     tracing::info!(%app, reason = %down.reason, "application root exited");
-                    shared.master_push(Msg::AppEvent(AppEvent {
+                    apps.master.push(Msg::AppEvent(AppEvent {
                         app,
                         generation,
                         kind: AppEventKind::RootExited(down.reason),
@@ -107,7 +144,7 @@ impl Shared {
     }
 
     /// Stops an application root in order and waits for it.
-    pub(crate) async fn stop_app(self: &Arc<Self>, app: &str) {
+    pub(crate) async fn stop(&self, app: &str) {
         let root = lock(&self.apps).get(app).map(|h| h.root);
         let Some(root) = root else {
             return;
@@ -116,16 +153,25 @@ impl Shared {
             tracing::warn!(%app, cause = %e, "stopping the application root failed; killing it");
             self.rt.kill(root);
         }
-        let _ = tokio::time::timeout(Duration::from_secs(60), self.rt.wait(root)).await;
+        let _ = tokio::time::timeout(STOP_TIMEOUT, self.rt.wait(root)).await;
     }
 
-    /// Forwards supervisor events of application trees to the master.
-    pub(crate) async fn forward_events(self: Arc<Self>) {
+    /// Stops every root, one after the other, in order (graceful stop).
+    pub(crate) async fn stop_all(&self) {
+        let apps: Vec<String> = lock(&self.apps).keys().cloned().collect();
+        for app in apps {
+            self.stop(&app).await;
+        }
+    }
+
+    /// Forwards supervisor events of application trees to the master
+    /// until `stop` is cancelled.
+    pub(crate) async fn forward_events(self: Arc<Self>, stop: CancellationToken) {
         let mut events = self.rt.events();
         loop {
             let ev = tokio::select! {
                 ev = events.recv() => ev,
-                _ = self.token.cancelled() => return,
+                _ = stop.cancelled() => return,
             };
             match ev {
                 Ok(RuntimeEvent::ChildRestarted {
@@ -138,7 +184,7 @@ impl Shared {
                     let app = path.split('/').next().unwrap_or_default().to_owned();
                     let generation = lock(&self.apps).get(&app).map(|h| h.generation);
                     if let Some(generation) = generation {
-                        self.master_push(Msg::AppEvent(AppEvent {
+                        self.master.push(Msg::AppEvent(AppEvent {
                             app,
                             generation,
                             kind: AppEventKind::ChildRestarted {
@@ -158,32 +204,4 @@ impl Shared {
             }
         }
     }
-
-    /// The tree view of supervisor `pid` of this node.
-    pub(crate) async fn inspect_local(&self, pid: Pid) -> Response {
-        if !self.rt.is_alive(pid) {
-            return Response::Error(RemoteError::new(
-                ErrorCode::NotFound,
-                format!("no supervisor {pid} on this node"),
-            ));
-        }
-        match sup::inspect(&self.rt, pid).await {
-            Ok(view) => Response::Tree(view),
-            Err(e) => Response::Error(RemoteError::new(ErrorCode::Internal, e.to_string())),
-        }
-    }
-
-    /// Waits until no process of this node is linked to another node, or
-    /// `timeout` passes.
-    pub(crate) async fn wait_remote_linked_gone(&self, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !self.rt.linked_to_other_nodes().is_empty() && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
 }
-
-/// The reason hosted children are stopped with when their node stops
-/// gracefully: their supervisors elsewhere restart them per their type.
-pub(crate) const NODE_STOP_REASON: ExitReason = ExitReason::Shutdown;

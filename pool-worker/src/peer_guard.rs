@@ -8,6 +8,9 @@
 //! ([`foreign_spawn`]). Every refused or ignored frame is logged at warn
 //! with the peer and the reason, rate-limited per peer, kind and reason
 //! ([`Noted`]) so that a flood of bad frames cannot flood the log.
+//!
+//! Pure: the rules and the rate limit take their inputs (and the time) as
+//! arguments; `peer.rs` applies them and writes the log lines.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use pool_proto::{Msg, NodeId, Pid, SpawnRequest};
 
-use crate::node::Shared;
+#[cfg(test)]
+mod tests;
 
 /// How often one peer may cause a log line about one kind of frame: the
 /// first is logged at once, then one a second with the count left out.
@@ -111,114 +115,5 @@ pub(crate) fn why_not_from_a_peer(msg: &Msg) -> &'static str {
             "it goes from a node to the master, never to a peer"
         }
         _ => "a peer may not send it",
-    }
-}
-
-impl Shared {
-    /// Logs at warn that a frame of `kind` from peer `node` was `refused`
-    /// (answered with an error, or dropped as a lie) or ignored, and why;
-    /// rate-limited per peer, kind and `reason` (the class of `why`).
-    pub(crate) fn note_peer_frame(
-        &self,
-        node: NodeId,
-        refused: bool,
-        kind: &'static str,
-        reason: &'static str,
-        why: &dyn std::fmt::Display,
-    ) {
-        let Some(left_out) = self.peers.noted.hit(node, kind, reason, Instant::now()) else {
-            return;
-        };
-        let name = self
-            .members
-            .read()
-            .ok()
-            .and_then(|m| m.get(node).map(|i| i.name.clone()))
-            .unwrap_or_else(|| "?".to_owned());
-        let what = if refused { "refused" } else { "ignored" };
-        tracing::warn!(peer = %node, %name, left_out, "{what} a {kind} from a peer: {why}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use pool_proto::{Dest, MsgKind, Payload, Ref, SendMsg, SpawnMonitor};
-
-    fn node(n: u64) -> NodeId {
-        NodeId::from_u64(n)
-    }
-
-    #[test]
-    fn a_signal_speaks_for_its_own_node_only() {
-        let (a, b) = (node(0xa), node(0xb));
-        let (pa, pb) = (Pid::new(a, 1), Pid::new(b, 1));
-        let mref = Ref::new(a, 1);
-        let send = |from| {
-            Msg::Send(SendMsg {
-                to: Dest::Pid(pb),
-                from,
-                kind: MsgKind::Plain,
-                payload: Payload::encode(&1).unwrap(),
-                trace: None,
-            })
-        };
-        assert_eq!(foreign_sender(&send(Some(pa)), a), None);
-        assert_eq!(foreign_sender(&send(None), a), None);
-        assert_eq!(foreign_sender(&send(Some(pb)), a), Some(("from", pb)));
-        let link = Msg::Link { from: pb, to: pa };
-        assert_eq!(foreign_sender(&link, a), Some(("from", pb)));
-        assert_eq!(foreign_sender(&link, b), None);
-        let mon = Msg::Demonitor {
-            watcher: pb,
-            target: pa,
-            mref,
-        };
-        assert_eq!(foreign_sender(&mon, a), Some(("watcher", pb)));
-        let down = Msg::Down {
-            watcher: pa,
-            mref,
-            pid: pb,
-            reason: pool_proto::ExitReason::Normal,
-            result: None,
-        };
-        assert_eq!(foreign_sender(&down, a), Some(("pid", pb)));
-        assert_eq!(foreign_sender(&down, b), None);
-        let req = |link, watcher: Option<Pid>| SpawnRequest {
-            function: "f".into(),
-            args: serde_json::Value::Null,
-            link,
-            monitor: watcher.map(|watcher| SpawnMonitor {
-                watcher,
-                mref,
-                with_result: false,
-            }),
-            owner: None,
-            trace: None,
-        };
-        assert_eq!(foreign_spawn(&req(Some(pa), Some(pa)), a), None);
-        assert_eq!(foreign_spawn(&req(Some(pb), None), a), Some(("link", pb)));
-        assert_eq!(
-            foreign_spawn(&req(None, Some(pb)), a),
-            Some(("monitor", pb))
-        );
-    }
-
-    #[test]
-    fn a_flood_of_one_kind_logs_once_a_second() {
-        let noted = Noted::default();
-        let t0 = Instant::now();
-        assert_eq!(noted.hit(node(1), "Link", "r", t0), Some(0));
-        for _ in 0..10 {
-            assert_eq!(noted.hit(node(1), "Link", "r", t0), None);
-        }
-        assert_eq!(noted.hit(node(1), "Send", "r", t0), Some(0));
-        assert_eq!(noted.hit(node(1), "Link", "other", t0), Some(0));
-        assert_eq!(noted.hit(node(2), "Link", "r", t0), Some(0));
-        assert_eq!(noted.hit(node(1), "Link", "r", t0 + NOTE_EVERY), Some(10));
-        for n in 0..2 * MAX_NOTED as u64 {
-            noted.hit(node(100 + n), "Link", "r", t0 + 2 * NOTE_EVERY);
-        }
-        assert!(noted.0.lock().unwrap().len() <= MAX_NOTED);
     }
 }

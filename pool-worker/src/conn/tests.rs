@@ -1,0 +1,225 @@
+use std::time::Duration;
+
+use pool_proto::{Dest, MAX_FRAME_LEN, MsgKind, NodeId, Payload, Pid, SendMsg};
+use tokio::io::AsyncReadExt;
+use tokio::sync::oneshot;
+use tokio_util::codec::Framed;
+
+use super::*;
+use crate::tasks::Tasks;
+
+fn message(bytes: usize) -> Msg {
+    Msg::Send(SendMsg {
+        to: Dest::Pid(Pid::new(NodeId::random(), 1)),
+        from: None,
+        kind: MsgKind::Plain,
+        payload: Payload(vec![7; bytes]),
+        trace: None,
+    })
+}
+
+/// Runs a connection over an in-memory pipe of `pipe` bytes; returns
+/// the sender, the far end and the close reason when it comes.
+fn start(
+    pipe: usize,
+    limit: usize,
+) -> (ConnTx, tokio::io::DuplexStream, oneshot::Receiver<String>) {
+    let (near, far) = tokio::io::duplex(pipe);
+    let (tx, crx) = ConnTx::pending(limit, MAX_FRAME_LEN, &CancellationToken::new());
+    let (done_tx, done_rx) = oneshot::channel();
+    run(
+        &Tasks::new(tokio::runtime::Handle::current()),
+        Framed::new(near, Codec::<Msg>::new()),
+        crx,
+        None,
+        MAX_FRAME_LEN,
+        |_| {},
+        move |why| {
+            let _ = done_tx.send(why.to_string());
+        },
+    );
+    (tx, far, done_rx)
+}
+
+/// A peer that stops reading: the queue grows to the byte bound, then
+/// the next send closes the connection, which reports why; the queue
+/// never held more than the bound (plus the frame in hand).
+#[tokio::test]
+async fn a_peer_that_stops_reading_is_dropped_at_the_bound() {
+    let limit = 256 * 1024;
+    let (tx, _far, done) = start(8 * 1024, limit);
+    let mut sent = 0;
+    while tx.send(message(10_000)) {
+        sent += 1;
+        assert!(tx.queued_bytes() <= limit, "{} queued", tx.queued_bytes());
+        assert!(sent < 1000, "the bound never closed the connection");
+        // Let the writer run: it fills the pipe, then blocks.
+        tokio::task::yield_now().await;
+    }
+    assert!(tx.is_closed());
+    let why = tokio::time::timeout(Duration::from_secs(5), done)
+        .await
+        .expect("the close is reported although the writer is blocked")
+        .unwrap();
+    assert!(
+        why.contains("stopped reading") && why.contains("256KiB"),
+        "{why}"
+    );
+}
+
+/// A peer that reads gets everything, and the count returns to zero.
+#[tokio::test]
+async fn a_reading_peer_drains_the_queue() {
+    let (tx, mut far, _done) = start(8 * 1024, 64 * 1024);
+    let reader = tokio::spawn(async move {
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        while total < 200 * 1_010 {
+            let n = far.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            total += n;
+        }
+        far
+    });
+    for _ in 0..200 {
+        // Waits for room like a well-behaved sender would not; here the
+        // reader keeps up, so the bound is never reached.
+        while tx.queued_bytes() > 32 * 1024 {
+            tokio::task::yield_now().await;
+        }
+        assert!(tx.send(message(1000)));
+    }
+    let _far = tokio::time::timeout(Duration::from_secs(5), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tx.queued_bytes(), 0);
+    assert!(tx.is_empty());
+    assert!(!tx.is_closed());
+}
+
+/// One frame larger than the bound still goes through an empty queue
+/// (the bound is on what piles up, not on a single frame).
+#[tokio::test]
+async fn one_frame_always_fits() {
+    let (tx, _far, _done) = start(1024 * 1024, 64 * 1024);
+    assert!(tx.send(message(100 * 1024)));
+    assert!(!tx.is_closed());
+}
+
+/// Over the busy limit the queue says so, and `drained` waits until
+/// the writer has taken the bytes; a reading peer lets it through.
+#[tokio::test]
+async fn a_busy_queue_drains_when_the_peer_reads() {
+    let (tx, mut far, _done) = start(64 * 1024, 64 * 1024 * 1024);
+    // Twice: the writer takes the first busy batch (and blocks writing
+    // it into the full pipe); the second stays queued behind it.
+    for _ in 0..2 {
+        while !tx.is_busy() {
+            assert!(tx.send(message(10_000)));
+            assert!(tx.queued_bytes() <= BUSY_LIMIT + 11_000);
+        }
+        if tx.queued_bytes() > 0 {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    assert!(tx.is_busy());
+    // The writer is blocked on the full pipe: the queue stays busy.
+    let mut drained = Box::pin(tx.drained());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), &mut drained)
+            .await
+            .is_err(),
+        "drained while the peer reads nothing"
+    );
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if far.read(&mut buf).await.unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), drained)
+        .await
+        .expect("drained once the peer reads");
+    assert!(!tx.is_busy());
+    assert!(!tx.is_closed());
+    tx.close();
+    // Closed: nothing to wait for.
+    tokio::time::timeout(Duration::from_secs(1), tx.drained())
+        .await
+        .unwrap();
+    reader.abort();
+}
+
+/// Frames from several sending threads arrive whole, each sender's in
+/// its order; a frame over the frame limit is dropped alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_arrive_whole_and_in_order() {
+    let (near, far) = tokio::io::duplex(64 * 1024);
+    let (tx, crx) = ConnTx::pending(1 << 30, 4096, &CancellationToken::new());
+    run(
+        &Tasks::new(tokio::runtime::Handle::current()),
+        Framed::new(near, Codec::<Msg>::new()),
+        crx,
+        None,
+        MAX_FRAME_LEN,
+        |_| {},
+        |_| {},
+    );
+    const SENDERS: u64 = 4;
+    const EACH: u64 = 2000;
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let mut m = message(8);
+                    if let Msg::Send(sm) = &mut m {
+                        sm.to = Dest::Pid(Pid::new(NodeId::from_u64(1), s));
+                        sm.payload = Payload(i.to_be_bytes().to_vec());
+                    }
+                    assert!(tx.send(m));
+                    if i == EACH / 2 {
+                        // Over the 4 KiB frame limit: dropped alone.
+                        assert!(tx.send(message(8000)));
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    let mut reader = FramedRead::new(far, Codec::<Msg>::new());
+    let mut next = [0u64; SENDERS as usize];
+    let read_all = async {
+        for _ in 0..SENDERS * EACH {
+            let Msg::Send(m) = reader.next().await.unwrap().unwrap() else {
+                panic!("not a Send frame");
+            };
+            let Dest::Pid(to) = m.to else {
+                panic!("not a pid")
+            };
+            let s = to.serial() as usize;
+            let i = u64::from_be_bytes(m.payload.0.as_slice().try_into().unwrap());
+            assert_eq!(i, next[s], "sender {s} out of order");
+            next[s] += 1;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read_all)
+        .await
+        .expect("every frame arrives");
+    assert_eq!(next, [EACH; SENDERS as usize]);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !tx.is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the writer counts what it wrote");
+    assert!(!tx.is_closed());
+}

@@ -1,0 +1,84 @@
+//! Worker-side placement: [`PoolPlacer`] implements the supervisor crate's
+//! `Placer` by asking the master where a child should run.
+//!
+//! Owns no state and no task; calls the master through its
+//! `MasterHandle`. Start-up: `node.rs` hands it to the runtime
+//! (`set_placer`); once the node stops, placements fail at once ("the node
+//! is stopping").
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use pool_proto::{
+    ErrorCode, LabelReq, NodeId, PlaceQuery, Placement, RemoteError, Request, Response,
+};
+use supervisor::remote::Placer;
+
+use crate::error::Error;
+use crate::master_link::MasterHandle;
+
+/// Places supervisors' children through the master.
+#[derive(Debug)]
+pub(crate) struct PoolPlacer {
+    /// Where placement queries go.
+    master: MasterHandle,
+}
+
+impl PoolPlacer {
+    /// A placer asking the master behind `master`.
+    pub(crate) fn new(master: MasterHandle) -> Self {
+        PoolPlacer { master }
+    }
+}
+
+/// The placement query for a child's `placement`.
+pub(crate) fn query_for(
+    placement: &Placement,
+    exclude: &[NodeId],
+) -> Result<PlaceQuery, RemoteError> {
+    let mut q = PlaceQuery {
+        count: 1,
+        exclude: exclude.to_vec(),
+        commit: true,
+        ..PlaceQuery::default()
+    };
+    match placement {
+        Placement::Local | Placement::LeastLoaded => {}
+        Placement::Node(n) => q.node = Some(n.clone()),
+        Placement::Key(k) => q.key = Some(k.clone()),
+        Placement::Label(l) => {
+            q.labels = LabelReq::parse_list(l)
+                .map_err(|e| RemoteError::new(ErrorCode::BadSpec, e.to_string()))?;
+        }
+    }
+    Ok(q)
+}
+
+impl Placer for PoolPlacer {
+    fn place(
+        &self,
+        placement: &Placement,
+        exclude: &[NodeId],
+    ) -> BoxFuture<'static, Result<NodeId, RemoteError>> {
+        let master = self.master.clone();
+        let query = query_for(placement, exclude);
+        async move {
+            let query = query?;
+            match master.request(Request::Place(query)).await {
+                Ok(Response::Placed(p)) => p.first().map(|p| p.id).ok_or_else(|| {
+                    RemoteError::new(ErrorCode::NoNode, "the master placed nothing")
+                }),
+                Ok(Response::Error(e)) => Err(e),
+                Ok(other) => Err(RemoteError::new(
+                    ErrorCode::Internal,
+                    format!("unexpected answer to Place: {other:?}"),
+                )),
+                Err(Error::ShuttingDown) => Err(RemoteError::new(
+                    ErrorCode::Internal,
+                    "the node is stopping",
+                )),
+                Err(e) => Err(RemoteError::new(ErrorCode::NoNode, e.to_string())),
+            }
+        }
+        .boxed()
+    }
+}

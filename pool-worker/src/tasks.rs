@@ -1,0 +1,63 @@
+//! Where the node's tasks run: the control runtime, one `TaskTracker` for
+//! all of them, and the node's root `CancellationToken`.
+//!
+//! Every part that spawns holds a clone of [`Tasks`]; nothing in the crate
+//! calls `tokio::spawn`. When the node stops, `node.rs` cancels the token
+//! (every long-running loop selects on it, and every connection's token is
+//! a child of it), closes the tracker and waits for it to drain, so no task
+//! outlives its node.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The node's spawner. Cheap to clone.
+#[derive(Clone, Debug)]
+pub(crate) struct Tasks {
+    /// The control runtime: I/O tasks run there, never on the threads of
+    /// the processes (for an in-process node, the caller's runtime).
+    ctl: Handle,
+    /// Every task spawned through [`Tasks::spawn`]; the node waits for it
+    /// to be empty when it stops.
+    tracker: TaskTracker,
+    /// The node's root token: cancelled when the node stops (gracefully,
+    /// after the ordered part, or at once on abort).
+    token: CancellationToken,
+}
+
+impl Tasks {
+    /// A spawner onto `ctl` with a fresh tracker and root token.
+    pub(crate) fn new(ctl: Handle) -> Self {
+        Tasks {
+            ctl,
+            tracker: TaskTracker::new(),
+            token: CancellationToken::new(),
+        }
+    }
+
+    /// Runs `task` on the control runtime, tracked.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn_on(task, &self.ctl);
+    }
+
+    /// The node's root token.
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The last step of a stop: cancels the token, then waits up to
+    /// `timeout` for every tracked task to end; true if they all did.
+    pub(crate) async fn stop(&self, timeout: Duration) -> bool {
+        self.token.cancel();
+        self.tracker.close();
+        tokio::time::timeout(timeout, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}

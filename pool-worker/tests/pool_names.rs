@@ -1,0 +1,98 @@
+//! Global names through the Pool API: register, look up, send by name,
+//! unregister; a name is released when its holder dies, and refused when
+//! held by another process.
+
+mod support;
+
+use pool_proto::{ErrorCode, ExitReason};
+use pool_worker::Spawn;
+use support::{Cluster, Probe, Seen, wait_until};
+
+/// A local process registered under a global name is found by any node,
+/// reached by name, and gone once unregistered.
+#[tokio::test(start_paused = true)]
+async fn register_whereis_send_and_unregister() {
+    let c = Cluster::new();
+    let w = c.workers(&["w1", "w2"]).await;
+    let mut holder = Probe::spawn(w[0].runtime(), false, |_| {});
+    assert!(
+        w[0].pool()
+            .register_global("svc", holder.pid)
+            .await
+            .unwrap()
+    );
+    let other = w[1].pool();
+    assert_eq!(other.whereis("svc").await.unwrap(), Some(holder.pid));
+    other.send_named("svc", 5u32).await.unwrap();
+    assert_eq!(holder.message::<u32>().await, 5);
+    assert_eq!(
+        other.names().await.unwrap().into_iter().collect::<Vec<_>>(),
+        [("svc".to_owned(), holder.pid)]
+    );
+    w[0].pool().unregister_global("svc").await.unwrap();
+    assert_eq!(other.whereis("svc").await.unwrap(), None);
+}
+
+/// When the holder dies, its node releases the name (the master hears
+/// `NameReleased`), and the name is free again.
+#[tokio::test(start_paused = true)]
+async fn a_name_is_released_when_its_holder_dies() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let pool = w1.pool();
+    let holder = pool
+        .spawn(Spawn::new("builtin.echo", serde_json::json!({})).on("w1"))
+        .await
+        .unwrap()
+        .pid;
+    assert!(pool.register_global("svc", holder).await.unwrap());
+    pool.exit(holder, ExitReason::Kill);
+    wait_until("the name is released", || c.master.names().is_empty()).await;
+    assert!(c.master.seen().contains(&Seen::NameReleased {
+        name: "svc".into(),
+        pid: holder
+    }));
+    let next = Probe::spawn(w1.runtime(), false, |_| {});
+    assert!(pool.register_global("svc", next.pid).await.unwrap());
+}
+
+/// A name held by another process is refused (false, not an error); a
+/// process of another node can hold a name too.
+#[tokio::test(start_paused = true)]
+async fn a_name_held_by_another_process_is_refused() {
+    let c = Cluster::new();
+    let w = c.workers(&["w1", "w2"]).await;
+    let a = Probe::spawn(w[0].runtime(), false, |_| {});
+    let b = Probe::spawn(w[1].runtime(), false, |_| {});
+    assert!(w[0].pool().register_global("svc", a.pid).await.unwrap());
+    assert!(!w[1].pool().register_global("svc", b.pid).await.unwrap());
+    // From w1, a name for w2's process (registered directly).
+    assert!(w[0].pool().register_global("other", b.pid).await.unwrap());
+    assert_eq!(w[0].pool().whereis("other").await.unwrap(), Some(b.pid));
+}
+
+/// Sending to a name nobody holds is an error that names the name.
+#[tokio::test(start_paused = true)]
+async fn sending_to_an_unknown_name_is_an_error() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let e = w1.pool().send_named("nobody", 1u32).await.unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::NotFound));
+    assert!(e.to_string().contains("\"nobody\""), "{e}");
+}
+
+/// A holder that dies while its registration is on the way does not leave
+/// a stale name: the release follows the registration.
+#[tokio::test(start_paused = true)]
+async fn a_holder_dying_during_registration_leaves_no_name() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let pool = w1.pool();
+    let holder = pool
+        .spawn(Spawn::new("builtin.sleep", serde_json::json!({"ms": 0})).on("w1"))
+        .await
+        .unwrap()
+        .pid;
+    let _ = pool.register_global("brief", holder).await;
+    wait_until("no name is left", || c.master.names().is_empty()).await;
+}
