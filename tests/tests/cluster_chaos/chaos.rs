@@ -538,7 +538,7 @@ const UNCHANGED: [usize; 2] = [4, 6];
 /// nothing was restarted. Prints a summary line: rounds, recovery p50/p99,
 /// copies seen on both sides (0), apps lost (0), client calls.
 #[test]
-#[ignore = "issue 13: fails until compound faults leave every app running exactly once (from round 1 today)"]
+#[ignore = "issue 13: fails until compound faults leave every app running exactly once (round 1 or 3 today)"]
 fn compound_faults_lose_and_duplicate_nothing_supervised() -> Result<()> {
     let hub = hub_or_skip(
         "compound_faults_lose_and_duplicate_nothing_supervised (partition rounds)",

@@ -201,7 +201,8 @@ pub(crate) fn look(ctl: &Ctl<'_>, app: &str, live: &[String]) -> Result<Placed, 
     let mut at = Placed::new();
     for (path, e) in view.walk() {
         match (e.status.as_str(), e.pid, &e.node) {
-            (_, Some(pid), Some(node)) if path == app || e.status == "running" => {
+            // The root's status is the app's, checked above.
+            ("running", Some(pid), Some(node)) => {
                 if !live.contains(node) {
                     return Err(format!("{path} is on {node}, not a live node"));
                 }

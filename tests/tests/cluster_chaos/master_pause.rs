@@ -77,14 +77,19 @@ fn a_paused_master_declares_no_healthy_worker_down() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let after = wait_running(&ctl, "steady", &live, SETTLE, |_| Ok(()))?;
-    if after != before {
-        let moved: Vec<String> = before
-            .iter()
-            .filter(|(path, at)| after.get(*path) != Some(*at))
-            .map(|(path, (pid, node))| format!("{path}: {pid} on {node} -> {:?}", after.get(path)))
-            .collect();
-        wrong.push(format!("restarted by the pause: {moved:?}"));
+    match wait_running(&ctl, "steady", &live, SETTLE, |_| Ok(())) {
+        Ok(after) if after != before => {
+            let moved: Vec<String> = before
+                .iter()
+                .filter(|(path, at)| after.get(*path) != Some(*at))
+                .map(|(path, (pid, node))| {
+                    format!("{path}: {pid} on {node} -> {:?}", after.get(path))
+                })
+                .collect();
+            wrong.push(format!("restarted by the pause: {moved:?}"));
+        }
+        Ok(_) => {}
+        Err(e) => wrong.push(format!("after the pause: {e}")),
     }
     let downs: Vec<String> = strip_ansi(&c.master_log())
         .lines()
