@@ -5,6 +5,8 @@
 //! - [`Cluster`]: a master plus workers, and `poolctl` against them.
 //! - [`wait_until`]: a bounded wait for a condition (never a bare sleep).
 //! - [`Proc`]: a child process killed (SIGKILL) when dropped.
+//! - [`Ctl`]: `poolctl` run under a wrapper (inside a network namespace of
+//!   [`netns`]), its JSON read loosely through [`views`].
 //!
 //! The binaries are found the way chitchat's `cargo_bin` does: an
 //! environment variable (`POOL_MASTER_BIN`, `POOL_WORKER_BIN`,
@@ -23,6 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
+
+pub mod netns;
+pub mod views;
 
 /// Path of one of our binaries.
 pub fn cargo_bin(name: &str) -> PathBuf {
@@ -742,4 +747,186 @@ pub fn tree_entries(view: &pool_proto::TreeView) -> Vec<(String, pool_proto::Tre
     let mut out = Vec::new();
     walk(view, view.id.clone(), &mut out);
     out
+}
+
+// ----- poolctl under a wrapper, loose views (cluster_chaos) -------------------
+
+impl Cluster {
+    /// A command for one of our binaries (as [`command`](Self::command))
+    /// run under `wrapper` (e.g. `ip netns exec NS`; empty: directly).
+    pub fn command_in(&self, wrapper: &[String], bin: &str) -> Command {
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(cargo_bin(bin));
+                c
+            }
+            None => Command::new(cargo_bin(bin)),
+        };
+        self.base_env(&mut cmd);
+        cmd
+    }
+
+    /// Starts `cmd` as the worker known as `name`, in place of an earlier
+    /// process of that name (killed if it still runs): a new incarnation
+    /// with the same name.
+    pub fn replace_worker(&mut self, name: &str, cmd: Command) -> Result<()> {
+        self.workers.retain(|(n, _)| n != name);
+        self.add_worker(name, cmd)
+    }
+
+    /// `poolctl` against this cluster's master, run directly.
+    pub fn ctl(&self) -> Ctl<'_> {
+        Ctl {
+            cluster: self,
+            wrapper: Vec::new(),
+        }
+    }
+
+    /// `poolctl` against this cluster's master, run under `wrapper` (e.g.
+    /// inside the master's network namespace).
+    pub fn ctl_in(&self, wrapper: Vec<String>) -> Ctl<'_> {
+        Ctl {
+            cluster: self,
+            wrapper,
+        }
+    }
+}
+
+/// `poolctl --master <the cluster's master>` run under a wrapper, with the
+/// cluster's cookie and environment; the tree views read loosely
+/// ([`views`]).
+#[derive(Debug, Clone)]
+pub struct Ctl<'a> {
+    /// The cluster (its master address, cookie, environment).
+    cluster: &'a Cluster,
+    /// The command prefix (`ip netns exec NS`), or empty.
+    wrapper: Vec<String>,
+}
+
+impl Ctl<'_> {
+    /// Runs `poolctl ARGS`; its output, whatever its status.
+    pub fn raw(&self, args: &[&str]) -> Result<Output> {
+        let mut cmd = self.cluster.command_in(&self.wrapper, "poolctl");
+        cmd.env("RUST_LOG", "error")
+            .args(["--master", &self.cluster.master_addr])
+            .args(args);
+        cmd.output().context("running poolctl")
+    }
+
+    /// Runs `poolctl --json ARGS` and parses its output.
+    pub fn json(&self, args: &[&str]) -> Result<Value> {
+        let out = self.raw(&[&["--json"], args].concat())?;
+        if !out.status.success() {
+            bail!(
+                "poolctl {} failed ({}): {}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "poolctl {} printed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs `poolctl ARGS`, expecting it to fail: its exit code and its
+    /// stderr (trimmed).
+    pub fn fail(&self, args: &[&str]) -> Result<(i32, String)> {
+        let out = self.raw(args)?;
+        if out.status.success() {
+            bail!(
+                "poolctl {} succeeded; it printed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+        }
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ))
+    }
+
+    /// `poolctl nodes`: one object per live node.
+    pub fn nodes(&self) -> Result<Vec<Value>> {
+        let v = self.json(&["nodes"])?;
+        v.as_array()
+            .cloned()
+            .ok_or_else(|| anyhow!("poolctl nodes printed {v}, not an array"))
+    }
+
+    /// Live node names, sorted.
+    pub fn node_names(&self) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .nodes()?
+            .iter()
+            .filter_map(|n| n["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Live node names with their incarnations (`name` → `id`).
+    pub fn node_ids(&self) -> Result<std::collections::BTreeMap<String, String>> {
+        Ok(self
+            .nodes()?
+            .iter()
+            .filter_map(|n| Some((n["name"].as_str()?.to_owned(), n["id"].as_str()?.to_owned())))
+            .collect())
+    }
+
+    /// Every process of the pool (`poolctl ps`).
+    pub fn ps(&self) -> Result<Vec<pool_proto::ProcessInfo>> {
+        Ok(serde_json::from_value(self.json(&["ps"])?)?)
+    }
+
+    /// The global names (`poolctl names`).
+    pub fn names(&self) -> Result<std::collections::BTreeMap<String, pool_proto::Pid>> {
+        Ok(serde_json::from_value(self.json(&["names"])?)?)
+    }
+
+    /// `poolctl tree ls`.
+    pub fn apps(&self) -> Result<Vec<views::AppLine>> {
+        Ok(serde_json::from_value(self.json(&["tree", "ls"])?)?)
+    }
+
+    /// The `tree ls` line of app `id`.
+    pub fn app(&self, id: &str) -> Result<views::AppLine> {
+        self.apps()?
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| anyhow!("tree ls does not list {id}"))
+    }
+
+    /// `poolctl tree show ID`.
+    pub fn show(&self, id: &str) -> Result<views::Entry> {
+        Ok(serde_json::from_value(self.json(&["tree", "show", id])?)?)
+    }
+}
+
+/// `GET path` from an HTTP server on `addr` (the master's HTTP port):
+/// the status code and the body.
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // HTTP/1.0: the server closes after the answer and sends no chunks.
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .with_context(|| format!("GET {path}: no end of headers in {text:?}"))?;
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .with_context(|| format!("GET {path}: no status in {head:?}"))?;
+    Ok((code, body.to_owned()))
 }
