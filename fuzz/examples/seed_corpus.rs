@@ -54,6 +54,7 @@ fn main() {
         .push(ChildSpecData::supervisor("sinks", sinks));
     let spec = TreeSpec { supervisor: root };
     let view = TreeView {
+        reason: None,
         id: "ingest".into(),
         strategy: Some(Strategy::OneForOne),
         pid: Some(pid),
@@ -61,6 +62,7 @@ fn main() {
         restarts: 2,
         status: ChildStatus::Running,
         children: Some(vec![TreeView {
+            reason: None,
             id: "parser".into(),
             strategy: None,
             pid: None,

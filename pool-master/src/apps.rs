@@ -447,6 +447,7 @@ pub(crate) fn functions(spec: &TreeSpec) -> Vec<(String, String)> {
 pub(crate) fn stopped_view(spec: &TreeSpec) -> TreeView {
     fn sup_view(id: &str, sup: &SupervisorSpec) -> TreeView {
         TreeView {
+            reason: None,
             id: id.to_owned(),
             strategy: Some(sup.strategy),
             pid: None,
@@ -459,6 +460,7 @@ pub(crate) fn stopped_view(spec: &TreeSpec) -> TreeView {
                     .map(|c| match &c.supervisor {
                         Some(nested) => sup_view(&c.id, nested),
                         None => TreeView {
+                            reason: None,
                             id: c.id.clone(),
                             strategy: None,
                             pid: None,

@@ -91,6 +91,13 @@ pub enum Msg {
         /// Why the master declared it down.
         reason: DownReason,
     },
+    /// The master accepted the load report `seq` of this incarnation. A
+    /// worker's lease on its master session runs from the time it sent the
+    /// last acknowledged report (docs/semantics.md, "Partitions").
+    ReportAck {
+        /// The `seq` of the report accepted.
+        seq: u64,
+    },
     // ----- node -> master pushes -------------------------------------------
     /// Periodic load report; also the worker's heartbeat.
     LoadReport(LoadReport),
@@ -950,6 +957,19 @@ pub enum Request {
         /// Application id.
         id: String,
     },
+    /// Start a failed or stopped application again, with its restart
+    /// history cleared (node → master); answered with `Apps`.
+    TreeRestart {
+        /// Application id.
+        id: String,
+    },
+    /// Forget a stopped or failed application (node → master); a running
+    /// or pending one must be stopped first. Answered with `Apps` (what is
+    /// left).
+    TreeRemove {
+        /// Application id.
+        id: String,
+    },
     /// Start an application root here (master → node).
     StartApp {
         /// Application id.
@@ -977,6 +997,20 @@ pub enum Request {
     Leave,
     /// Liveness and round-trip probe (any direction).
     Ping,
+    /// How long ago did you last hear the master (node → node)? Asked by a
+    /// worker whose master lease ran out, to tell whether it is the one cut
+    /// off; answered with `MasterSeen`.
+    MasterSeen,
+    /// Watch `pid`, a process of the receiving node that holds the global
+    /// name `name` registered by someone else (master → node): the node
+    /// pushes `NameReleased` when it dies (at once if it is gone) and lists
+    /// the name in its `Join.names` after a master restart.
+    WatchName {
+        /// The name.
+        name: String,
+        /// Its holder, on the receiving node.
+        pid: Pid,
+    },
 }
 
 /// The answer to a request.
@@ -1009,6 +1043,13 @@ pub enum Response {
     Spawned(Pid),
     /// Answer to `Ping`.
     Pong,
+    /// Answer to `MasterSeen`: how many ms ago the answering node last had
+    /// a report acknowledged by the master, or `None` if it has no master
+    /// session.
+    MasterSeen {
+        /// Milliseconds since the last acknowledged report.
+        heard_ms_ago: Option<u64>,
+    },
 }
 
 /// A failed request, with a machine-readable code and a message for people
@@ -1058,6 +1099,10 @@ pub enum ErrorCode {
     Refused,
     /// The request was malformed.
     BadRequest,
+    /// It could not be done now, for a reason that may pass (a node lost
+    /// during a start, no live node able to take a child yet); try again
+    /// later. A start that fails so is pending, not failed.
+    Unavailable,
     /// Anything else.
     Internal,
 }
@@ -1069,6 +1114,7 @@ impl AppStatus {
             AppStatus::Running => "running",
             AppStatus::Failed => "failed",
             AppStatus::Stopped => "stopped",
+            AppStatus::Pending => "pending",
         }
     }
 }
@@ -1082,6 +1128,7 @@ impl Msg {
             Msg::Response { .. } => "Response",
             Msg::NodeUp(_) => "NodeUp",
             Msg::NodeDown { .. } => "NodeDown",
+            Msg::ReportAck { .. } => "ReportAck",
             Msg::LoadReport(_) => "LoadReport",
             Msg::AppEvent(_) => "AppEvent",
             Msg::NameReleased { .. } => "NameReleased",
@@ -1114,12 +1161,16 @@ impl Request {
             Request::TreeList => "TreeList",
             Request::TreeShow { .. } => "TreeShow",
             Request::TreeStop { .. } => "TreeStop",
+            Request::TreeRestart { .. } => "TreeRestart",
+            Request::TreeRemove { .. } => "TreeRemove",
             Request::StartApp { .. } => "StartApp",
             Request::StopApp { .. } => "StopApp",
             Request::Inspect { .. } => "Inspect",
             Request::Spawn(_) => "Spawn",
             Request::Leave => "Leave",
             Request::Ping => "Ping",
+            Request::MasterSeen => "MasterSeen",
+            Request::WatchName { .. } => "WatchName",
         }
     }
 }

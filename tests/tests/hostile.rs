@@ -135,6 +135,17 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
         Request::Spawn(spawn_req("builtin.echo", json!({}))),
         Request::Leave,
         Request::Ping,
+        Request::TreeRestart {
+            id: "hostile-app".into(),
+        },
+        Request::TreeRemove {
+            id: "hostile-app".into(),
+        },
+        Request::MasterSeen,
+        Request::WatchName {
+            name: "hostile-name".into(),
+            pid,
+        },
     ];
     for r in &all {
         match r {
@@ -157,7 +168,11 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             | Request::Inspect { .. }
             | Request::Spawn(_)
             | Request::Leave
-            | Request::Ping => {}
+            | Request::Ping
+            | Request::TreeRestart { .. }
+            | Request::TreeRemove { .. }
+            | Request::MasterSeen
+            | Request::WatchName { .. } => {}
         }
     }
     let kinds: std::collections::BTreeSet<&str> = all.iter().map(Request::name).collect();

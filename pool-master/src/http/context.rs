@@ -79,7 +79,9 @@ impl From<RemoteError> for ApiError {
             | ErrorCode::BadArgs
             | ErrorCode::UnknownFunction => StatusCode::BAD_REQUEST,
             ErrorCode::AlreadyRunning | ErrorCode::DuplicateName => StatusCode::CONFLICT,
-            ErrorCode::NoNode | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::NoNode | ErrorCode::Overloaded | ErrorCode::Unavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::Refused => StatusCode::FORBIDDEN,
             ErrorCode::Internal => StatusCode::BAD_GATEWAY,
         };

@@ -266,7 +266,7 @@ pub(super) async fn data(State(h): State<Arc<Http>>, Query(q): Query<Since>) -> 
             match a.status {
                 AppStatus::Running => summary.trees_running += 1,
                 AppStatus::Failed => summary.trees_failed += 1,
-                AppStatus::Stopped => {}
+                AppStatus::Stopped | AppStatus::Pending => {}
             }
         }
         let down_names: HashMap<NodeId, String> = act

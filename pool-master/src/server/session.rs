@@ -464,8 +464,14 @@ impl Session {
                 name,
                 "this connection already joined: one Join per connection",
             ),
+            Request::TreeRestart { .. } | Request::TreeRemove { .. } => self.refuse(
+                name,
+                "this master does not know tree restart or tree rm yet: upgrade it",
+            ),
             Request::LocalProcesses
             | Request::StartApp { .. }
+            | Request::MasterSeen
+            | Request::WatchName { .. }
             | Request::StopApp { .. }
             | Request::Inspect { .. }
             | Request::Spawn(_) => self.refuse(

@@ -428,6 +428,7 @@ fn answer(behavior: &Mutex<Behavior>, me: NodeId, name: &str, body: &Request) ->
             Response::Ok
         }
         Request::Inspect { pid } => Response::Tree(TreeView {
+            reason: None,
             id: "root".into(),
             strategy: Some(Strategy::OneForOne),
             pid: Some(*pid),
@@ -435,6 +436,7 @@ fn answer(behavior: &Mutex<Behavior>, me: NodeId, name: &str, body: &Request) ->
             restarts: 2,
             status: ChildStatus::Running,
             children: Some(vec![TreeView {
+                reason: None,
                 id: "w".into(),
                 strategy: None,
                 pid: Some(Pid::new(me, 99)),

@@ -343,6 +343,9 @@ pub enum AppStatus {
     Running,
     /// The root gave up (restart intensity exceeded); left stopped.
     Failed,
+    /// Waiting to start: no live node can take the root now, or its start
+    /// failed for a reason that may pass. Retried with capped backoff.
+    Pending,
     /// Stopped on request.
     Stopped,
 }
@@ -357,6 +360,12 @@ pub enum ChildStatus {
     Restarting,
     /// Not running and not to be restarted.
     Stopped,
+    /// Waiting for a node that can take it; retried with capped backoff
+    /// (the reason says why it waits).
+    Pending,
+    /// A supervisor that gave up (restart intensity exceeded); at the top
+    /// of `tree show`, a failed application.
+    Failed,
 }
 
 /// One line of `poolctl tree ls`.
@@ -391,6 +400,9 @@ pub struct TreeView {
     pub restarts: u64,
     /// Its status.
     pub status: ChildStatus,
+    /// Why it is pending or failed, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// For a supervisor: its children, in start order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub children: Option<Vec<TreeView>>,

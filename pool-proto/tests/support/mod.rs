@@ -316,6 +316,8 @@ pub(crate) fn child_status() -> impl Strategy<Value = ChildStatus> {
         ChildStatus::Running,
         ChildStatus::Restarting,
         ChildStatus::Stopped,
+        ChildStatus::Pending,
+        ChildStatus::Failed,
     ])
 }
 
@@ -327,8 +329,10 @@ pub(crate) fn tree_view() -> impl Strategy<Value = TreeView> {
         option::of(name()),
         0u64..1000,
         child_status(),
+        option::of(text()),
     )
-        .prop_map(|(id, pid, node, restarts, status)| TreeView {
+        .prop_map(|(id, pid, node, restarts, status, reason)| TreeView {
+            reason,
             id,
             strategy: None,
             pid,
@@ -349,6 +353,7 @@ pub(crate) fn tree_view() -> impl Strategy<Value = TreeView> {
         )
             .prop_map(
                 |(id, strategy, pid, node, restarts, status, children)| TreeView {
+                    reason: None,
                     id,
                     strategy: Some(strategy),
                     pid,
@@ -367,6 +372,7 @@ pub(crate) fn app_status() -> impl Strategy<Value = AppStatus> {
         AppStatus::Running,
         AppStatus::Failed,
         AppStatus::Stopped,
+        AppStatus::Pending,
     ])
 }
 
@@ -623,6 +629,7 @@ pub(crate) fn error_code() -> impl Strategy<Value = ErrorCode> {
         ErrorCode::Refused,
         ErrorCode::BadRequest,
         ErrorCode::Internal,
+        ErrorCode::Unavailable,
     ])
 }
 
@@ -693,6 +700,8 @@ pub(crate) fn request() -> impl Strategy<Value = Request> {
         Just(Request::TreeList),
         name().prop_map(|id| Request::TreeShow { id }),
         name().prop_map(|id| Request::TreeStop { id }),
+        name().prop_map(|id| Request::TreeRestart { id }),
+        name().prop_map(|id| Request::TreeRemove { id }),
         (name(), any::<u64>(), tree_spec()).prop_map(|(app, generation, spec)| {
             Request::StartApp {
                 app,
@@ -704,12 +713,14 @@ pub(crate) fn request() -> impl Strategy<Value = Request> {
         pid().prop_map(|pid| Request::Inspect { pid }),
         spawn_request().prop_map(Request::Spawn),
         Just(Request::Ping),
+        Just(Request::MasterSeen),
+        (name(), pid()).prop_map(|(name, pid)| Request::WatchName { name, pid }),
         Just(Request::Leave),
     ]
 }
 
 /// The number of [`Request`] variants `request()` chooses from.
-const REQUEST_ARMS: u32 = 20;
+const REQUEST_ARMS: u32 = 24;
 
 /// Every [`Response`] variant, equally often.
 pub(crate) fn response() -> impl Strategy<Value = Response> {
@@ -728,11 +739,12 @@ pub(crate) fn response() -> impl Strategy<Value = Response> {
         tree_view().prop_map(Response::Tree),
         pid().prop_map(Response::Spawned),
         Just(Response::Pong),
+        option::of(any::<u64>()).prop_map(|heard_ms_ago| Response::MasterSeen { heard_ms_ago }),
     ]
 }
 
 /// The number of [`Response`] variants `response()` chooses from.
-const RESPONSE_ARMS: u32 = 13;
+const RESPONSE_ARMS: u32 = 14;
 
 /// Every [`Msg`] variant, with each request and response variant as likely
 /// as each other message.
@@ -743,6 +755,7 @@ pub(crate) fn msg() -> impl Strategy<Value = Msg> {
         1 => node_info().prop_map(Msg::NodeUp),
         1 => (node_id(), down_reason()).prop_map(|(node, reason)| Msg::NodeDown { node, reason }),
         1 => load_report().prop_map(Msg::LoadReport),
+        1 => any::<u64>().prop_map(|seq| Msg::ReportAck { seq }),
         1 => app_event().prop_map(Msg::AppEvent),
         1 => (name(), pid()).prop_map(|(name, pid)| Msg::NameReleased { name, pid }),
         1 => send_msg().prop_map(Msg::Send),

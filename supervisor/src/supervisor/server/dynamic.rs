@@ -338,6 +338,7 @@ impl Server {
                 ChildState::Stopped => ChildStatus::Stopped,
             };
             let leaf = TreeView {
+                reason: None,
                 id: c.data.id.clone(),
                 strategy: None,
                 pid: c.pid,
@@ -365,6 +366,7 @@ impl Server {
             children.push(view);
         }
         TreeView {
+            reason: None,
             id: self.spec.data.id.clone(),
             strategy: Some(self.strategy()),
             pid: Some(ctx.pid()),
