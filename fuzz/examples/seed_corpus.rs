@@ -169,7 +169,7 @@ fn main() {
             }]),
         ),
         resp(4, Response::Names([("db".to_string(), pid)].into())),
-        resp(5, Response::Tree(view)),
+        resp(5, Response::Tree(Box::new(view))),
         resp(
             6,
             Response::Apps(vec![AppSummary {

@@ -208,7 +208,7 @@ pub(crate) async fn tree_show_within(
     match link.request(Request::Inspect { pid: root }, timeout).await {
         Ok(Response::Tree(mut view)) => {
             shared.lock().name_nodes(&mut view);
-            Ok(view)
+            Ok(*view)
         }
         Ok(Response::Error(e)) => Err(e),
         Ok(other) => Err(RemoteError::new(

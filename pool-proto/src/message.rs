@@ -1038,7 +1038,7 @@ pub enum Response {
     /// Answer to `TreeStart`, `TreeList`, `TreeStop`.
     Apps(Vec<AppSummary>),
     /// Answer to `TreeShow` and `Inspect`.
-    Tree(TreeView),
+    Tree(Box<TreeView>),
     /// Answer to `Spawn` and `StartApp`.
     Spawned(Pid),
     /// Answer to `Ping`.

@@ -35,7 +35,7 @@ pub(crate) async fn inspect(rt: &Runtime, pid: Pid) -> Response {
         ));
     }
     match sup::inspect(rt, pid).await {
-        Ok(view) => Response::Tree(view),
+        Ok(view) => Response::Tree(Box::new(view)),
         Err(e) => Response::Error(RemoteError::new(ErrorCode::Internal, e.to_string())),
     }
 }

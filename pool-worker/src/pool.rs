@@ -603,7 +603,7 @@ impl Pool {
     /// One application's whole tree.
     pub async fn tree_show(&self, id: &str) -> Result<TreeView, Error> {
         self.ask(Request::TreeShow { id: id.to_owned() }, |r| match r {
-            Response::Tree(t) => Ok(t),
+            Response::Tree(t) => Ok(*t),
             other => Err(other),
         })
         .await

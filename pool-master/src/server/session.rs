@@ -451,7 +451,7 @@ impl Session {
             Request::TreeShow { id: app } => {
                 let s = self.shared.clone();
                 return self.spawn_answer(id, async move {
-                    node_requests::tree_show(&s, &app).await.map(Response::Tree)
+                    node_requests::tree_show(&s, &app).await.map(|v| Response::Tree(Box::new(v)))
                 });
             }
             Request::TreeStop { id: app } => {

@@ -427,7 +427,7 @@ fn answer(behavior: &Mutex<Behavior>, me: NodeId, name: &str, body: &Request) ->
             b.apps.remove(app);
             Response::Ok
         }
-        Request::Inspect { pid } => Response::Tree(TreeView {
+        Request::Inspect { pid } => Response::Tree(Box::new(TreeView {
             reason: None,
             id: "root".into(),
             strategy: Some(Strategy::OneForOne),
@@ -445,7 +445,7 @@ fn answer(behavior: &Mutex<Behavior>, me: NodeId, name: &str, body: &Request) ->
                 status: ChildStatus::Running,
                 children: None,
             }]),
-        }),
+        })),
         Request::Spawn(_) => {
             let pid = Pid::new(me, b.next_serial);
             b.next_serial += 1;

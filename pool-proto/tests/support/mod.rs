@@ -736,7 +736,7 @@ pub(crate) fn response() -> impl Strategy<Value = Response> {
         vec(node_status(), 0..4).prop_map(Response::Nodes),
         vec(process_info(), 0..5).prop_map(Response::Processes),
         vec(app_summary(), 0..4).prop_map(Response::Apps),
-        tree_view().prop_map(Response::Tree),
+        tree_view().prop_map(|v| Response::Tree(Box::new(v))),
         pid().prop_map(Response::Spawned),
         Just(Response::Pong),
         option::of(any::<u64>()).prop_map(|heard_ms_ago| Response::MasterSeen { heard_ms_ago }),
