@@ -676,6 +676,7 @@ impl MasterLink {
                 if info.id != self.info.id {
                     tracing::debug!(node = %info.id, name = %info.name, "node up");
                     members::write(&self.members).up(info);
+                    self.rt.nodes_changed(); // pending children may find a node now
                 }
             }
             Msg::NodeDown { node, reason } => {

@@ -1,17 +1,19 @@
 //! Worker-side placement: [`PoolPlacer`] implements the supervisor crate's
 //! `Placer` by asking the master where a child should run.
 //!
-//! Owns no state and no task; calls the master through its
-//! `MasterHandle`. Start-up: `node.rs` hands it to the runtime
-//! (`set_placer`); once the node stops, placements fail at once ("the node
-//! is stopping").
+//! Owns no task; calls the master through its `MasterHandle`, and holds the
+//! membership-change signal ([`NodeChanges`]) that wakes supervisors with
+//! pending children when a node joins (the master link fires it through
+//! `Runtime::nodes_changed` on `NodeUp`). Start-up: `node.rs` hands it to
+//! the runtime (`set_placer`); once the node stops, placements fail at
+//! once ("the node is stopping").
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use pool_proto::{
     ErrorCode, LabelReq, NodeId, PlaceQuery, Placement, RemoteError, Request, Response,
 };
-use supervisor::remote::Placer;
+use supervisor::remote::{NodeChanges, Placer};
 
 use crate::error::Error;
 use crate::master_link::MasterHandle;
@@ -21,12 +23,18 @@ use crate::master_link::MasterHandle;
 pub(crate) struct PoolPlacer {
     /// Where placement queries go.
     master: MasterHandle,
+    /// Fired when a node joins; supervisors with pending children hold
+    /// receivers. Nothing to stop: receivers just stop waking.
+    changes: NodeChanges,
 }
 
 impl PoolPlacer {
     /// A placer asking the master behind `master`.
     pub(crate) fn new(master: MasterHandle) -> Self {
-        PoolPlacer { master }
+        PoolPlacer {
+            master,
+            changes: NodeChanges::new(),
+        }
     }
 }
 
@@ -80,5 +88,9 @@ impl Placer for PoolPlacer {
             }
         }
         .boxed()
+    }
+
+    fn node_changes(&self) -> Option<NodeChanges> {
+        Some(self.changes.clone())
     }
 }

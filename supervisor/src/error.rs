@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use pool_proto::{ExitReason, NodeId, Pid, RemoteError, SpecError, TreeFileError};
+use pool_proto::{ErrorCode, ExitReason, NodeId, Pid, RemoteError, SpecError, TreeFileError};
 use serde::{Deserialize, Serialize};
 
 /// Result with this crate's [`Error`].
@@ -104,6 +104,12 @@ pub enum Error {
     #[error("supervisor failed to start: {0}")]
     Start(String),
 
+    /// It could not be done now, for a reason that may pass: a supervisor
+    /// whose start-up was cut short from outside (killed, its node
+    /// stopping) although its spec is fine. Try again later, or elsewhere.
+    #[error("{0}; the spec is fine: try again later or on another node")]
+    Unavailable(String),
+
     /// A supervisor refused a request.
     #[error("{0}")]
     Supervisor(SupError),
@@ -111,6 +117,51 @@ pub enum Error {
     /// A supervisor call failed.
     #[error("supervisor call failed: {0}")]
     Call(#[from] CallError),
+}
+
+impl Error {
+    /// Whether the failure may pass by itself, so that the same request is
+    /// worth retrying later (or elsewhere) rather than reporting as a bad
+    /// spec or a bug: a node that cannot be reached, a remote refusal whose
+    /// code says "not now" ([`code_is_transient`]), a callee lost with its
+    /// node, or a start cut short from outside.
+    ///
+    /// A supervisor's start ([`Error::Start`]) is never transient: a child
+    /// that cannot be started for such a reason waits *pending* instead of
+    /// failing the start (see `docs/semantics.md`, `pending.*`).
+    ///
+    /// ```
+    /// use pool_proto::{ErrorCode, NodeId, RemoteError};
+    /// use supervisor::Error;
+    ///
+    /// let lost = Error::Remote(RemoteError::new(ErrorCode::NoNode, "no live node has label zone=z2"));
+    /// assert!(lost.is_transient());
+    /// let typo = Error::Remote(RemoteError::new(ErrorCode::UnknownFunction, "no function \"ech\""));
+    /// assert!(!typo.is_transient());
+    /// assert!(!Error::Start("failed_to_start_child a: nope".into()).is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::NoRoute { .. } | Error::Unavailable(_) => true,
+            Error::Remote(e) => code_is_transient(e.code),
+            Error::Call(CallError::Exit(ExitReason::NoConnection)) => true,
+            Error::Supervisor(SupError::Unavailable(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether a remote failure of this kind may pass by itself: no live node
+/// can take the work now (`NoNode`), the node is gone or unknown
+/// (`UnknownNode`, also what a spawn answers when the connection is lost
+/// before its answer), it refuses work for now (`Overloaded`), or it says
+/// so (`Unavailable`). Everything else — an unknown function, arguments
+/// that do not fit, a bad spec, a refusal — will fail again the same way.
+pub fn code_is_transient(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::NoNode | ErrorCode::UnknownNode | ErrorCode::Overloaded | ErrorCode::Unavailable
+    )
 }
 
 /// Why a call got no reply.
@@ -152,6 +203,12 @@ pub enum SupError {
     /// The child spec is invalid.
     #[error("invalid child spec: {0}")]
     Invalid(String),
+    /// The child could not be started now, for a reason that may pass (no
+    /// live node can take it, its node was lost during the start); nothing
+    /// was stored. A dynamic start is answered at once rather than kept
+    /// pending: the caller is there to decide.
+    #[error("the child cannot be started now: {0}; try again later")]
+    Unavailable(String),
     /// The start function failed; nothing was stored.
     #[error("the child failed to start: {0}")]
     StartFailed(ExitReason),
@@ -178,4 +235,11 @@ pub enum StartError {
     /// The supervisor process died during init.
     #[error("the supervisor died during init")]
     Died,
+    /// The supervisor was to be registered under a name another process
+    /// holds (OTP `{error, {already_started, Pid}}`); nothing was started.
+    #[error("a process is already registered under the supervisor's name: {0}")]
+    AlreadyStarted(Pid),
+    /// The supervisor could not take its name (not a name conflict).
+    #[error("the supervisor could not take its name: {0}")]
+    Name(String),
 }

@@ -82,8 +82,8 @@ pub use runtime::{ProcessSnapshot, Runtime, RuntimeBuilder, RuntimeEvent};
 pub use supervisor::{
     Child, ChildCounts, ChildInfo, ChildKey, ChildPid, SUPERVISOR_FUNCTION, Spec, Started,
     count_children, delete_child, get_childspec, inspect, register_supervisor_function,
-    restart_child, start, start_child, start_dynamic_child, start_link, start_tree, stop,
-    terminate_child, which_children,
+    restart_child, start, start_child, start_dynamic_child, start_link, start_link_named,
+    start_named, start_tree, stop, terminate_child, which_children,
 };
 
 pub use pool_proto::{

@@ -2,7 +2,7 @@
 //! which pool-worker implements over its peer connections (and tests
 //! implement in memory), [`Placer`], which chooses the node of a placed
 //! child, and what goes with them ([`Reach`], [`SpawnReply`], [`SpawnGate`],
-//! [`note_busy`]).
+//! [`NodeChanges`], [`note_busy`]).
 //!
 //! The runtime calls the router for every operation on a pid of another
 //! node. Each operation has a default implementation that turns it into the
@@ -19,12 +19,13 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use pool_proto::{
     ExitReason, Msg, NodeId, Payload, Pid, Placement, Ref, RemoteError, SendMsg, SpawnRequest,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 thread_local! {
     /// A node whose outgoing queue a send of the running process found
@@ -226,4 +227,58 @@ pub trait Placer: Send + Sync + 'static {
         placement: &Placement,
         exclude: &[NodeId],
     ) -> BoxFuture<'static, Result<NodeId, RemoteError>>;
+
+    /// The signal of the pool's membership changes, if this placer has
+    /// one: supervisors whose children wait *pending* (no node could take
+    /// them) retry at once when it fires, instead of at their next backoff
+    /// step. [`Runtime::nodes_changed`](crate::Runtime::nodes_changed)
+    /// fires it. The default has none: pending children are retried on
+    /// their backoff alone.
+    fn node_changes(&self) -> Option<NodeChanges> {
+        None
+    }
+}
+
+/// A counter of the pool's membership changes, for a [`Placer`] to hand
+/// out ([`Placer::node_changes`]): [`notify`](NodeChanges::notify) when a
+/// node joins, and every supervisor with pending children, each holding a
+/// [`subscribe`](NodeChanges::subscribe)d receiver, wakes and retries them.
+/// Cheap to clone; clones share the counter.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use supervisor::remote::NodeChanges;
+///
+/// let changes = NodeChanges::new();
+/// let mut rx = changes.subscribe();
+/// changes.notify();
+/// rx.changed().await.unwrap();
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct NodeChanges {
+    /// The change counter; receivers wake when it moves. Closed only when
+    /// the last clone is dropped, and then waiting receivers simply never
+    /// wake again (their backoff still runs).
+    tx: Arc<watch::Sender<u64>>,
+}
+
+impl NodeChanges {
+    /// A counter at zero, with no receiver yet.
+    pub fn new() -> Self {
+        NodeChanges {
+            tx: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// The membership changed: wakes every receiver.
+    pub fn notify(&self) {
+        self.tx.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that wakes at the next [`notify`](Self::notify) (changes
+    /// before this call are already seen).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.tx.subscribe()
+    }
 }

@@ -7,7 +7,10 @@
 //!   [`ChildInfo`], [`ChildCounts`]).
 //! - [`strategy`]: pure decisions (what a child's exit means, restart and
 //!   shutdown orders); spec validation is `pool_proto::tree`'s.
-//! - [`intensity`]: the restart-intensity window.
+//! - [`intensity`]: the restart-intensity window and the reason of a
+//!   supervisor that gave up.
+//! - [`pending`]: what makes a failed start transient, and the backoff of
+//!   pending children's retries.
 //! - `server`: the supervisor process applying them.
 //!
 //! The crate root re-exports what writing a tree needs (`supervisor::Spec`,
@@ -15,6 +18,7 @@
 
 pub mod api;
 pub mod intensity;
+pub mod pending;
 mod request;
 mod server;
 pub mod spec;
@@ -22,7 +26,8 @@ pub mod strategy;
 
 pub use api::{
     count_children, delete_child, get_childspec, inspect, restart_child, start, start_child,
-    start_dynamic_child, start_link, start_tree, stop, terminate_child, which_children,
+    start_dynamic_child, start_link, start_link_named, start_named, start_tree, stop,
+    terminate_child, which_children,
 };
 pub use pool_proto::SUPERVISOR_FUNCTION;
 pub use request::{
@@ -33,7 +38,7 @@ pub use spec::{Child, ChildFn, CustomStart, Spec, Started};
 
 pub use crate::error::{StartError, SupError};
 
-use crate::runtime::Functions;
+use crate::runtime::{Functions, Runtime};
 
 /// Registers [`SUPERVISOR_FUNCTION`]: the function by which another node
 /// starts a supervisor here, from its data form ([`SupervisorArgs`]). A
@@ -63,8 +68,24 @@ pub fn register_supervisor_function(functions: &mut Functions) -> &mut Functions
                 args.parent,
                 args.path,
                 None,
+                None,
             )
             .await
         },
     )
+}
+
+impl Runtime {
+    /// Tells this node's supervisors that the pool's membership changed (a
+    /// node joined or rejoined): every supervisor with pending children
+    /// (`pending.*` in `docs/semantics.md`) retries them at once instead of
+    /// at its next backoff step. pool-worker calls it on `NodeUp`. It goes
+    /// through the placer's [`NodeChanges`](crate::remote::NodeChanges); a
+    /// runtime without a placer (or whose placer has none) has nothing to
+    /// wake, and this does nothing.
+    pub fn nodes_changed(&self) {
+        if let Some(changes) = self.placer().and_then(|p| p.node_changes()) {
+            changes.notify();
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Escalation (docs/semantics.md "Escalation"): a supervisor that gives up
-//! exits `shutdown`, and its parent treats that by the nested supervisor's
+//! exits `{shutdown, "restart intensity exceeded: ..."}` (OTP: `shutdown`),
+//! and its parent treats that by the nested supervisor's
 //! restart type; through two levels of supervisors up to the root.
 
 mod support;
@@ -16,6 +17,15 @@ fn mid(log: &Log, n: u32, workers: &[&str]) -> Spec {
         spec = spec.child(plain(log, w));
     }
     spec
+}
+
+/// The exit reason of a supervisor that gave up with `n` restarts in its
+/// 5 s window, over `intensity`.
+fn gave_up(n: usize, intensity: u32) -> ExitReason {
+    let restarts = if n == 1 { "restart" } else { "restarts" };
+    ExitReason::ShutdownWith(format!(
+        "restart intensity exceeded: {n} {restarts} in 5 s, intensity {intensity}"
+    ))
 }
 
 /// Crashes worker `id` of supervisor `s` `times` times in a row.
@@ -42,7 +52,7 @@ async fn a_permanent_nested_supervisor_is_restarted_fresh() {
     let m_exit = watch(&rt, m).await;
     log.take();
     crash_times(&rt, m, "W1", 2).await;
-    assert_eq!(m_exit.reason().await, ExitReason::Shutdown, "mid gave up");
+    assert_eq!(m_exit.reason().await, gave_up(2, 1), "mid gave up");
     let m2 = running(&rt, r, "mid").await;
     assert_ne!(m2, m);
     assert_eq!(
@@ -122,8 +132,8 @@ async fn escalation_through_two_levels_restarts_the_subtree_fresh() {
     let (m_exit, l_exit) = (watch(&rt, m).await, watch(&rt, l).await);
     log.take();
     crash_times(&rt, l, "W", 1).await;
-    assert_eq!(l_exit.reason().await, ExitReason::Shutdown);
-    assert_eq!(m_exit.reason().await, ExitReason::Shutdown);
+    assert_eq!(l_exit.reason().await, gave_up(1, 0));
+    assert_eq!(m_exit.reason().await, gave_up(1, 0));
     let m2 = running(&rt, r, "mid").await;
     let l2 = running(&rt, m2, "leaf").await;
     running(&rt, l2, "W").await;
@@ -132,7 +142,7 @@ async fn escalation_through_two_levels_restarts_the_subtree_fresh() {
 }
 
 /// escalate.root: when the root gives up too, the whole tree is gone and the
-/// root's own exit reason is `shutdown`.
+/// root's own exit reason is the give-up reason, `{shutdown, _}`.
 #[tokio::test(start_paused = true)]
 async fn when_the_root_gives_up_the_whole_tree_is_gone() {
     let rt = node();
@@ -146,7 +156,7 @@ async fn when_the_root_gives_up_the_whole_tree_is_gone() {
     let r_exit = watch(&rt, r).await;
     log.take();
     crash_times(&rt, m, "W1", 1).await;
-    assert_eq!(r_exit.reason().await, ExitReason::Shutdown);
+    assert_eq!(r_exit.reason().await, gave_up(1, 0));
     assert_eq!(log.take(), ["stopped W2", "stopped R"]);
     wait_until("every process is gone", DEADLINE, || {
         rt.process_count() == 0
@@ -169,5 +179,5 @@ async fn each_escalation_counts_one_restart_in_the_parent() {
     crash_times(&rt, running(&rt, r, "mid").await, "W", 1).await;
     assert!(rt.is_alive(r));
     crash_times(&rt, running(&rt, r, "mid").await, "W", 1).await;
-    assert_eq!(r_exit.reason().await, ExitReason::Shutdown);
+    assert_eq!(r_exit.reason().await, gave_up(2, 1));
 }

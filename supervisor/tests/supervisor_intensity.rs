@@ -24,6 +24,15 @@ async fn ab(
     sup::start(rt, spec).await.unwrap()
 }
 
+/// The exit reason of a supervisor that gave up: `{shutdown, "restart
+/// intensity exceeded: N restarts in T s, intensity I"}` (OTP: `shutdown`).
+fn gave_up(n: usize, period_s: u64, intensity: u32) -> ExitReason {
+    let restarts = if n == 1 { "restart" } else { "restarts" };
+    ExitReason::ShutdownWith(format!(
+        "restart intensity exceeded: {n} {restarts} in {period_s} s, intensity {intensity}"
+    ))
+}
+
 /// Crashes child `id` of `s` at the current (virtual) time.
 async fn crash_now(rt: &supervisor::Runtime, s: supervisor::Pid, id: &str) {
     let pid = running(rt, s, id).await;
@@ -32,7 +41,8 @@ async fn crash_now(rt: &supervisor::Runtime, s: supervisor::Pid, id: &str) {
 
 /// intensity.under-period: intensity 1, period 1 s: two restarts 999 ms
 /// apart are more than 1 within the period, so the supervisor gives up at
-/// the second crash and exits `shutdown`.
+/// the second crash and exits `{shutdown, "restart intensity exceeded: 2
+/// restarts in 1 s, intensity 1"}`.
 #[tokio::test(start_paused = true)]
 async fn two_restarts_just_under_the_period_apart_give_up() {
     let rt = node();
@@ -44,7 +54,7 @@ async fn two_restarts_just_under_the_period_apart_give_up() {
     let t = tokio::time::Instant::now();
     crash_now(&rt, s, "A").await;
     let (reason, at) = w.exit().await;
-    assert_eq!(reason, ExitReason::Shutdown);
+    assert_eq!(reason, gave_up(2, 1, 1));
     assert_eq!(at - t, ms(0), "gave up at once");
 }
 
@@ -95,7 +105,7 @@ async fn the_window_slides() {
     assert!(rt.is_alive(s), "the restart at 0 s left the window at 10 s");
     tokio::time::sleep(secs(5)).await;
     crash_now(&rt, s, "A").await;
-    assert_eq!(w.reason().await, ExitReason::Shutdown);
+    assert_eq!(w.reason().await, gave_up(3, 10, 2));
 }
 
 /// intensity.shared: the counter is per supervisor, shared by all its
@@ -109,7 +119,7 @@ async fn the_counter_is_shared_by_all_children() {
     crash_now(&rt, s, "A").await;
     tokio::time::sleep(secs(2)).await;
     crash_now(&rt, s, "B").await;
-    assert_eq!(w.reason().await, ExitReason::Shutdown);
+    assert_eq!(w.reason().await, gave_up(2, 5, 1));
 }
 
 /// intensity.zero: with intensity 0 the first crash that needs a restart
@@ -122,12 +132,13 @@ async fn intensity_zero_gives_up_on_the_first_crash() {
     let w = watch(&rt, s).await;
     log.take();
     crash_now(&rt, s, "A").await;
-    assert_eq!(w.reason().await, ExitReason::Shutdown);
+    assert_eq!(w.reason().await, gave_up(1, 5, 0));
     assert_eq!(log.take(), ["stopped B"], "A was not restarted");
 }
 
 /// intensity.give-up: giving up does not restart the crashed child, stops
-/// the remaining children in reverse start order and exits `shutdown`.
+/// the remaining children in reverse start order and exits `{shutdown, _}`
+/// with the reason in words.
 #[tokio::test(start_paused = true)]
 async fn giving_up_stops_the_others_in_reverse_order_and_exits_shutdown() {
     let rt = node();
@@ -147,7 +158,7 @@ async fn giving_up_stops_the_others_in_reverse_order_and_exits_shutdown() {
     let w = watch(&rt, s).await;
     log.take();
     crash_now(&rt, s, "B").await;
-    assert_eq!(w.reason().await, ExitReason::Shutdown);
+    assert_eq!(w.reason().await, gave_up(1, 5, 0));
     assert_eq!(log.take(), ["stopped D", "stopped C", "stopped A"]);
     for p in others {
         assert!(!rt.is_alive(p));
@@ -178,7 +189,7 @@ async fn failed_restart_attempts_count() {
     let t0 = tokio::time::Instant::now();
     crash_now(&rt, s, "X").await;
     let (reason, at) = w.exit().await;
-    assert_eq!(reason, ExitReason::Shutdown);
+    assert_eq!(reason, gave_up(4, 5, 3));
     assert_eq!(at - t0, ms(0));
     assert_eq!(log.count("start-failed X"), 3);
 }

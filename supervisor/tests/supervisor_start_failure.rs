@@ -311,7 +311,8 @@ async fn a_failed_restart_is_retried_until_it_succeeds() {
 /// siblings restarted in the failed round again and starts the whole group
 /// from the top; each retry counts. Probe: intensity 2, C crashes, B always
 /// fails: stop B, stop A, start A, B fails; stop A, start A, B fails; limit
-/// reached; stop A; exit `shutdown`.
+/// reached; stop A; exit `shutdown` (ours: `{shutdown, "restart intensity
+/// exceeded: ..."}`).
 #[tokio::test(start_paused = true)]
 async fn one_for_all_retries_from_the_top_and_counts_each_retry() {
     let rt = node();
@@ -330,7 +331,12 @@ async fn one_for_all_retries_from_the_top_and_counts_each_retry() {
     let w = watch(&rt, s).await;
     log.take();
     crash_child(&rt, running(&rt, s, "C").await).await;
-    assert_eq!(w.reason().await, ExitReason::Shutdown);
+    assert_eq!(
+        w.reason().await,
+        ExitReason::ShutdownWith(
+            "restart intensity exceeded: 3 restarts in 5 s, intensity 2".into()
+        )
+    );
     assert_eq!(
         log.take(),
         [

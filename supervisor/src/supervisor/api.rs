@@ -22,7 +22,12 @@ use crate::error::{CallError, Error, StartError, SupError};
 use crate::runtime::spawn::SpawnOpts;
 use crate::runtime::{Ctx, Runtime};
 
-async fn spawn_supervisor(rt: &Runtime, spec: Spec, link: Option<Pid>) -> Result<Pid, Error> {
+async fn spawn_supervisor(
+    rt: &Runtime,
+    spec: Spec,
+    link: Option<Pid>,
+    name: Option<&str>,
+) -> Result<Pid, Error> {
     let (tx, rx) = oneshot::channel();
     let path = spec.id().to_owned();
     let mut opts = SpawnOpts::new()
@@ -32,21 +37,58 @@ async fn spawn_supervisor(rt: &Runtime, spec: Spec, link: Option<Pid>) -> Result
     if let Some(parent) = link {
         opts = opts.link(parent);
     }
+    let name = name.map(str::to_owned);
     let pid = rt.spawn_opts(opts, move |ctx| {
-        server::run(ctx, spec, link, path, Some(tx))
+        server::run(ctx, spec, link, path, name, Some(tx))
     });
     match rx.await {
         Ok(Ok(())) => Ok(pid),
+        // OTP's `{error, {already_started, Pid}}`.
+        Ok(Err(StartError::AlreadyStarted(holder))) => {
+            Err(Error::Supervisor(SupError::AlreadyStarted(holder)))
+        }
         Ok(Err(e)) => Err(Error::Start(e.to_string())),
-        Err(_) => Err(Error::Start(StartError::Died.to_string())),
+        // Killed before its init answered (from outside: the spec and the
+        // children are not at fault, e.g. the node is stopping or
+        // fencing): worth trying again, so transient.
+        Err(_) => Err(Error::Unavailable(StartError::Died.to_string())),
     }
 }
 
 /// Starts a supervisor linked to the calling process (OTP `start_link`):
-/// its children are running when this returns. If a child fails to start,
-/// the others are stopped and the error says which one and why.
+/// its children are running when this returns, except those that wait
+/// pending (no node can take them now: `pending.*` in `docs/semantics.md`).
+/// If a child fails to start, the others are stopped and the error says
+/// which one and why.
 pub async fn start_link(ctx: &Ctx, spec: Spec) -> Result<Pid, Error> {
-    spawn_supervisor(ctx.runtime(), spec, Some(ctx.pid())).await
+    spawn_supervisor(ctx.runtime(), spec, Some(ctx.pid()), None).await
+}
+
+/// [`start_link`] under a local name (OTP `start_link({local, Name}, ...)`):
+/// the supervisor takes `name` before it starts any child. If another
+/// process holds the name, nothing starts and the answer is
+/// `Supervisor(AlreadyStarted(holder))` (OTP `{error, {already_started,
+/// Pid}}`). The name is released when the supervisor exits.
+pub async fn start_link_named(ctx: &Ctx, name: &str, spec: Spec) -> Result<Pid, Error> {
+    spawn_supervisor(ctx.runtime(), spec, Some(ctx.pid()), Some(name)).await
+}
+
+/// [`start`] under a local name (OTP `start({local, Name}, ...)`); see
+/// [`start_link_named`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use supervisor::{Error, Runtime, Spec, Strategy, SupError};
+///
+/// let rt = Runtime::standalone();
+/// let first = supervisor::start_named(&rt, "jobs", Spec::new("jobs", Strategy::OneForOne)).await.unwrap();
+/// assert_eq!(rt.whereis("jobs"), Some(first));
+/// let again = supervisor::start_named(&rt, "jobs", Spec::new("jobs", Strategy::OneForOne)).await;
+/// assert!(matches!(again, Err(Error::Supervisor(SupError::AlreadyStarted(p))) if p == first));
+/// # }
+/// ```
+pub async fn start_named(rt: &Runtime, name: &str, spec: Spec) -> Result<Pid, Error> {
+    spawn_supervisor(rt, spec, None, Some(name)).await
 }
 
 /// Starts a supervisor linked to nothing (a root); stop it with [`stop`].
@@ -65,7 +107,7 @@ pub async fn start_link(ctx: &Ctx, spec: Spec) -> Result<Pid, Error> {
 /// # }
 /// ```
 pub async fn start(rt: &Runtime, spec: Spec) -> Result<Pid, Error> {
-    spawn_supervisor(rt, spec, None).await
+    spawn_supervisor(rt, spec, None, None).await
 }
 
 /// Starts the root supervisor of a tree (a parsed tree file), unlinked.

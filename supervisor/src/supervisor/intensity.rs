@@ -14,7 +14,27 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use pool_proto::SupervisorSpec;
+use pool_proto::{ExitReason, SupervisorSpec};
+
+/// How the exit reason of a supervisor that gave up begins
+/// ([`RestartIntensity::give_up_reason`]).
+pub const GAVE_UP: &str = "restart intensity exceeded";
+
+/// Whether `reason` is the exit reason of a supervisor that gave up (its
+/// restart intensity was exceeded).
+///
+/// ```
+/// use pool_proto::ExitReason;
+/// use supervisor::supervisor::intensity::gave_up;
+///
+/// assert!(gave_up(&ExitReason::ShutdownWith(
+///     "restart intensity exceeded: 2 restarts in 5 s, intensity 1".into()
+/// )));
+/// assert!(!gave_up(&ExitReason::Shutdown));
+/// ```
+pub fn gave_up(reason: &ExitReason) -> bool {
+    matches!(reason, ExitReason::ShutdownWith(t) if t.starts_with(GAVE_UP))
+}
 
 /// The restart window of one supervisor: at most `intensity` restarts within
 /// `period`, shared by all its children.
@@ -116,6 +136,35 @@ impl RestartIntensity {
             .iter()
             .filter(|&&t| self.in_window(t, now))
             .count()
+    }
+
+    /// The exit reason of a supervisor that gave up at `now`, in words
+    /// users need (OTP exits plain `shutdown`): a `{shutdown, _}`, so that
+    /// a parent treats it exactly as OTP's `shutdown` (§1.4: clean for a
+    /// transient child, restarted if permanent).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use pool_proto::ExitReason;
+    /// use supervisor::supervisor::intensity::RestartIntensity;
+    ///
+    /// let mut w = RestartIntensity::new(1, Duration::from_secs(5));
+    /// let t0 = Instant::now();
+    /// w.add_restart(t0);
+    /// assert!(!w.add_restart(t0 + Duration::from_secs(1)));
+    /// assert_eq!(
+    ///     w.give_up_reason(t0 + Duration::from_secs(1)),
+    ///     ExitReason::ShutdownWith("restart intensity exceeded: 2 restarts in 5 s, intensity 1".into())
+    /// );
+    /// ```
+    pub fn give_up_reason(&self, now: Instant) -> ExitReason {
+        let n = self.restarts_in_window(now);
+        let secs = self.period.as_secs_f64();
+        let restarts = if n == 1 { "restart" } else { "restarts" };
+        ExitReason::ShutdownWith(format!(
+            "{GAVE_UP}: {n} {restarts} in {secs} s, intensity {}",
+            self.intensity
+        ))
     }
 
     /// Every restart attempt counted since this window was created.

@@ -18,10 +18,13 @@
 //! Every decision comes from the pure modules ([`strategy`](super::strategy),
 //! [`intensity`](super::intensity)); these files only apply them:
 //!
-//! - this file: `run` (trap exits, validate, init, then serve), the loop
-//!   (`serve`), a child's exit (`child_exited`) and restarts (`restart`,
-//!   `retry`, `apply_plan`);
+//! - this file: `run` (trap exits, take its name, validate, init, then
+//!   serve), the loop (`serve`), a child's exit (`child_exited`) and
+//!   restarts (`restart`, `retry`, `apply_plan`);
 //! - `start.rs`: init and where and how one child starts;
+//! - `pending.rs`: children whose start failed for a reason that may pass
+//!   (`pending.*`): marking them, and their retries on backoff or when the
+//!   pool's membership changes;
 //! - `stop.rs`: OTP's `shutdown/1` and the stop of every child;
 //! - `dynamic.rs`: the calls (`which_children`, `start_child`, ...).
 //!
@@ -29,19 +32,26 @@
 //! except between the attempts of a failing restart: a failed start marks
 //! the child `restarting` and the retry is a message the supervisor sends
 //! itself, so calls queued before it are answered first (OTP.md §1.7).
+//! Pending children are retried from the loop too, when their backoff is
+//! due or the membership changes, between two envelopes.
 
 mod dynamic;
+mod pending;
 mod start;
 mod stop;
+
+use std::hash::RandomState;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use pool_proto::tree::validate_supervisor;
 use pool_proto::{ChildSpecData, ExitReason, NodeId, Pid, Strategy, SupervisorSpec};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
-use super::intensity::RestartIntensity;
+use super::intensity::{RestartIntensity, gave_up};
+use super::pending::StartFailure;
 use super::spec::{Spec, Started};
 use super::strategy::{
     ChildState, ChildView, ExitAction, RestartPlan, on_child_exit, on_start_ignored, restart_plan,
@@ -93,6 +103,11 @@ struct ChildRec {
     /// The node its last process was lost with (`noconnection`): the
     /// replacement is placed elsewhere.
     lost_node: Option<NodeId>,
+    /// While it is `Pending`: why, and when it is retried.
+    pending: Option<PendingStart>,
+    /// Why it stopped for good, when `inspect` should show it `failed`: a
+    /// nested supervisor that gave up and is kept stopped.
+    failed: Option<String>,
 }
 
 impl ChildRec {
@@ -104,11 +119,46 @@ impl ChildRec {
     fn is_supervisor(&self) -> bool {
         self.data.supervisor.is_some()
     }
+
+    /// The child now runs as `pid`: whatever it waited for or failed with
+    /// is over.
+    fn set_running(&mut self, pid: Pid) {
+        self.pid = Some(pid);
+        self.state = ChildState::Running;
+        self.pending = None;
+        self.failed = None;
+    }
+
+    /// Whether `pid` names this child: its process, or (OTP's
+    /// `{restarting, OldPid}`) the process it ran as while its restart is
+    /// being retried or waits pending.
+    fn answers_to(&self, pid: Pid) -> bool {
+        self.pid == Some(pid)
+            || (self.pid.is_none()
+                && matches!(self.state, ChildState::Restarting | ChildState::Pending)
+                && self.last_pid == Some(pid))
+    }
+}
+
+/// Why a pending child waits, and when it is tried again.
+#[derive(Debug, Clone)]
+struct PendingStart {
+    /// Why, in words: the transient failure, or the earlier sibling it
+    /// waits for. Shown by `inspect`.
+    reason: String,
+    /// Failed attempts so far (the backoff's exponent).
+    attempts: u32,
+    /// When it is retried; `None` while it waits for an earlier sibling
+    /// (one_for_all, rest_for_one), which starts it when it starts itself.
+    due: Option<Instant>,
+    /// It replaces a process that ran (a restart): its start counts as one
+    /// restart of the child and is published as `ChildRestarted`.
+    restart: bool,
 }
 
 /// A running supervisor's state. It lives in the supervisor process's
-/// future and dies with it; it owns no task and no channel, only the
-/// records of its children (whose processes it reaches by pid).
+/// future and dies with it; it owns no task, only the records of its
+/// children (whose processes it reaches by pid) and one receiver.
 struct Server {
     /// The flags and the children's specs, with the closures of children
     /// written in code.
@@ -124,6 +174,14 @@ struct Server {
     intensity: RestartIntensity,
     /// The last [`ChildRec::uid`] given out.
     next_uid: u64,
+    /// Fires when the pool's membership changes (the placer's
+    /// [`NodeChanges`](crate::remote::NodeChanges)): pending children are
+    /// then retried at once. `None` without a placer. A receiver only:
+    /// dropped with the supervisor, nothing to stop.
+    changes: Option<watch::Receiver<u64>>,
+    /// Seeds the jitter of pending children's backoff (random per
+    /// supervisor, so supervisors that lost the same node spread out).
+    jitter: RandomState,
 }
 
 /// Runs a supervisor in the calling process until it stops; returns its
@@ -136,12 +194,34 @@ pub(crate) fn run(
     spec: Spec,
     parent: Option<Pid>,
     path: String,
+    name: Option<String>,
     ack: Option<oneshot::Sender<Result<(), StartError>>>,
 ) -> BoxFuture<'static, ExitReason> {
     async move {
         // OTP.md §1.3: the supervisor traps exits before anything else, so
         // that a child dying during init is a message, not its own death.
         ctx.trap_exit(true);
+        // OTP's `{local, Name}`: the name is taken before anything starts
+        // (proc_lib registers it before `init`), atomically, so of two
+        // starts under one name exactly one runs; the other answers
+        // `{already_started, Pid}` and exits `normal`.
+        if let Some(name) = name
+            && let Err(e) = ctx.register(&name)
+        {
+            let (err, reason) = match e {
+                crate::error::Error::NameTaken { holder, .. } => {
+                    (StartError::AlreadyStarted(holder), ExitReason::Normal)
+                }
+                e => (
+                    StartError::Name(e.to_string()),
+                    ExitReason::Error(e.to_string()),
+                ),
+            };
+            if let Some(ack) = ack {
+                let _ = ack.send(Err(err));
+            }
+            return reason;
+        }
         // A spec that cannot be started fails the start and no child runs
         // (`spec.validation`); the caller gets the error, not a crash.
         if let Err(e) = validate_supervisor(&spec.data) {
@@ -151,6 +231,11 @@ pub(crate) fn run(
             }
             return reason;
         }
+        let changes = ctx
+            .runtime()
+            .placer()
+            .and_then(|p| p.node_changes())
+            .map(|c| c.subscribe());
         let mut server = Server {
             intensity: RestartIntensity::from_spec(&spec.data),
             spec,
@@ -158,9 +243,13 @@ pub(crate) fn run(
             parent,
             children: Vec::new(),
             next_uid: 0,
+            changes,
+            jitter: RandomState::new(),
         };
         // Start the children in order; the first failure stops those
         // already started and fails the start (`start.rs`, OTP.md §1.3).
+        // A child that cannot start *now* (transient) does not fail it: it
+        // waits pending (`pending.rs`).
         // The supervisor then exits with the reason `start_link` returns,
         // so a linked caller that traps exits sees the same thing.
         if let Err(e) = server.init(&mut ctx).await {
@@ -170,13 +259,25 @@ pub(crate) fn run(
             }
             return reason;
         }
-        // `start` returns only now: every child is running.
+        // `start` returns only now: every child is running or pending.
         if let Some(ack) = ack {
             let _ = ack.send(Ok(()));
         }
         server.serve(&mut ctx).await
     }
     .boxed()
+}
+
+/// What woke the supervisor's loop.
+enum Wake {
+    /// An envelope from the mailbox.
+    Envelope(Envelope),
+    /// Pending children are due: those whose backoff is up, or `all` of
+    /// them when the pool's membership changed.
+    PendingDue {
+        /// Retry every pending child now, whatever its backoff says.
+        all: bool,
+    },
 }
 
 /// The clock of the restart window: tokio's, so that tests on paused time
@@ -203,6 +304,13 @@ impl Server {
         self.children.iter().position(|c| c.pid == Some(pid))
     }
 
+    /// The child `pid` names, counting the old pid of a child whose restart
+    /// is pending or being retried (simple_one_for_one's calls by pid,
+    /// OTP's `{restarting, OldPid}`).
+    fn index_answering_to(&self, pid: Pid) -> Option<usize> {
+        self.children.iter().position(|c| c.answers_to(pid))
+    }
+
     fn index_of_id(&self, id: &str) -> Option<usize> {
         self.children.iter().position(|c| c.data.id == id)
     }
@@ -219,6 +327,8 @@ impl Server {
             state: ChildState::Stopped,
             restarts: 0,
             lost_node: None,
+            pending: None,
+            failed: None,
         }
     }
 
@@ -240,7 +350,18 @@ impl Server {
     async fn serve(&mut self, ctx: &mut Ctx) -> ExitReason {
         let system = ctx.runtime().system_pid();
         loop {
-            match ctx.recv().await {
+            // Between two envelopes: pending children whose backoff is due,
+            // or all of them when the membership changed (`pending.rs`).
+            let env = match self.wait(ctx).await {
+                Wake::Envelope(env) => env,
+                Wake::PendingDue { all } => {
+                    if let Some(stop) = self.retry_pending(ctx, all).await {
+                        return stop;
+                    }
+                    continue;
+                }
+            };
+            match env {
                 Envelope::Exit { from, reason } => {
                     // An exit signal from the parent means "stop" (OTP:
                     // the supervisor terminates with the parent's reason
@@ -306,6 +427,9 @@ impl Server {
             rec.lost_node = old
                 .filter(|p| reason == ExitReason::NoConnection && p.node() != local)
                 .map(Pid::node);
+            // A nested supervisor that gave up shows `failed` while its
+            // spec is kept (a transient one); a restart clears it.
+            rec.failed = gave_up(&reason).then(|| reason.to_string());
         }
         // The decision is pure (strategy.rs): restart type × reason, and
         // whether the exit is a trigger for auto_shutdown.
@@ -341,22 +465,26 @@ impl Server {
         None
     }
 
-    /// Counts a restart in the window (OTP.md §1.6); false (after stopping
-    /// everything) if the supervisor gives up.
-    async fn count_restart(&mut self, ctx: &mut Ctx) -> bool {
+    /// Counts a restart in the window (OTP.md §1.6); if the supervisor
+    /// gives up, stops everything and returns its exit reason.
+    async fn count_restart(&mut self, ctx: &mut Ctx) -> Option<ExitReason> {
         // The check comes before the restart: with intensity 0 the first
         // restart is already one too many.
-        if self.intensity.add_restart(now()) {
-            return true;
+        let at = now();
+        if self.intensity.add_restart(at) {
+            return None;
         }
+        let reason = self.intensity.give_up_reason(at);
         // Giving up, in OTP's order: the crashed child is not restarted,
         // the limit is logged, the other children stop in reverse start
-        // order, and the caller exits `shutdown` (which the parent then
-        // treats as this child's exit: escalation).
+        // order, and the caller exits `{shutdown, "restart intensity
+        // exceeded: ..."}` (OTP: plain `shutdown`; the words say why, and
+        // the parent treats both alike: escalation).
         tracing::error!(
             supervisor = %self.path,
             intensity = self.intensity.intensity(),
             period = ?self.intensity.period(),
+            %reason,
             "reached_max_restart_intensity: shutting down"
         );
         ctx.runtime().emit(RuntimeEvent::SupervisorGaveUp {
@@ -364,7 +492,7 @@ impl Server {
             path: self.path.clone(),
         });
         self.terminate_all(ctx).await;
-        false
+        Some(reason)
     }
 
     /// Restarts after child `idx` exited with `reason` (OTP.md §1.5): one
@@ -375,8 +503,8 @@ impl Server {
         idx: usize,
         reason: ExitReason,
     ) -> Option<ExitReason> {
-        if !self.count_restart(ctx).await {
-            return Some(ExitReason::Shutdown);
+        if let Some(stop) = self.count_restart(ctx).await {
+            return Some(stop);
         }
         let plan = restart_plan(self.strategy(), &self.views(), idx);
         self.apply_plan(ctx, plan, reason).await;
@@ -391,8 +519,8 @@ impl Server {
             // Stopped by terminate_child, or restarted by a group restart.
             return None;
         }
-        if !self.count_restart(ctx).await {
-            return Some(ExitReason::Shutdown);
+        if let Some(stop) = self.count_restart(ctx).await {
+            return Some(stop);
         }
         let plan = retry_plan(self.strategy(), &self.views(), idx);
         self.apply_plan(ctx, plan, ExitReason::Error("start failed".into()))
@@ -419,7 +547,7 @@ impl Server {
             }
         }
         // 2. Start the group in start order.
-        for u in start {
+        for (k, &u) in start.iter().enumerate() {
             let Some(i) = self.index_of_uid(u) else {
                 continue;
             };
@@ -430,8 +558,7 @@ impl Server {
             match self.start_one(ctx, &rec).await {
                 Ok(Started::Pid(pid)) => {
                     let rec = &mut self.children[i];
-                    rec.pid = Some(pid);
-                    rec.state = ChildState::Running;
+                    rec.set_running(pid);
                     rec.restarts += 1;
                     rec.lost_node = None;
                     ctx.runtime().emit(RuntimeEvent::ChildRestarted {
@@ -451,7 +578,26 @@ impl Server {
                         self.children.remove(i);
                     }
                 }
-                Err(e) => {
+                Err(StartFailure::Transient(why)) => {
+                    // 3a. It cannot start *now* (no node for it, its node
+                    //     lost during the start): pending, retried with
+                    //     backoff, not counted. Under one_for_all and
+                    //     rest_for_one the rest of the group waits for it,
+                    //     pending too, and starts after it, in order.
+                    tracing::warn!(supervisor = %self.path, child = %rec.data.id, reason = %why, "restart cannot proceed now; child pending");
+                    ctx.runtime().emit(RuntimeEvent::ChildRestarted {
+                        supervisor: ctx.pid(),
+                        path: self.path.clone(),
+                        child: rec.data.id.clone(),
+                        old,
+                        new: None,
+                        reason: ExitReason::Error(why.clone()),
+                    });
+                    self.set_pending(i, why, true);
+                    self.wait_behind(&start[k + 1..], &rec.data.id, true);
+                    break;
+                }
+                Err(StartFailure::Permanent(e)) => {
                     // 3. A start failed: the child is `restarting`, and the
                     //    retry is a message to ourselves, so the mailbox is
                     //    served before it (OTP.md §1.7). The rest of the

@@ -38,6 +38,16 @@ pub enum ChildState {
     /// There is no process to terminate, but for `all_significant` it still
     /// counts as present, as in OTP, where only a pid of `undefined` does not.
     Restarting,
+    /// Its start failed for a reason that may pass (no node can take it
+    /// now, its node was lost during the start), or it waits for an
+    /// earlier sibling that is pending (one_for_all, rest_for_one start in
+    /// order): retried with capped backoff and when the pool's membership
+    /// changes, never counted against the intensity (`pending.*` in
+    /// `docs/semantics.md`; OTP has no such state). No process to
+    /// terminate; for `all_significant` it counts as present, as
+    /// `Restarting` does, and a group restart starts it like any stopped
+    /// child.
+    Pending,
     /// No process and none pending: stopped by `terminate_child`, a transient
     /// clean exit, an `ignore` at start, or not yet started in a group restart
     /// that failed partway (OTP: `undefined`).

@@ -46,7 +46,6 @@ fn never_failed(ctl: &Ctl<'_>, id: &str, window: Duration) -> Result<Vec<String>
 /// `pending`); after SIGCONT, w3 rejoins and the whole tree runs, each
 /// entry once, the pinned child on w3 again.
 #[test]
-#[ignore = "issue 13 point 1: fails until a start that meets a hung or dying node leaves the app pending"]
 fn a_root_restart_that_meets_a_hung_node_leaves_the_app_pending_not_failed() -> Result<()> {
     let mut c = start_cluster(&[
         ("w1", &[]),
@@ -114,7 +113,6 @@ fn a_root_restart_that_meets_a_hung_node_leaves_the_app_pending_not_failed() -> 
 /// and its root keeps its pid. When a new worker with that label joins,
 /// the child runs there and the whole tree runs, the root still the same.
 #[test]
-#[ignore = "issue 13 point 5: fails until a child no live node can take waits pending"]
 fn a_child_pinned_to_a_lost_label_waits_pending_and_starts_when_a_node_with_it_joins() -> Result<()>
 {
     let mut c = start_cluster(&[("w1", &[]), ("w2", &["--label", "zone=z2"])])?;

@@ -141,3 +141,34 @@ fn time_going_backwards_is_harmless() {
     assert!(w.add_restart(t0));
     assert!(!w.add_restart(t0 - secs(50)));
 }
+
+/// The give-up reason says how many restarts fell in how long a window and
+/// the intensity they exceeded, and is recognised as a give-up (a
+/// `{shutdown, _}`, so parents treat it as OTP's `shutdown`).
+#[test]
+fn give_up_reason_names_the_count_the_period_and_the_intensity() {
+    use pool_proto::ExitReason;
+    let t0 = Instant::now();
+    let mut w = RestartIntensity::new(0, Duration::from_millis(1500));
+    assert!(!w.add_restart(t0));
+    let r = w.give_up_reason(t0);
+    assert_eq!(
+        r,
+        ExitReason::ShutdownWith(
+            "restart intensity exceeded: 1 restart in 1.5 s, intensity 0".into()
+        )
+    );
+    assert!(super::gave_up(&r));
+    let mut w = RestartIntensity::new(3, Duration::from_secs(10));
+    for s in 0..4 {
+        w.add_restart(t0 + Duration::from_secs(s));
+    }
+    assert_eq!(
+        w.give_up_reason(t0 + Duration::from_secs(3)).to_string(),
+        ExitReason::ShutdownWith(
+            "restart intensity exceeded: 4 restarts in 10 s, intensity 3".into()
+        )
+        .to_string()
+    );
+    assert!(!super::gave_up(&ExitReason::ShutdownWith("other".into())));
+}

@@ -8,6 +8,7 @@
 use pool_proto::tree::validate_child;
 use pool_proto::{ChildSpecData, ChildStatus, ExitReason, Pid, Strategy, TreeView};
 
+use super::super::pending::StartFailure;
 use super::super::request::{
     ChildCounts, ChildInfo, ChildKey, ChildPid, INSPECT_TIMEOUT, StartChildCode, SupRequest,
 };
@@ -101,7 +102,9 @@ impl Server {
                     match self.index_of_id(&id).map(|i| (i, self.children[i].state)) {
                         None => Err(SupError::NotFound),
                         Some((_, ChildState::Running)) => Err(SupError::Running),
-                        Some((_, ChildState::Restarting)) => Err(SupError::Restarting),
+                        Some((_, ChildState::Restarting | ChildState::Pending)) => {
+                            Err(SupError::Restarting)
+                        }
                         Some((i, ChildState::Stopped)) => {
                             self.children.remove(i);
                             Ok(())
@@ -112,12 +115,14 @@ impl Server {
             }
             // The spec with every default filled in, as OTP returns it.
             SupRequest::GetChildSpec(key) => {
-                // By pid works on every strategy; by id, not on
-                // simple_one_for_one, whose children share one spec.
+                // As OTP 25: by id, except on simple_one_for_one, whose
+                // children share one spec and are known by pid only — the
+                // old pid too while the child's restart is pending or
+                // being retried (`{restarting, OldPid}`).
                 let found = match &key {
                     ChildKey::Id(id) if !sofo => self.index_of_id(id),
-                    ChildKey::Pid(p) => self.index_of_pid(*p),
-                    ChildKey::Id(_) => None,
+                    ChildKey::Pid(p) if sofo => self.index_answering_to(*p),
+                    ChildKey::Id(_) | ChildKey::Pid(_) => None,
                 };
                 let r = found
                     .map(|i| {
@@ -144,15 +149,16 @@ impl Server {
         None
     }
 
-    /// One entry of `which_children`: a restarting child shows as such,
-    /// a stopped one as `undefined`.
+    /// One entry of `which_children`: a restarting child shows as such, and
+    /// so does a pending one (OTP has no pending state; both wait for a
+    /// retry with no process), a stopped one as `undefined`.
     fn info(&self, c: &ChildRec) -> ChildInfo {
         ChildInfo {
             id: (!c.data.id.is_empty() && self.strategy() != Strategy::SimpleOneForOne)
                 .then(|| c.data.id.clone()),
             pid: match (c.state, c.pid) {
                 (ChildState::Running, Some(p)) => ChildPid::Pid(p),
-                (ChildState::Restarting, _) => ChildPid::Restarting,
+                (ChildState::Restarting | ChildState::Pending, _) => ChildPid::Restarting,
                 _ => ChildPid::Undefined,
             },
             supervisor: c.is_supervisor(),
@@ -210,8 +216,7 @@ impl Server {
         let mut rec = self.new_rec(data, serde_json::Value::Null);
         match self.start_one(ctx, &rec).await {
             Ok(Started::Pid(pid)) => {
-                rec.pid = Some(pid);
-                rec.state = ChildState::Running;
+                rec.set_running(pid);
                 self.children.push(rec);
                 Ok(Some(pid))
             }
@@ -223,10 +228,12 @@ impl Server {
                 Ok(None)
             }
             // A failed start stores nothing, closures included, so the
-            // same id can be tried again.
-            Err(reason) => {
+            // same id can be tried again. A transient failure is answered
+            // too, as `Unavailable`, not kept pending: the caller is there
+            // to decide whether to try again.
+            Err(failure) => {
                 self.spec.code.remove(&rec.data.id);
-                Err(SupError::StartFailed(reason))
+                Err(start_error(failure))
             }
         }
     }
@@ -252,13 +259,12 @@ impl Server {
         let mut rec = self.new_rec(template, args);
         match self.start_one(ctx, &rec).await {
             Ok(Started::Pid(pid)) => {
-                rec.pid = Some(pid);
-                rec.state = ChildState::Running;
+                rec.set_running(pid);
                 self.children.push(rec);
                 Ok(Some(pid))
             }
             Ok(Started::Ignore) => Ok(None),
-            Err(reason) => Err(SupError::StartFailed(reason)),
+            Err(failure) => Err(start_error(failure)),
         }
     }
 
@@ -269,8 +275,11 @@ impl Server {
     async fn terminate_child(&mut self, ctx: &mut Ctx, key: ChildKey) -> Result<(), SupError> {
         let sofo = self.strategy() == Strategy::SimpleOneForOne;
         match (sofo, key) {
-            // simple_one_for_one: by pid, and the child is forgotten.
-            (true, ChildKey::Pid(pid)) => match self.index_of_pid(pid) {
+            // simple_one_for_one: by pid, and the child is forgotten. A
+            // child whose restart is pending or being retried answers to
+            // its old pid (OTP 25's `{restarting, OldPid}`): it is removed
+            // and its retry stops.
+            (true, ChildKey::Pid(pid)) => match self.index_answering_to(pid) {
                 Some(i) => {
                     self.terminate_index(ctx, i).await;
                     self.children.remove(i);
@@ -307,7 +316,7 @@ impl Server {
         let i = self.index_of_id(id).ok_or(SupError::NotFound)?;
         match self.children[i].state {
             ChildState::Running => return Err(SupError::Running),
-            ChildState::Restarting => return Err(SupError::Restarting),
+            ChildState::Restarting | ChildState::Pending => return Err(SupError::Restarting),
             ChildState::Stopped => {}
         }
         // The record keeps its place in the start order and its restart
@@ -315,13 +324,11 @@ impl Server {
         let rec = self.children[i].clone();
         match self.start_one(ctx, &rec).await {
             Ok(Started::Pid(pid)) => {
-                let rec = &mut self.children[i];
-                rec.pid = Some(pid);
-                rec.state = ChildState::Running;
+                self.children[i].set_running(pid);
                 Ok(Some(pid))
             }
             Ok(Started::Ignore) => Ok(None),
-            Err(reason) => Err(SupError::StartFailed(reason)),
+            Err(failure) => Err(start_error(failure)),
         }
     }
 
@@ -332,13 +339,21 @@ impl Server {
     async fn inspect<'a>(&'a self, ctx: &'a mut Ctx) -> TreeView {
         let mut children = Vec::with_capacity(self.children.len());
         for c in &self.children {
-            let status = match c.state {
-                ChildState::Running => ChildStatus::Running,
-                ChildState::Restarting => ChildStatus::Restarting,
-                ChildState::Stopped => ChildStatus::Stopped,
+            // Pending and failed children say why, in words.
+            let (status, reason) = match c.state {
+                ChildState::Running => (ChildStatus::Running, None),
+                ChildState::Restarting => (ChildStatus::Restarting, None),
+                ChildState::Pending => (
+                    ChildStatus::Pending,
+                    c.pending.as_ref().map(|p| p.reason.clone()),
+                ),
+                ChildState::Stopped => match &c.failed {
+                    Some(why) => (ChildStatus::Failed, Some(why.clone())),
+                    None => (ChildStatus::Stopped, None),
+                },
             };
             let leaf = TreeView {
-                reason: None,
+                reason,
                 id: c.data.id.clone(),
                 strategy: None,
                 pid: c.pid,
@@ -375,5 +390,14 @@ impl Server {
             status: ChildStatus::Running,
             children: Some(children),
         }
+    }
+}
+
+/// A failed dynamic start as the API answers it: `Unavailable` if it may
+/// pass, OTP's `{error, R}` otherwise.
+fn start_error(failure: StartFailure) -> SupError {
+    match failure {
+        StartFailure::Transient(why) => SupError::Unavailable(why),
+        StartFailure::Permanent(reason) => SupError::StartFailed(reason),
     }
 }

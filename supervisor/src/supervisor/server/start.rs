@@ -5,6 +5,10 @@
 //!
 //! Every child's process is linked to the supervisor before it runs, so its
 //! exit always arrives as an `Exit` message (the supervisor traps exits).
+//!
+//! A failed start is classified here ([`StartFailure`]): transient (the
+//! placement found no node, the node was lost during the spawn) or
+//! permanent (OTP's start failure). Init fails only on a permanent one.
 
 use std::panic::AssertUnwindSafe;
 
@@ -12,10 +16,11 @@ use futures_util::FutureExt;
 use pool_proto::{ExitReason, NodeId, Placement, SUPERVISOR_FUNCTION, SpawnRequest, Strategy};
 use tokio::sync::oneshot;
 
+use super::super::pending::StartFailure;
 use super::super::spec::{ChildCode, Spec, Started};
 use super::super::strategy::{ChildState, ExitAction, on_start_ignored};
 use super::{ChildRec, Server, SupervisorArgs, run};
-use crate::error::StartError;
+use crate::error::{Error, StartError};
 use crate::exit::panic_text;
 use crate::runtime::Ctx;
 use crate::runtime::spawn::SpawnOpts;
@@ -46,7 +51,9 @@ impl Server {
     /// Starts the children in order (OTP.md §1.3). At the first failure,
     /// the children already started are stopped in reverse start order and
     /// the start fails with `failed_to_start_child`; later children are
-    /// never started.
+    /// never started. A child that cannot start *now* (a transient failure)
+    /// does not fail the start: it waits pending (`pending.rs`), and under
+    /// one_for_all and rest_for_one the children after it wait with it.
     pub(super) async fn init(&mut self, ctx: &mut Ctx) -> Result<(), StartError> {
         if self.strategy() == Strategy::SimpleOneForOne {
             // The one spec is a template; children come with start_child.
@@ -54,10 +61,23 @@ impl Server {
         }
         for data in self.spec.data.children.clone() {
             let mut rec = self.new_rec(data, serde_json::Value::Null);
+            // Behind a pending sibling (ordered strategies): wait for it.
+            if let Some(first) = self
+                .children
+                .iter()
+                .rev()
+                .find(|c| c.state == ChildState::Pending)
+                .map(|c| c.data.id.clone())
+                && matches!(self.strategy(), Strategy::OneForAll | Strategy::RestForOne)
+            {
+                let uid = rec.uid;
+                self.children.push(rec);
+                self.wait_behind(&[uid], &first, false);
+                continue;
+            }
             match self.start_one(ctx, &rec).await {
                 Ok(Started::Pid(pid)) => {
-                    rec.pid = Some(pid);
-                    rec.state = ChildState::Running;
+                    rec.set_running(pid);
                     self.children.push(rec);
                 }
                 Ok(Started::Ignore) => {
@@ -70,7 +90,13 @@ impl Server {
                         self.children.push(rec);
                     }
                 }
-                Err(reason) => {
+                Err(StartFailure::Transient(why)) => {
+                    tracing::warn!(supervisor = %self.path, child = %rec.data.id, reason = %why, "child cannot start now; pending");
+                    self.children.push(rec);
+                    let i = self.children.len() - 1;
+                    self.set_pending(i, why, false);
+                }
+                Err(StartFailure::Permanent(reason)) => {
                     tracing::error!(supervisor = %self.path, child = %rec.data.id, %reason, "failed to start child");
                     // Only the children started so far are in `children`:
                     // they stop, in reverse start order, with their
@@ -87,9 +113,14 @@ impl Server {
     }
 
     /// Starts one child; the process is linked to the supervisor. An
-    /// `Err` is a start failure (OTP's `{error, R}` or a crash of the start
-    /// function): nothing of the child runs.
-    pub(super) async fn start_one(&self, ctx: &Ctx, rec: &ChildRec) -> Result<Started, ExitReason> {
+    /// `Err` is a start failure — transient (no node for it now, its node
+    /// lost during the spawn) or permanent (OTP's `{error, R}` or a crash
+    /// of the start function): nothing of the child runs.
+    pub(super) async fn start_one(
+        &self,
+        ctx: &Ctx,
+        rec: &ChildRec,
+    ) -> Result<Started, StartFailure> {
         let me = ctx.pid();
         let owner = self.owner(rec);
         let code = self.spec.code_of(&rec.data.id).cloned();
@@ -121,14 +152,19 @@ impl Server {
             Some(ChildCode::Custom(f)) => {
                 let fut = f(ctx, rec.extra.clone());
                 match AssertUnwindSafe(fut).catch_unwind().await {
-                    Ok(r) => r,
+                    Ok(r) => r.map_err(StartFailure::from_reason),
                     // `as_ref`: the payload inside the box, not the box.
-                    Err(panic) => Err(ExitReason::Panic(panic_text(panic.as_ref()))),
+                    Err(panic) => Err(StartFailure::Permanent(ExitReason::Panic(panic_text(
+                        panic.as_ref(),
+                    )))),
                 }
             }
             // A nested supervisor with closures among its children: it can
             // only run here, where the closures are.
-            Some(ChildCode::Supervisor(spec)) => self.start_nested_local(ctx, spec, owner).await,
+            Some(ChildCode::Supervisor(spec)) => self
+                .start_nested_local(ctx, spec, owner)
+                .await
+                .map_err(StartFailure::Permanent),
             // Data only: it can run on any node of the pool that has the
             // function, so its placement decides.
             None => {
@@ -139,7 +175,9 @@ impl Server {
                         .expect("a supervisor child has a nested spec");
                     let node = self.resolve_node(ctx, rec).await?;
                     if node == ctx.runtime().node() {
-                        self.start_nested_local(ctx, spec, owner).await
+                        self.start_nested_local(ctx, spec, owner)
+                            .await
+                            .map_err(StartFailure::Permanent)
                     } else {
                         // Elsewhere, the nested supervisor is a spawn of
                         // the supervisor function with its spec as data;
@@ -149,8 +187,9 @@ impl Server {
                             parent: Some(me),
                             path: owner.clone(),
                         };
-                        let args = serde_json::to_value(args)
-                            .map_err(|e| ExitReason::Error(e.to_string()))?;
+                        let args = serde_json::to_value(args).map_err(|e| {
+                            StartFailure::Permanent(ExitReason::Error(e.to_string()))
+                        })?;
                         self.spawn_remote(ctx, node, SUPERVISOR_FUNCTION, args, owner)
                             .await
                     }
@@ -165,7 +204,7 @@ impl Server {
                         ctx.runtime()
                             .spawn_function(&function, args, SpawnOpts::new().link(me).owner(owner))
                             .map(Started::Pid)
-                            .map_err(|e| ExitReason::Error(e.to_string()))
+                            .map_err(|e| StartFailure::from_error("", &e))
                     } else {
                         self.spawn_remote(ctx, node, &function, args, owner).await
                     }
@@ -177,7 +216,7 @@ impl Server {
     /// The node a child runs on: the supervisor's own unless its spec has a
     /// placement and the runtime is part of a pool. A child lost with its
     /// node is placed anywhere but there.
-    async fn resolve_node(&self, ctx: &Ctx, rec: &ChildRec) -> Result<NodeId, ExitReason> {
+    async fn resolve_node(&self, ctx: &Ctx, rec: &ChildRec) -> Result<NodeId, StartFailure> {
         let local = ctx.runtime().node();
         let placement = match &rec.data.placement {
             None | Some(Placement::Local) => return Ok(local),
@@ -190,10 +229,11 @@ impl Server {
         // A child lost with its node (`noconnection`) would most likely
         // be lost again there: place its replacement elsewhere.
         let exclude: Vec<NodeId> = rec.lost_node.into_iter().collect();
-        placer
-            .place(&placement, &exclude)
-            .await
-            .map_err(|e| ExitReason::Error(format!("placement {placement} failed: {e}")))
+        // No node for it *now* (`NoNode`, ...) is transient: the child
+        // waits pending for one (a node joining wakes it).
+        placer.place(&placement, &exclude).await.map_err(|e| {
+            StartFailure::from_error(&format!("placement {placement} failed"), &Error::Remote(e))
+        })
     }
 
     /// Spawns `function` on `node`, linked to the supervisor: the link is
@@ -206,7 +246,7 @@ impl Server {
         function: &str,
         args: serde_json::Value,
         owner: String,
-    ) -> Result<Started, ExitReason> {
+    ) -> Result<Started, StartFailure> {
         let req = SpawnRequest {
             function: function.to_owned(),
             args,
@@ -219,7 +259,10 @@ impl Server {
             .spawn_on(node, ctx.pid(), req, true, None)
             .await
             .map(|(pid, _)| Started::Pid(pid))
-            .map_err(|e| ExitReason::Error(e.to_string()))
+            // The node unknown or unreachable (`NoRoute`), or lost before
+            // it answered (`UnknownNode`), is transient; an unknown
+            // function there is not.
+            .map_err(|e| StartFailure::from_error("", &e))
     }
 
     /// Starts a nested supervisor on this node and waits for its init: like
@@ -242,7 +285,7 @@ impl Server {
                 .trap_exit(true)
                 .function(SUPERVISOR_FUNCTION)
                 .owner(path),
-            move |c| run(c, spec, Some(me), p, Some(tx)),
+            move |c| run(c, spec, Some(me), p, None, Some(tx)),
         );
         // Its init failed: it already stopped its own children and exits
         // with this reason, so the parent reports the same one. No answer

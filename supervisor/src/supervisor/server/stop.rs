@@ -90,7 +90,9 @@ impl Server {
         if let Some(pid) = rec.pid.take() {
             rec.last_pid = Some(pid);
         }
+        // A pending child is stopped too: its retry is over.
         rec.state = ChildState::Stopped;
+        rec.pending = None;
     }
 
     /// Stops every child, in the order the strategy gives (OTP.md §1.8):
@@ -160,6 +162,14 @@ impl Server {
                 for i in all {
                     self.children[i].pid = None;
                     self.children[i].state = ChildState::Stopped;
+                }
+                // Pending children have no process to stop; their retries
+                // end with the supervisor.
+                for c in &mut self.children {
+                    if c.state == ChildState::Pending {
+                        c.state = ChildState::Stopped;
+                        c.pending = None;
+                    }
                 }
             }
         }
