@@ -29,7 +29,7 @@ use crate::activity::Activity;
 use crate::apps::schedule::RootChoice;
 use crate::apps::{Apps, Assignment};
 use crate::clock::Now;
-use crate::failure::FailureDetector;
+use crate::failure::{FailureDetector, Verdict};
 use crate::load_table::LoadTable;
 use crate::membership::{Conn, DownList, Member, Membership, SessionId};
 use crate::metrics::Metrics;
@@ -128,7 +128,8 @@ pub(crate) enum Joined {
 pub(crate) enum StartAnswer {
     /// The root runs with this pid.
     Spawned(Pid),
-    /// The node refused, or answered something else: the app fails with
+    /// The node refused, or answered something else: the app is pending
+    /// (a code that may pass, [`crate::apps::transient`]) or fails, with
     /// this code and reason.
     Failed {
         /// What kind of failure.
@@ -150,7 +151,11 @@ pub(crate) enum Started {
     /// The node went away before answering; the root is (or will be)
     /// started elsewhere.
     Moved,
-    /// The app failed: the node refused or did not answer.
+    /// The start failed for a reason that may pass (the node was lost or
+    /// hung, no node could take a child now): the app is pending and
+    /// tries again; the error says why.
+    Pending(RemoteError),
+    /// The app failed: the node refused the spec.
     Failed(RemoteError),
 }
 
@@ -174,12 +179,17 @@ pub(crate) struct PoolState {
     /// Load history, recent events and recently-down nodes, for the
     /// dashboard.
     pub(crate) activity: Activity,
+    /// The rate limit of the warning that the master is in the minority.
+    pub(crate) minority: MinorityLog,
     /// Metrics updated by the transitions.
     metrics: Arc<Metrics>,
     /// Randomness for two-choices and random placement.
     rng: StdRng,
     /// Something persisted changed since the last save request.
     pub(crate) dirty: bool,
+    /// An app's retry time changed: the shell wakes the app timer (which
+    /// sleeps until the next hold or retry) and clears this.
+    pub(crate) rearm: bool,
 }
 
 impl PoolState {
@@ -201,9 +211,11 @@ impl PoolState {
             apps,
             downs,
             activity: Activity::default(),
+            minority: MinorityLog::default(),
             metrics,
             rng,
             dirty: false,
+            rearm: false,
         }
     }
 
@@ -212,6 +224,7 @@ impl PoolState {
         Snapshot {
             version: 0,
             apps: self.apps.records(),
+            restarts: self.apps.restart_counts(),
             down_nodes: self.downs.records(),
         }
     }
@@ -434,6 +447,9 @@ impl PoolState {
         }
         let mut effects: Vec<Effect> = self.broadcast(id, Msg::NodeUp(info)).into_iter().collect();
         self.update_gauges();
+        // A node that joins may be the one a pending app waits for: every
+        // pending app tries now rather than at the end of its backoff.
+        self.apps.retry_now(now.at);
         effects.extend(self.schedule(now));
         effects
     }
@@ -527,10 +543,47 @@ impl PoolState {
         effects
     }
 
-    /// Declares down every worker silent for the node timeout.
+    /// The failure watch's check: declares down every worker silent for
+    /// the node timeout — unless the master itself did not run (every
+    /// node gets a fresh grace period) or it hears fewer than half of its
+    /// workers (it is the one cut off); see [`FailureDetector::check`].
     pub(crate) fn tick(&mut self, now: Now) -> Vec<Effect> {
+        let down = match self.detector.check(now.at) {
+            Verdict::Judged(down) => {
+                if self.minority.clear() {
+                    info!(
+                        "the master hears a majority of its workers again: silent ones are judged as usual"
+                    );
+                }
+                down
+            }
+            Verdict::Paused { gap } => {
+                warn!(
+                    ?gap,
+                    nodes = self.detector.len(),
+                    "the master did not run for longer than half the node timeout (stopped or stalled): every node gets a fresh grace period instead of a verdict on reports the master could not read"
+                );
+                Vec::new()
+            }
+            Verdict::Minority {
+                heard,
+                live,
+                silent,
+            } => {
+                if let Some(left_out) = self.minority.note(now.at) {
+                    warn!(
+                        heard,
+                        live,
+                        silent,
+                        left_out,
+                        "the master hears fewer than half of its live workers: it is the one cut off, so it declares none of them down by timeout (closed connections still count)"
+                    );
+                }
+                Vec::new()
+            }
+        };
         let mut effects = Vec::new();
-        for d in self.detector.tick(now.at) {
+        for d in down {
             effects.extend(self.declare_down(d.node, d.reason, now));
         }
         effects
@@ -661,7 +714,11 @@ impl PoolState {
             table: &mut self.table,
             rng: &mut self.rng,
         };
-        let assignments = self.apps.schedule(now.at, choice);
+        let (assignments, pending) = self.apps.schedule(now.at, choice);
+        if pending {
+            self.dirty = true;
+            self.rearm = true;
+        }
         self.orders(assignments)
             .into_iter()
             .map(|o| Effect::Request(NodeRequest::StartRoot(o)))
@@ -687,6 +744,51 @@ impl PoolState {
         self.orders(vec![assignment])
             .pop()
             .ok_or_else(|| RemoteError::new(ErrorCode::Internal, "the chosen node vanished"))
+    }
+
+    /// `TreeRestart`: a failed or stopped app runs again (a new
+    /// generation, its reason cleared, its restart counts kept); the
+    /// effects start its root where a node is available (it is pending
+    /// otherwise). Refused for a running or pending app
+    /// (`AlreadyRunning`) and an unknown one (`NotFound`).
+    pub(crate) fn tree_restart(&mut self, id: &str, now: Now) -> Result<Vec<Effect>, RemoteError> {
+        match self.apps.restart(id) {
+            Ok(()) => {}
+            Err(None) => return Err(unknown_tree(id)),
+            Err(Some(status)) => {
+                return Err(RemoteError::new(
+                    ErrorCode::AlreadyRunning,
+                    format!(
+                        "tree {id} is {}: only a failed or stopped tree is restarted (stop it first with `poolctl tree stop {id}`)",
+                        status.as_str()
+                    ),
+                ));
+            }
+        }
+        self.dirty = true;
+        info!(app = %id, "application restarted on request");
+        Ok(self.schedule(now))
+    }
+
+    /// `TreeRemove`: forgets a failed or stopped app (the state directory
+    /// forgets it with the next save). Refused for a running or pending
+    /// app (`AlreadyRunning`) and an unknown one (`NotFound`).
+    pub(crate) fn tree_remove(&mut self, id: &str) -> Result<(), RemoteError> {
+        match self.apps.remove(id) {
+            Ok(()) => {
+                self.dirty = true;
+                info!(app = %id, "application removed on request");
+                Ok(())
+            }
+            Err(None) => Err(unknown_tree(id)),
+            Err(Some(status)) => Err(RemoteError::new(
+                ErrorCode::AlreadyRunning,
+                format!(
+                    "tree {id} is {}: stop it first with `poolctl tree stop {id}`, then remove it",
+                    status.as_str()
+                ),
+            )),
+        }
     }
 
     /// The node of `order` answered its `StartApp` (or did not): the app
@@ -728,7 +830,7 @@ impl PoolState {
             }
             StartAnswer::Failed { code, reason } => (code, reason, Vec::new()),
             StartAnswer::Timeout(timeout) => (
-                ErrorCode::Internal,
+                ErrorCode::Unavailable,
                 format!("{} did not start the root within {timeout:?}", order.name),
                 // It may still start it late: ask it to stop.
                 vec![stop()],
@@ -750,6 +852,20 @@ impl PoolState {
                 return (Started::Moved, effects);
             }
         };
+        if crate::apps::transient(code) {
+            // Transient is not failed: the app is pending and tries again
+            // (issue 13 point 1); its restart intensity is untouched.
+            warn!(app = %a.app, node = %order.name, %reason, "application root could not start now; pending, retried with backoff");
+            if self
+                .apps
+                .start_deferred(&a.app, a.generation, a.node, reason.clone(), now.at)
+            {
+                self.dirty = true;
+                self.rearm = true;
+                self.activity.app_pending(&a.app, &reason, now.ms);
+            }
+            return (Started::Pending(RemoteError::new(code, reason)), effects);
+        }
         warn!(app = %a.app, node = %order.name, %reason, "application failed to start");
         if self
             .apps
@@ -778,6 +894,9 @@ impl PoolState {
                 reason,
             } => {
                 self.metrics.restart(&event.app);
+                if self.apps.child_restarted(&event.app, &supervisor, &child) {
+                    self.dirty = true;
+                }
                 let at = pid.and_then(|p| self.name_of(p.node()));
                 self.activity.child_restarted(
                     &event.app,
@@ -795,13 +914,21 @@ impl PoolState {
                     .get(&event.app)
                     .is_some_and(|a| a.rec.node == Some(node));
                 let leaving = self.members.get(node).is_some_and(|m| m.leaving);
-                if self.apps.root_exited(
-                    &event.app,
-                    event.generation,
-                    node,
-                    reason.to_string(),
-                    leaving,
-                ) {
+                // Only a root that gave up fails its app, with its reason
+                // in words; one that exited `normal` finished its work.
+                let changed = if reason.is_normal() {
+                    self.apps
+                        .root_finished(&event.app, event.generation, node, leaving)
+                } else {
+                    self.apps.root_exited(
+                        &event.app,
+                        event.generation,
+                        node,
+                        reason.to_string(),
+                        leaving,
+                    )
+                };
+                if changed {
                     self.dirty = true;
                     info!(app = %event.app, %reason, leaving, "application root exited");
                     if !leaving {
@@ -840,6 +967,52 @@ impl PoolState {
         for child in view.children.iter_mut().flatten() {
             self.name_nodes(child);
         }
+    }
+}
+
+/// The error for an unknown app.
+pub(crate) fn unknown_tree(id: &str) -> RemoteError {
+    RemoteError::new(
+        ErrorCode::NotFound,
+        format!("no tree {id}: `poolctl tree ls` lists the trees the master keeps"),
+    )
+}
+
+/// How often the warning of a master in the minority is repeated while
+/// the minority lasts.
+const MINORITY_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Rate limit of the minority warning: logged when the minority begins,
+/// then at most once per [`MINORITY_WARN_EVERY`] with the number of checks
+/// left out, so a long partition does not flood the log.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MinorityLog {
+    /// When the warning was last logged, while the minority lasts.
+    last: Option<Instant>,
+    /// Checks in the minority since, not logged.
+    left_out: u64,
+}
+
+impl MinorityLog {
+    /// One more check in the minority at `now`: `Some(left_out)` if it is
+    /// to be logged.
+    pub(crate) fn note(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < MINORITY_WARN_EVERY => {
+                self.left_out += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.left_out))
+            }
+        }
+    }
+
+    /// The minority is over; true if it was on.
+    pub(crate) fn clear(&mut self) -> bool {
+        self.left_out = 0;
+        self.last.take().is_some()
     }
 }
 

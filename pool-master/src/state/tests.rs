@@ -771,10 +771,12 @@ fn tree_start_checks_before_recording() {
 
 // ----- answers to StartApp, root exits ----------------------------------
 
-/// A node that does not answer `StartApp` in time fails the app, and is
-/// asked to stop the root it may still start.
+/// A node that does not answer `StartApp` in time leaves the app pending
+/// (issue 13: a hung node is transient, not a failure), with the reason,
+/// retried after the first backoff; the node is asked to stop the root it
+/// may still start.
 #[test]
-fn start_timeout_fails_the_app_and_stops_the_late_root() {
+fn start_timeout_leaves_the_app_pending_and_stops_the_late_root() {
     let mut f = Fixture::new();
     f.join(1);
     let order = f
@@ -786,9 +788,10 @@ fn start_timeout_fails_the_app_and_stops_the_late_root() {
         StartAnswer::Timeout(Duration::from_secs(10)),
         f.at(10_000),
     );
-    let Started::Failed(e) = started else {
-        panic!("a timed-out start did not fail: {started:?}");
+    let Started::Pending(e) = started else {
+        panic!("a timed-out start is not pending: {started:?}");
     };
+    assert_eq!(e.code, ErrorCode::Unavailable);
     assert_eq!(e.message, "w1 did not start the root within 10s");
     assert_eq!(
         effects,
@@ -798,7 +801,18 @@ fn start_timeout_fails_the_app_and_stops_the_late_root() {
         })]
     );
     let a = &f.state.apps.get("a").unwrap().rec;
-    assert_eq!((a.status, a.node), (AppStatus::Failed, None));
+    assert_eq!((a.status, a.node), (AppStatus::Pending, None));
+    assert_eq!(
+        a.reason.as_deref(),
+        Some("w1 did not start the root within 10s")
+    );
+    assert!(f.state.rearm, "the app timer is woken for the retry");
+    // Not before the backoff, then on the node again with generation 2.
+    assert!(f.state.schedule(f.at(10_050)).is_empty());
+    assert_eq!(
+        f.state.schedule(f.at(10_100)),
+        vec![start("a", 2, "builtin.echo", &worker(1), s(1))]
+    );
 }
 
 /// A node's refusal fails the app with the node's reason; nothing is
