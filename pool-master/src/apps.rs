@@ -573,6 +573,28 @@ impl Apps {
         out
     }
 
+    /// A node that rejoins without having been declared down lists the
+    /// roots it runs (`running`): every running or pending app whose root
+    /// the master counted on it (a root pid known) and that is not listed
+    /// lost its root while the node was cut off. Each waits for a node
+    /// again (its next start is a new generation). Returns those apps.
+    pub(crate) fn lost_roots(&mut self, node: NodeId, running: &[RunningApp]) -> Vec<String> {
+        let mut lost = Vec::new();
+        for a in self.by_id.values_mut() {
+            let counted = a.rec.node == Some(node)
+                && a.rec.root.is_some()
+                && wants_root(a.rec.status)
+                && !a.stopping;
+            if counted && !running.iter().any(|r| r.app == a.rec.id) {
+                a.rec.node = None;
+                a.rec.root = None;
+                a.hold_until = None;
+                lost.push(a.rec.id.clone());
+            }
+        }
+        lost
+    }
+
     /// Starts a `TreeStop`: `Some(node)` if a root must be stopped there
     /// first (the app is marked stopping), `None` if nothing runs (the app
     /// is stopped at once). `Err(())` if the app is unknown.

@@ -44,6 +44,38 @@ pub(crate) fn spawn(shared: &Arc<Shared>, requests: Vec<NodeRequest>) {
                     let _ = start_root(&s, order).await;
                 });
             }
+            NodeRequest::WatchName { to, name, pid } => {
+                let Some(link) = shared.lock().link(to) else {
+                    // Its node is gone: so is the process, and the name
+                    // went with the node (or goes now).
+                    shared
+                        .lock()
+                        .watch_failed(&name, pid, "its node's connection is gone");
+                    continue;
+                };
+                let timeout = shared.config.request_timeout;
+                shared.tracker.spawn(async move {
+                    let why = match link
+                        .request(
+                            Request::WatchName {
+                                name: name.clone(),
+                                pid,
+                            },
+                            timeout,
+                        )
+                        .await
+                    {
+                        Ok(Response::Ok) => return,
+                        Ok(Response::Error(e)) => e.message,
+                        Ok(other) => format!("it answered {other:?}"),
+                        // No answer in time: a hung node is declared down
+                        // soon, and its names with it.
+                        Err(RequestError::Timeout) => return,
+                        Err(RequestError::Closed) => "its node's connection closed".to_owned(),
+                    };
+                    s.lock().watch_failed(&name, pid, &why);
+                });
+            }
             NodeRequest::StopApp { to, app } => {
                 let Some(link) = shared.lock().link(to) else {
                     continue; // its connection is gone, and the root with it

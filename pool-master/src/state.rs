@@ -97,6 +97,18 @@ pub(crate) enum NodeRequest {
         /// The app.
         app: String,
     },
+    /// `WatchName`: `pid`, on the node of the connection `to`, holds
+    /// `name`, registered by another node; its node watches it and
+    /// releases the name when it dies. An error answer, or the connection
+    /// gone, unregisters the name ([`PoolState::watch_failed`]).
+    WatchName {
+        /// The connection of the pid's node.
+        to: SessionId,
+        /// The name.
+        name: String,
+        /// Its holder.
+        pid: Pid,
+    },
 }
 
 /// A root to start: send `StartApp` on the connection `to`.
@@ -257,7 +269,7 @@ impl PoolState {
             functions,
             names,
             apps: running,
-            rejoin: _,
+            rejoin,
         } = join;
         let refuse = |code, msg: String| (Joined::Refused(RemoteError::new(code, msg)), Vec::new());
         // 1. The joiner is who the handshake authenticated, and not a master.
@@ -327,6 +339,10 @@ impl PoolState {
         for n in &stale {
             self.names.unregister(n);
         }
+        // A name the node lists is one of its own processes' — whoever
+        // registered it: a worker watching a name another node registered
+        // for one of its processes (`WatchName`) lists it too, so that it
+        // comes back after a master restart.
         let mut lost_names = Vec::new();
         for (name, pid) in &names {
             let outcome = if pid.node() == id {
@@ -339,9 +355,26 @@ impl PoolState {
             }
         }
         let members = &self.members;
-        let adoption = self.apps.adopt(id, &running, |m| {
+        let mut adoption = self.apps.adopt(id, &running, |m| {
             m != id && members.get(m).is_some_and(|x| x.live)
         });
+        // A node that comes back without having been declared down is not
+        // fenced for a stale root: that root is stopped (StopApp), and a
+        // root the master counted on it that it no longer runs (it died,
+        // or the node stopped its work while cut off) starts again, there
+        // or elsewhere, with a new generation.
+        let unfenced_rejoin = rejoin && !was_down;
+        let mut stale_roots = Vec::new();
+        let mut lost_roots = Vec::new();
+        if unfenced_rejoin {
+            stale_roots = std::mem::take(&mut adoption.stop);
+            lost_roots = self.apps.lost_roots(id, &running);
+            if !lost_roots.is_empty() {
+                self.dirty = true;
+                warn!(node = %info.name, apps = ?lost_roots,
+                    "the node came back without application roots it ran: starting them again");
+            }
+        }
         if !adoption.adopted.is_empty() {
             info!(node = %info.name, apps = ?adoption.adopted, "adopted running application roots");
             self.dirty = true;
@@ -390,13 +423,25 @@ impl PoolState {
         {
             effects.push(Effect::Close(*old));
         }
+        for app in stale_roots {
+            effects.push(Effect::Request(NodeRequest::StopApp {
+                to: conn.session,
+                app,
+            }));
+        }
         // 6. Announce it, or wait for Ready.
         if live && !was_live {
             effects.extend(self.make_live(id, now));
-        } else if was_live && previous.as_ref().is_some_and(|p| p.2 != info) {
-            // Reconnected with new details (address, labels): tell everyone.
-            self.table.add_node(info.clone(), now.at);
-            effects.extend(self.broadcast(id, Msg::NodeUp(info.clone())));
+        } else {
+            if was_live && previous.as_ref().is_some_and(|p| p.2 != info) {
+                // Reconnected with new details (address, labels): tell
+                // everyone.
+                self.table.add_node(info.clone(), now.at);
+                effects.extend(self.broadcast(id, Msg::NodeUp(info.clone())));
+            }
+            if !lost_roots.is_empty() {
+                effects.extend(self.schedule(now));
+            }
         }
         info!(node = %info.name, id = %id, kind = ?info.kind, addr = %info.addr, live,
             fenced = !live, rejoin = previous.is_some(), "node joined");
@@ -679,6 +724,45 @@ impl PoolState {
     /// node is not a member.
     pub(crate) fn register_name(&mut self, name: &str, pid: Pid) -> bool {
         self.members.get(pid.node()).is_some() && self.names.register(name, pid)
+    }
+
+    /// `RegisterName` from node `from`: [`register_name`](Self::register_name),
+    /// and when the pid is a process of another live worker, a `WatchName`
+    /// to that worker, so that the name follows its process: released
+    /// when it dies (the registering node may not even be linked to it),
+    /// listed by its node after a master restart.
+    pub(crate) fn register_name_from(
+        &mut self,
+        from: NodeId,
+        name: &str,
+        pid: Pid,
+    ) -> (bool, Vec<Effect>) {
+        if !self.register_name(name, pid) {
+            return (false, Vec::new());
+        }
+        let holder = pid.node();
+        let watch = match self.members.get(holder) {
+            Some(m) if holder != from && m.live && m.info.kind == NodeKind::Worker => {
+                Some(Effect::Request(NodeRequest::WatchName {
+                    to: m.session,
+                    name: name.to_owned(),
+                    pid,
+                }))
+            }
+            _ => None,
+        };
+        (true, watch.into_iter().collect())
+    }
+
+    /// The pid's node refused to watch `name` (or its connection is gone):
+    /// the name no longer follows its process, so it is released if `pid`
+    /// still holds it. Returns whether it was.
+    pub(crate) fn watch_failed(&mut self, name: &str, pid: Pid, why: &str) -> bool {
+        let released = self.names.release(name, pid);
+        if released {
+            warn!(%name, %pid, why, "released a global name its process's node could not watch");
+        }
+        released
     }
 
     // ----- applications ----------------------------------------------------

@@ -414,7 +414,13 @@ impl Session {
             Request::Place(query) => self.place(query),
             // OTP `global`: first come first served; `false` if taken.
             Request::RegisterName { name, pid } => {
-                Response::Registered(self.shared.lock().register_name(&name, pid))
+                let from = self.link.conn.node;
+                let (ok, requests) = self
+                    .shared
+                    .transition(|s| s.register_name_from(from, &name, pid));
+                // A pid of another worker: that worker watches it.
+                node_requests::spawn(&self.shared, requests);
+                Response::Registered(ok)
             }
             Request::UnregisterName { name } => {
                 self.shared.lock().names.unregister(&name);
