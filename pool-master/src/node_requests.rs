@@ -292,7 +292,7 @@ pub(crate) async fn tree_show_within(
             None => {
                 let mut view = stopped_view(&app.rec.spec);
                 view::set_top(&mut view, app.rec.status, app.rec.reason.as_deref());
-                view::overlay_restarts(&mut view, &app.restarts);
+                view::overlay_restarts(&mut view, &app.restarts, false);
                 return Ok(view);
             }
         }
@@ -306,7 +306,7 @@ pub(crate) async fn tree_show_within(
                 // The app's word at the top, as `tree ls` says it (it may
                 // have changed while the node answered).
                 view::set_top(&mut view, app.rec.status, app.rec.reason.as_deref());
-                view::overlay_restarts(&mut view, &app.restarts);
+                view::overlay_restarts(&mut view, &app.restarts, true);
             }
             Ok(*view)
         }

@@ -343,7 +343,8 @@ fn lost_roots_are_the_confirmed_ones_the_node_no_longer_lists() {
 /// `tree show` of an app that does not run: the spec's view with the
 /// app's status and reason at the top; counts laid over it, a
 /// supervisor's being the sum over its direct children, and never below
-/// what the supervisor itself says.
+/// what the supervisor itself says; in a live view a supervisor keeps its
+/// own count while its children still get the kept ones.
 #[test]
 fn the_view_of_a_failed_app_has_its_status_reason_and_counts() {
     let mut sup = SupervisorSpec::new("app", Strategy::OneForOne);
@@ -374,7 +375,8 @@ fn the_view_of_a_failed_app_has_its_status_reason_and_counts() {
     .into_iter()
     .collect();
     view.children.as_mut().unwrap()[0].restarts = 5; // the supervisor says more
-    view::overlay_restarts(&mut view, &counts);
+    let mut live = view.clone();
+    view::overlay_restarts(&mut view, &counts, false);
     assert_eq!(view.status, pool_proto::ChildStatus::Failed);
     assert_eq!(
         view.reason.as_deref(),
@@ -388,4 +390,13 @@ fn the_view_of_a_failed_app_has_its_status_reason_and_counts() {
         view.restarts, 3,
         "the root restarted w twice and inner once"
     );
+    // In a live view a supervisor keeps its own count (a one_for_all group
+    // restart is one restart of the supervisor, one event per child).
+    live.restarts = 1;
+    view::overlay_restarts(&mut live, &counts, true);
+    let kids = live.children.as_ref().unwrap();
+    assert_eq!(live.restarts, 1);
+    assert_eq!(kids[0].restarts, 5);
+    assert_eq!(kids[1].restarts, 0);
+    assert_eq!(kids[1].children.as_ref().unwrap()[0].restarts, 3);
 }

@@ -6,9 +6,13 @@
 //! Restart counts: the master counts every `ChildRestarted` event per
 //! child path (`app/sup/child`) and keeps the counts with the app, so
 //! they survive a root restart, a failure and a master restart, where the
-//! supervisors' own counts start again from zero. An entry shows the
-//! larger of the two; a supervisor's count is every restart it made (the
-//! sum over its direct children), as DESIGN.md "Interfaces" says.
+//! supervisors' own counts start again from zero. A child shows the larger
+//! of the two. A supervisor's count is every restart it made (DESIGN.md
+//! "Interfaces"): in a live view its own count (a group restart of
+//! one_for_all is one restart, although each child's restart is an
+//! event); in the view of a tree that does not run, the sum of its direct
+//! children's counts, which is exact for one_for_one and counts each
+//! child of a group restart.
 
 use std::collections::BTreeMap;
 
@@ -72,25 +76,26 @@ pub(crate) fn child_path(supervisor: &str, child: &str) -> String {
 }
 
 /// Lays the kept `counts` (child path → restarts) over `view`, whose top
-/// entry is the app's root: each entry shows the larger of its count and
-/// the view's; a supervisor's own count is the sum over its direct
+/// entry is the app's root: each child shows the larger of its count and
+/// the view's. A supervisor keeps its own count in a `live` view (from the
+/// root's node); in a view from the spec, it shows the sum over its direct
 /// children.
-pub(crate) fn overlay_restarts(view: &mut TreeView, counts: &BTreeMap<String, u64>) {
-    fn go(v: &mut TreeView, path: &str, counts: &BTreeMap<String, u64>) -> u64 {
+pub(crate) fn overlay_restarts(view: &mut TreeView, counts: &BTreeMap<String, u64>, live: bool) {
+    fn go(v: &mut TreeView, path: &str, counts: &BTreeMap<String, u64>, live: bool) {
         let own = match v.children.as_mut() {
-            Some(children) => children
-                .iter_mut()
-                .map(|c| {
+            Some(children) => {
+                let mut sum = 0;
+                for c in children.iter_mut() {
                     let p = child_path(path, &c.id);
-                    go(c, &p, counts);
-                    counts.get(&p).copied().unwrap_or(0)
-                })
-                .sum(),
+                    go(c, &p, counts, live);
+                    sum += counts.get(&p).copied().unwrap_or(0);
+                }
+                if live { 0 } else { sum }
+            }
             None => counts.get(path).copied().unwrap_or(0),
         };
         v.restarts = v.restarts.max(own);
-        v.restarts
     }
     let root = view.id.clone();
-    go(view, &root, counts);
+    go(view, &root, counts, live);
 }
