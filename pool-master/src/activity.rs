@@ -123,6 +123,8 @@ pub(crate) enum EventKind {
     AppStarted,
     /// An application failed: its root gave up or could not start.
     AppFailed,
+    /// An application's root could not start now; it is retried.
+    AppPending,
     /// An application was stopped on request.
     AppStopped,
     /// A supervisor restarted a child.
@@ -447,6 +449,31 @@ impl Activity {
             None,
             Some(app),
             format!("tree {app} failed: {reason}"),
+        );
+    }
+
+    /// An application's root could not start for a reason that may pass:
+    /// it is pending, retried with backoff.
+    pub(crate) fn app_pending(&mut self, app: &str, reason: &str, now_ms: u64) {
+        self.flush_placements(now_ms, true);
+        self.push(
+            now_ms,
+            EventKind::AppPending,
+            None,
+            Some(app),
+            format!("tree {app} pending: {reason}"),
+        );
+    }
+
+    /// An application was forgotten on request (`tree rm`).
+    pub(crate) fn app_removed(&mut self, app: &str, now_ms: u64) {
+        self.flush_placements(now_ms, true);
+        self.push(
+            now_ms,
+            EventKind::AppStopped,
+            None,
+            Some(app),
+            format!("tree {app} removed"),
         );
     }
 

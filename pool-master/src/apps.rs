@@ -12,22 +12,37 @@
 //! ```text
 //!   TreeStart ──> running, no node ──place──> running on N (generation g)
 //!                     ^                            │
-//!                     └──── N down / N left ───────┤ (g + 1 on the next node)
-//!                                                  ├─ RootExited ──> failed
-//!                                                  └─ TreeStop ────> stopped
+//!                     ├──── N down / N left ───────┤ (g + 1 on the next node)
+//!                     │                            ├─ start failed for a reason that
+//!                     │                            │  may pass, or no node ──> pending
+//!                     │                            ├─ RootExited (gave up) ──> failed
+//!                     │                            └─ TreeStop ──────────────> stopped
+//!   pending ── backoff (100 ms .. 2 s) or a node joins ──> a new start (g + 1)
+//!   failed, stopped ── TreeRestart ──> running, no node (restart counts kept)
+//!   failed, stopped ── TreeRemove ──> forgotten
 //! ```
+//!
+//! `pending` is never `failed`: a start lost with its node, a node that
+//! does not answer, or no node able to take the tree now is retried
+//! ([`retry`]); only the tree giving up by itself fails it, or a start the
+//! worker refuses because the spec is wrong.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use pool_proto::{
-    AppStatus, AppSummary, ChildStatus, NodeId, Pid, RunningApp, SupervisorSpec, TreeSpec, TreeView,
-};
+use pool_proto::ErrorCode;
+
+use pool_proto::{AppStatus, AppSummary, NodeId, Pid, RunningApp, SupervisorSpec, TreeSpec};
 use serde::{Deserialize, Serialize};
 
+pub(crate) mod retry;
 pub(crate) mod schedule;
 #[cfg(test)]
 mod tests;
+pub(crate) mod view;
+
+use retry::Retry;
+pub(crate) use view::stopped_view;
 
 /// What the state directory keeps of an app.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,9 +56,9 @@ pub(crate) struct AppRecord {
     pub(crate) source: Option<String>,
     /// The generation of the last `StartApp` (0 before the first).
     pub(crate) generation: u64,
-    /// Running, failed or stopped.
+    /// Running, pending, failed or stopped.
     pub(crate) status: AppStatus,
-    /// Why it failed, if it did.
+    /// Why it is pending or failed, in words.
     #[serde(default)]
     pub(crate) reason: Option<String>,
     /// The node its root was last assigned to.
@@ -53,6 +68,12 @@ pub(crate) struct AppRecord {
     #[serde(default)]
     pub(crate) root: Option<Pid>,
 }
+
+/// Child restarts counted from `ChildRestarted` events, by child path
+/// (`app/sup/child`), over every generation: `tree show` shows them where
+/// the supervisors' own counts started again from zero. Kept in the state
+/// directory beside the records (`restarts`, by app id).
+pub(crate) type RestartCounts = BTreeMap<String, u64>;
 
 /// An app: its record and what only matters while this master runs.
 #[derive(Clone, Debug)]
@@ -65,6 +86,10 @@ pub(crate) struct App {
     /// `TreeStop` is in progress: the root's exit and its node's death no
     /// longer restart it.
     pub(crate) stopping: bool,
+    /// A pending app: when it tries again, and how many tries failed.
+    pub(crate) retry: Option<Retry>,
+    /// Its child restarts, counted (persisted beside the record).
+    pub(crate) restarts: RestartCounts,
 }
 
 /// A decision to start an app's root: send `StartApp` to `node`.
@@ -106,13 +131,15 @@ impl Apps {
         let by_id = records
             .into_iter()
             .map(|rec| {
-                let hold = (rec.status == AppStatus::Running).then_some(hold_until);
+                let hold = wants_root(rec.status).then_some(hold_until);
                 (
                     rec.id.clone(),
                     App {
                         rec,
                         hold_until: hold,
                         stopping: false,
+                        retry: None,
+                        restarts: RestartCounts::new(),
                     },
                 )
             })
@@ -130,19 +157,21 @@ impl Apps {
         self.by_id.contains_key(id)
     }
 
-    /// Whether `id` is running (so a new `TreeStart` for it is refused).
+    /// Whether `id` is running or pending (so a new `TreeStart`, a
+    /// `TreeRestart` or a `TreeRemove` of it is refused).
     pub(crate) fn is_running(&self, id: &str) -> bool {
-        self.by_id
-            .get(id)
-            .is_some_and(|a| a.rec.status == AppStatus::Running)
+        self.by_id.get(id).is_some_and(|a| wants_root(a.rec.status))
     }
 
     /// Records a submitted tree as running and waiting for a node. A failed
     /// or stopped app of the same id is replaced; its generation goes on, so
-    /// a stale root of the old one is still recognised as stale.
+    /// a stale root of the old one is still recognised as stale, and so do
+    /// its restart counts.
     pub(crate) fn submit(&mut self, spec: TreeSpec, source: Option<String>) {
         let id = spec.supervisor.id.clone();
-        let generation = self.by_id.get(&id).map_or(0, |a| a.rec.generation);
+        let old = self.by_id.get(&id);
+        let generation = old.map_or(0, |a| a.rec.generation);
+        let restarts = old.map(|a| a.restarts.clone()).unwrap_or_default();
         self.by_id.insert(
             id.clone(),
             App {
@@ -158,23 +187,131 @@ impl Apps {
                 },
                 hold_until: None,
                 stopping: false,
+                retry: None,
+                restarts,
             },
         );
     }
 
-    /// Running apps with no node, not held and not stopping: they need a
-    /// placement.
+    /// `TreeRestart`: a failed or stopped app runs again — it waits for a
+    /// node and gets a new generation; its reason is cleared, its restart
+    /// counts are kept. `Err(Some(status))` if it is running or pending,
+    /// `Err(None)` if unknown.
+    pub(crate) fn restart(&mut self, id: &str) -> Result<(), Option<AppStatus>> {
+        let a = self.by_id.get_mut(id).ok_or(None)?;
+        if wants_root(a.rec.status) || a.stopping {
+            return Err(Some(a.rec.status));
+        }
+        a.rec.status = AppStatus::Running;
+        a.rec.reason = None;
+        a.rec.node = None;
+        a.rec.root = None;
+        a.hold_until = None;
+        a.retry = None;
+        Ok(())
+    }
+
+    /// `TreeRemove`: forgets a failed or stopped app. `Err(Some(status))`
+    /// if it is running or pending, `Err(None)` if unknown.
+    pub(crate) fn remove(&mut self, id: &str) -> Result<(), Option<AppStatus>> {
+        let a = self.by_id.get(id).ok_or(None)?;
+        if wants_root(a.rec.status) || a.stopping {
+            return Err(Some(a.rec.status));
+        }
+        self.by_id.remove(id);
+        Ok(())
+    }
+
+    /// Counts a `ChildRestarted` event of app `id`: child `child` of the
+    /// supervisor at `supervisor` (its id path). False if the app is
+    /// unknown.
+    pub(crate) fn child_restarted(&mut self, id: &str, supervisor: &str, child: &str) -> bool {
+        let Some(a) = self.by_id.get_mut(id) else {
+            return false;
+        };
+        *a.restarts
+            .entry(view::child_path(supervisor, child))
+            .or_insert(0) += 1;
+        true
+    }
+
+    /// The restart counts of every app that has some, by app id (for the
+    /// state file).
+    pub(crate) fn restart_counts(&self) -> BTreeMap<String, RestartCounts> {
+        self.by_id
+            .iter()
+            .filter(|(_, a)| !a.restarts.is_empty())
+            .map(|(id, a)| (id.clone(), a.restarts.clone()))
+            .collect()
+    }
+
+    /// Puts back the restart counts read from the state file; counts of
+    /// apps that are not known are dropped.
+    pub(crate) fn restore_restart_counts(&mut self, counts: BTreeMap<String, RestartCounts>) {
+        for (id, c) in counts {
+            if let Some(a) = self.by_id.get_mut(&id) {
+                a.restarts = c;
+            }
+        }
+    }
+
+    /// Running or pending apps with no node, not held, not stopping, and
+    /// (pending ones) whose retry is due: they need a placement.
     pub(crate) fn waiting(&self, now: Instant) -> Vec<String> {
         self.by_id
             .values()
             .filter(|a| {
-                a.rec.status == AppStatus::Running
+                wants_root(a.rec.status)
                     && a.rec.node.is_none()
                     && !a.stopping
                     && a.hold_until.is_none_or(|t| t <= now)
+                    && a.retry.is_none_or(|r| r.at <= now)
             })
             .map(|a| a.rec.id.clone())
             .collect()
+    }
+
+    /// The earliest retry of a pending app that is not due at `now`.
+    pub(crate) fn next_retry(&self, now: Instant) -> Option<Instant> {
+        self.by_id
+            .values()
+            .filter(|a| wants_root(a.rec.status) && a.rec.node.is_none() && !a.stopping)
+            .filter_map(|a| a.retry.map(|r| r.at))
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// A node joined or became ready: every pending app waiting for its
+    /// retry tries at `now` instead. Returns whether any did.
+    pub(crate) fn retry_now(&mut self, now: Instant) -> bool {
+        let mut any = false;
+        for a in self.by_id.values_mut() {
+            if let Some(r) = a.retry.as_mut()
+                && a.rec.node.is_none()
+                && r.at > now
+            {
+                r.at = now;
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// No live node can take the root of `id` now: the app is pending with
+    /// `reason` and tries again after its backoff (or when a node joins).
+    /// Returns whether it changed.
+    pub(crate) fn no_node(&mut self, id: &str, reason: &str, now: Instant) -> bool {
+        let Some(a) = self.by_id.get_mut(id) else {
+            return false;
+        };
+        if !wants_root(a.rec.status) || a.rec.node.is_some() {
+            return false;
+        }
+        let changed = a.rec.status != AppStatus::Pending || a.rec.reason.as_deref() != Some(reason);
+        a.rec.status = AppStatus::Pending;
+        a.rec.reason = Some(reason.to_owned());
+        a.retry = Some(Retry::after(a.retry, now));
+        changed
     }
 
     /// Ends the holds that are over at `now`: an app still held was not
@@ -202,13 +339,16 @@ impl Apps {
             .min()
     }
 
-    /// Assigns the root of `id` to `node` with the next generation.
+    /// Assigns the root of `id` to `node` with the next generation. A
+    /// pending app stays pending, with its reason, until the root runs.
     pub(crate) fn assign(&mut self, id: &str, node: NodeId) -> Option<Assignment> {
         let a = self.by_id.get_mut(id)?;
         a.rec.generation += 1;
         a.rec.node = Some(node);
         a.rec.root = None;
-        a.rec.reason = None;
+        if a.rec.status != AppStatus::Pending {
+            a.rec.reason = None;
+        }
         a.hold_until = None;
         Some(Assignment {
             app: id.to_owned(),
@@ -219,12 +359,10 @@ impl Apps {
     }
 
     /// The app's current assignment is still (`generation`, `node`) and it is
-    /// running: answers about it still apply.
+    /// running or pending: answers about it still apply.
     fn current(&mut self, id: &str, generation: u64, node: NodeId) -> Option<&mut App> {
         self.by_id.get_mut(id).filter(|a| {
-            a.rec.generation == generation
-                && a.rec.node == Some(node)
-                && a.rec.status == AppStatus::Running
+            a.rec.generation == generation && a.rec.node == Some(node) && wants_root(a.rec.status)
         })
     }
 
@@ -233,14 +371,50 @@ impl Apps {
         match self.current(id, generation, node) {
             Some(a) => {
                 a.rec.root = Some(root);
+                a.rec.status = AppStatus::Running;
+                a.rec.reason = None;
+                a.retry = None;
                 true
             }
             None => false,
         }
     }
 
-    /// The root could not be started (the node refused, or did not answer):
-    /// the app fails with `reason`. False if the assignment is stale.
+    /// The root could not be started for a reason that may pass (see
+    /// [`transient`]): the app is pending with `reason` and tries again
+    /// after its backoff, from `now`. False if the assignment is stale.
+    pub(crate) fn start_deferred(
+        &mut self,
+        id: &str,
+        generation: u64,
+        node: NodeId,
+        reason: String,
+        now: Instant,
+    ) -> bool {
+        match self.current(id, generation, node) {
+            Some(a) => {
+                a.rec.node = None;
+                a.rec.root = None;
+                if a.stopping {
+                    // A TreeStop meanwhile: nothing runs, so it is done.
+                    a.stopping = false;
+                    a.rec.status = AppStatus::Stopped;
+                    a.rec.reason = None;
+                    a.retry = None;
+                } else {
+                    a.rec.status = AppStatus::Pending;
+                    a.rec.reason = Some(reason);
+                    a.retry = Some(Retry::after(a.retry, now));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The root could not be started because the node refused it for good
+    /// (the spec is wrong for it): the app fails with `reason`. False if
+    /// the assignment is stale.
     pub(crate) fn start_failed(
         &mut self,
         id: &str,
@@ -254,6 +428,7 @@ impl Apps {
                 a.rec.reason = Some(reason);
                 a.rec.node = None;
                 a.rec.root = None;
+                a.retry = None;
                 true
             }
             None => false,
@@ -273,10 +448,12 @@ impl Apps {
         }
     }
 
-    /// The root of `id` exited by itself on `node`: the app is failed with
-    /// the reason and left stopped — unless its node is leaving (a graceful
-    /// stop takes the root down; it is started elsewhere), or a `TreeStop`
-    /// is in progress. Returns whether the app changed.
+    /// The root of `id` exited by itself on `node` with `reason` (its
+    /// words): it gave up, so the app is failed with the reason and left
+    /// stopped — unless its node is leaving (a graceful stop takes the
+    /// root down; it is started elsewhere), or a `TreeStop` is in
+    /// progress. Returns whether the app changed. An exit `normal` is
+    /// [`root_finished`](Self::root_finished).
     pub(crate) fn root_exited(
         &mut self,
         id: &str,
@@ -284,6 +461,42 @@ impl Apps {
         node: NodeId,
         reason: String,
         node_leaving: bool,
+    ) -> bool {
+        self.root_ended(
+            id,
+            generation,
+            node,
+            node_leaving,
+            AppStatus::Failed,
+            reason,
+        )
+    }
+
+    /// The root of `id` exited `normal` on `node`: the tree finished its
+    /// work, so the app is stopped (not failed) — unless its node is
+    /// leaving or a `TreeStop` is in progress. Returns whether the app
+    /// changed.
+    pub(crate) fn root_finished(
+        &mut self,
+        id: &str,
+        generation: u64,
+        node: NodeId,
+        node_leaving: bool,
+    ) -> bool {
+        let why = "its root exited normally".to_owned();
+        self.root_ended(id, generation, node, node_leaving, AppStatus::Stopped, why)
+    }
+
+    /// [`root_exited`](Self::root_exited) and
+    /// [`root_finished`](Self::root_finished): the app ends `status`.
+    fn root_ended(
+        &mut self,
+        id: &str,
+        generation: u64,
+        node: NodeId,
+        node_leaving: bool,
+        status: AppStatus,
+        reason: String,
     ) -> bool {
         let Some(a) = self.current(id, generation, node) else {
             return false;
@@ -293,8 +506,9 @@ impl Apps {
         }
         a.rec.node = None;
         a.rec.root = None;
+        a.retry = None;
         if !node_leaving {
-            a.rec.status = AppStatus::Failed;
+            a.rec.status = status;
             a.rec.reason = Some(reason);
         }
         true
@@ -306,7 +520,7 @@ impl Apps {
     pub(crate) fn node_down(&mut self, node: NodeId) -> Vec<String> {
         let mut changed = Vec::new();
         for a in self.by_id.values_mut() {
-            if a.rec.node == Some(node) && a.rec.status == AppStatus::Running {
+            if a.rec.node == Some(node) && wants_root(a.rec.status) {
                 a.rec.node = None;
                 a.rec.root = None;
                 if a.stopping {
@@ -342,14 +556,15 @@ impl Apps {
             // than the node's. Older: stale, a newer root was started.
             let current = r.generation > rec.generation
                 || (r.generation == rec.generation && rec.root.is_none_or(|p| p == r.root));
-            let keep =
-                rec.status == AppStatus::Running && !a.stopping && !runs_elsewhere && current;
+            let keep = wants_root(rec.status) && !a.stopping && !runs_elsewhere && current;
             if keep {
                 rec.generation = r.generation;
                 rec.node = Some(node);
                 rec.root = Some(r.root);
+                rec.status = AppStatus::Running;
                 rec.reason = None;
                 a.hold_until = None;
+                a.retry = None;
                 out.adopted.push(r.app.clone());
             } else {
                 out.stop.push(r.app.clone());
@@ -358,21 +573,45 @@ impl Apps {
         out
     }
 
+    /// A node that rejoins without having been declared down lists the
+    /// roots it runs (`running`): every running or pending app whose root
+    /// the master counted on it (a root pid known) and that is not listed
+    /// lost its root while the node was cut off. Each waits for a node
+    /// again (its next start is a new generation). Returns those apps.
+    pub(crate) fn lost_roots(&mut self, node: NodeId, running: &[RunningApp]) -> Vec<String> {
+        let mut lost = Vec::new();
+        for a in self.by_id.values_mut() {
+            let counted = a.rec.node == Some(node)
+                && a.rec.root.is_some()
+                && wants_root(a.rec.status)
+                && !a.stopping;
+            if counted && !running.iter().any(|r| r.app == a.rec.id) {
+                a.rec.node = None;
+                a.rec.root = None;
+                a.hold_until = None;
+                lost.push(a.rec.id.clone());
+            }
+        }
+        lost
+    }
+
     /// Starts a `TreeStop`: `Some(node)` if a root must be stopped there
     /// first (the app is marked stopping), `None` if nothing runs (the app
     /// is stopped at once). `Err(())` if the app is unknown.
     pub(crate) fn stop_begin(&mut self, id: &str) -> Result<Option<NodeId>, ()> {
         let a = self.by_id.get_mut(id).ok_or(())?;
         match (a.rec.status, a.rec.node) {
-            (AppStatus::Running, Some(node)) => {
+            (AppStatus::Running | AppStatus::Pending, Some(node)) => {
                 a.stopping = true;
                 Ok(Some(node))
             }
             _ => {
                 a.rec.status = AppStatus::Stopped;
+                a.rec.reason = None;
                 a.rec.node = None;
                 a.rec.root = None;
                 a.hold_until = None;
+                a.retry = None;
                 Ok(None)
             }
         }
@@ -387,6 +626,7 @@ impl Apps {
             a.rec.node = None;
             a.rec.root = None;
             a.hold_until = None;
+            a.retry = None;
         }
     }
 
@@ -442,37 +682,20 @@ pub(crate) fn functions(spec: &TreeSpec) -> Vec<(String, String)> {
     out
 }
 
-/// The tree view of a tree that does not run: every supervisor and child
-/// stopped, no pids.
-pub(crate) fn stopped_view(spec: &TreeSpec) -> TreeView {
-    fn sup_view(id: &str, sup: &SupervisorSpec) -> TreeView {
-        TreeView {
-            reason: None,
-            id: id.to_owned(),
-            strategy: Some(sup.strategy),
-            pid: None,
-            node: None,
-            restarts: 0,
-            status: ChildStatus::Stopped,
-            children: Some(
-                sup.children
-                    .iter()
-                    .map(|c| match &c.supervisor {
-                        Some(nested) => sup_view(&c.id, nested),
-                        None => TreeView {
-                            reason: None,
-                            id: c.id.clone(),
-                            strategy: None,
-                            pid: None,
-                            node: None,
-                            restarts: 0,
-                            status: ChildStatus::Stopped,
-                            children: None,
-                        },
-                    })
-                    .collect(),
-            ),
-        }
-    }
-    sup_view(&spec.supervisor.id, &spec.supervisor)
+/// Whether an app in `status` should have a root: running, or pending (a
+/// start is retried).
+pub(crate) fn wants_root(status: AppStatus) -> bool {
+    matches!(status, AppStatus::Running | AppStatus::Pending)
+}
+
+/// Whether a `StartApp` refused with `code` may succeed later, so that the
+/// app is pending rather than failed: a node lost or hung during the start
+/// (`Unavailable`), no node able to take a child now (`NoNode`), a node
+/// refusing spawns for now (`Overloaded`). A wrong spec (`BadSpec`,
+/// `UnknownFunction`, ...) fails the app for good.
+pub(crate) fn transient(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::Unavailable | ErrorCode::NoNode | ErrorCode::Overloaded
+    )
 }

@@ -8,6 +8,27 @@
 //!
 //! A node declared down is forgotten, so it is reported exactly once; if the
 //! same incarnation comes back it must register again.
+//!
+//! Silence is only evidence if the master could have heard. [`check`]
+//! (what the master runs, where [`tick`] only applies deadlines) adds two
+//! rules (docs/semantics.md, "Partitions and a paused master"):
+//!
+//! - **A paused master** (SIGSTOP, a VM stall): the shell checks at least
+//!   every [`check_interval`] (node-timeout / 4); a gap between two checks
+//!   longer than [`pause_threshold`] (node-timeout / 2) means the master
+//!   did not run, and reports may sit unread in its sockets. Every node
+//!   gets a fresh grace period (last heard := now) instead of a verdict.
+//!   `Instant` is `CLOCK_MONOTONIC` on Linux, which keeps counting while
+//!   the process is stopped, so the gap is visible.
+//! - **A master in the minority**: when fewer than half of the live
+//!   workers (at least two) were heard within node-timeout, the master is
+//!   the one cut off; it declares none of the silent ones down by timeout
+//!   (a closed connection still counts) until it hears a majority again.
+//!
+//! [`check`]: FailureDetector::check
+//! [`tick`]: FailureDetector::tick
+//! [`check_interval`]: FailureDetector::check_interval
+//! [`pause_threshold`]: FailureDetector::pause_threshold
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -30,6 +51,30 @@ pub struct DownEvent {
     pub node: NodeId,
     /// Why: `ConnectionClosed` or `Timeout`.
     pub reason: DownReason,
+}
+
+/// What one [`FailureDetector::check`] decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Deadlines applied as they are: these nodes are down (maybe none).
+    Judged(Vec<DownEvent>),
+    /// The master itself did not run for `gap` (more than the pause
+    /// threshold): every node got a fresh grace period; none is down.
+    Paused {
+        /// Time between this check and the one before.
+        gap: Duration,
+    },
+    /// Only `heard` of the `live` watched workers were heard within the
+    /// node timeout, fewer than half: the master is the one cut off. The
+    /// `silent` ones stay watched, not declared down.
+    Minority {
+        /// Workers heard within the node timeout.
+        heard: usize,
+        /// Workers watched.
+        live: usize,
+        /// Workers past their deadline.
+        silent: usize,
+    },
 }
 
 /// The failure detector: last-heard times and the deadlines they imply.
@@ -61,6 +106,9 @@ pub struct FailureDetector {
     /// expired nodes are popped) in O(log n) even with thousands of nodes
     /// reporting every 500 ms.
     by_time: BTreeSet<(Instant, NodeId)>,
+    /// When [`check`](Self::check) last ran while a node was watched: the
+    /// gap to the next check tells whether the master itself ran.
+    last_check: Option<Instant>,
 }
 
 impl Default for FailureDetector {
@@ -76,7 +124,26 @@ impl FailureDetector {
             timeout: node_timeout,
             last_heard: HashMap::new(),
             by_time: BTreeSet::new(),
+            last_check: None,
         }
+    }
+
+    /// How often the shell must [`check`](Self::check) while nodes are
+    /// watched: a quarter of the node timeout, so that a check that comes
+    /// a whole interval late is still no pause.
+    pub fn check_interval(&self) -> Duration {
+        self.timeout / 4
+    }
+
+    /// A gap between two checks longer than this (half the node timeout)
+    /// means the master did not run. Why half: a node is judged on the
+    /// last node-timeout; when the master missed more than half of that
+    /// window, more than half of the evidence may be unread in its
+    /// sockets. Below it, a node declared down was silent for at least
+    /// half the timeout while the master ran (three report intervals at
+    /// the defaults).
+    pub fn pause_threshold(&self) -> Duration {
+        self.timeout / 2
     }
 
     /// The silence after which a node is declared down.
@@ -157,6 +224,91 @@ impl FailureDetector {
             });
         }
         down
+    }
+
+    /// The master's check at `now`: [`tick`](Self::tick) with the two
+    /// rules of the module doc. First, a gap since the last check longer
+    /// than [`pause_threshold`](Self::pause_threshold) gives every node a
+    /// fresh grace period ([`Verdict::Paused`]). Then, if fewer than half
+    /// of the watched workers (two or more) were heard within the node
+    /// timeout, nobody is declared down ([`Verdict::Minority`]): the
+    /// master is the one cut off. With one worker there is no majority to
+    /// measure: its silence is judged as usual. Otherwise the expired nodes
+    /// are down ([`Verdict::Judged`]).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use pool_master::failure::{FailureDetector, Verdict};
+    /// use pool_proto::NodeId;
+    ///
+    /// let t0 = Instant::now();
+    /// let mut fd = FailureDetector::new(Duration::from_secs(2));
+    /// fd.register(NodeId::from_u64(1), t0);
+    /// assert_eq!(fd.check(t0), Verdict::Judged(vec![]));
+    /// // The master was stopped for 5 s: no verdict, a fresh grace period.
+    /// let later = t0 + Duration::from_secs(5);
+    /// assert_eq!(fd.check(later), Verdict::Paused { gap: Duration::from_secs(5) });
+    /// assert_eq!(fd.last_heard(NodeId::from_u64(1)), Some(later));
+    /// ```
+    pub fn check(&mut self, now: Instant) -> Verdict {
+        if self.last_heard.is_empty() {
+            // Nothing watched: a long sleep of the shell is no pause.
+            self.last_check = None;
+            return Verdict::Judged(Vec::new());
+        }
+        let before = self.last_check.replace(match self.last_check {
+            Some(t) if t > now => t,
+            _ => now,
+        });
+        if let Some(gap) = before.map(|t| now.saturating_duration_since(t))
+            && gap > self.pause_threshold()
+        {
+            self.refresh_all(now);
+            return Verdict::Paused { gap };
+        }
+        let silent = self
+            .by_time
+            .iter()
+            .take_while(|(t, _)| self.expired(*t, now))
+            .count();
+        let live = self.last_heard.len();
+        let heard = live - silent;
+        if silent > 0 && live >= 2 && heard * 2 < live {
+            return Verdict::Minority {
+                heard,
+                live,
+                silent,
+            };
+        }
+        Verdict::Judged(self.tick(now))
+    }
+
+    /// Whether a node last heard at `t` is past its deadline at `now`.
+    fn expired(&self, t: Instant, now: Instant) -> bool {
+        t.checked_add(self.timeout).is_none_or(|d| d <= now)
+    }
+
+    /// Counts every watched node as heard at `now` (a fresh grace period).
+    fn refresh_all(&mut self, now: Instant) {
+        let nodes: Vec<NodeId> = self.last_heard.keys().copied().collect();
+        for node in nodes {
+            self.heard(node, now);
+        }
+    }
+
+    /// When the shell should check next, at `now`: the earliest deadline,
+    /// but no later than [`check_interval`](Self::check_interval) after the
+    /// last check (the pause rule needs regular checks), and never a
+    /// deadline already past (a minority keeps silent nodes watched);
+    /// `None` when no node is watched.
+    pub fn next_check(&self, now: Instant) -> Option<Instant> {
+        let deadline = self.next_deadline()?;
+        let regular = self.last_check.unwrap_or(now) + self.check_interval();
+        Some(if deadline > now {
+            deadline.min(regular)
+        } else {
+            regular.max(now)
+        })
     }
 
     /// The earliest instant at which [`tick`](Self::tick) will declare a

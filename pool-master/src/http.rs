@@ -48,7 +48,7 @@ use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use self::context::{ApiError, Http, ViewCache};
-use crate::metrics::NodeRow;
+use crate::metrics::{AppCounts, NodeRow};
 use crate::node_requests;
 use crate::shared::Shared;
 
@@ -156,9 +156,11 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(h): State<Arc<Http>>) -> impl IntoResponse {
-    let rows: Vec<NodeRow> = {
+    let (rows, apps): (Vec<NodeRow>, AppCounts) = {
         let pool = h.shared.lock();
-        pool.list_nodes(Instant::now())
+        let apps = AppCounts::of(&pool.app_summaries());
+        let rows = pool
+            .list_nodes(Instant::now())
             .into_iter()
             .map(|status| {
                 let traffic = pool.table.last_report(status.id).map_or([0; 4], |r| {
@@ -170,9 +172,10 @@ async fn metrics(State(h): State<Arc<Http>>) -> impl IntoResponse {
                     traffic,
                 }
             })
-            .collect()
+            .collect();
+        (rows, apps)
     };
-    let body = h.shared.metrics.render(&rows);
+    let body = h.shared.metrics.render(&rows, &apps);
     (
         [(
             header::CONTENT_TYPE,

@@ -111,7 +111,7 @@ mod state;
 
 pub use config::{BootTree, HttpToken, MasterConfig};
 pub use error::{Error, Result};
-pub use failure::{DownEvent, FailureDetector};
+pub use failure::{DownEvent, FailureDetector, Verdict};
 pub use load_table::{LoadTable, LoadTableConfig};
 pub use master::{MasterHandle, spawn_master};
 pub use placement::PlaceError;

@@ -12,8 +12,10 @@
 //! │   (server.rs)     (server/session.rs)            │    applies their effects
 //! │                                                  ├─ writer task: drains its NodeLink (outbox.rs)
 //! │                                                  └─ request tasks (node_requests.rs)
-//! ├── failure watch   sleeps until the next report deadline, declares nodes down
-//! ├── app grace       after a restart, releases held apps when their grace ends
+//! ├── failure watch   checks at the next report deadline (at least every node-timeout/4),
+//! │                   declares nodes down — not after a pause of its own, nor in a minority
+//! ├── app timer       releases held apps when their grace ends (after a restart),
+//! │                   retries pending apps when their backoff is over
 //! ├── upkeep          metrics histogram upkeep, down-list pruning
 //! ├── sampler         the dashboard's load history, once a second
 //! ├── HTTP server     axum (http.rs), graceful shutdown on the same token
@@ -181,6 +183,7 @@ pub async fn spawn_master(
     };
     let now = Instant::now();
     let mut apps = Apps::restore(snapshot.apps, now + config.app_grace());
+    apps.restore_restart_counts(snapshot.restarts);
     let mut boot_changed = false;
     for tree in &config.trees {
         let id = &tree.spec.supervisor.id;
@@ -246,9 +249,7 @@ pub async fn spawn_master(
     tracker.spawn(watch_failures(shared.clone()));
     tracker.spawn(upkeep(shared.clone()));
     tracker.spawn(sample_activity(shared.clone()));
-    if let Some(hold) = shared.lock().apps.next_hold(now) {
-        tracker.spawn(release_holds(shared.clone(), hold));
-    }
+    tracker.spawn(app_timer(shared.clone()));
     if let Some(http) = http {
         tracker.spawn(crate::http::serve(shared.clone(), http));
     }
@@ -289,18 +290,21 @@ pub async fn spawn_master(
     })
 }
 
-/// The failure watch: sleeps until the earliest report deadline, declares
-/// silent workers down, and goes back to sleep. Reports only push deadlines
-/// later, so waking at a stale deadline is harmless (nothing expires; the
-/// next deadline is computed again); a node becoming live wakes it, since
-/// its deadline may be the first.
+/// The failure watch: sleeps until the earliest report deadline (but at
+/// most a quarter of the node timeout: the gap between its checks tells
+/// whether the master itself ran), declares silent workers down, and goes
+/// back to sleep. Reports only push deadlines later, so waking at a stale
+/// deadline is harmless (nothing expires; the next deadline is computed
+/// again); a node becoming live wakes it, since its deadline may be the
+/// first.
 async fn watch_failures(shared: Arc<Shared>) {
     loop {
         // Declares the silent down (their NodeDown is queued, their
         // connections closed), and asks when to look again.
         let (next, requests) = shared.transition(|s| {
-            let effects = s.tick(Now::read());
-            (s.detector.next_deadline(), effects)
+            let now = Now::read();
+            let effects = s.tick(now);
+            (s.detector.next_check(now.at), effects)
         });
         node_requests::spawn(&shared, requests);
         let sleep = async {
@@ -317,30 +321,50 @@ async fn watch_failures(shared: Arc<Shared>) {
     }
 }
 
-/// After a restart: when the grace period of held apps ends, places those
-/// whose node did not rejoin.
-async fn release_holds(shared: Arc<Shared>, mut at: Instant) {
+/// The app timer: sleeps until the next app hold ends (after a restart,
+/// the grace period for a root's node to rejoin) or the next pending app's
+/// retry is due, then places what waits. A transition that sets a retry
+/// wakes it (`Shared::apps_wakeup`), since that may come first.
+async fn app_timer(shared: Arc<Shared>) {
+    let mut next = {
+        let now = Instant::now();
+        let pool = shared.lock();
+        earliest(pool.apps.next_hold(now), pool.apps.next_retry(now))
+    };
     loop {
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = shared.token.cancelled() => return,
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+            _ = sleep => {}
+            _ = shared.apps_wakeup.notified() => {}
         }
         let now = Now::read();
-        let (next, requests) = shared.transition(|s| {
+        let (after, requests) = shared.transition(|s| {
             let effects = s.schedule(now);
-            (s.apps.next_hold(now.at), effects)
+            let after = earliest(s.apps.next_hold(now.at), s.apps.next_retry(now.at));
+            (after, effects)
         });
         if !requests.is_empty() {
             info!(
                 apps = requests.len(),
-                "grace period over: starting the roots whose node did not rejoin"
+                "starting application roots: retries due, or the grace period for their node to rejoin is over"
             );
         }
         node_requests::spawn(&shared, requests);
-        match next {
-            Some(t) => at = t,
-            None => return,
-        }
+        next = after;
+    }
+}
+
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -19,6 +19,7 @@
 //! | `pool_reports_total` | counter | |
 //! | `pool_report_latency_seconds` | histogram | (worker clock `sent_at_ms` to arrival) |
 //! | `pool_tree_restarts_total` | counter | `tree` |
+//! | `pool_apps` | gauge | `status` = running / pending / failed / stopped (all four always present; written at scrape time) |
 //! | `pool_connections` | gauge | |
 
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use pool_proto::{DownReason, NodeStatus, PlacementStrategy};
+use pool_proto::{AppStatus, AppSummary, DownReason, NodeStatus, PlacementStrategy};
 
 /// Buckets of the report-latency histogram, seconds: loopback is well under
 /// a millisecond; a second or more means a clock skew or a stalled node.
@@ -244,13 +245,26 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 
-    /// The Prometheus text: the recorder's series, then the per-node
-    /// series from `nodes` (written at scrape time, so a node that left
-    /// leaves no stale series behind).
-    pub(crate) fn render(&self, nodes: &[NodeRow]) -> String {
+    /// The Prometheus text: the recorder's series, then the apps by
+    /// status and the per-node series from `nodes` (written at scrape
+    /// time, so a node that left leaves no stale series behind).
+    pub(crate) fn render(&self, nodes: &[NodeRow], apps: &AppCounts) -> String {
         let mut out = self.handle.render();
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pool_apps Pool applications (trees the master keeps), by status."
+        );
+        let _ = writeln!(out, "# TYPE pool_apps gauge");
+        for (status, n) in [
+            (AppStatus::Running, apps.running),
+            (AppStatus::Pending, apps.pending),
+            (AppStatus::Failed, apps.failed),
+            (AppStatus::Stopped, apps.stopped),
+        ] {
+            let _ = writeln!(out, "pool_apps{{status=\"{}\"}} {n}", status.as_str());
         }
         let per_node: [PerNode<'_>; 8] = [
             (
@@ -315,6 +329,36 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// How many apps are in each status, as `/metrics` and the dashboard
+/// count them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AppCounts {
+    /// Running apps.
+    pub(crate) running: usize,
+    /// Pending apps (waiting for a node, retried).
+    pub(crate) pending: usize,
+    /// Failed apps.
+    pub(crate) failed: usize,
+    /// Stopped apps.
+    pub(crate) stopped: usize,
+}
+
+impl AppCounts {
+    /// Counts the statuses of `apps`.
+    pub(crate) fn of<'a>(apps: impl IntoIterator<Item = &'a AppSummary>) -> Self {
+        let mut c = AppCounts::default();
+        for a in apps {
+            match a.status {
+                AppStatus::Running => c.running += 1,
+                AppStatus::Pending => c.pending += 1,
+                AppStatus::Failed => c.failed += 1,
+                AppStatus::Stopped => c.stopped += 1,
+            }
+        }
+        c
     }
 }
 

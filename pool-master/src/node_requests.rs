@@ -27,11 +27,11 @@ use pool_proto::{
 };
 use tracing::{debug, info, warn};
 
-use crate::apps::stopped_view;
+use crate::apps::{stopped_view, view};
 use crate::clock::{Now, now_ms};
 use crate::outbox::{NodeLink, RequestError};
 use crate::shared::Shared;
-use crate::state::{NodeRequest, StartAnswer, StartOrder, Started};
+use crate::state::{NodeRequest, StartAnswer, StartOrder, Started, unknown_tree};
 
 /// Runs the requests a transition asked for, each as a task on the
 /// master's tracker. Call it after the lock is released.
@@ -42,6 +42,38 @@ pub(crate) fn spawn(shared: &Arc<Shared>, requests: Vec<NodeRequest>) {
             NodeRequest::StartRoot(order) => {
                 shared.tracker.spawn(async move {
                     let _ = start_root(&s, order).await;
+                });
+            }
+            NodeRequest::WatchName { to, name, pid } => {
+                let Some(link) = shared.lock().link(to) else {
+                    // Its node is gone: so is the process, and the name
+                    // went with the node (or goes now).
+                    shared
+                        .lock()
+                        .watch_failed(&name, pid, "its node's connection is gone");
+                    continue;
+                };
+                let timeout = shared.config.request_timeout;
+                shared.tracker.spawn(async move {
+                    let why = match link
+                        .request(
+                            Request::WatchName {
+                                name: name.clone(),
+                                pid,
+                            },
+                            timeout,
+                        )
+                        .await
+                    {
+                        Ok(Response::Ok) => return,
+                        Ok(Response::Error(e)) => e.message,
+                        Ok(other) => format!("it answered {other:?}"),
+                        // No answer in time: a hung node is declared down
+                        // soon, and its names with it.
+                        Err(RequestError::Timeout) => return,
+                        Err(RequestError::Closed) => "its node's connection closed".to_owned(),
+                    };
+                    s.lock().watch_failed(&name, pid, &why);
                 });
             }
             NodeRequest::StopApp { to, app } => {
@@ -115,7 +147,9 @@ pub(crate) async fn tree_start(
     shared.persister.flush(saved).await;
     match start_root(shared, order).await {
         Started::Failed(e) => Err(e),
-        Started::Root | Started::Moved => {
+        // A pending app is kept and retried: the answer lists it, pending
+        // with the reason.
+        Started::Root | Started::Moved | Started::Pending(_) => {
             let pool = shared.lock();
             Ok(pool
                 .apps
@@ -174,8 +208,62 @@ pub(crate) async fn tree_stop(
     Ok(summary.into_iter().collect())
 }
 
+/// `TreeRestart`: a failed or stopped app runs again; saved, then its
+/// root started. Answers its summary once the start is answered (running,
+/// or pending with the reason), or the node's refusal.
+pub(crate) async fn tree_restart(
+    shared: &Arc<Shared>,
+    id: &str,
+) -> Result<Vec<AppSummary>, RemoteError> {
+    let (requests, saved) = {
+        let mut pool = shared.lock();
+        let effects = pool.tree_restart(id, Now::read())?;
+        let requests = pool.apply(effects);
+        (requests, pool.save())
+    };
+    shared.persister.flush(saved).await;
+    // Its own start is awaited; others placed by the same pass are not.
+    let (mine, others): (Vec<NodeRequest>, Vec<NodeRequest>) = requests
+        .into_iter()
+        .partition(|r| matches!(r, NodeRequest::StartRoot(o) if o.assignment.app == id));
+    spawn(shared, others);
+    for request in mine {
+        if let NodeRequest::StartRoot(order) = request
+            && let Started::Failed(e) = start_root(shared, order).await
+        {
+            return Err(e);
+        }
+    }
+    let pool = shared.lock();
+    Ok(pool
+        .apps
+        .summary(id, |n| pool.name_of(n))
+        .into_iter()
+        .collect())
+}
+
+/// `TreeRemove`: forgets a failed or stopped app and saves; answers the
+/// apps left.
+pub(crate) async fn tree_remove(
+    shared: &Arc<Shared>,
+    id: &str,
+) -> Result<Vec<AppSummary>, RemoteError> {
+    let (left, saved) = {
+        let mut pool = shared.lock();
+        pool.tree_remove(id)?;
+        pool.activity.app_removed(id, now_ms());
+        (pool.app_summaries(), pool.save())
+    };
+    // Forgotten on disk before the answer: a master restart does not bring
+    // it back.
+    shared.persister.flush(saved).await;
+    Ok(left)
+}
+
 /// `TreeShow`: the live tree from the root's node (node ids replaced by
-/// names), or the tree with everything stopped if no root runs.
+/// names), or the tree from its spec with everything stopped if no root
+/// runs; at the top the app's own status and reason (as `tree ls` says
+/// them), and the restart counts the master kept laid over the view.
 pub(crate) async fn tree_show(shared: &Arc<Shared>, id: &str) -> Result<TreeView, RemoteError> {
     tree_show_within(shared, id, shared.config.request_timeout).await
 }
@@ -201,13 +289,25 @@ pub(crate) async fn tree_show_within(
         };
         match target {
             Some(t) => t,
-            None => return Ok(stopped_view(&app.rec.spec)),
+            None => {
+                let mut view = stopped_view(&app.rec.spec);
+                view::set_top(&mut view, app.rec.status, app.rec.reason.as_deref());
+                view::overlay_restarts(&mut view, &app.restarts, false);
+                return Ok(view);
+            }
         }
     };
     let name = &link.conn.name;
     match link.request(Request::Inspect { pid: root }, timeout).await {
         Ok(Response::Tree(mut view)) => {
-            shared.lock().name_nodes(&mut view);
+            let pool = shared.lock();
+            pool.name_nodes(&mut view);
+            if let Some(app) = pool.apps.get(id) {
+                // The app's word at the top, as `tree ls` says it (it may
+                // have changed while the node answered).
+                view::set_top(&mut view, app.rec.status, app.rec.reason.as_deref());
+                view::overlay_restarts(&mut view, &app.restarts, true);
+            }
             Ok(*view)
         }
         Ok(Response::Error(e)) => Err(e),
@@ -284,8 +384,5 @@ pub(crate) async fn list_processes(
 
 /// The error for an unknown app.
 fn not_found(id: &str) -> RemoteError {
-    RemoteError::new(
-        ErrorCode::NotFound,
-        format!("no tree {id}: `poolctl tree ls` lists the trees the master keeps"),
-    )
+    unknown_tree(id)
 }

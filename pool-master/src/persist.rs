@@ -3,12 +3,13 @@
 //! ```text
 //! STATE_DIR/
 //!   lock         held (an OS file lock) while a master uses the directory
-//!   state.json   { "version": 1, "apps": [...], "down_nodes": [...] }
+//!   state.json   { "version": 1, "apps": [...], "restarts": {...}, "down_nodes": [...] }
 //!   state.json.tmp   the next state.json while it is written
 //! ```
 //!
 //! `apps` are the pool applications (spec, generation, status, reason,
-//! assigned node id, root pid); `down_nodes` the node ids declared down
+//! assigned node id, root pid); `restarts` the child restarts counted per
+//! app and child path; `down_nodes` the node ids declared down
 //! recently, so that fencing works across a master restart. The file is
 //! replaced atomically: written to `state.json.tmp`, synced, renamed over
 //! `state.json`, and the directory synced.
@@ -18,6 +19,7 @@
 //! any it was too slow for), and callers that must not answer before the
 //! state is on disk wait with [`Persister::flush`].
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{error, info};
 
-use crate::apps::AppRecord;
+use crate::apps::{AppRecord, RestartCounts};
 use crate::error::{Error, Result};
 use crate::membership::DownRecord;
 
@@ -47,6 +49,9 @@ pub(crate) struct Snapshot {
     /// Pool applications.
     #[serde(default)]
     pub(crate) apps: Vec<AppRecord>,
+    /// Child restarts counted per app (by id), then by child path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) restarts: BTreeMap<String, RestartCounts>,
     /// Node ids declared down recently.
     #[serde(default)]
     pub(crate) down_nodes: Vec<DownRecord>,

@@ -55,6 +55,10 @@ pub(crate) struct Shared {
     /// Wakes the failure watch when a node becomes live (its deadline may
     /// be the first one).
     pub(crate) fd_wakeup: Notify,
+    /// Wakes the app timer when a transition set an app's retry (the
+    /// state's `rearm` flag), since it may come before the timer's next
+    /// wake-up. Notified by [`PoolGuard`] when the lock is released.
+    pub(crate) apps_wakeup: Notify,
     /// Serial of the next connection.
     next_session: AtomicU64,
 }
@@ -79,6 +83,8 @@ pub(crate) struct PoolGuard<'a> {
     persister: &'a Persister,
     /// The frame limit, for encoding the effects' messages.
     max_frame_len: usize,
+    /// The app timer's wake-up, notified if a retry was set.
+    apps_wakeup: &'a Notify,
 }
 
 impl std::ops::Deref for PoolGuard<'_> {
@@ -172,6 +178,10 @@ impl Drop for PoolGuard<'_> {
             self.guard.state.dirty = false;
             self.persister.mark();
         }
+        if self.guard.state.rearm {
+            self.guard.state.rearm = false;
+            self.apps_wakeup.notify_one();
+        }
     }
 }
 
@@ -199,6 +209,7 @@ impl Shared {
             token,
             tracker,
             fd_wakeup: Notify::new(),
+            apps_wakeup: Notify::new(),
             next_session: AtomicU64::new(1),
         }
     }
@@ -211,6 +222,7 @@ impl Shared {
             guard: self.pool.lock().unwrap_or_else(|e| e.into_inner()),
             persister: &self.persister,
             max_frame_len: self.config.max_frame_len,
+            apps_wakeup: &self.apps_wakeup,
         }
     }
 

@@ -29,7 +29,7 @@ use crate::activity::Activity;
 use crate::apps::schedule::RootChoice;
 use crate::apps::{Apps, Assignment};
 use crate::clock::Now;
-use crate::failure::FailureDetector;
+use crate::failure::{FailureDetector, Verdict};
 use crate::load_table::LoadTable;
 use crate::membership::{Conn, DownList, Member, Membership, SessionId};
 use crate::metrics::Metrics;
@@ -97,6 +97,18 @@ pub(crate) enum NodeRequest {
         /// The app.
         app: String,
     },
+    /// `WatchName`: `pid`, on the node of the connection `to`, holds
+    /// `name`, registered by another node; its node watches it and
+    /// releases the name when it dies. An error answer, or the connection
+    /// gone, unregisters the name ([`PoolState::watch_failed`]).
+    WatchName {
+        /// The connection of the pid's node.
+        to: SessionId,
+        /// The name.
+        name: String,
+        /// Its holder.
+        pid: Pid,
+    },
 }
 
 /// A root to start: send `StartApp` on the connection `to`.
@@ -128,7 +140,8 @@ pub(crate) enum Joined {
 pub(crate) enum StartAnswer {
     /// The root runs with this pid.
     Spawned(Pid),
-    /// The node refused, or answered something else: the app fails with
+    /// The node refused, or answered something else: the app is pending
+    /// (a code that may pass, [`crate::apps::transient`]) or fails, with
     /// this code and reason.
     Failed {
         /// What kind of failure.
@@ -150,7 +163,11 @@ pub(crate) enum Started {
     /// The node went away before answering; the root is (or will be)
     /// started elsewhere.
     Moved,
-    /// The app failed: the node refused or did not answer.
+    /// The start failed for a reason that may pass (the node was lost or
+    /// hung, no node could take a child now): the app is pending and
+    /// tries again; the error says why.
+    Pending(RemoteError),
+    /// The app failed: the node refused the spec.
     Failed(RemoteError),
 }
 
@@ -174,12 +191,17 @@ pub(crate) struct PoolState {
     /// Load history, recent events and recently-down nodes, for the
     /// dashboard.
     pub(crate) activity: Activity,
+    /// The rate limit of the warning that the master is in the minority.
+    pub(crate) minority: MinorityLog,
     /// Metrics updated by the transitions.
     metrics: Arc<Metrics>,
     /// Randomness for two-choices and random placement.
     rng: StdRng,
     /// Something persisted changed since the last save request.
     pub(crate) dirty: bool,
+    /// An app's retry time changed: the shell wakes the app timer (which
+    /// sleeps until the next hold or retry) and clears this.
+    pub(crate) rearm: bool,
 }
 
 impl PoolState {
@@ -201,9 +223,11 @@ impl PoolState {
             apps,
             downs,
             activity: Activity::default(),
+            minority: MinorityLog::default(),
             metrics,
             rng,
             dirty: false,
+            rearm: false,
         }
     }
 
@@ -212,6 +236,7 @@ impl PoolState {
         Snapshot {
             version: 0,
             apps: self.apps.records(),
+            restarts: self.apps.restart_counts(),
             down_nodes: self.downs.records(),
         }
     }
@@ -244,7 +269,7 @@ impl PoolState {
             functions,
             names,
             apps: running,
-            rejoin: _,
+            rejoin,
         } = join;
         let refuse = |code, msg: String| (Joined::Refused(RemoteError::new(code, msg)), Vec::new());
         // 1. The joiner is who the handshake authenticated, and not a master.
@@ -314,6 +339,10 @@ impl PoolState {
         for n in &stale {
             self.names.unregister(n);
         }
+        // A name the node lists is one of its own processes' — whoever
+        // registered it: a worker watching a name another node registered
+        // for one of its processes (`WatchName`) lists it too, so that it
+        // comes back after a master restart.
         let mut lost_names = Vec::new();
         for (name, pid) in &names {
             let outcome = if pid.node() == id {
@@ -326,9 +355,26 @@ impl PoolState {
             }
         }
         let members = &self.members;
-        let adoption = self.apps.adopt(id, &running, |m| {
+        let mut adoption = self.apps.adopt(id, &running, |m| {
             m != id && members.get(m).is_some_and(|x| x.live)
         });
+        // A node that comes back without having been declared down is not
+        // fenced for a stale root: that root is stopped (StopApp), and a
+        // root the master counted on it that it no longer runs (it died,
+        // or the node stopped its work while cut off) starts again, there
+        // or elsewhere, with a new generation.
+        let unfenced_rejoin = rejoin && !was_down;
+        let mut stale_roots = Vec::new();
+        let mut lost_roots = Vec::new();
+        if unfenced_rejoin {
+            stale_roots = std::mem::take(&mut adoption.stop);
+            lost_roots = self.apps.lost_roots(id, &running);
+            if !lost_roots.is_empty() {
+                self.dirty = true;
+                warn!(node = %info.name, apps = ?lost_roots,
+                    "the node came back without application roots it ran: starting them again");
+            }
+        }
         if !adoption.adopted.is_empty() {
             info!(node = %info.name, apps = ?adoption.adopted, "adopted running application roots");
             self.dirty = true;
@@ -377,13 +423,25 @@ impl PoolState {
         {
             effects.push(Effect::Close(*old));
         }
+        for app in stale_roots {
+            effects.push(Effect::Request(NodeRequest::StopApp {
+                to: conn.session,
+                app,
+            }));
+        }
         // 6. Announce it, or wait for Ready.
         if live && !was_live {
             effects.extend(self.make_live(id, now));
-        } else if was_live && previous.as_ref().is_some_and(|p| p.2 != info) {
-            // Reconnected with new details (address, labels): tell everyone.
-            self.table.add_node(info.clone(), now.at);
-            effects.extend(self.broadcast(id, Msg::NodeUp(info.clone())));
+        } else {
+            if was_live && previous.as_ref().is_some_and(|p| p.2 != info) {
+                // Reconnected with new details (address, labels): tell
+                // everyone.
+                self.table.add_node(info.clone(), now.at);
+                effects.extend(self.broadcast(id, Msg::NodeUp(info.clone())));
+            }
+            if !lost_roots.is_empty() {
+                effects.extend(self.schedule(now));
+            }
         }
         info!(node = %info.name, id = %id, kind = ?info.kind, addr = %info.addr, live,
             fenced = !live, rejoin = previous.is_some(), "node joined");
@@ -434,6 +492,9 @@ impl PoolState {
         }
         let mut effects: Vec<Effect> = self.broadcast(id, Msg::NodeUp(info)).into_iter().collect();
         self.update_gauges();
+        // A node that joins may be the one a pending app waits for: every
+        // pending app tries now rather than at the end of its backoff.
+        self.apps.retry_now(now.at);
         effects.extend(self.schedule(now));
         effects
     }
@@ -527,10 +588,47 @@ impl PoolState {
         effects
     }
 
-    /// Declares down every worker silent for the node timeout.
+    /// The failure watch's check: declares down every worker silent for
+    /// the node timeout — unless the master itself did not run (every
+    /// node gets a fresh grace period) or it hears fewer than half of its
+    /// workers (it is the one cut off); see [`FailureDetector::check`].
     pub(crate) fn tick(&mut self, now: Now) -> Vec<Effect> {
+        let down = match self.detector.check(now.at) {
+            Verdict::Judged(down) => {
+                if self.minority.clear() {
+                    info!(
+                        "the master hears a majority of its workers again: silent ones are judged as usual"
+                    );
+                }
+                down
+            }
+            Verdict::Paused { gap } => {
+                warn!(
+                    ?gap,
+                    nodes = self.detector.len(),
+                    "the master did not run for longer than half the node timeout (stopped or stalled): every node gets a fresh grace period instead of a verdict on reports the master could not read"
+                );
+                Vec::new()
+            }
+            Verdict::Minority {
+                heard,
+                live,
+                silent,
+            } => {
+                if let Some(left_out) = self.minority.note(now.at) {
+                    warn!(
+                        heard,
+                        live,
+                        silent,
+                        left_out,
+                        "the master hears fewer than half of its live workers: it is the one cut off, so it declares none of them down by timeout (closed connections still count)"
+                    );
+                }
+                Vec::new()
+            }
+        };
         let mut effects = Vec::new();
-        for d in self.detector.tick(now.at) {
+        for d in down {
             effects.extend(self.declare_down(d.node, d.reason, now));
         }
         effects
@@ -628,6 +726,45 @@ impl PoolState {
         self.members.get(pid.node()).is_some() && self.names.register(name, pid)
     }
 
+    /// `RegisterName` from node `from`: [`register_name`](Self::register_name),
+    /// and when the pid is a process of another live worker, a `WatchName`
+    /// to that worker, so that the name follows its process: released
+    /// when it dies (the registering node may not even be linked to it),
+    /// listed by its node after a master restart.
+    pub(crate) fn register_name_from(
+        &mut self,
+        from: NodeId,
+        name: &str,
+        pid: Pid,
+    ) -> (bool, Vec<Effect>) {
+        if !self.register_name(name, pid) {
+            return (false, Vec::new());
+        }
+        let holder = pid.node();
+        let watch = match self.members.get(holder) {
+            Some(m) if holder != from && m.live && m.info.kind == NodeKind::Worker => {
+                Some(Effect::Request(NodeRequest::WatchName {
+                    to: m.session,
+                    name: name.to_owned(),
+                    pid,
+                }))
+            }
+            _ => None,
+        };
+        (true, watch.into_iter().collect())
+    }
+
+    /// The pid's node refused to watch `name` (or its connection is gone):
+    /// the name no longer follows its process, so it is released if `pid`
+    /// still holds it. Returns whether it was.
+    pub(crate) fn watch_failed(&mut self, name: &str, pid: Pid, why: &str) -> bool {
+        let released = self.names.release(name, pid);
+        if released {
+            warn!(%name, %pid, why, "released a global name its process's node could not watch");
+        }
+        released
+    }
+
     // ----- applications ----------------------------------------------------
 
     /// Turns root assignments into start requests on the chosen nodes'
@@ -661,7 +798,11 @@ impl PoolState {
             table: &mut self.table,
             rng: &mut self.rng,
         };
-        let assignments = self.apps.schedule(now.at, choice);
+        let (assignments, pending) = self.apps.schedule(now.at, choice);
+        if pending {
+            self.dirty = true;
+            self.rearm = true;
+        }
         self.orders(assignments)
             .into_iter()
             .map(|o| Effect::Request(NodeRequest::StartRoot(o)))
@@ -687,6 +828,51 @@ impl PoolState {
         self.orders(vec![assignment])
             .pop()
             .ok_or_else(|| RemoteError::new(ErrorCode::Internal, "the chosen node vanished"))
+    }
+
+    /// `TreeRestart`: a failed or stopped app runs again (a new
+    /// generation, its reason cleared, its restart counts kept); the
+    /// effects start its root where a node is available (it is pending
+    /// otherwise). Refused for a running or pending app
+    /// (`AlreadyRunning`) and an unknown one (`NotFound`).
+    pub(crate) fn tree_restart(&mut self, id: &str, now: Now) -> Result<Vec<Effect>, RemoteError> {
+        match self.apps.restart(id) {
+            Ok(()) => {}
+            Err(None) => return Err(unknown_tree(id)),
+            Err(Some(status)) => {
+                return Err(RemoteError::new(
+                    ErrorCode::AlreadyRunning,
+                    format!(
+                        "tree {id} is {}: only a failed or stopped tree is restarted (stop it first with `poolctl tree stop {id}`)",
+                        status.as_str()
+                    ),
+                ));
+            }
+        }
+        self.dirty = true;
+        info!(app = %id, "application restarted on request");
+        Ok(self.schedule(now))
+    }
+
+    /// `TreeRemove`: forgets a failed or stopped app (the state directory
+    /// forgets it with the next save). Refused for a running or pending
+    /// app (`AlreadyRunning`) and an unknown one (`NotFound`).
+    pub(crate) fn tree_remove(&mut self, id: &str) -> Result<(), RemoteError> {
+        match self.apps.remove(id) {
+            Ok(()) => {
+                self.dirty = true;
+                info!(app = %id, "application removed on request");
+                Ok(())
+            }
+            Err(None) => Err(unknown_tree(id)),
+            Err(Some(status)) => Err(RemoteError::new(
+                ErrorCode::AlreadyRunning,
+                format!(
+                    "tree {id} is {}: stop it first with `poolctl tree stop {id}`, then remove it",
+                    status.as_str()
+                ),
+            )),
+        }
     }
 
     /// The node of `order` answered its `StartApp` (or did not): the app
@@ -728,7 +914,7 @@ impl PoolState {
             }
             StartAnswer::Failed { code, reason } => (code, reason, Vec::new()),
             StartAnswer::Timeout(timeout) => (
-                ErrorCode::Internal,
+                ErrorCode::Unavailable,
                 format!("{} did not start the root within {timeout:?}", order.name),
                 // It may still start it late: ask it to stop.
                 vec![stop()],
@@ -750,6 +936,20 @@ impl PoolState {
                 return (Started::Moved, effects);
             }
         };
+        if crate::apps::transient(code) {
+            // Transient is not failed: the app is pending and tries again
+            // (issue 13 point 1); its restart intensity is untouched.
+            warn!(app = %a.app, node = %order.name, %reason, "application root could not start now; pending, retried with backoff");
+            if self
+                .apps
+                .start_deferred(&a.app, a.generation, a.node, reason.clone(), now.at)
+            {
+                self.dirty = true;
+                self.rearm = true;
+                self.activity.app_pending(&a.app, &reason, now.ms);
+            }
+            return (Started::Pending(RemoteError::new(code, reason)), effects);
+        }
         warn!(app = %a.app, node = %order.name, %reason, "application failed to start");
         if self
             .apps
@@ -778,6 +978,9 @@ impl PoolState {
                 reason,
             } => {
                 self.metrics.restart(&event.app);
+                if self.apps.child_restarted(&event.app, &supervisor, &child) {
+                    self.dirty = true;
+                }
                 let at = pid.and_then(|p| self.name_of(p.node()));
                 self.activity.child_restarted(
                     &event.app,
@@ -795,13 +998,21 @@ impl PoolState {
                     .get(&event.app)
                     .is_some_and(|a| a.rec.node == Some(node));
                 let leaving = self.members.get(node).is_some_and(|m| m.leaving);
-                if self.apps.root_exited(
-                    &event.app,
-                    event.generation,
-                    node,
-                    reason.to_string(),
-                    leaving,
-                ) {
+                // Only a root that gave up fails its app, with its reason
+                // in words; one that exited `normal` finished its work.
+                let changed = if reason.is_normal() {
+                    self.apps
+                        .root_finished(&event.app, event.generation, node, leaving)
+                } else {
+                    self.apps.root_exited(
+                        &event.app,
+                        event.generation,
+                        node,
+                        reason.to_string(),
+                        leaving,
+                    )
+                };
+                if changed {
                     self.dirty = true;
                     info!(app = %event.app, %reason, leaving, "application root exited");
                     if !leaving {
@@ -840,6 +1051,52 @@ impl PoolState {
         for child in view.children.iter_mut().flatten() {
             self.name_nodes(child);
         }
+    }
+}
+
+/// The error for an unknown app.
+pub(crate) fn unknown_tree(id: &str) -> RemoteError {
+    RemoteError::new(
+        ErrorCode::NotFound,
+        format!("no tree {id}: `poolctl tree ls` lists the trees the master keeps"),
+    )
+}
+
+/// How often the warning of a master in the minority is repeated while
+/// the minority lasts.
+const MINORITY_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Rate limit of the minority warning: logged when the minority begins,
+/// then at most once per [`MINORITY_WARN_EVERY`] with the number of checks
+/// left out, so a long partition does not flood the log.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MinorityLog {
+    /// When the warning was last logged, while the minority lasts.
+    last: Option<Instant>,
+    /// Checks in the minority since, not logged.
+    left_out: u64,
+}
+
+impl MinorityLog {
+    /// One more check in the minority at `now`: `Some(left_out)` if it is
+    /// to be logged.
+    pub(crate) fn note(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.saturating_duration_since(t) < MINORITY_WARN_EVERY => {
+                self.left_out += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.left_out))
+            }
+        }
+    }
+
+    /// The minority is over; true if it was on.
+    pub(crate) fn clear(&mut self) -> bool {
+        self.left_out = 0;
+        self.last.take().is_some()
     }
 }
 

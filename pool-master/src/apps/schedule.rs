@@ -16,6 +16,10 @@ use super::{Apps, Assignment, functions};
 use crate::load_table::LoadTable;
 use crate::membership::Membership;
 
+/// Why an app waits when no worker is live.
+pub(crate) const NO_WORKER: &str =
+    "no live worker to run the root: it starts when a worker joins (pool-worker --master ADDR)";
+
 /// What choosing a root's node looks at: the members (which live workers
 /// register which functions), the load table (a choice is committed there,
 /// so the root counts as load on its node until the next report), and the
@@ -74,24 +78,31 @@ impl<R: Rng + ?Sized> RootChoice<'_, R> {
 impl Apps {
     /// Places every app waiting for a node at `now` (see [`Apps::waiting`]):
     /// each gets its next generation on the node `choice` picks. When no
-    /// worker is live, every app keeps waiting. Returns the assignments, in
-    /// app id order.
+    /// worker is live, every app waiting is pending ([`Apps::no_node`]):
+    /// it tries again after its backoff, or when a node joins. Returns the
+    /// assignments, in app id order, and whether an app became pending.
     pub(crate) fn schedule<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         mut choice: RootChoice<'_, R>,
-    ) -> Vec<Assignment> {
+    ) -> (Vec<Assignment>, bool) {
         let mut out = Vec::new();
-        for id in self.waiting(now) {
-            let Some(spec) = self.get(&id).map(|a| a.rec.spec.clone()) else {
+        let mut pending = false;
+        let waiting = self.waiting(now);
+        for (i, id) in waiting.iter().enumerate() {
+            let Some(spec) = self.get(id).map(|a| a.rec.spec.clone()) else {
                 continue;
             };
             let Some(node) = choice.choose(&spec) else {
-                break; // no worker at all: every app waits
+                // No worker at all: every app left waits.
+                for id in &waiting[i..] {
+                    pending |= self.no_node(id, NO_WORKER, now);
+                }
+                break;
             };
-            out.extend(self.assign(&id, node));
+            out.extend(self.assign(id, node));
         }
-        out
+        (out, pending)
     }
 
     /// `TreeStart`: checks the tree ([`check_tree`]), refuses an id that is

@@ -150,3 +150,160 @@ fn index_stays_consistent_under_churn() {
     assert_eq!(fd.len(), 500);
     assert_eq!(fd.next_deadline(), Some(t0 + ms(5000)));
 }
+
+// ----- the master's check: a paused master, a master in the minority -----
+
+/// A gap between two checks longer than half the node timeout means the
+/// master did not run: every node gets a fresh grace period (last heard
+/// := now) and nobody is declared down, although every deadline passed;
+/// a node that stays silent after it is declared down one timeout later.
+#[test]
+fn a_paused_master_gives_every_node_a_fresh_grace_period() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(2000));
+    assert_eq!(fd.pause_threshold(), ms(1000));
+    assert_eq!(fd.check_interval(), ms(500));
+    for n in 1..=3 {
+        fd.register(id(n), t0);
+    }
+    assert_eq!(fd.check(t0 + ms(500)), Verdict::Judged(vec![]));
+    // SIGSTOP for 5 s: the next check comes 5 s after the last one.
+    let resumed = t0 + ms(5500);
+    assert_eq!(fd.check(resumed), Verdict::Paused { gap: ms(5000) });
+    for n in 1..=3 {
+        assert_eq!(fd.last_heard(id(n)), Some(resumed));
+    }
+    assert_eq!(fd.len(), 3);
+    // Nodes 1 and 2 report after the pause; 3 stays silent and is judged
+    // on a whole timeout the master was running for.
+    let mut t = resumed;
+    while t < resumed + ms(2000) {
+        t += ms(400);
+        fd.on_report(id(1), t);
+        fd.on_report(id(2), t);
+        if t < resumed + ms(2000) {
+            assert_eq!(fd.check(t), Verdict::Judged(vec![]), "at {t:?}");
+        }
+    }
+    assert_eq!(
+        fd.check(t),
+        Verdict::Judged(vec![DownEvent {
+            node: id(3),
+            reason: DownReason::Timeout
+        }])
+    );
+}
+
+/// A check that comes late by less than the threshold is no pause: a node
+/// silent for the whole timeout is down.
+#[test]
+fn a_late_check_below_the_threshold_is_no_pause() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(2000));
+    fd.register(id(1), t0);
+    fd.register(id(2), t0);
+    fd.check(t0 + ms(1500));
+    fd.on_report(id(2), t0 + ms(1500));
+    // 1000 ms later: exactly the threshold, not more.
+    let down = fd.check(t0 + ms(2500));
+    assert_eq!(
+        down,
+        Verdict::Judged(vec![DownEvent {
+            node: id(1),
+            reason: DownReason::Timeout
+        }])
+    );
+}
+
+/// A master that hears fewer than half of its live workers declares none
+/// of the silent ones down; it judges them again once it hears a
+/// majority. Exactly half heard is no minority.
+#[test]
+fn a_master_in_the_minority_declares_nobody_down() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(1000));
+    for n in 1..=4 {
+        fd.register(id(n), t0);
+    }
+    // Only node 1 is heard: 1 of 4.
+    let mut t = t0;
+    for _ in 0..8 {
+        t += ms(200);
+        fd.on_report(id(1), t);
+        let v = fd.check(t);
+        if t >= t0 + ms(1000) {
+            assert_eq!(
+                v,
+                Verdict::Minority {
+                    heard: 1,
+                    live: 4,
+                    silent: 3
+                }
+            );
+        }
+    }
+    assert_eq!(fd.len(), 4, "nobody was forgotten");
+    // Node 2 comes back: 2 of 4 heard, half, no minority: 3 and 4 are down.
+    t += ms(200);
+    fd.on_report(id(1), t);
+    fd.on_report(id(2), t);
+    let Verdict::Judged(down) = fd.check(t) else {
+        panic!("still a minority with half heard")
+    };
+    let mut nodes: Vec<NodeId> = down.iter().map(|d| d.node).collect();
+    nodes.sort();
+    assert_eq!(nodes, vec![id(3), id(4)]);
+}
+
+/// With a single worker there is no majority to measure: its silence is
+/// judged as usual. A closed connection counts in the minority too.
+#[test]
+fn one_worker_is_judged_and_disconnects_always_count() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(1000));
+    fd.register(id(1), t0);
+    fd.check(t0 + ms(250));
+    fd.check(t0 + ms(500));
+    fd.check(t0 + ms(750));
+    assert_eq!(
+        fd.check(t0 + ms(1000)),
+        Verdict::Judged(vec![DownEvent {
+            node: id(1),
+            reason: DownReason::Timeout
+        }])
+    );
+    let mut fd = FailureDetector::new(ms(1000));
+    for n in 1..=3 {
+        fd.register(id(n), t0);
+    }
+    fd.check(t0 + ms(500));
+    assert!(fd.on_disconnect(id(2)).is_some());
+}
+
+/// The shell checks at least every check interval, never at a deadline
+/// already past (a minority keeps expired nodes watched), and not at all
+/// with nothing watched; a long idle time with nothing watched is no
+/// pause.
+#[test]
+fn next_check_is_regular_and_never_in_the_past() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(2000));
+    assert_eq!(fd.next_check(t0), None);
+    fd.register(id(1), t0);
+    fd.register(id(2), t0);
+    fd.register(id(3), t0);
+    fd.check(t0);
+    assert_eq!(fd.next_check(t0), Some(t0 + ms(500)));
+    fd.on_report(id(1), t0 + ms(1900));
+    for k in 1..=4 {
+        fd.check(t0 + ms(500 * k));
+    }
+    let at = t0 + ms(2100);
+    assert!(matches!(fd.check(at), Verdict::Minority { .. }));
+    assert_eq!(fd.next_check(at), Some(at + ms(500)));
+
+    let mut fd = FailureDetector::new(ms(2000));
+    fd.check(t0);
+    fd.register(id(1), t0 + ms(60_000));
+    assert_eq!(fd.check(t0 + ms(60_000)), Verdict::Judged(vec![]));
+}

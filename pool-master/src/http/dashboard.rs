@@ -9,7 +9,7 @@
 //! { now_ms, step_ms, window_ms,
 //!   master:  { id, name, placement, node_timeout_ms, operations },
 //!   summary: { nodes_up, nodes_down, processes, restarts_1m, spawns_1m,
-//!              trees_running, trees_failed, frames_per_s },
+//!              trees_running, trees_pending, trees_failed, frames_per_s },
 //!   nodes:   [ { state: "up", name, id, addr, cpu, mem, procs, score, load, labels,
 //!                capacity, self_cpu, run_queue, report_age_ms,
 //!                traffic: {frames_out, bytes_out, frames_in, bytes_in},
@@ -166,6 +166,8 @@ struct Summary {
     restarts_1m: u64,
     spawns_1m: u64,
     trees_running: usize,
+    /// Trees waiting for a node able to take them (retried).
+    trees_pending: usize,
     trees_failed: usize,
     /// Frames per second leaving all nodes, at the last sample.
     frames_per_s: f64,
@@ -266,7 +268,8 @@ pub(super) async fn data(State(h): State<Arc<Http>>, Query(q): Query<Since>) -> 
             match a.status {
                 AppStatus::Running => summary.trees_running += 1,
                 AppStatus::Failed => summary.trees_failed += 1,
-                AppStatus::Stopped | AppStatus::Pending => {}
+                AppStatus::Pending => summary.trees_pending += 1,
+                AppStatus::Stopped => {}
             }
         }
         let down_names: HashMap<NodeId, String> = act

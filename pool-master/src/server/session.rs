@@ -5,7 +5,8 @@
 //! ```text
 //! session task (this module: handshake, then the reader loop)
 //! ├── writer task        drains the link's outbox (outbox.rs); ends with the session
-//! └── request tasks      ListProcesses / TreeStart / TreeShow / TreeStop, which
+//! └── request tasks      ListProcesses / TreeStart / TreeShow / TreeStop /
+//!                        TreeRestart / TreeRemove, which
 //!                        wait on other nodes (node_requests.rs); they answer
 //!                        through the outbox
 //! ```
@@ -295,6 +296,14 @@ impl Session {
         }
     }
 
+    /// Queues a push (not an answer) in the batch; one that cannot be
+    /// encoded is logged and dropped.
+    fn push(&mut self, msg: &Msg) {
+        if let Err(e) = encode_frame(msg, &mut self.batch, self.shared.config.max_frame_len) {
+            warn!(cause = %e, kind = msg.name(), "push cannot be encoded");
+        }
+    }
+
     /// One frame from the node.
     fn handle(&mut self, msg: Msg) {
         match msg {
@@ -313,12 +322,18 @@ impl Session {
             // lock, no effects.
             Msg::LoadReport(report) if self.joined => {
                 let sent = report.sent_at_ms;
+                let seq = report.seq;
                 let arrived = Instant::now();
-                if !self
+                if self
                     .shared
                     .lock()
                     .report(self.link.conn.node, report, arrived)
                 {
+                    // The worker's lease on its master session runs from
+                    // the reports acknowledged: the ack goes out with this
+                    // batch, right away.
+                    self.push(&Msg::ReportAck { seq });
+                } else {
                     self.ignored(
                         "LoadReport",
                         "only a live worker reports its load (this is a hidden node, a node still fencing, or the report is older than the last)",
@@ -399,7 +414,13 @@ impl Session {
             Request::Place(query) => self.place(query),
             // OTP `global`: first come first served; `false` if taken.
             Request::RegisterName { name, pid } => {
-                Response::Registered(self.shared.lock().register_name(&name, pid))
+                let from = self.link.conn.node;
+                let (ok, requests) = self
+                    .shared
+                    .transition(|s| s.register_name_from(from, &name, pid));
+                // A pid of another worker: that worker watches it.
+                node_requests::spawn(&self.shared, requests);
+                Response::Registered(ok)
             }
             Request::UnregisterName { name } => {
                 self.shared.lock().names.unregister(&name);
@@ -415,15 +436,22 @@ impl Session {
                 self.flush();
                 let conn = &self.link.conn;
                 let (res, requests) = self.shared.transition(|s| s.ready(conn, Now::read()));
-                node_requests::spawn(&self.shared, requests);
-                match res {
+                let resp = match res {
                     Ok(()) => {
                         // Its first report deadline may be the earliest.
                         self.shared.fd_wakeup.notify_one();
                         Response::Ok
                     }
                     Err(e) => Response::Error(e),
-                }
+                };
+                // The answer goes out before any root placed on this node
+                // by the transition: the node ends its fencing when it
+                // reads the answer, and a StartApp read before that would
+                // be refused as "fencing".
+                self.answer(id, resp);
+                self.flush();
+                node_requests::spawn(&self.shared, requests);
+                return;
             }
             // Nothing to tell anyone yet: the node stays a member until its
             // connection closes, which is then a `Left` down (not fenced).
@@ -464,10 +492,18 @@ impl Session {
                 name,
                 "this connection already joined: one Join per connection",
             ),
-            Request::TreeRestart { .. } | Request::TreeRemove { .. } => self.refuse(
-                name,
-                "this master does not know tree restart or tree rm yet: upgrade it",
-            ),
+            Request::TreeRestart { id: app } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    node_requests::tree_restart(&s, &app).await.map(Response::Apps)
+                });
+            }
+            Request::TreeRemove { id: app } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    node_requests::tree_remove(&s, &app).await.map(Response::Apps)
+                });
+            }
             Request::LocalProcesses
             | Request::StartApp { .. }
             | Request::MasterSeen

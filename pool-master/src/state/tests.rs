@@ -771,10 +771,12 @@ fn tree_start_checks_before_recording() {
 
 // ----- answers to StartApp, root exits ----------------------------------
 
-/// A node that does not answer `StartApp` in time fails the app, and is
-/// asked to stop the root it may still start.
+/// A node that does not answer `StartApp` in time leaves the app pending
+/// (issue 13: a hung node is transient, not a failure), with the reason,
+/// retried after the first backoff; the node is asked to stop the root it
+/// may still start.
 #[test]
-fn start_timeout_fails_the_app_and_stops_the_late_root() {
+fn start_timeout_leaves_the_app_pending_and_stops_the_late_root() {
     let mut f = Fixture::new();
     f.join(1);
     let order = f
@@ -786,9 +788,10 @@ fn start_timeout_fails_the_app_and_stops_the_late_root() {
         StartAnswer::Timeout(Duration::from_secs(10)),
         f.at(10_000),
     );
-    let Started::Failed(e) = started else {
-        panic!("a timed-out start did not fail: {started:?}");
+    let Started::Pending(e) = started else {
+        panic!("a timed-out start is not pending: {started:?}");
     };
+    assert_eq!(e.code, ErrorCode::Unavailable);
     assert_eq!(e.message, "w1 did not start the root within 10s");
     assert_eq!(
         effects,
@@ -798,7 +801,18 @@ fn start_timeout_fails_the_app_and_stops_the_late_root() {
         })]
     );
     let a = &f.state.apps.get("a").unwrap().rec;
-    assert_eq!((a.status, a.node), (AppStatus::Failed, None));
+    assert_eq!((a.status, a.node), (AppStatus::Pending, None));
+    assert_eq!(
+        a.reason.as_deref(),
+        Some("w1 did not start the root within 10s")
+    );
+    assert!(f.state.rearm, "the app timer is woken for the retry");
+    // Not before the backoff, then on the node again with generation 2.
+    assert!(f.state.schedule(f.at(10_050)).is_empty());
+    assert_eq!(
+        f.state.schedule(f.at(10_100)),
+        vec![start("a", 2, "builtin.echo", &worker(1), s(1))]
+    );
 }
 
 /// A node's refusal fails the app with the node's reason; nothing is
@@ -898,4 +912,272 @@ fn root_exit_fails_the_app_unless_its_node_is_leaving() {
     let a = &f.state.apps.get("a").unwrap().rec;
     assert_eq!(a.status, AppStatus::Failed);
     assert!(a.reason.as_deref().is_some_and(|r| r.contains("boom")));
+}
+
+// ----- issue 13: a paused master, a minority, pending apps, rejoins, names --
+
+/// The master itself did not run for 5 s (past the 3 s node timeout): its
+/// next check gives every worker a fresh grace period and declares nobody
+/// down; a worker that stays silent is declared down a whole timeout
+/// later, judged on time the master ran.
+#[test]
+fn a_paused_master_declares_nobody_down() {
+    let mut f = Fixture::new();
+    f.join(1);
+    f.join(2);
+    assert!(f.state.tick(f.at(500)).is_empty());
+    assert!(
+        f.state.tick(f.at(5_500)).is_empty(),
+        "declared after a pause"
+    );
+    assert!(f.live(1) && f.live(2));
+    let mut t = 5_500;
+    while t < 8_500 {
+        t += 500;
+        f.report(2, 0, t);
+        if t < 8_500 {
+            assert!(f.state.tick(f.at(t)).is_empty());
+        }
+    }
+    assert_eq!(
+        norm(f.state.tick(f.at(8_500))),
+        vec![node_down(&[2], 1, DownReason::Timeout), Effect::Close(s(1))]
+    );
+}
+
+/// Hearing one of three workers, the master is the one cut off: no
+/// timeout downs while the minority lasts (a closed connection still
+/// counts); once it hears a majority, the silent one is declared down.
+#[test]
+fn a_master_in_the_minority_declares_nobody_down_by_timeout() {
+    let mut f = Fixture::new();
+    f.join(1);
+    f.join(2);
+    f.join(3);
+    let mut t = 0;
+    while t < 4_000 {
+        t += 500;
+        f.report(1, 0, t);
+        assert!(f.state.tick(f.at(t)).is_empty(), "a down at {t} ms");
+    }
+    assert!(f.live(2) && f.live(3));
+    assert!(f.state.minority.clear(), "the minority was noted");
+    // Node 2 closes its connection: that counts.
+    let effects = f.state.session_closed(&conn(&worker(2), s(2)), f.at(4_100));
+    assert!(effects.contains(&Effect::Close(s(2))));
+    // Now 1 of 2 heard: half, no minority: node 3 is down.
+    f.report(1, 0, 4_500);
+    let effects = norm(f.state.tick(f.at(4_500)));
+    assert_eq!(
+        effects,
+        vec![node_down(&[1], 3, DownReason::Timeout), Effect::Close(s(3))]
+    );
+}
+
+/// The minority warning is logged when it begins, then at most every 10 s
+/// with the number left out.
+#[test]
+fn the_minority_warning_is_rate_limited() {
+    let t0 = Instant::now();
+    let mut log = MinorityLog::default();
+    assert_eq!(log.note(t0), Some(0));
+    assert_eq!(log.note(t0 + Duration::from_secs(1)), None);
+    assert_eq!(log.note(t0 + Duration::from_secs(2)), None);
+    assert_eq!(log.note(t0 + Duration::from_secs(10)), Some(2));
+    assert!(log.clear());
+    assert!(!log.clear());
+}
+
+/// A start answered `Unavailable` (a node lost during the start) leaves
+/// the app pending with the reason, not failed; a node that becomes live
+/// makes it try at once, and its `Spawned` makes it running.
+#[test]
+fn an_unavailable_start_is_pending_and_retried_when_a_node_joins() {
+    let mut f = Fixture::new();
+    f.join(1);
+    let order = f
+        .state
+        .tree_start(tree("a", "builtin.echo"), None, None)
+        .unwrap();
+    let answer = StartAnswer::Failed {
+        code: ErrorCode::Unavailable,
+        reason: "the root could not start on w1: no live node has label zone=c".into(),
+    };
+    let (started, effects) = f.state.start_answered(&order, answer, f.at(5));
+    assert!(matches!(started, Started::Pending(ref e) if e.code == ErrorCode::Unavailable));
+    assert!(effects.is_empty());
+    let a = &f.state.apps.get("a").unwrap().rec;
+    assert_eq!(a.status, AppStatus::Pending);
+    assert!(a.reason.as_deref().is_some_and(|r| r.contains("zone=c")));
+    assert_eq!(f.state.app_summaries()[0].status, AppStatus::Pending);
+    let (_, effects) = f.join(2);
+    let starts: Vec<&Effect> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Request(NodeRequest::StartRoot(_))))
+        .collect();
+    assert_eq!(starts.len(), 1, "the pending app starts when a node joins");
+    let Effect::Request(NodeRequest::StartRoot(order)) = starts[0].clone() else {
+        unreachable!()
+    };
+    assert_eq!(order.assignment.generation, 2);
+    let (started, _) = f.state.start_answered(
+        &order,
+        StartAnswer::Spawned(Pid::new(order.assignment.node, 9)),
+        f.at(10),
+    );
+    assert_eq!(started, Started::Root);
+    let a = &f.state.apps.get("a").unwrap().rec;
+    assert_eq!((a.status, a.reason.clone()), (AppStatus::Running, None));
+}
+
+/// When the only worker goes down, the app waits pending with a reason
+/// saying no worker is live, instead of silently "running" nowhere.
+#[test]
+fn an_app_with_no_live_worker_is_pending() {
+    let mut f = pool_with_a_root_on_w1();
+    f.state
+        .declare_down(n(2), DownReason::ConnectionClosed, f.at(5));
+    f.state
+        .declare_down(n(1), DownReason::ConnectionClosed, f.at(6));
+    let a = &f.state.apps.get("a").unwrap().rec;
+    assert_eq!(a.status, AppStatus::Pending);
+    assert!(
+        a.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no live worker"))
+    );
+}
+
+/// A root that gives up fails its app with the reason in words;
+/// `ChildRestarted` events are counted per child path and kept with the
+/// app; `tree restart` runs it again (new generation, reason cleared,
+/// counts kept) and `tree rm` of a running app is refused with a way out.
+#[test]
+fn a_given_up_root_fails_its_app_and_tree_restart_runs_it_again() {
+    let mut f = pool_with_a_root_on_w1();
+    let restarted = AppEvent {
+        app: "a".into(),
+        generation: 1,
+        kind: AppEventKind::ChildRestarted {
+            supervisor: "a".into(),
+            child: "w".into(),
+            pid: None,
+            reason: ExitReason::Error("boom".into()),
+        },
+    };
+    for _ in 0..2 {
+        assert!(f.state.app_event(n(1), restarted.clone(), f.at(5)).0);
+    }
+    let gave_up = AppEvent {
+        app: "a".into(),
+        generation: 1,
+        kind: AppEventKind::RootExited(ExitReason::ShutdownWith(
+            "restart intensity exceeded: 2 restarts in 10 s, intensity 2".into(),
+        )),
+    };
+    f.state.app_event(n(1), gave_up, f.at(6));
+    let a = f.state.apps.get("a").unwrap();
+    assert_eq!(a.rec.status, AppStatus::Failed);
+    assert_eq!(
+        a.rec.reason.as_deref(),
+        Some("shutdown: restart intensity exceeded: 2 restarts in 10 s, intensity 2")
+    );
+    assert_eq!(a.restarts.get("a/w"), Some(&2));
+    assert_eq!(f.state.snapshot().restarts["a"]["a/w"], 2);
+
+    let effects = f.state.tree_restart("a", f.at(7)).unwrap();
+    assert_eq!(effects.len(), 1);
+    let a = f.state.apps.get("a").unwrap();
+    assert_eq!((a.rec.status, a.rec.generation), (AppStatus::Running, 2));
+    assert_eq!(a.rec.reason, None);
+    assert_eq!(a.restarts.get("a/w"), Some(&2));
+    let e = f.state.tree_restart("a", f.at(8)).unwrap_err();
+    assert_eq!(e.code, ErrorCode::AlreadyRunning);
+    let e = f.state.tree_remove("a").unwrap_err();
+    assert_eq!(e.code, ErrorCode::AlreadyRunning);
+    assert!(e.message.contains("poolctl tree stop a"), "{}", e.message);
+    assert_eq!(
+        f.state.tree_remove("zz").unwrap_err().code,
+        ErrorCode::NotFound
+    );
+}
+
+/// A worker that rejoins without having been declared down, without the
+/// root the master counted on it: the app starts again (generation 2); a
+/// root it lists of an older generation is stopped with StopApp, not
+/// fenced.
+#[test]
+fn an_unfenced_rejoin_without_its_root_restarts_the_app_and_stops_stale_roots() {
+    let mut f = pool_with_a_root_on_w1();
+    let mut join = join_of(worker(1), &["builtin.echo"]);
+    join.rejoin = true;
+    let (joined, effects) = f.join_with(s(101), join);
+    assert_eq!(joined, Joined::Welcomed { fenced: false });
+    assert!(
+        effects.iter().any(|e| matches!(e,
+            Effect::Request(NodeRequest::StartRoot(o)) if o.assignment.app == "a" && o.assignment.generation == 2)),
+        "{effects:?}"
+    );
+
+    let mut f2 = pool_with_a_root_on_w1();
+    // Generation 2 on w1 itself, while w1 still lists generation 1.
+    f2.state.apps.node_down(n(1));
+    f2.state.apps.assign("a", n(1));
+    let mut join = join_of(worker(1), &["builtin.echo"]);
+    join.rejoin = true;
+    join.apps = vec![RunningApp {
+        app: "a".into(),
+        generation: 1,
+        root: Pid::new(n(1), 3),
+    }];
+    let (joined, effects) = f2.join_with(s(101), join);
+    assert_eq!(joined, Joined::Welcomed { fenced: false });
+    assert!(effects.contains(&Effect::Request(NodeRequest::StopApp {
+        to: s(101),
+        app: "a".into()
+    })));
+}
+
+/// A name registered by one node for a process of another live worker is
+/// watched by that worker (WatchName to its connection); a name for the
+/// registering node's own process, or a refused one, is not. A watch that
+/// fails releases the name.
+#[test]
+fn a_name_for_another_workers_process_is_watched_there() {
+    let mut f = Fixture::new();
+    f.join(1);
+    f.join(2);
+    let pid = Pid::new(n(2), 7);
+    let (ok, effects) = f.state.register_name_from(n(1), "remote", pid);
+    assert!(ok);
+    assert_eq!(
+        effects,
+        vec![Effect::Request(NodeRequest::WatchName {
+            to: s(2),
+            name: "remote".into(),
+            pid
+        })]
+    );
+    let (ok, effects) = f.state.register_name_from(n(2), "own", Pid::new(n(2), 8));
+    assert!(ok && effects.is_empty());
+    let (ok, effects) = f
+        .state
+        .register_name_from(n(1), "remote", Pid::new(n(2), 9));
+    assert!(!ok && effects.is_empty());
+    assert!(f.state.watch_failed("remote", pid, "refused"));
+    assert_eq!(f.state.names.whereis("remote"), None);
+    assert!(!f.state.watch_failed("remote", pid, "again"));
+}
+
+/// After a master restart a worker lists the names it watches for its
+/// processes, whoever registered them: they are registered again.
+#[test]
+fn a_rejoining_worker_brings_back_names_of_its_processes() {
+    let mut f = Fixture::new();
+    let mut join = join_of(worker(1), &["builtin.echo"]);
+    join.rejoin = true;
+    join.names = vec![("remote".into(), Pid::new(n(1), 4))];
+    let (joined, _) = f.join_with(s(1), join);
+    assert_eq!(joined, Joined::Welcomed { fenced: false });
+    assert_eq!(f.state.names.whereis("remote"), Some(Pid::new(n(1), 4)));
 }

@@ -90,6 +90,8 @@ pub enum Event {
     Request(Request),
     /// A process signal from the master (an exit signal of `POST /api/kill`).
     Signal(Msg),
+    /// The master acknowledged the load report of this seq.
+    ReportAck(u64),
     /// The master closed the connection.
     Closed,
 }
@@ -105,6 +107,8 @@ pub struct Behavior {
     pub start_error: Option<RemoteError>,
     /// Do not answer master requests at all.
     pub silent: bool,
+    /// Answer WatchName with this error instead of Ok.
+    pub watch_error: Option<RemoteError>,
     /// Serial of the next pid.
     pub next_serial: u64,
 }
@@ -269,6 +273,9 @@ impl SimNode {
                         }
                         Msg::NodeDown { node, reason } => {
                             let _ = ev_tx.send(Event::NodeDown { node, reason });
+                        }
+                        Msg::ReportAck { seq } => {
+                            let _ = ev_tx.send(Event::ReportAck(seq));
                         }
                         signal @ Msg::Exit { .. } => {
                             let _ = ev_tx.send(Event::Signal(signal));
@@ -452,6 +459,10 @@ fn answer(behavior: &Mutex<Behavior>, me: NodeId, name: &str, body: &Request) ->
             Response::Spawned(pid)
         }
         Request::Ping => Response::Pong,
+        Request::WatchName { .. } => match b.watch_error.clone() {
+            Some(e) => Response::Error(e),
+            None => Response::Ok,
+        },
         _ => Response::Error(RemoteError::new(
             ErrorCode::Refused,
             format!("{name} refuses"),

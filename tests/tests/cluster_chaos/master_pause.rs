@@ -24,7 +24,6 @@ const PAUSE: Duration = Duration::from_secs(5);
 /// and child of the tree runs with the same pid on the same node as before
 /// the pause (nothing was restarted).
 #[test]
-#[ignore = "issue 13 point 2: fails until a paused master gives the workers a fresh grace period"]
 fn a_paused_master_declares_no_healthy_worker_down() -> Result<()> {
     let c = start_cluster(&[("w1", &[]), ("w2", &[]), ("w3", &[])])?;
     let live = names(&["w1", "w2", "w3"]);

@@ -128,7 +128,6 @@ fn tree_show_tree_ls_and_metrics_agree_on_a_failed_app_and_keep_its_restart_coun
 /// another app right from `failed` (a child that always crashes): `tree
 /// ls` no longer lists either and `tree show` fails with exit status 1.
 #[test]
-#[ignore = "issue 13 point 6: fails until poolctl has tree restart and tree rm"]
 fn tree_restart_starts_a_failed_app_again_and_tree_rm_forgets_stopped_and_failed_apps() -> Result<()>
 {
     let c = start_test_cluster(&[("w1", &[])])?;

@@ -14,7 +14,7 @@
     '#fb923c', '#22d3ee', '#e879f9', '#a3e635', '#f87171', '#94a3b8'];
   const EVENT_ICONS = {
     node_up: '▲', node_down: '▼', child_restarted: '↻', app_started: '▶',
-    app_failed: '✕', app_stopped: '■', placement: '→', api: '⚙',
+    app_failed: '✕', app_pending: '…', app_stopped: '■', placement: '→', api: '⚙',
   };
 
   // What the page knows between polls.
@@ -237,6 +237,21 @@
       el('div', { cls: 'note', text: note || '' }));
   }
 
+  // The Trees tile's note and suffix: failed and pending trees, if any.
+  function treesNote(s) {
+    const parts = [];
+    if (s.trees_failed) parts.push(s.trees_failed + ' failed');
+    if (s.trees_pending) parts.push(s.trees_pending + ' pending');
+    return parts.length ? parts.join(' · ') : 'running';
+  }
+
+  function treesExtra(s) {
+    const parts = [];
+    if (s.trees_failed) parts.push('+ ' + s.trees_failed + ' failed');
+    if (s.trees_pending) parts.push('+ ' + s.trees_pending + ' pending');
+    return parts.join(' ');
+  }
+
   function renderTiles(data) {
     const s = data.summary;
     const avg = s.nodes_up ? s.processes / s.nodes_up : 0;
@@ -249,8 +264,8 @@
       tile('Restarts · 1 min', String(s.restarts_1m), s.restarts_1m ? 'children restarted by supervisors' : 'no restart',
         s.restarts_1m ? 'warn' : ''),
       tile('Spawns · 1 min', fmtNum(s.spawns_1m), 'placed by the master'),
-      tile('Trees', String(s.trees_running), s.trees_failed ? s.trees_failed + ' failed' : 'running',
-        s.trees_failed ? 'bad' : '', s.trees_failed ? '+ ' + s.trees_failed + ' failed' : ''),
+      tile('Trees', String(s.trees_running), treesNote(s),
+        s.trees_failed ? 'bad' : (s.trees_pending ? 'warn' : ''), treesExtra(s)),
       tile('Messages / s', fmtNum(s.frames_per_s), 'between nodes'),
     ]);
   }

@@ -474,6 +474,18 @@ async fn tree(cli: &Cli, pool: &Pool, cmd: &TreeCommand) -> Result<(), Failure> 
             print_apps(cli, &apps);
             Ok(())
         }
+        TreeCommand::Restart { id } => {
+            let body = pool_proto::Request::TreeRestart { id: id.clone() };
+            let apps = crate::tree_admin::request(cli, body).await?;
+            print_apps(cli, &apps);
+            Ok(())
+        }
+        TreeCommand::Rm { id } => {
+            let body = pool_proto::Request::TreeRemove { id: id.clone() };
+            let apps = crate::tree_admin::request(cli, body).await?;
+            print_apps(cli, &apps);
+            Ok(())
+        }
     }
 }
 

@@ -24,6 +24,7 @@
 
 mod commands;
 mod output;
+mod tree_admin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -214,6 +215,16 @@ pub(crate) enum TreeCommand {
     },
     /// Stop an application (children in reverse start order).
     Stop {
+        /// The application id.
+        id: String,
+    },
+    /// Start a failed or stopped application again (restart counts kept).
+    Restart {
+        /// The application id.
+        id: String,
+    },
+    /// Forget a stopped or failed application.
+    Rm {
         /// The application id.
         id: String,
     },
