@@ -40,7 +40,7 @@
 mod registry;
 mod remote;
 mod send;
-mod signals;
+pub(crate) mod signals;
 pub(crate) mod spawn;
 mod table;
 
