@@ -89,7 +89,7 @@ impl Ctx {
     // Every receive that awaits is an await point where a pending exit
     // signal takes effect: it checks the process's `exit_pending` flag after
     // taking envelopes from the mailbox and before handing one over, and if
-    // the flag is up it stops for ever (`dying`); the task then ends at once
+    // the flag is up it returns `Pending` for good; the task then ends at once
     // (`spawn.rs`). An envelope drained from the mailbox was pushed before
     // the drain's lock, so a signal its sender sent earlier has raised the
     // flag by then: the signal is taken first, as OTP orders a sender's
@@ -98,16 +98,24 @@ impl Ctx {
     /// Waits for the next envelope. Replies to calls that are no longer
     /// waiting (they timed out) are dropped here.
     pub async fn recv(&mut self) -> Envelope {
-        loop {
-            if self.proc.exit_is_pending() {
-                return dying().await;
+        // One poll function, so that the future has a single state: the
+        // hot path of every local message.
+        poll_fn(|cx| {
+            loop {
+                if self.proc.exit_is_pending() {
+                    // The task ends at this `Pending` (`spawn.rs`).
+                    return Poll::Pending;
+                }
+                if let Some(env) = self.pop_front() {
+                    return Poll::Ready(env);
+                }
+                match self.proc.mailbox.poll_drain(self.save.get_mut(), cx) {
+                    Poll::Ready(_) => self.note_saved(),
+                    Poll::Pending => return Poll::Pending,
+                }
             }
-            if let Some(env) = self.pop_front() {
-                return env;
-            }
-            poll_fn(|cx| self.proc.mailbox.poll_drain(self.save.get_mut(), cx)).await;
-            self.note_saved();
-        }
+        })
+        .await
     }
 
     /// The next envelope if one arrives within `timeout`.
@@ -171,40 +179,41 @@ impl Ctx {
         mut matches: impl FnMut(&Envelope) -> bool,
         timeout: Option<Duration>,
     ) -> Option<Envelope> {
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = std::pin::pin!(timeout.map(tokio::time::sleep));
+        let mut deadline = deadline.as_pin_mut();
         let mut scanned = 0;
-        loop {
-            if self.proc.exit_is_pending() {
-                return dying().await;
-            }
-            while scanned < self.save.get_mut().len() {
-                if is_late_reply(&self.save.get_mut()[scanned], self.awaiting) {
-                    self.save.get_mut().remove(scanned);
-                    continue;
+        poll_fn(|cx| {
+            loop {
+                if self.proc.exit_is_pending() {
+                    // The task ends at this `Pending` (`spawn.rs`).
+                    return Poll::Pending;
                 }
-                if matches(&self.save.get_mut()[scanned]) {
-                    let env = self.save.get_mut().remove(scanned);
-                    self.note_saved();
-                    return env;
+                while scanned < self.save.get_mut().len() {
+                    if is_late_reply(&self.save.get_mut()[scanned], self.awaiting) {
+                        self.save.get_mut().remove(scanned);
+                        continue;
+                    }
+                    if matches(&self.save.get_mut()[scanned]) {
+                        let env = self.save.get_mut().remove(scanned);
+                        self.note_saved();
+                        return Poll::Ready(env);
+                    }
+                    scanned += 1;
                 }
-                scanned += 1;
-            }
-            let more = poll_fn(|cx| self.proc.mailbox.poll_drain(self.save.get_mut(), cx));
-            match deadline {
-                Some(d) => {
-                    if tokio::time::timeout_at(d, more).await.is_err() {
-                        if self.proc.exit_is_pending() {
-                            return dying().await;
-                        }
-                        return None;
+                match self.proc.mailbox.poll_drain(self.save.get_mut(), cx) {
+                    Poll::Ready(_) => self.note_saved(),
+                    // Nothing new: give up if the time is up (checked after
+                    // the mailbox, as `tokio::time::timeout` does).
+                    Poll::Pending => {
+                        let up = deadline
+                            .as_mut()
+                            .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                        return if up { Poll::Ready(None) } else { Poll::Pending };
                     }
                 }
-                None => {
-                    more.await;
-                }
             }
-            self.note_saved();
-        }
+        })
+        .await
     }
 
     /// Takes the first already-queued envelope for which `matches` is true,

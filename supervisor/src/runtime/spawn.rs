@@ -173,7 +173,10 @@ impl<F: Future<Output = (ExitReason, Option<Message>)>> Future for ProcessTask<F
 
 /// Ends a process whose exit a signal left pending, at an await point of
 /// its body: the body's state is dropped first, then the exit sequence
-/// runs with the signal's reason.
+/// runs with the signal's reason. Cold and out of line: it keeps the poll
+/// of every live process small.
+#[cold]
+#[inline(never)]
 fn end_killed<F>(
     mut body: Pin<&mut Option<F>>,
     proc: &Arc<Process>,
