@@ -1,6 +1,8 @@
 //! What a mailbox holds: [`Envelope`]s of [`Message`]s, calls, exit
 //! signals turned into messages, and monitor `Down` notices.
 //!
+//! A node monitor's notice is a plain message of type [`NodeDown`].
+//!
 //! A [`Message`] sent to a process on the same node carries the sender's
 //! value itself, boxed and moved: nothing is serialised. Only a message that
 //! leaves the node is encoded (MessagePack), and the receiver decodes it when
@@ -10,7 +12,7 @@
 use std::any::{Any, type_name};
 use std::fmt;
 
-use pool_proto::{ExitReason, Payload, Pid, Ref};
+use pool_proto::{ExitReason, NodeId, Payload, Pid, Ref};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -264,6 +266,24 @@ pub struct Down {
     pub reason: ExitReason,
     /// Its result value, if the monitor asked for it and it ended normally.
     pub result: Option<Message>,
+    /// The local name the monitor was set by
+    /// ([`Ctx::monitor_name`](crate::Ctx::monitor_name)), OTP's `{Name,
+    /// Node}` object; `None` for a monitor by pid. A name nobody held gives
+    /// `noproc` at once, with the node's system pid as `pid` (no process
+    /// was watched).
+    pub name: Option<String>,
+}
+
+/// The message a node monitor delivers when its node goes down (OTP's
+/// `{nodedown, Node}`), once per [`Ctx::monitor_node`](crate::Ctx::monitor_node)
+/// call. It arrives as a plain [`Envelope::Message`] with no sender, as in
+/// OTP; take it with `env.take::<NodeDown>()` or test it with
+/// `msg.is::<NodeDown>()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeDown {
+    /// The node that went down (or could not be reached when the monitor
+    /// was set).
+    pub node: NodeId,
 }
 
 /// One entry of a mailbox.

@@ -72,11 +72,12 @@ pub mod remote;
 pub mod runtime;
 pub mod supervisor;
 
-pub use envelope::{CallRequest, DecodeError, Down, Envelope, Message};
+pub use envelope::{CallRequest, DecodeError, Down, Envelope, Message, NodeDown};
 pub use error::{CallError, Error, Result, StartError, SupError};
 pub use exit::IntoExit;
 pub use functions::Functions;
 pub use process::Ctx;
+pub use runtime::signals::ExitOutcome;
 pub use runtime::spawn::SpawnOpts;
 pub use runtime::{ProcessSnapshot, Runtime, RuntimeBuilder, RuntimeEvent};
 pub use supervisor::{

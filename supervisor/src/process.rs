@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use pool_proto::{ExitReason, Pid, Ref, TraceId};
+use pool_proto::{ExitReason, NodeId, Pid, Ref, TraceId};
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 
@@ -85,22 +85,48 @@ impl Ctx {
     }
 
     // ----- receiving --------------------------------------------------------
+    //
+    // Every receive that awaits is an await point where a pending exit
+    // signal takes effect: it checks the process's `exit_pending` flag after
+    // taking envelopes from the mailbox and before handing one over, and if
+    // the flag is up it returns `Pending` for good; the task then ends at once
+    // (`spawn.rs`). An envelope drained from the mailbox was pushed before
+    // the drain's lock, so a signal its sender sent earlier has raised the
+    // flag by then: the signal is taken first, as OTP orders a sender's
+    // signals and messages.
 
     /// Waits for the next envelope. Replies to calls that are no longer
     /// waiting (they timed out) are dropped here.
     pub async fn recv(&mut self) -> Envelope {
-        loop {
-            if let Some(env) = self.pop_front() {
-                return env;
+        // One poll function, so that the future has a single state: the
+        // hot path of every local message.
+        poll_fn(|cx| {
+            loop {
+                if self.proc.exit_is_pending() {
+                    // The task ends at this `Pending` (`spawn.rs`).
+                    return Poll::Pending;
+                }
+                if let Some(env) = self.pop_front() {
+                    return Poll::Ready(env);
+                }
+                match self.proc.mailbox.poll_drain(self.save.get_mut(), cx) {
+                    Poll::Ready(_) => self.note_saved(),
+                    Poll::Pending => return Poll::Pending,
+                }
             }
-            poll_fn(|cx| self.proc.mailbox.poll_drain(self.save.get_mut(), cx)).await;
-            self.note_saved();
-        }
+        })
+        .await
     }
 
     /// The next envelope if one arrives within `timeout`.
     pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Envelope> {
-        tokio::time::timeout(timeout, self.recv()).await.ok()
+        let got = tokio::time::timeout(timeout, self.recv()).await.ok();
+        // A timeout that fires in the same poll as a signal must not let
+        // the process run on.
+        if self.proc.exit_is_pending() {
+            return dying().await;
+        }
+        got
     }
 
     /// The next envelope already queued, without waiting.
@@ -153,34 +179,41 @@ impl Ctx {
         mut matches: impl FnMut(&Envelope) -> bool,
         timeout: Option<Duration>,
     ) -> Option<Envelope> {
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = std::pin::pin!(timeout.map(tokio::time::sleep));
+        let mut deadline = deadline.as_pin_mut();
         let mut scanned = 0;
-        loop {
-            while scanned < self.save.get_mut().len() {
-                if is_late_reply(&self.save.get_mut()[scanned], self.awaiting) {
-                    self.save.get_mut().remove(scanned);
-                    continue;
+        poll_fn(|cx| {
+            loop {
+                if self.proc.exit_is_pending() {
+                    // The task ends at this `Pending` (`spawn.rs`).
+                    return Poll::Pending;
                 }
-                if matches(&self.save.get_mut()[scanned]) {
-                    let env = self.save.get_mut().remove(scanned);
-                    self.note_saved();
-                    return env;
+                while scanned < self.save.get_mut().len() {
+                    if is_late_reply(&self.save.get_mut()[scanned], self.awaiting) {
+                        self.save.get_mut().remove(scanned);
+                        continue;
+                    }
+                    if matches(&self.save.get_mut()[scanned]) {
+                        let env = self.save.get_mut().remove(scanned);
+                        self.note_saved();
+                        return Poll::Ready(env);
+                    }
+                    scanned += 1;
                 }
-                scanned += 1;
-            }
-            let more = poll_fn(|cx| self.proc.mailbox.poll_drain(self.save.get_mut(), cx));
-            match deadline {
-                Some(d) => {
-                    if tokio::time::timeout_at(d, more).await.is_err() {
-                        return None;
+                match self.proc.mailbox.poll_drain(self.save.get_mut(), cx) {
+                    Poll::Ready(_) => self.note_saved(),
+                    // Nothing new: give up if the time is up (checked after
+                    // the mailbox, as `tokio::time::timeout` does).
+                    Poll::Pending => {
+                        let up = deadline
+                            .as_mut()
+                            .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                        return if up { Poll::Ready(None) } else { Poll::Pending };
                     }
                 }
-                None => {
-                    more.await;
-                }
             }
-            self.note_saved();
-        }
+        })
+        .await
     }
 
     /// Takes the first already-queued envelope for which `matches` is true,
@@ -232,7 +265,9 @@ impl Ctx {
         }
         let mut yielded = false;
         poll_fn(|cx| {
-            if yielded {
+            // Once an exit is pending it never returns: the task ends at
+            // the `Pending` (see the receive notes above).
+            if yielded && !self.proc.exit_is_pending() {
                 Poll::Ready(())
             } else {
                 yielded = true;
@@ -381,6 +416,51 @@ impl Ctx {
         self.rt.monitor(self.pid(), target, true)
     }
 
+    /// Monitors the process registered on this node as `name` (OTP's
+    /// `monitor(process, Name)`). The name is resolved now: the monitor
+    /// watches that process, and its `Down` carries `name` in
+    /// [`Down::name`]. A name nobody holds gives a `Down` with `noproc` at
+    /// once (its `pid` is the node's system pid: no process was watched).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use supervisor::{ExitReason, Runtime};
+    /// let rt = Runtime::standalone();
+    /// let (reason, name) = rt
+    ///     .run(|mut ctx| async move {
+    ///         let mref = ctx.monitor_name("nobody");
+    ///         let d = ctx.wait_down(mref, None).await.unwrap();
+    ///         Ok::<_, String>((d.reason.to_string(), d.name))
+    ///     })
+    ///     .await
+    ///     .1
+    ///     .unwrap()
+    ///     .take::<(String, Option<String>)>()
+    ///     .unwrap();
+    /// assert_eq!(reason, ExitReason::NoProc.to_string());
+    /// assert_eq!(name.as_deref(), Some("nobody"));
+    /// # }
+    /// ```
+    pub fn monitor_name(&self, name: &str) -> Ref {
+        self.rt.monitor_name(self.pid(), name)
+    }
+
+    /// Monitors node `node` (OTP's `monitor_node(Node, true)`): when the
+    /// node goes down (its connection is lost, or the pool declares it
+    /// down), this process gets one [`NodeDown`](crate::NodeDown) message per call. A node
+    /// that is not up now gives it at once; this process's own node never
+    /// goes down while it lives, so monitoring it does nothing.
+    pub fn monitor_node(&self, node: NodeId) {
+        self.rt.monitor_node(self.pid(), node);
+    }
+
+    /// Removes one node monitor on `node` set by
+    /// [`monitor_node`](Self::monitor_node) (OTP's `monitor_node(Node,
+    /// false)`); nothing if there is none. A notice already queued stays.
+    pub fn demonitor_node(&self, node: NodeId) {
+        self.rt.demonitor_node(self.pid(), node);
+    }
+
     /// Removes a monitor; with `flush`, also a `Down` for it already queued.
     pub fn demonitor(&mut self, mref: Ref, flush: bool) {
         self.rt.demonitor(self.pid(), mref);
@@ -398,12 +478,17 @@ impl Ctx {
         self.proc.trap_exit.store(on, Ordering::Release);
     }
 
-    /// Sends the exit signal `reason` to `to` (`exit(Pid, Reason)`).
+    /// Sends the exit signal `reason` to `to` (`exit(Pid, Reason)`). A
+    /// signal to this process itself that makes it die takes effect at its
+    /// next await point. (What the signal did is
+    /// [`Runtime::exit_from`]'s answer.)
     pub fn exit(&self, to: Pid, reason: ExitReason) {
         self.rt.exit_from(self.pid(), to, reason);
     }
 
-    /// Kills `to`: untrappable, it dies with reason `killed`.
+    /// Kills `to`: untrappable, it dies with reason `killed`, at its next
+    /// await point if it is running its code (see
+    /// [`ExitOutcome::Pending`](crate::ExitOutcome::Pending)).
     pub fn kill(&self, to: Pid) {
         self.rt.exit_from(self.pid(), to, ExitReason::Kill);
     }
@@ -479,6 +564,13 @@ impl Ctx {
             _ => None,
         }
     }
+}
+
+/// The await point of a process whose exit is pending: it never completes.
+/// The body stops here, and the process's task ends as soon as the body
+/// returns `Pending` with the exit pending (`runtime/spawn.rs`).
+async fn dying<T>() -> T {
+    std::future::pending().await
 }
 
 /// True for a reply that no call is waiting for: its call timed out (or the

@@ -6,8 +6,9 @@
 //!   `run`, `wait`, `call`;
 //! - `send`: messages, to local mailboxes or through the router;
 //! - `registry`: local names;
-//! - `signals`: links, monitors, exit signals, `kill`, and the exit sequence
-//!   of a process (`finish`);
+//! - `signals`: links, monitors (by pid, by name, of nodes), exit signals
+//!   and what they did ([`ExitOutcome`](crate::ExitOutcome)), `kill`, and
+//!   the exit sequence of a process (`finish`);
 //! - `remote`: the inbound side of the seam to other nodes (`handle_remote`,
 //!   `handle_spawn`, `node_down`) and `spawn_on`;
 //! - `table`: the process table.
@@ -25,11 +26,17 @@
 //!        exit signals to links, Down to monitors, drop own monitors
 //! ```
 //!
-//! A process dies from a signal by having its task aborted: the signal
-//! records the reason in the process's state, then aborts the task; the
-//! task's drop runs the same exit sequence as a normal end. A function that
-//! computes without ever yielding cannot be interrupted (as any cooperative
-//! runtime); it dies at its next `.await`.
+//! A process dies from a signal at an await point: the signal records the
+//! reason in the process's state, raises the process's `exit_pending` flag
+//! and aborts the task. A task waiting at an await point is dropped, and its
+//! drop runs the same exit sequence as a normal end. A task being polled
+//! runs on to its next await point: there every receive of `Ctx` sees the
+//! flag and stops before handing over another envelope, and the task ends
+//! as soon as its body stops with the flag raised (`spawn.rs`). A function
+//! that computes without ever yielding cannot be interrupted (as any
+//! cooperative runtime); until its next `.await` the signal is pending
+//! ([`ExitOutcome::Pending`](crate::ExitOutcome::Pending)) and listings
+//! show it as exiting.
 //!
 //! Three types refer to each other and are defined together here: a
 //! process's [`Ctx`] holds the `Runtime`; the runtime holds the
@@ -40,7 +47,7 @@
 mod registry;
 mod remote;
 mod send;
-mod signals;
+pub(crate) mod signals;
 pub(crate) mod spawn;
 mod table;
 
@@ -465,7 +472,10 @@ impl Runtime {
         self.inner.procs.get(pid.serial())
     }
 
-    /// True if `pid` is a live process of this node.
+    /// True if `pid` is a live process of this node: until its exit
+    /// sequence starts, so also while an exit signal is pending because it
+    /// has not reached an await point (its listed status is then
+    /// `exiting`).
     pub fn is_alive(&self, pid: Pid) -> bool {
         self.get(pid).is_some_and(|p| !p.lock().exiting)
     }

@@ -14,7 +14,7 @@ use std::task::Wake;
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
-use pool_proto::{ExitReason, Pid, ProcStatus, Ref};
+use pool_proto::{ExitReason, NodeId, Pid, ProcStatus, Ref};
 use tokio::task::AbortHandle;
 
 use super::mailbox::{Mailbox, Push};
@@ -44,7 +44,9 @@ pub(crate) struct ProcState {
     /// Set once the exit sequence has started: no new links or monitors.
     pub(crate) exiting: bool,
     /// The reason a signal asked the process to die with; it wins over
-    /// whatever the function returns afterwards.
+    /// whatever the function returns afterwards. Set together with
+    /// [`Process::exit_pending`], which the receive path reads without
+    /// this lock.
     pub(crate) pending_exit: Option<ExitReason>,
     /// Cancels the process's task (set right after spawning).
     pub(crate) abort: Option<AbortHandle>,
@@ -56,6 +58,12 @@ pub(crate) struct ProcState {
     pub(crate) monitoring: Vec<(Ref, Pid)>,
     /// Locally registered name.
     pub(crate) name: Option<String>,
+    /// Monitors this process set by a local name (`monitor_name`): the
+    /// name its `Down` reports, by monitor reference. Usually empty.
+    pub(crate) named_monitors: Vec<(Ref, String)>,
+    /// Nodes this process monitors (`monitor_node`), once per call: each
+    /// entry is one `NodeDown` message when that node goes down.
+    pub(crate) node_monitors: Vec<NodeId>,
 }
 
 /// A monotonic time read cheaply: `CLOCK_MONOTONIC_COARSE` (a few
@@ -95,6 +103,12 @@ pub(crate) struct Process {
     pub(crate) state: Mutex<ProcState>,
     /// Whether exit signals become messages.
     pub(crate) trap_exit: AtomicBool,
+    /// Set (once, never cleared) when a signal has decided that the
+    /// process dies: every await point of the process checks it before it
+    /// hands over another envelope, and the task ends as soon as the body
+    /// returns `Pending` with it set. The reason is in
+    /// [`ProcState::pending_exit`].
+    pub(crate) exit_pending: AtomicBool,
     /// SCHED_* value.
     pub(crate) sched: AtomicU8,
     /// The tokio task's waker, re-registered at each poll.
@@ -119,6 +133,7 @@ impl Process {
             mailbox: Mailbox::default(),
             state: Mutex::new(ProcState::default()),
             trap_exit: AtomicBool::new(trap_exit),
+            exit_pending: AtomicBool::new(false),
             sched: AtomicU8::new(SCHED_QUEUED),
             task_waker: AtomicWaker::new(),
             saved: AtomicU32::new(0),
@@ -146,9 +161,26 @@ impl Process {
         self.sched.load(Ordering::Relaxed) != SCHED_IDLE
     }
 
-    /// Status for listings.
+    /// True while the process's function is being polled: it is between
+    /// two await points, running its own code.
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(
+            self.sched.load(Ordering::Acquire),
+            SCHED_RUNNING | SCHED_RUNNING_WOKEN
+        )
+    }
+
+    /// True once a signal has decided that the process dies (it may still
+    /// be running its code until its next await point).
+    #[inline]
+    pub(crate) fn exit_is_pending(&self) -> bool {
+        self.exit_pending.load(Ordering::Acquire)
+    }
+
+    /// Status for listings: a process that must die but has not reached an
+    /// await point yet is already `Exiting`.
     pub(crate) fn status(&self) -> ProcStatus {
-        if self.lock().exiting {
+        if self.exit_is_pending() || self.lock().exiting {
             ProcStatus::Exiting
         } else if self.is_runnable() {
             ProcStatus::Running

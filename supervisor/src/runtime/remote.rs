@@ -15,6 +15,7 @@ use pool_proto::{
 use tokio::sync::oneshot;
 
 use super::Runtime;
+use super::signals::node_down_notice;
 use super::spawn::SpawnOpts;
 use crate::envelope::{CallRequest, Down, Envelope, Message};
 use crate::error::Error;
@@ -180,7 +181,8 @@ impl Runtime {
     }
 
     /// Every link and monitor towards `node` fires `noconnection` (its
-    /// connection is lost, or the master declared it down).
+    /// connection is lost, or the master declared it down), and every node
+    /// monitor on it delivers its [`NodeDown`](crate::NodeDown) message.
     pub fn node_down(&self, node: NodeId) {
         // Under each process's lock, take out every link and monitor
         // towards `node`, then signal outside the lock (no two locks are
@@ -188,7 +190,7 @@ impl Runtime {
         // processes are simply forgotten: nobody is left to tell.
         let procs: Vec<Arc<Process>> = self.inner.procs.snapshot();
         for p in procs {
-            let (links, downs) = {
+            let (links, downs, notices) = {
                 let mut st = p.lock();
                 if st.exiting {
                     continue;
@@ -210,15 +212,30 @@ impl Runtime {
                     !gone
                 });
                 st.monitored_by.retain(|m| m.watcher.node() != node);
-                (links, downs)
+                let mut notices = 0;
+                if !st.node_monitors.is_empty() {
+                    st.node_monitors.retain(|n| {
+                        let gone = *n == node;
+                        notices += usize::from(gone);
+                        !gone
+                    });
+                }
+                (links, downs, notices)
             };
+            // (A monitor by name watches a local process: none is here.)
             for (mref, target) in downs {
                 p.mailbox.push(Envelope::Down(Box::new(Down {
                     mref,
                     pid: target,
                     reason: ExitReason::NoConnection,
                     result: None,
+                    name: None,
                 })));
+            }
+            // OTP does not order `nodedown` against the link and monitor
+            // signals of the same loss; here it comes after the `Down`s.
+            for _ in 0..notices {
+                p.mailbox.push(node_down_notice(node));
             }
             for l in links {
                 self.deliver_exit(&p, l, ExitReason::NoConnection, false);

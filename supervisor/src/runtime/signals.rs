@@ -5,20 +5,75 @@
 //! Each link and monitor is recorded in halves, one on each process; a half
 //! on a process of another node is that node's job, reached through the
 //! router. A signal to a local process either becomes a message (it traps
-//! exits) or makes it die: the reason is recorded in its state and its task
-//! aborted, and the task's drop runs `finish`.
+//! exits) or makes it die: the reason is recorded in its state, the
+//! process's `exit_pending` flag is raised and its task aborted. A process
+//! waiting at an await point goes at once (the task's drop runs `finish`);
+//! a process running its code goes at its next await point: every receive
+//! of `Ctx` checks the flag before it hands over another envelope, and the
+//! task ends as soon as the body stops with the flag raised. So a signal
+//! takes effect before any message its sender sent after it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use pool_proto::{ExitReason, Pid, Ref};
+use pool_proto::{ExitReason, NodeId, Pid, Ref};
 
 use super::Runtime;
-use crate::envelope::{Down, Envelope, Message};
+use crate::envelope::{Down, Envelope, Message, NodeDown};
 use crate::error::Error;
 use crate::process::record::{MonitorIn, Process, SCHED_IDLE};
 use crate::remote::Reach;
+
+/// What an exit signal (or a kill) did to its target, as far as the sender
+/// can tell when the call returns.
+///
+/// Scheduling is cooperative: a process dies at an await point. One that
+/// was waiting when the signal came is gone before it runs again
+/// ([`Exiting`](Self::Exiting)); one that was running its own code dies at
+/// its next await point ([`Pending`](Self::Pending)), and one that computes
+/// without ever awaiting cannot be stopped. Meanwhile it is listed with the
+/// status `exiting`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use supervisor::{ExitOutcome, ExitReason, Runtime};
+/// let rt = Runtime::standalone();
+/// let p = rt.spawn(|mut ctx| async move {
+///     ctx.recv().await;
+/// });
+/// tokio::task::yield_now().await; // let it wait for a message
+/// assert_eq!(rt.kill(p), ExitOutcome::Exiting);
+/// assert_eq!(rt.kill(p), ExitOutcome::Exiting, "a second kill finds it dying");
+/// while rt.process_count() > 0 {
+///     tokio::task::yield_now().await;
+/// }
+/// assert_eq!(rt.kill(p), ExitOutcome::NoProc);
+/// assert_eq!(rt.exit(p, ExitReason::Shutdown), ExitOutcome::NoProc);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitOutcome {
+    /// The target dies without running any more of its code: it was
+    /// waiting at an await point (or queued to run), or was already dying.
+    Exiting,
+    /// The target must die but was running its code when the signal came:
+    /// it dies at its next await point (`recv`, `recv_match`, `call`,
+    /// `yield_now`, or any other `.await` that waits), before it receives
+    /// anything more. Until then it is listed as `exiting`.
+    Pending,
+    /// The target lives on: it traps exits, and the signal is now an
+    /// `Exit` message in its mailbox, after what was already there.
+    Trapped,
+    /// The target lives on: a `normal` signal from another process to a
+    /// process that does not trap exits is ignored.
+    Ignored,
+    /// No live local process has that pid: the signal is dropped.
+    NoProc,
+    /// The target is on another node: the signal was handed to the
+    /// router, and that node applies it.
+    Sent,
+}
 
 impl Runtime {
     /// Adds `other` to the links of local process `pid`; false if `pid` is
@@ -112,6 +167,39 @@ impl Runtime {
     /// `watcher` (local) monitors `target`; a target that is not alive (or
     /// whose node is lost) gives its `Down` at once.
     pub(crate) fn monitor(&self, watcher: Pid, target: Pid, with_result: bool) -> Ref {
+        self.monitor_as(watcher, target, with_result, None)
+    }
+
+    /// `watcher` (local) monitors the process registered locally as `name`
+    /// (OTP's `monitor(process, Name)`): the name is resolved now, and the
+    /// `Down` names it. A name nobody holds gives `Down` `noproc` at once.
+    pub(crate) fn monitor_name(&self, watcher: Pid, name: &str) -> Ref {
+        match self.whereis(name) {
+            Some(target) => self.monitor_as(watcher, target, false, Some(name.to_owned())),
+            None => {
+                let mref = self.make_ref();
+                if let Some(w) = self.get(watcher) {
+                    w.mailbox.push(Envelope::Down(Box::new(Down {
+                        mref,
+                        pid: self.system_pid(),
+                        reason: ExitReason::NoProc,
+                        result: None,
+                        name: Some(name.to_owned()),
+                    })));
+                }
+                mref
+            }
+        }
+    }
+
+    /// [`monitor`](Self::monitor), the `Down` carrying `name` if set.
+    fn monitor_as(
+        &self,
+        watcher: Pid,
+        target: Pid,
+        with_result: bool,
+        name: Option<String>,
+    ) -> Ref {
         let mref = self.make_ref();
         let Some(w) = self.get(watcher) else {
             return mref;
@@ -136,17 +224,24 @@ impl Runtime {
         } else {
             self.reach(target.node())
         };
-        let down = |reason| {
+        let down = |reason, name| {
             w.mailbox.push(Envelope::Down(Box::new(Down {
                 mref,
                 pid: target,
                 reason,
                 result: None,
+                name,
             })))
         };
         match reach {
             Reach::Up => {
-                w.lock().monitoring.push((mref, target));
+                {
+                    let mut st = w.lock();
+                    st.monitoring.push((mref, target));
+                    if let Some(name) = name {
+                        st.named_monitors.push((mref, name));
+                    }
+                }
                 if target.node() != self.inner.node
                     && let Some(r) = self.router()
                 {
@@ -154,13 +249,58 @@ impl Runtime {
                 }
             }
             Reach::Down => {
-                down(ExitReason::NoConnection);
+                down(ExitReason::NoConnection, name);
             }
             Reach::Unknown => {
-                down(ExitReason::NoProc);
+                down(ExitReason::NoProc, name);
             }
         }
         mref
+    }
+
+    /// `watcher` (local) monitors node `node` (OTP's `monitor_node(Node,
+    /// true)`): one [`NodeDown`] message when the node goes down, per call.
+    /// A node that is not up now (gone, or never seen) gives it at once;
+    /// this node never goes down while its processes live, so monitoring
+    /// it does nothing.
+    pub(crate) fn monitor_node(&self, watcher: Pid, node: NodeId) {
+        if node == self.inner.node {
+            return;
+        }
+        let Some(w) = self.get(watcher) else {
+            return;
+        };
+        // Recorded before the reach is read: a `node_down` that runs in
+        // between finds the entry and delivers it, and then the entry is
+        // gone below, so the notice comes exactly once.
+        w.lock().node_monitors.push(node);
+        if self.reach(node) == Reach::Up {
+            return;
+        }
+        let still_there = {
+            let mut st = w.lock();
+            match st.node_monitors.iter().position(|n| *n == node) {
+                Some(i) => {
+                    st.node_monitors.swap_remove(i);
+                    true
+                }
+                None => false,
+            }
+        };
+        if still_there {
+            w.mailbox.push(node_down_notice(node));
+        }
+    }
+
+    /// Removes one node monitor of `watcher` on `node` (OTP's
+    /// `monitor_node(Node, false)`), if it has one.
+    pub(crate) fn demonitor_node(&self, watcher: Pid, node: NodeId) {
+        if let Some(w) = self.get(watcher) {
+            let mut st = w.lock();
+            if let Some(i) = st.node_monitors.iter().position(|n| *n == node) {
+                st.node_monitors.swap_remove(i);
+            }
+        }
     }
 
     /// Removes monitor `mref` of `watcher` (local), both halves.
@@ -170,6 +310,9 @@ impl Runtime {
         };
         let target = {
             let mut st = w.lock();
+            if !st.named_monitors.is_empty() {
+                st.named_monitors.retain(|(r, _)| *r != mref);
+            }
             let pos = st.monitoring.iter().position(|(r, _)| *r == mref);
             pos.map(|i| st.monitoring.swap_remove(i).1)
         };
@@ -185,25 +328,33 @@ impl Runtime {
         }
     }
 
-    /// Sends the exit signal `reason` from `from` to `to` (`exit/2`).
-    pub fn exit_from(&self, from: Pid, to: Pid, reason: ExitReason) {
+    /// Sends the exit signal `reason` from `from` to `to` (`exit/2`), and
+    /// says what it did to a local target.
+    pub fn exit_from(&self, from: Pid, to: Pid, reason: ExitReason) -> ExitOutcome {
         if to.node() == self.inner.node {
-            if let Some(p) = self.get(to) {
-                self.deliver_exit(&p, from, reason, true);
+            match self.get(to) {
+                Some(p) => self.deliver_exit(&p, from, reason, true),
+                None => ExitOutcome::NoProc,
             }
         } else if let Some(r) = self.router() {
             r.exit(from, to, reason, true);
+            ExitOutcome::Sent
+        } else {
+            // No router: the pid's node is unknown, as a dead process.
+            ExitOutcome::NoProc
         }
     }
 
     /// Sends the exit signal `reason` to `to` from the node itself.
-    pub fn exit(&self, to: Pid, reason: ExitReason) {
-        self.exit_from(self.system_pid(), to, reason);
+    pub fn exit(&self, to: Pid, reason: ExitReason) -> ExitOutcome {
+        self.exit_from(self.system_pid(), to, reason)
     }
 
-    /// Kills `to` (untrappable; it dies `killed`).
-    pub fn kill(&self, to: Pid) {
-        self.exit(to, ExitReason::Kill);
+    /// Kills `to` (untrappable; it dies `killed`). A target running its
+    /// code answers [`ExitOutcome::Pending`]: it dies at its next await
+    /// point.
+    pub fn kill(&self, to: Pid) -> ExitOutcome {
+        self.exit(to, ExitReason::Kill)
     }
 
     /// Applies an exit signal to a local process (OTP.md 2.1).
@@ -213,18 +364,26 @@ impl Runtime {
         from: Pid,
         reason: ExitReason,
         explicit: bool,
-    ) {
+    ) -> ExitOutcome {
         if explicit && reason == ExitReason::Kill {
-            self.terminate(target, ExitReason::Killed);
+            self.terminate(target, ExitReason::Killed)
         } else if target.trap_exit.load(Ordering::Acquire) {
-            target.mailbox.push(Envelope::Exit { from, reason });
+            // Queued behind what the sender sent before, ahead of what it
+            // sends after: the signal keeps its place among the messages.
+            if target.mailbox.push(Envelope::Exit { from, reason }) {
+                ExitOutcome::Trapped
+            } else {
+                ExitOutcome::NoProc
+            }
         } else if reason.is_normal() {
             // `normal` is ignored, except `exit(self(), normal)`.
             if from == target.pid {
-                self.terminate(target, ExitReason::Normal);
+                self.terminate(target, ExitReason::Normal)
+            } else {
+                ExitOutcome::Ignored
             }
         } else {
-            self.terminate(target, reason);
+            self.terminate(target, reason)
         }
     }
 
@@ -239,21 +398,39 @@ impl Runtime {
                 target.max_mailbox
             )),
         );
+        // Whether it was running does not matter here: it dies at its
+        // next receive, before it takes another message.
     }
 
-    /// Makes a local process die with `reason`: records it and aborts the
-    /// task, whose drop runs the exit sequence.
-    fn terminate(&self, target: &Arc<Process>, reason: ExitReason) {
+    /// Makes a local process die with `reason`: records it, raises the
+    /// process's `exit_pending` flag and aborts the task. A task waiting at
+    /// an await point is dropped (its drop runs the exit sequence); a task
+    /// being polled ends at its next await point, where the flag stops it
+    /// before it receives anything more (`spawn.rs`, `process.rs`). The
+    /// first reason wins.
+    fn terminate(&self, target: &Arc<Process>, reason: ExitReason) -> ExitOutcome {
         let abort = {
             let mut st = target.lock();
-            if st.exiting || st.pending_exit.is_some() {
-                return;
+            if st.exiting {
+                return ExitOutcome::Exiting;
             }
-            st.pending_exit = Some(reason);
+            if st.pending_exit.is_none() {
+                st.pending_exit = Some(reason);
+                // Raised under the lock, after the reason: whoever sees the
+                // flag and then takes the lock finds the reason. A message
+                // the same sender pushes after this is pushed after the
+                // flag, so the receiver sees the flag first.
+                target.exit_pending.store(true, Ordering::Release);
+            }
             st.abort.clone()
         };
         if let Some(a) = abort {
             a.abort();
+        }
+        if target.is_running() {
+            ExitOutcome::Pending
+        } else {
+            ExitOutcome::Exiting
         }
     }
 
@@ -339,12 +516,17 @@ impl Runtime {
     ) {
         if watcher.node() == self.inner.node {
             if let Some(w) = self.get(watcher) {
-                w.lock().monitoring.retain(|(r, _)| *r != mref);
+                let name = {
+                    let mut st = w.lock();
+                    st.monitoring.retain(|(r, _)| *r != mref);
+                    take_name(&mut st.named_monitors, mref)
+                };
                 w.mailbox.push(Envelope::Down(Box::new(Down {
                     mref,
                     pid,
                     reason,
                     result,
+                    name,
                 })));
             }
         } else if let Some(r) = self.router() {
@@ -390,5 +572,20 @@ impl Runtime {
             }
         }
         self.inner.empty_waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Takes the name monitor `mref` was set by out of `named`, if it was set
+/// by a name.
+fn take_name(named: &mut Vec<(Ref, String)>, mref: Ref) -> Option<String> {
+    let i = named.iter().position(|(r, _)| *r == mref)?;
+    Some(named.swap_remove(i).1)
+}
+
+/// The message a node monitor on `node` delivers (OTP's `{nodedown, Node}`).
+pub(super) fn node_down_notice(node: NodeId) -> Envelope {
+    Envelope::Message {
+        from: None,
+        msg: Message::new(NodeDown { node }),
     }
 }

@@ -146,7 +146,18 @@ impl<F: Future<Output = (ExitReason, Option<Message>)>> Future for ProcessTask<F
         let Some(body) = this.body.as_mut().as_pin_mut() else {
             return Poll::Ready(());
         };
+        // A signal decided that the process dies: it ends here, before its
+        // code runs again. Checked before the poll (the task was woken or
+        // first run after the signal) and after it (the body stopped at an
+        // await point: the runtime's own await points stop for ever once
+        // the exit is pending, so no further envelope is handed over).
+        if this.proc.exit_is_pending() {
+            return end_killed(this.body, this.proc, this.rt);
+        }
         match poll_body(this.proc, this.waker, body, cx.waker()) {
+            Poll::Pending if this.proc.exit_is_pending() => {
+                end_killed(this.body, this.proc, this.rt)
+            }
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
                 this.body.set(None);
@@ -158,6 +169,24 @@ impl<F: Future<Output = (ExitReason, Option<Message>)>> Future for ProcessTask<F
             }
         }
     }
+}
+
+/// Ends a process whose exit a signal left pending, at an await point of
+/// its body: the body's state is dropped first, then the exit sequence
+/// runs with the signal's reason. Cold and out of line: it keeps the poll
+/// of every live process small.
+#[cold]
+#[inline(never)]
+fn end_killed<F>(
+    mut body: Pin<&mut Option<F>>,
+    proc: &Arc<Process>,
+    rt: &mut Option<Runtime>,
+) -> Poll<()> {
+    body.set(None);
+    if let Some(rt) = rt.take() {
+        rt.finish(proc, None);
+    }
+    Poll::Ready(())
 }
 
 /// Polls the future `f` as the body of `proc`: with the process's own

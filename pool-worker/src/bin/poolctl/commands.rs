@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pool_proto::{ExitReason, LabelReq, NodeId, Pid, PlaceQuery, TraceHex, TraceId, TreeView};
+use pool_proto::{
+    ExitReason, LabelReq, NodeId, Pid, PlaceQuery, ProcStatus, TraceHex, TraceId, TreeView,
+};
 use pool_worker::{Node, NodeConfig, NodeHandle, Pool, Spawn};
 use serde_json::{Value, json};
 
@@ -203,8 +205,11 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             let pid = parse_pid(pid)?;
             let reason: ExitReason = reason.parse().unwrap_or_else(|e| match e {});
             pool.exit(pid, reason);
+            let pending = kill_pending(pool, pid).await;
             if cli.json {
-                output::json(&json!({"ok": true}));
+                output::json(&json!({"ok": true, "pending": pending}));
+            } else if pending {
+                output::line("pending: the process has not reached an await point");
             }
             Ok(())
         }
@@ -223,6 +228,36 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
         }
         Command::Tree(t) => tree(cli, pool, t).await,
     }
+}
+
+/// How long `poolctl kill` waits for the process to end before it asks
+/// whether the kill is pending.
+const KILL_GRACE: Duration = Duration::from_millis(500);
+
+/// After an exit signal to `pid`: true if the process has not ended within
+/// [`KILL_GRACE`] and its node lists it as `exiting` — the signal decided
+/// its death, but it is computing and has not reached an await point
+/// (scheduling is cooperative: it dies at its next one). A process that
+/// trapped the signal, or ignored it, is not pending.
+async fn kill_pending(pool: &Pool, pid: Pid) -> bool {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    pool.runtime().spawn(move |mut ctx| async move {
+        // Sent after the signal, on the same ordered way to the node.
+        let mref = ctx.monitor(pid);
+        let ended = ctx.wait_down(mref, Some(KILL_GRACE)).await.is_some();
+        let _ = tx.send(ended);
+    });
+    if rx.await.unwrap_or(true) {
+        return false;
+    }
+    let Some(node) = pool.node_name_of(pid.node()) else {
+        return false;
+    };
+    pool.processes(Some(&node)).await.is_ok_and(|procs| {
+        procs
+            .iter()
+            .any(|p| p.pid == pid && p.status == ProcStatus::Exiting)
+    })
 }
 
 /// The trace id of `--trace[=ID]`, announced on stderr (the id is the

@@ -183,7 +183,10 @@ pub(crate) enum Command {
         #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, value_parser = parse_trace)]
         trace: Option<Option<TraceId>>,
     },
-    /// Send an exit signal to a pid (default `kill`).
+    /// Send an exit signal to a pid (default `kill`). A process that must
+    /// die but is computing without reaching an await point cannot be
+    /// stopped before it does (scheduling is cooperative): then this prints
+    /// "pending: ..." and `ps` shows it as `exiting`.
     Kill {
         /// The pid.
         pid: String,
