@@ -440,7 +440,7 @@ impl MasterLink {
                     };
                     let fence = j.welcome.fence.take().unwrap_or_default();
                     let fenced = tokio::select! {
-                        r = self.fence_then_ready(&j.tx, fence) => r,
+                        r = self.fence_then_ready(&j.tx, fence, &mut machine) => r,
                         _ = token.cancelled() => break,
                     };
                     match fenced {
@@ -603,13 +603,22 @@ impl MasterLink {
     }
 
     /// Has the node task fence (docs/protocol.md), then tells the master
-    /// it is done.
-    async fn fence_then_ready(&self, tx: &ConnTx, fence: pool_proto::Fence) -> Result<(), Error> {
+    /// it is done. The fencing flag is cleared *before* `Ready` leaves:
+    /// the master sends application starts as soon as it handles `Ready`,
+    /// and their placements must wait for the link, not fail.
+    async fn fence_then_ready(
+        &self,
+        tx: &ConnTx,
+        fence: pool_proto::Fence,
+        machine: &mut LinkMachine,
+    ) -> Result<(), Error> {
         let (done, fenced) = oneshot::channel();
         self.events
             .send(NodeEvent::Fence { fence, done })
             .map_err(|_| Error::ShuttingDown)?;
         fenced.await.map_err(|_| Error::ShuttingDown)?;
+        machine.on_fenced();
+        self.client.publish(machine.status());
         self.client
             .request_on(tx, Request::Ready, JOIN_TIMEOUT)
             .await

@@ -46,6 +46,11 @@ pub(crate) enum Phase {
     /// The master declared this incarnation down while it was cut off: the
     /// node fences, then sends `Ready`.
     Fencing,
+    /// Fenced; `Ready` is on its way. Requests wait (they no longer fail):
+    /// the master starts application roots here as soon as it handles
+    /// `Ready`, before its answer arrives, and their children's placements
+    /// must not fail with "this node is fencing".
+    Readying,
     /// Joined (and fenced, if it had to).
     Up,
     /// Waiting to dial again.
@@ -198,6 +203,15 @@ impl LinkMachine {
         }
     }
 
+    /// The node finished fencing; `Ready` is sent next. From now on
+    /// requests wait for the link instead of failing (the fencing flag is
+    /// cleared before `Ready` leaves).
+    pub(crate) fn on_fenced(&mut self) {
+        if self.phase == Phase::Fencing {
+            self.phase = Phase::Readying;
+        }
+    }
+
     /// Fenced, and the master answered `Ready`.
     pub(crate) fn on_ready(&mut self) -> Action {
         self.up()
@@ -262,7 +276,7 @@ impl LinkMachine {
     /// Where the link is, as requests see it.
     pub(crate) fn status(&self) -> LinkStatus {
         match self.phase {
-            Phase::Connecting { .. } | Phase::Waiting { .. } => LinkStatus::Down,
+            Phase::Connecting { .. } | Phase::Waiting { .. } | Phase::Readying => LinkStatus::Down,
             Phase::Fencing => LinkStatus::Fencing,
             Phase::Up => LinkStatus::Up,
             Phase::GaveUp => LinkStatus::Stopped,

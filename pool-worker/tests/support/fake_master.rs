@@ -91,6 +91,10 @@ struct State {
     names: BTreeMap<String, Pid>,
     /// Roots a node must stop on its next join (by node name).
     planned_stops: HashMap<String, Vec<String>>,
+    /// Roots started on a node as soon as its `Ready` is handled, before
+    /// the answer to `Ready` leaves (by node name), as the real master
+    /// may: the answer to each `StartApp` goes to the receiver.
+    start_on_ready: HashMap<String, (Request, oneshot::Sender<Response>)>,
     seen: Vec<Seen>,
     /// When each connection was accepted.
     attempts: Vec<Instant>,
@@ -145,6 +149,7 @@ impl FakeMaster {
             downs: HashSet::new(),
             names: BTreeMap::new(),
             planned_stops: HashMap::new(),
+            start_on_ready: HashMap::new(),
             seen: Vec::new(),
             attempts: Vec::new(),
             next_session: 1,
@@ -283,6 +288,27 @@ impl FakeMaster {
             node.to_owned(),
             apps.iter().map(|a| (*a).to_owned()).collect(),
         );
+    }
+
+    /// When node `node` next sends `Ready`, the master sends it
+    /// `StartApp { app, generation: 1, spec }` before it answers `Ready`;
+    /// the receiver gets the node's answer to the start.
+    pub fn start_on_ready(
+        &self,
+        node: &str,
+        app: &str,
+        spec: pool_proto::TreeSpec,
+    ) -> oneshot::Receiver<Response> {
+        let (tx, rx) = oneshot::channel();
+        let body = Request::StartApp {
+            app: app.to_owned(),
+            generation: 1,
+            spec,
+        };
+        lock(&self.state)
+            .start_on_ready
+            .insert(node.to_owned(), (body, tx));
+        rx
     }
 
     /// Closes node `name`'s connection: the master declares it down
@@ -521,6 +547,21 @@ fn on_request(
             s.seen.push(Seen::Ready {
                 name: peer.name.clone(),
             });
+            if let Some((body, answer)) = s.start_on_ready.remove(&peer.name) {
+                // Sent before the answer to Ready, which comes 200 ms
+                // later: a master that starts roots while handling Ready
+                // does so, and its answer may be slow to arrive.
+                let rx = ask(&mut s, peer.node, body);
+                tokio::spawn(async move {
+                    if let Ok(r) = rx.await {
+                        let _ = answer.send(r);
+                    }
+                });
+                return Answer::Later(Box::pin(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Response::Ok
+                }));
+            }
             Response::Ok
         }
         Request::Leave => {

@@ -166,3 +166,19 @@ fn a_fenced_first_join_is_the_first_join() {
     assert_eq!(m.on_welcome(true), Action::Fence);
     assert_eq!(m.on_ready(), Action::Joined { first: true });
 }
+
+/// Once the fence is done, requests wait for the link instead of failing
+/// (the master may start roots here before `Ready`'s answer arrives);
+/// `Ready`'s answer makes the link up.
+#[test]
+fn the_fencing_flag_is_cleared_before_ready_is_sent() {
+    let mut m = worker();
+    m.start();
+    assert_eq!(m.on_welcome(true), Action::Fence);
+    assert_eq!(m.status().policy(), RequestPolicy::FailFencing);
+    m.on_fenced();
+    assert_eq!(m.phase(), Phase::Readying);
+    assert_eq!(m.status().policy(), RequestPolicy::Wait);
+    assert_eq!(m.on_ready(), Action::Joined { first: true });
+    assert_eq!(m.status().policy(), RequestPolicy::Send);
+}
