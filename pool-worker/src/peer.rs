@@ -622,6 +622,18 @@ impl Peers {
                     body: Response::Pong,
                 },
             ),
+            // What this node runs, asked directly (one side of a
+            // partition can be inspected without the master).
+            Request::LocalProcesses => {
+                let ps = crate::local::processes(&self.rt, &self.config.name);
+                self.send_frame(
+                    node,
+                    Msg::Response {
+                        id,
+                        body: Response::Processes(ps),
+                    },
+                );
+            }
             other => {
                 let name = other.name();
                 let e = RemoteError::new(
