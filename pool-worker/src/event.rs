@@ -37,6 +37,12 @@ pub(crate) enum NodeEvent {
         /// The tree.
         spec: Box<TreeSpec>,
     },
+    /// The lease ran out and this node is the one cut off from the
+    /// master (docs/semantics.md, "The worker's lease"): stop the
+    /// supervised work it hosts at once — kill every application root and
+    /// act as if every other node went down — before the master restarts
+    /// that work elsewhere.
+    CutOff,
     /// The master asks this node to stop an application root in order.
     StopApp {
         /// The master's request id.

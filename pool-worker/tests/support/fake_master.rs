@@ -89,6 +89,9 @@ struct State {
     /// Ids declared down (fenced if they come back).
     downs: HashSet<NodeId>,
     names: BTreeMap<String, Pid>,
+    /// Nodes (by name) whose load reports are not acknowledged: their
+    /// session is silent, as across a partition that drops packets.
+    muted: HashSet<String>,
     /// Roots a node must stop on its next join (by node name).
     planned_stops: HashMap<String, Vec<String>>,
     /// Roots started on a node as soon as its `Ready` is handled, before
@@ -148,6 +151,7 @@ impl FakeMaster {
             members: HashMap::new(),
             downs: HashSet::new(),
             names: BTreeMap::new(),
+            muted: HashSet::new(),
             planned_stops: HashMap::new(),
             start_on_ready: HashMap::new(),
             seen: Vec::new(),
@@ -172,7 +176,7 @@ impl FakeMaster {
                     s.accepting
                 };
                 if accepting {
-                    tokio::spawn(session(st.clone(), io, token.child_token()));
+                    tokio::spawn(session(st.clone(), io, token.child_token(), token.clone()));
                 }
             }
             // The listener drops here: the address is free again.
@@ -212,6 +216,18 @@ impl FakeMaster {
         tokio::time::sleep(away).await;
         let cookie = lock(&self.state).cookie.clone();
         *self = FakeMaster::start_at(&self.net, &self.addr, cookie);
+    }
+
+    /// True: node `name`'s load reports are no longer acknowledged (to
+    /// its lease, the session is as silent as across a partition that
+    /// drops packets, though it stays open); false: they are again.
+    pub fn mute(&self, name: &str, on: bool) {
+        let mut st = lock(&self.state);
+        if on {
+            st.muted.insert(name.to_owned());
+        } else {
+            st.muted.remove(name);
+        }
     }
 
     /// False: every new connection is closed at once (the node's join
@@ -421,8 +437,9 @@ fn declare_down(st: &mut State, id: NodeId, reason: DownReason) {
 }
 
 /// One connection: the handshake as the master, then frames until it
-/// closes or `cut` fires.
-async fn session(st: Shared, io: BoxIo, cut: CancellationToken) {
+/// closes or `cut` fires. When the whole master stops (`master`), nobody
+/// is declared down: a master that dies tells no one.
+async fn session(st: Shared, io: BoxIo, cut: CancellationToken, master: CancellationToken) {
     let (me, cookie) = {
         let s = lock(&st);
         (s.me.clone(), s.cookie.clone())
@@ -478,8 +495,15 @@ async fn session(st: Shared, io: BoxIo, cut: CancellationToken) {
                 }
             }
             Msg::LoadReport(r) => {
-                if let Some(m) = lock(&st).members.get_mut(&peer.node) {
+                let mut s = lock(&st);
+                let muted = s.muted.contains(&peer.name);
+                if let Some(m) = s.members.get_mut(&peer.node) {
                     m.reports += 1;
+                    if !muted {
+                        // Accepted: acknowledged at once (the worker's
+                        // lease runs from it).
+                        let _ = out.send(Msg::ReportAck { seq: r.seq });
+                    }
                     m.last_report = Some(r);
                 }
             }
@@ -498,6 +522,9 @@ async fn session(st: Shared, io: BoxIo, cut: CancellationToken) {
         }
     }
     cut.cancel();
+    if master.is_cancelled() {
+        return;
+    }
     // The session ended: a live member is declared down at once.
     let mut s = lock(&st);
     let ours = s
