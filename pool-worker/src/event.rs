@@ -7,7 +7,7 @@
 //! one at a time; long work (starting a tree) is spawned so the loop stays
 //! responsive.
 
-use pool_proto::{Fence, NodeId, ReqId, TreeSpec};
+use pool_proto::{Fence, NodeId, Pid, ReqId, TreeSpec};
 use tokio::sync::oneshot;
 
 /// An event for the node task.
@@ -43,6 +43,17 @@ pub(crate) enum NodeEvent {
     /// act as if every other node went down — before the master restarts
     /// that work elsewhere.
     CutOff,
+    /// The master asks this node to watch `pid`, which holds the global
+    /// name `name` another node registered; the answer goes back as the
+    /// response to request `id`.
+    WatchName {
+        /// The master's request id.
+        id: ReqId,
+        /// The name.
+        name: String,
+        /// Its holder, a process of this node.
+        pid: Pid,
+    },
     /// The master asks this node to stop an application root in order.
     StopApp {
         /// The master's request id.

@@ -936,6 +936,7 @@ impl MasterLink {
                 spec: Box::new(spec),
             },
             Request::StopApp { app } => NodeEvent::StopApp { id, app },
+            Request::WatchName { name, pid } => NodeEvent::WatchName { id, name, pid },
             other => {
                 let e = RemoteError::new(
                     ErrorCode::Refused,

@@ -562,6 +562,16 @@ impl NodeTask {
                 self.rt.node_down(node);
             }
             NodeEvent::CutOff => self.cut_off(),
+            NodeEvent::WatchName { id, name, pid } => {
+                let body = match self.globals.watch(name, pid) {
+                    Ok(()) => Response::Ok,
+                    Err(why) => Response::Error(pool_proto::RemoteError::new(
+                        pool_proto::ErrorCode::Refused,
+                        why,
+                    )),
+                };
+                self.master.push(Msg::Response { id, body });
+            }
             NodeEvent::StartApp {
                 id,
                 app,

@@ -57,6 +57,9 @@ pub enum Seen {
     AppEvent { name: String, event: AppEvent },
     /// A global name released by its holder's node.
     NameReleased { name: String, pid: Pid },
+    /// The holder's node answered `Ok` to the `WatchName` the master sent
+    /// for a name another node registered.
+    Watched { name: String, pid: Pid },
 }
 
 /// One node's session.
@@ -606,7 +609,27 @@ fn on_request(
             let has_other = s.names.iter().any(|(n, p)| *p == pid && *n != name);
             let ok = !taken && !has_other;
             if ok {
-                s.names.insert(name, pid);
+                s.names.insert(name.clone(), pid);
+                // A holder on another live worker than the registering
+                // node: that worker watches it (as the real master asks).
+                let holder = pid.node();
+                let worker = s
+                    .members
+                    .get(&holder)
+                    .is_some_and(|m| m.live && m.info.kind == NodeKind::Worker);
+                if holder != peer.node && worker {
+                    let body = Request::WatchName {
+                        name: name.clone(),
+                        pid,
+                    };
+                    let rx = ask(&mut s, holder, body);
+                    let st = st.clone();
+                    tokio::spawn(async move {
+                        if let Ok(Response::Ok) = rx.await {
+                            lock(&st).seen.push(Seen::Watched { name, pid });
+                        }
+                    });
+                }
             }
             Response::Registered(ok)
         }
