@@ -439,8 +439,10 @@ fn advertised(config: &NodeConfig, local: &str) -> Result<String, Error> {
 
 /// Accepts peer connections until the node stops: at most
 /// `--max-connections` at once, one more refused with a handshake
-/// `Refused` that says why (see `pool_proto::listener`). Every connection
-/// and refusal runs as a tracked task.
+/// `Refused` that says why, and at most
+/// [`DEFAULT_MAX_HANDSHAKING`](pool_proto::listener::DEFAULT_MAX_HANDSHAKING)
+/// of them still in their handshake (see `pool_proto::listener`). Every
+/// connection and refusal runs as a tracked task.
 fn spawn_accept_loop(
     tasks: &Tasks,
     listen: Box<dyn Listen>,
@@ -450,6 +452,8 @@ fn spawn_accept_loop(
     let max = config.max_connections;
     let limits = Limits {
         max_connections: max,
+        max_handshaking: pool_proto::listener::DEFAULT_MAX_HANDSHAKING,
+        handshake_timeout: config.handshake_timeout,
         tls: config.tls.clone(),
         refusal: format!(
             "too many connections: node {} serves at most {max} (--max-connections); try again later or raise the limit",
@@ -463,7 +467,7 @@ fn spawn_accept_loop(
     tasks.spawn(async move {
         let serve = move |conn: Accepted| {
             let peers = peers.clone();
-            async move { peers.accept(conn.io, conn.from, conn.slot).await }
+            async move { peers.accept(conn).await }
         };
         listener
             .run(stop, serve, move |task| spawner.spawn(task))

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pool_proto::handshake::{self, HandshakeConfig};
+use pool_proto::listener::Accepted;
 use pool_proto::tls::{self, Stream};
 use pool_proto::transport::{BoxIo, Transport};
 use pool_proto::{
@@ -40,7 +41,7 @@ use pool_proto::{
 };
 use supervisor::Runtime;
 use supervisor::remote::SpawnReply;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::NodeConfig;
@@ -359,28 +360,34 @@ impl Peers {
         Ok(conn)
     }
 
-    /// Serves a connection another node opened to us (from `from`);
-    /// `permit` is its slot of `--max-connections`, held until it closes.
-    pub(crate) async fn accept(
-        self: &Arc<Self>,
-        io: BoxIo,
-        from: String,
-        permit: OwnedSemaphorePermit,
-    ) {
-        let (conn, peer) = match tls::accept_handshake(
-            self.config.tls.as_ref(),
+    /// Serves a connection another node opened to us: `conn.slot` is its
+    /// slot of `--max-connections`, held until it closes; its handshake
+    /// runs in its handshaking slot (`pool_proto::listener`: dropped for a
+    /// newer connection when a flood fills them; failures logged
+    /// rate-limited there).
+    pub(crate) async fn accept(self: &Arc<Self>, conn: Accepted) {
+        let Accepted {
             io,
-            &self.identity,
-            &self.config.cookie,
-            &self.handshake_config(),
-        )
-        .await
-        {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(%from, cause = %e, "refused a connection");
-                return;
+            slot: permit,
+            handshake,
+            ..
+        } = conn;
+        let shaken = handshake
+            .bound(tls::accept_handshake(
+                self.config.tls.as_ref(),
+                io,
+                &self.identity,
+                &self.config.cookie,
+                &self.handshake_config(),
+            ))
+            .await;
+        let (conn, peer) = match shaken {
+            Some(Ok(x)) => {
+                handshake.done();
+                x
             }
+            Some(Err(e)) => return handshake.failed(&e),
+            None => return,
         };
         if peer.node == self.id || peer.kind == NodeKind::Master {
             tracing::warn!(peer = %peer, "refused a connection: a peer cannot be the master or ourselves");
