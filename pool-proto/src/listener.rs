@@ -300,7 +300,7 @@ impl Handshake {
             _ = self.dropped.cancelled() => None,
             _ = tokio::time::sleep_until(self.deadline) => {
                 self.pool.warn(format_args!(
-                    "closed a connection from {} that did not finish its handshake within {:?}",
+                    "refused a connection from {}: the handshake timed out after {:?}",
                     self.from, self.pool.timeout
                 ));
                 None
