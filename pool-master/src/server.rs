@@ -1,88 +1,68 @@
-//! The node listener: the accept loop, bounded and resilient (STYLE.md
-//! point 12), and one [`session`] per connection.
+//! The node listener: the accept loop, on the bounded and resilient
+//! `pool_proto::listener` that the workers use too (STYLE.md point 12), and
+//! one [`session`] per connection.
 //!
 //! At most `max_connections` connections are served at once (`--max-connections`):
 //! a slot is taken when a connection is accepted and held through the TLS
 //! and cookie handshakes until it closes. One more connection is refused
 //! at once with a handshake `Refused` that says why (so the refused node's
-//! log says it too), by at most [`MAX_REFUSING`] small tasks at a time;
+//! log says it too), by at most `MAX_REFUSING` small tasks at a time;
 //! beyond those, it is simply closed. Refusals are logged at most once a
 //! second, with how many there were. Accept errors (out of file
 //! descriptors, mostly) back off exponentially up to
-//! [`MAX_ACCEPT_BACKOFF`] instead of spinning or giving up: the master
+//! `MAX_ACCEPT_BACKOFF` instead of spinning or giving up: the master
 //! must outlive a burst of reconnects.
+//!
+//! The session runs its own handshake (within `--handshake-timeout`), so
+//! it gives its handshaking slot back at once: a master connection holds
+//! only its connection slot.
 
 pub(crate) mod session;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tracing::warn;
+use pool_proto::listener::{Accepted, DEFAULT_MAX_HANDSHAKING, Limits, Listener, TcpAccept};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::shared::Shared;
 
-/// First pause after a failed accept.
-const MIN_ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
-/// Longest pause between accept attempts: short enough that the master
-/// serves again within a second of descriptors freeing up.
-pub(crate) const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Refusals (at the connection limit) in progress at once, at most.
-const MAX_REFUSING: usize = 64;
-
-/// Accepts node connections until the master stops.
+/// Accepts node connections until the master stops; every session and
+/// refusal runs on the master's tracker.
 pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     let max = shared.config.max_connections;
-    let limit = Arc::new(Semaphore::new(max));
-    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
-    let mut last_warning: Option<Instant> = None;
-    let mut refused: u64 = 0;
-    let mut backoff = MIN_ACCEPT_BACKOFF;
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.token.cancelled() => return,
-            res = listener.accept() => res,
-        };
-        match accepted {
-            Ok((stream, addr)) => {
-                backoff = MIN_ACCEPT_BACKOFF;
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
-                    refused += 1;
-                    if last_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                        warn!(from = %addr, max, refused,
-                            "refused a connection: --max-connections connections are open");
-                        last_warning = Some(Instant::now());
-                        refused = 0;
-                    }
-                    if let Ok(slot) = refusing.clone().try_acquire_owned() {
-                        let tls = shared.config.tls.clone();
-                        let reason = format!(
-                            "too many connections: the master serves at most {max} (--max-connections); try again later or raise the limit"
-                        );
-                        let timeout = shared.config.handshake_timeout.min(Duration::from_secs(2));
-                        shared.tracker.spawn(async move {
-                            pool_proto::tls::refuse(tls.as_ref(), stream, reason, timeout).await;
-                            drop(slot);
-                        });
-                    }
-                    continue;
-                };
-                let shared2 = shared.clone();
-                shared.tracker.spawn(async move {
-                    session::run(shared2, stream, addr).await;
-                    drop(permit);
-                });
+    let limits = Limits {
+        max_connections: max,
+        max_handshaking: DEFAULT_MAX_HANDSHAKING,
+        handshake_timeout: shared.config.handshake_timeout,
+        tls: shared.config.tls.clone(),
+        refusal: format!(
+            "too many connections: the master serves at most {max} (--max-connections); try again later or raise the limit"
+        ),
+        refuse_timeout: shared.config.handshake_timeout.min(Duration::from_secs(2)),
+    };
+    let stop = shared.token.clone();
+    let tracker = shared.tracker.clone();
+    let serve = move |conn: Accepted<TcpStream>| {
+        let shared = shared.clone();
+        async move {
+            let Accepted {
+                io,
+                from,
+                slot,
+                handshake,
+            } = conn;
+            handshake.done();
+            match io.peer_addr() {
+                Ok(addr) => session::run(shared, io, addr).await,
+                Err(e) => tracing::debug!(%from, cause = %e, "a connection closed at once"),
             }
-            Err(e) => {
-                warn!(cause = %e, retry_in = ?backoff, "failed to accept a connection");
-                tokio::select! {
-                    _ = shared.token.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-            }
+            drop(slot);
         }
-    }
+    };
+    Listener::over(TcpAccept(listener), limits)
+        .run(stop, serve, move |task| {
+            tracker.spawn(task);
+        })
+        .await;
 }

@@ -7,7 +7,7 @@
 //! one at a time; long work (starting a tree) is spawned so the loop stays
 //! responsive.
 
-use pool_proto::{Fence, NodeId, ReqId, TreeSpec};
+use pool_proto::{Fence, NodeId, Pid, ReqId, TreeSpec};
 use tokio::sync::oneshot;
 
 /// An event for the node task.
@@ -36,6 +36,23 @@ pub(crate) enum NodeEvent {
         generation: u64,
         /// The tree.
         spec: Box<TreeSpec>,
+    },
+    /// The lease ran out and this node is the one cut off from the
+    /// master (docs/semantics.md, "The worker's lease"): stop the
+    /// supervised work it hosts at once — kill every application root and
+    /// act as if every other node went down — before the master restarts
+    /// that work elsewhere.
+    CutOff,
+    /// The master asks this node to watch `pid`, which holds the global
+    /// name `name` another node registered; the answer goes back as the
+    /// response to request `id`.
+    WatchName {
+        /// The master's request id.
+        id: ReqId,
+        /// The name.
+        name: String,
+        /// Its holder, a process of this node.
+        pid: Pid,
     },
     /// The master asks this node to stop an application root in order.
     StopApp {

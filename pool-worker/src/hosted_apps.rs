@@ -156,6 +156,31 @@ impl HostedApps {
         let _ = tokio::time::timeout(STOP_TIMEOUT, self.rt.wait(root)).await;
     }
 
+    /// Kills every root at once, and whatever of their trees runs here
+    /// (this node is cut off from the master, which restarts them
+    /// elsewhere). They are forgotten first, so their exits are not
+    /// reported as the applications' end. Returns the applications.
+    pub(crate) fn kill_all(&self) -> Vec<String> {
+        let killed: Vec<(String, HostedApp)> = lock(&self.apps).drain().collect();
+        for (app, h) in &killed {
+            tracing::warn!(%app, generation = h.generation, root = %h.root, "killed the application root: this node is cut off from the master");
+            self.rt.kill(h.root);
+        }
+        // Children that trap exits would outlive a killed root.
+        for p in self.rt.processes() {
+            let in_tree = p.owner.as_deref().is_some_and(|o| {
+                killed.iter().any(|(app, _)| {
+                    o.strip_prefix(app.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+                })
+            });
+            if in_tree {
+                self.rt.kill(p.pid);
+            }
+        }
+        killed.into_iter().map(|(app, _)| app).collect()
+    }
+
     /// Stops every root, one after the other, in order (graceful stop).
     pub(crate) async fn stop_all(&self) {
         let apps: Vec<String> = lock(&self.apps).keys().cloned().collect();

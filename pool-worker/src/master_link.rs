@@ -42,7 +42,7 @@ use pool_proto::{
 use rand::Rng;
 use supervisor::Runtime;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 use crate::config::{NodeConfig, RECONNECT_MAX, RECONNECT_MIN};
 use crate::conn::{self, CloseReason, ConnTx, Traffic};
@@ -54,7 +54,7 @@ use crate::tasks::Tasks;
 
 pub(crate) mod machine;
 
-use machine::{Action, Failure, LinkMachine, LinkStatus, RequestPolicy};
+use machine::{Action, Failure, Lease, LeaseAction, LinkMachine, LinkStatus, RequestPolicy};
 
 /// How long the master may take to answer a Join (or a Ready).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -84,6 +84,12 @@ struct Client {
     generation: AtomicU64,
     /// Ids of our requests to the master.
     next_req: AtomicU64,
+    /// The lease on the master session (machine.rs): fed by the reports
+    /// sent, the master's acks and the peers' answers; read by peers
+    /// asking `MasterSeen`.
+    lease: Mutex<Lease>,
+    /// Wakes the lease task when the lease's deadline may have moved.
+    lease_moved: Notify,
 }
 
 impl Client {
@@ -187,6 +193,8 @@ impl MasterHandle {
                 status: watch::channel(LinkStatus::Down).0,
                 generation: AtomicU64::new(0),
                 next_req: AtomicU64::new(1),
+                lease: Mutex::new(Lease::default()),
+                lease_moved: Notify::new(),
             }),
         }
     }
@@ -231,6 +239,15 @@ impl MasterHandle {
         c.request_on(&tx, body, timeout).await
     }
 
+    /// What a peer asking `MasterSeen` is told: how many ms ago the master
+    /// last acknowledged a report of ours; `None` without a master session.
+    pub(crate) fn heard_ms_ago(&self) -> Option<u64> {
+        if !self.is_connected() {
+            return None;
+        }
+        lock(&self.client.lease).heard_ms_ago(now())
+    }
+
     /// Sends a push to the master if connected (dropped otherwise: reports
     /// and events are only meaningful now).
     pub(crate) fn push(&self, msg: Msg) {
@@ -254,6 +271,13 @@ pub(crate) struct Registrations {
 /// from the names and the hosted applications, which the link must not
 /// name).
 pub(crate) type RegistrationsFn = Box<dyn Fn() -> Registrations + Send + Sync>;
+
+/// Asks every live worker peer `MasterSeen`, answers wanted within the
+/// given time: how many were asked, and their `heard_ms_ago` as they
+/// come (composed by the node over the peers, which the link must not
+/// name).
+pub(crate) type AskPeersFn =
+    Box<dyn Fn(Duration) -> (usize, mpsc::UnboundedReceiver<Option<u64>>) + Send + Sync>;
 
 /// What a [`MasterLink`] is made of (all given by `node.rs`).
 pub(crate) struct LinkParts {
@@ -281,6 +305,8 @@ pub(crate) struct LinkParts {
     pub(crate) stopping: Arc<AtomicBool>,
     /// Names and roots to re-register with each Join.
     pub(crate) registrations: RegistrationsFn,
+    /// How to ask the peers whether they still hear the master.
+    pub(crate) ask_peers: AskPeersFn,
 }
 
 /// The master link task's state (see the module docs).
@@ -313,9 +339,15 @@ pub(crate) struct MasterLink {
     stopping: Arc<AtomicBool>,
     /// Names and roots to re-register with each Join.
     registrations: RegistrationsFn,
+    /// How to ask the peers whether they still hear the master (the
+    /// lease task, when the lease runs out).
+    ask_peers: AskPeersFn,
     /// The report interval: `--report-interval`, else what the master's
     /// Welcome asked for.
     report_interval_ms: AtomicU64,
+    /// The master's node timeout, from its Welcome: the lease is half of
+    /// it.
+    node_timeout_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for MasterLink {
@@ -364,6 +396,9 @@ struct Joining {
     generation: u64,
     tx: ConnTx,
     welcome: Welcome,
+    /// When the request the master last answered (Join, then Ready) was
+    /// sent: the master heard this node then, and the lease starts there.
+    heard: Instant,
 }
 
 impl MasterLink {
@@ -382,6 +417,7 @@ impl MasterLink {
             traffic,
             stopping,
             registrations,
+            ask_peers,
         } = parts;
         let interval = config
             .report_interval
@@ -399,7 +435,9 @@ impl MasterLink {
             traffic,
             stopping,
             registrations,
+            ask_peers,
             report_interval_ms: AtomicU64::new(interval.as_millis() as u64),
+            node_timeout_ms: AtomicU64::new(3000),
             config,
         }
     }
@@ -413,6 +451,9 @@ impl MasterLink {
         let mut sampler = LoadSampler::new(self.proc_handle.clone());
         let mut joined: Option<Joining> = None;
         let mut action = machine.start();
+        if self.config.kind == NodeKind::Worker {
+            self.tasks.spawn(self.clone().keep_lease());
+        }
         loop {
             self.client.publish(machine.status());
             action = match action {
@@ -440,11 +481,14 @@ impl MasterLink {
                     };
                     let fence = j.welcome.fence.take().unwrap_or_default();
                     let fenced = tokio::select! {
-                        r = self.fence_then_ready(&j.tx, fence) => r,
+                        r = self.fence_then_ready(&j.tx, fence, &mut machine) => r,
                         _ = token.cancelled() => break,
                     };
                     match fenced {
-                        Ok(()) => machine.on_ready(),
+                        Ok(ready_sent) => {
+                            j.heard = ready_sent;
+                            machine.on_ready()
+                        }
                         Err(e) => {
                             j.tx.close();
                             match self.failed(&mut machine, e, &mut first) {
@@ -466,6 +510,7 @@ impl MasterLink {
                     } else {
                         tracing::info!(master = %self.config.master, "rejoined the pool");
                     }
+                    self.start_lease(j.heard);
                     self.stay_connected(&j.tx, &mut sampler).await;
                     self.client.lost(j.generation);
                     if token.is_cancelled() {
@@ -575,6 +620,7 @@ impl MasterLink {
         *lock(&c.tx) = Some((generation, tx.clone()));
 
         let Registrations { names, apps } = (self.registrations)();
+        let heard = now();
         let join = Join {
             info: self.info.clone(),
             functions: self.rt.functions().names(),
@@ -587,6 +633,7 @@ impl MasterLink {
                 generation,
                 tx,
                 welcome,
+                heard,
             }),
             Ok(other) => {
                 tx.close();
@@ -603,17 +650,27 @@ impl MasterLink {
     }
 
     /// Has the node task fence (docs/protocol.md), then tells the master
-    /// it is done.
-    async fn fence_then_ready(&self, tx: &ConnTx, fence: pool_proto::Fence) -> Result<(), Error> {
+    /// it is done. The fencing flag is cleared *before* `Ready` leaves:
+    /// the master sends application starts as soon as it handles `Ready`,
+    /// and their placements must wait for the link, not fail.
+    async fn fence_then_ready(
+        &self,
+        tx: &ConnTx,
+        fence: pool_proto::Fence,
+        machine: &mut LinkMachine,
+    ) -> Result<Instant, Error> {
         let (done, fenced) = oneshot::channel();
         self.events
             .send(NodeEvent::Fence { fence, done })
             .map_err(|_| Error::ShuttingDown)?;
         fenced.await.map_err(|_| Error::ShuttingDown)?;
+        machine.on_fenced();
+        self.client.publish(machine.status());
+        let sent = now();
         self.client
             .request_on(tx, Request::Ready, JOIN_TIMEOUT)
             .await
-            .map(drop)
+            .map(|_| sent)
     }
 
     fn apply_welcome(&self, w: &Welcome, rejoin: bool) {
@@ -621,6 +678,11 @@ impl MasterLink {
             self.report_interval_ms
                 .store(w.report_interval_ms.max(50), Ordering::Relaxed);
         }
+        self.node_timeout_ms
+            .store(w.node_timeout_ms, Ordering::Relaxed);
+        // No lease until the session is up (a fence stops what it must).
+        lock(&self.client.lease).pause();
+        self.client.lease_moved.notify_one();
         let mut members = members::write(&self.members);
         // After a master restart the new master may not know every node yet:
         // members are only added here; departures come as NodeDown.
@@ -657,9 +719,103 @@ impl MasterLink {
                     report.bytes_out = t.bytes_out.load(Ordering::Relaxed);
                     report.frames_in = t.frames_in.load(Ordering::Relaxed);
                     report.bytes_in = t.bytes_in.load(Ordering::Relaxed);
+                    lock(&self.client.lease).on_sent(report.seq, now());
                     tx.send(Msg::LoadReport(report));
                 }
             }
+        }
+    }
+
+    /// A session began: the lease runs from `heard` (when the master was
+    /// last sent a request it answered).
+    fn start_lease(&self, heard: Instant) {
+        if self.config.kind != NodeKind::Worker {
+            return;
+        }
+        let node_timeout = Duration::from_millis(self.node_timeout_ms.load(Ordering::Relaxed));
+        let interval = Duration::from_millis(self.report_interval_ms.load(Ordering::Relaxed));
+        lock(&self.client.lease).start(heard, node_timeout, interval);
+        self.client.lease_moved.notify_one();
+    }
+
+    /// The lease task (workers only): sleeps until the lease runs out,
+    /// then asks the peers and acts on the machine's decision; ends with
+    /// the node token.
+    async fn keep_lease(self: Arc<Self>) {
+        let token = self.tasks.token().clone();
+        loop {
+            let deadline = lock(&self.client.lease).next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = self.client.lease_moved.notified() => continue,
+                _ = sleep => {}
+            }
+            let action = lock(&self.client.lease).tick(now());
+            let decided = match action {
+                Some(LeaseAction::Ask { until }) => {
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        d = self.ask_peers(until) => d,
+                    }
+                }
+                other => other,
+            };
+            if let Some(decided) = decided {
+                self.on_lease_decided(decided);
+            }
+        }
+    }
+
+    /// Asks every live worker peer `MasterSeen` and feeds their answers to
+    /// the lease until it decides or `until` passes.
+    async fn ask_peers(&self, until: Instant) -> Option<LeaseAction> {
+        let lease = &self.client.lease;
+        let (asked, mut answers) = (self.ask_peers)(until.saturating_duration_since(now()));
+        if let Some(d) = lock(lease).asked(asked, now()) {
+            return Some(d);
+        }
+        let mut open = true;
+        loop {
+            tokio::select! {
+                answer = answers.recv(), if open => match answer {
+                    Some(heard) => {
+                        if let Some(d) = lock(lease).on_answer(heard, now()) {
+                            return Some(d);
+                        }
+                    }
+                    None => open = false,
+                },
+                _ = tokio::time::sleep_until(until.into()) => return lock(lease).tick(now()),
+            }
+        }
+    }
+
+    /// What the lease decided (logged at warn, once per decision).
+    fn on_lease_decided(&self, decided: LeaseAction) {
+        match decided {
+            LeaseAction::StopWork => {
+                tracing::warn!(
+                    master = %self.config.master,
+                    "cut off from the master (a peer still hears it, or no peer answers): stopping the supervised work here before the master restarts it elsewhere, then rejoining"
+                );
+                let _ = self.events.send(NodeEvent::CutOff);
+                // Drop the session: the link reconnects, and the master
+                // fences this node or reconciles its (now empty) roots.
+                if let Some(tx) = self.client.current() {
+                    tx.close();
+                }
+            }
+            LeaseAction::KeepRunning => tracing::warn!(
+                master = %self.config.master,
+                "lost the master, and so did every peer that answered: it is down or paused for everyone; everything keeps running, reconnecting"
+            ),
+            LeaseAction::Ask { .. } => {}
         }
     }
 
@@ -671,6 +827,10 @@ impl MasterLink {
                 if let Some(tx) = lock(&self.client.pending).remove(&id) {
                     let _ = tx.send(body);
                 }
+            }
+            Msg::ReportAck { seq } => {
+                lock(&self.client.lease).on_ack(seq, now());
+                self.client.lease_moved.notify_one();
             }
             Msg::NodeUp(info) => {
                 if info.id != self.info.id {
@@ -777,6 +937,7 @@ impl MasterLink {
                 spec: Box::new(spec),
             },
             Request::StopApp { app } => NodeEvent::StopApp { id, app },
+            Request::WatchName { name, pid } => NodeEvent::WatchName { id, name, pid },
             other => {
                 let e = RemoteError::new(
                     ErrorCode::Refused,

@@ -1,5 +1,7 @@
 //! The membership as this node knows it: live nodes (from the master's
-//! Welcome and NodeUp pushes) and the ids it declared down.
+//! Welcome and NodeUp pushes), the ids it declared down, and the names of
+//! ids that were once live (to tell an old incarnation from a node this
+//! node has never heard of).
 //!
 //! A leaf: the master link writes it, the peers, the router and the Pool
 //! API read it ([`SharedMembers`]).
@@ -10,8 +12,11 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use pool_proto::{NodeId, NodeInfo, NodeKind};
 use supervisor::remote::Reach;
 
+#[cfg(test)]
+mod tests;
+
 /// How many declared-down ids are remembered (their pids answer
-/// `noconnection`; older ones fall back to `noproc`).
+/// `noconnection`), and how many once-live ids with their names.
 const MAX_DEAD: usize = 10_000;
 
 /// The membership as the parts share it.
@@ -39,17 +44,38 @@ pub(crate) struct Members {
     /// `dead` in the order declared, to forget the oldest past
     /// [`MAX_DEAD`].
     dead_order: VecDeque<NodeId>,
+    /// The name of every id that was live here (the live ones too), so
+    /// that a pid of an old incarnation of a node that is now live under a
+    /// newer id reads as `Unknown` (noproc).
+    former: HashMap<NodeId, String>,
+    /// `former` in the order first seen, to forget the oldest past
+    /// [`MAX_DEAD`].
+    former_order: VecDeque<NodeId>,
 }
 
 impl Members {
-    /// Reachability of a node for the runtime.
+    /// Reachability of a node for the runtime: `Up` if live; `Unknown`
+    /// (noproc) for an old incarnation of a node whose name is live now
+    /// under a newer id (unless the master declared that old id down);
+    /// `Down` (noconnection) otherwise — declared down, or never seen at
+    /// all (a node of the pool this node has not heard of yet, e.g. a
+    /// worker that has not rejoined a restarted master: its processes may
+    /// well be alive, it just cannot be reached now).
     pub(crate) fn reach(&self, node: NodeId) -> Reach {
         if self.live.contains_key(&node) {
-            Reach::Up
-        } else if self.dead.contains(&node) {
-            Reach::Down
-        } else {
+            return Reach::Up;
+        }
+        if self.dead.contains(&node) {
+            return Reach::Down;
+        }
+        let replaced = self
+            .former
+            .get(&node)
+            .is_some_and(|name| self.by_name(name).is_some_and(|n| n.id != node));
+        if replaced {
             Reach::Unknown
+        } else {
+            Reach::Down
         }
     }
 
@@ -60,6 +86,14 @@ impl Members {
     /// A node is live (again).
     pub(crate) fn up(&mut self, info: NodeInfo) {
         self.dead.remove(&info.id);
+        if self.former.insert(info.id, info.name.clone()).is_none() {
+            self.former_order.push_back(info.id);
+            if self.former_order.len() > MAX_DEAD
+                && let Some(old) = self.former_order.pop_front()
+            {
+                self.former.remove(&old);
+            }
+        }
         self.live.insert(info.id, info);
     }
 

@@ -1,6 +1,8 @@
 //! Global names held by this node's processes: registration through a
 //! watcher that releases the name when its holder dies, and the list the
-//! node re-registers with every Join.
+//! node re-registers with every Join. A name another node registered for
+//! one of our processes is watched the same way once the master asks
+//! (`WatchName`): released when the process dies, listed at each Join.
 //!
 //! - **Owns** [`Globals`]: the names this node's processes hold.
 //! - **Calls** the process runtime (the watchers are processes) and the
@@ -85,6 +87,50 @@ impl Globals {
         }
     }
 
+    /// `pid`, a process of this node, holds the global name `name` that
+    /// another node (a worker or a client) registered (the master's
+    /// `WatchName`): watch it as our own registrations are — release the
+    /// name when it dies (at once if it is already gone) and list it in
+    /// every Join. A pid of another node is refused.
+    pub(crate) fn watch(self: &Arc<Self>, name: String, pid: Pid) -> Result<(), String> {
+        if pid.node() != self.rt.node() {
+            return Err(format!(
+                "{pid} is not a process of this node: WatchName goes to the holder's node"
+            ));
+        }
+        lock(&self.held).insert(name.clone(), pid);
+        let weak = Arc::downgrade(self);
+        self.rt.spawn_opts(
+            SpawnOpts::new().function("global.watch"),
+            move |mut ctx| async move {
+                // A pid already gone answers Down noproc at once.
+                let mref = ctx.monitor(pid);
+                let _ = ctx.wait_down(mref, None).await;
+                if let Some(globals) = weak.upgrade() {
+                    globals.released(name, pid);
+                }
+            },
+        );
+        Ok(())
+    }
+
+    /// `pid` died: if it still holds `name` here, the master hears it is
+    /// free.
+    fn released(&self, name: String, pid: Pid) {
+        let held = {
+            let mut g = lock(&self.held);
+            if g.get(&name) == Some(&pid) {
+                g.remove(&name);
+                true
+            } else {
+                false
+            }
+        };
+        if held {
+            self.master.push(Msg::NameReleased { name, pid });
+        }
+    }
+
     /// Removes a global name.
     pub(crate) async fn unregister(&self, name: &str) -> Result<(), Error> {
         self.master
@@ -132,20 +178,8 @@ impl Globals {
                 // Hold no strong reference while waiting: the node may stop.
                 drop(globals);
                 let _ = ctx.wait_down(mref, None).await;
-                let Some(globals) = weak.upgrade() else {
-                    return;
-                };
-                let held = {
-                    let mut g = lock(&globals.held);
-                    if g.get(&name) == Some(&pid) {
-                        g.remove(&name);
-                        true
-                    } else {
-                        false
-                    }
-                };
-                if held {
-                    globals.master.push(Msg::NameReleased { name, pid });
+                if let Some(globals) = weak.upgrade() {
+                    globals.released(name, pid);
                 }
             },
         );

@@ -255,6 +255,7 @@ impl NodeBuilder {
             transport: transport.clone(),
             traffic: Arc::clone(&traffic),
             stopping: stopping.clone(),
+            master: master.clone(),
         }));
         let apps = Arc::new(HostedApps::new(rt.clone(), master.clone()));
         let globals = Arc::new(Globals::new(rt.clone(), master.clone()));
@@ -271,6 +272,10 @@ impl NodeBuilder {
                 apps: apps.running(),
             })
         };
+        let ask_peers = {
+            let peers = peers.clone();
+            Box::new(move |within| peers.ask_master_seen(within))
+        };
         let link = Arc::new(MasterLink::new(
             LinkParts {
                 info,
@@ -285,6 +290,7 @@ impl NodeBuilder {
                 traffic,
                 stopping: stopping.clone(),
                 registrations,
+                ask_peers,
             },
             &master,
         ));
@@ -433,8 +439,10 @@ fn advertised(config: &NodeConfig, local: &str) -> Result<String, Error> {
 
 /// Accepts peer connections until the node stops: at most
 /// `--max-connections` at once, one more refused with a handshake
-/// `Refused` that says why (see `pool_proto::listener`). Every connection
-/// and refusal runs as a tracked task.
+/// `Refused` that says why, and at most
+/// [`DEFAULT_MAX_HANDSHAKING`](pool_proto::listener::DEFAULT_MAX_HANDSHAKING)
+/// of them still in their handshake (see `pool_proto::listener`). Every
+/// connection and refusal runs as a tracked task.
 fn spawn_accept_loop(
     tasks: &Tasks,
     listen: Box<dyn Listen>,
@@ -444,6 +452,8 @@ fn spawn_accept_loop(
     let max = config.max_connections;
     let limits = Limits {
         max_connections: max,
+        max_handshaking: pool_proto::listener::DEFAULT_MAX_HANDSHAKING,
+        handshake_timeout: config.handshake_timeout,
         tls: config.tls.clone(),
         refusal: format!(
             "too many connections: node {} serves at most {max} (--max-connections); try again later or raise the limit",
@@ -457,7 +467,7 @@ fn spawn_accept_loop(
     tasks.spawn(async move {
         let serve = move |conn: Accepted| {
             let peers = peers.clone();
-            async move { peers.accept(conn.io, conn.from, conn.slot).await }
+            async move { peers.accept(conn).await }
         };
         listener
             .run(stop, serve, move |task| spawner.spawn(task))
@@ -555,6 +565,17 @@ impl NodeTask {
                 // connection with it.
                 self.rt.node_down(node);
             }
+            NodeEvent::CutOff => self.cut_off(),
+            NodeEvent::WatchName { id, name, pid } => {
+                let body = match self.globals.watch(name, pid) {
+                    Ok(()) => Response::Ok,
+                    Err(why) => Response::Error(pool_proto::RemoteError::new(
+                        pool_proto::ErrorCode::Refused,
+                        why,
+                    )),
+                };
+                self.master.push(Msg::Response { id, body });
+            }
             NodeEvent::StartApp {
                 id,
                 app,
@@ -605,6 +626,32 @@ impl NodeTask {
         self.globals.forget(&fence.lost_names);
         // 4. Wait until the processes that lost their links are gone.
         wait_remote_linked_gone(&self.rt, Duration::from_secs(5)).await;
+    }
+
+    /// Cut off from the master (docs/semantics.md, "The worker's lease"):
+    /// the supervised work hosted here stops at once, before the master
+    /// restarts it elsewhere. Nothing orderly: there is no time for it.
+    fn cut_off(&self) {
+        // 1. The roots, killed (and forgotten: the master restarts them).
+        let apps = self.apps.kill_all();
+        // 2. Children hosted for supervisors elsewhere, and whatever else
+        //    is linked to another node's processes: killed.
+        let linked = self.rt.linked_to_other_nodes();
+        for pid in &linked {
+            self.rt.kill(*pid);
+        }
+        // 3. As if every other node went down: links and monitors towards
+        //    them fire noconnection, connections close.
+        let others = members::read(&self.members).ids();
+        self.peers.close_all();
+        for node in others {
+            self.rt.node_down(node);
+        }
+        tracing::warn!(
+            ?apps,
+            linked = linked.len(),
+            "stopped the supervised work of a node cut off from the master"
+        );
     }
 
     /// The stop: the ordered part within the stop timeout, then whatever is

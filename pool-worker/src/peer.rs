@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pool_proto::handshake::{self, HandshakeConfig};
+use pool_proto::listener::Accepted;
 use pool_proto::tls::{self, Stream};
 use pool_proto::transport::{BoxIo, Transport};
 use pool_proto::{
@@ -40,11 +41,12 @@ use pool_proto::{
 };
 use supervisor::Runtime;
 use supervisor::remote::SpawnReply;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::NodeConfig;
 use crate::conn::{self, CloseReason, ConnTx, Traffic};
+use crate::master_link::MasterHandle;
 use crate::members::{self, SharedMembers};
 use crate::peer_guard::{self, Noted};
 use crate::tasks::Tasks;
@@ -77,6 +79,18 @@ pub(crate) enum Pending {
     /// A ping: answered once the peer has read (and applied) every frame
     /// this node sent before it on the same connection.
     Ping(tokio::sync::oneshot::Sender<()>, NodeId),
+    /// `MasterSeen`, asked when this node's lease ran out: the answer's
+    /// `heard_ms_ago` goes to the lease task.
+    MasterSeen(mpsc::UnboundedSender<Option<u64>>, NodeId),
+}
+
+impl Pending {
+    /// The node the request went to.
+    fn node(&self) -> NodeId {
+        match self {
+            Pending::Spawn(_, n) | Pending::Ping(_, n) | Pending::MasterSeen(_, n) => *n,
+        }
+    }
 }
 
 /// What [`Peers`] is made of (all given by `node.rs`).
@@ -97,6 +111,9 @@ pub(crate) struct PeerParts {
     pub(crate) traffic: Arc<Traffic>,
     /// Set when a graceful stop begins.
     pub(crate) stopping: Arc<AtomicBool>,
+    /// The master link (read: how long ago the master acknowledged us,
+    /// for peers asking `MasterSeen`).
+    pub(crate) master: MasterHandle,
 }
 
 /// The peer part: every connection with another node (see the module
@@ -123,6 +140,8 @@ pub(crate) struct Peers {
     traffic: Arc<Traffic>,
     /// Set when a graceful stop begins: spawns from peers are refused.
     stopping: Arc<AtomicBool>,
+    /// The master link: answers `MasterSeen` from its lease.
+    master: MasterHandle,
     /// The connections, per peer. Closed on `peer_lost`.
     map: Mutex<HashMap<NodeId, Peer>>,
     /// Our requests to peers waiting for an answer; failed ("connection
@@ -164,6 +183,7 @@ impl Peers {
             transport,
             traffic,
             stopping,
+            master,
         } = parts;
         Peers {
             id: identity.node,
@@ -175,6 +195,7 @@ impl Peers {
             transport,
             traffic,
             stopping,
+            master,
             map: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
@@ -339,28 +360,34 @@ impl Peers {
         Ok(conn)
     }
 
-    /// Serves a connection another node opened to us (from `from`);
-    /// `permit` is its slot of `--max-connections`, held until it closes.
-    pub(crate) async fn accept(
-        self: &Arc<Self>,
-        io: BoxIo,
-        from: String,
-        permit: OwnedSemaphorePermit,
-    ) {
-        let (conn, peer) = match tls::accept_handshake(
-            self.config.tls.as_ref(),
+    /// Serves a connection another node opened to us: `conn.slot` is its
+    /// slot of `--max-connections`, held until it closes; its handshake
+    /// runs in its handshaking slot (`pool_proto::listener`: dropped for a
+    /// newer connection when a flood fills them; failures logged
+    /// rate-limited there).
+    pub(crate) async fn accept(self: &Arc<Self>, conn: Accepted) {
+        let Accepted {
             io,
-            &self.identity,
-            &self.config.cookie,
-            &self.handshake_config(),
-        )
-        .await
-        {
-            Ok(x) => x,
-            Err(e) => {
-                tracing::warn!(%from, cause = %e, "refused a connection");
-                return;
+            slot: permit,
+            handshake,
+            ..
+        } = conn;
+        let shaken = handshake
+            .bound(tls::accept_handshake(
+                self.config.tls.as_ref(),
+                io,
+                &self.identity,
+                &self.config.cookie,
+                &self.handshake_config(),
+            ))
+            .await;
+        let (conn, peer) = match shaken {
+            Some(Ok(x)) => {
+                handshake.done();
+                x
             }
+            Some(Err(e)) => return handshake.failed(&e),
+            None => return,
         };
         if peer.node == self.id || peer.kind == NodeKind::Master {
             tracing::warn!(peer = %peer, "refused a connection: a peer cannot be the master or ourselves");
@@ -475,9 +502,7 @@ impl Peers {
             let mut pending = lock(&self.pending);
             let ids: Vec<ReqId> = pending
                 .iter()
-                .filter(
-                    |(_, p)| matches!(p, Pending::Spawn(_, n) | Pending::Ping(_, n) if *n == node),
-                )
+                .filter(|(_, p)| p.node() == node)
                 .map(|(id, _)| *id)
                 .collect();
             ids.into_iter()
@@ -622,6 +647,28 @@ impl Peers {
                     body: Response::Pong,
                 },
             ),
+            // Asked by a peer whose lease on the master ran out.
+            Request::MasterSeen => self.send_frame(
+                node,
+                Msg::Response {
+                    id,
+                    body: Response::MasterSeen {
+                        heard_ms_ago: self.master.heard_ms_ago(),
+                    },
+                },
+            ),
+            // What this node runs, asked directly (one side of a
+            // partition can be inspected without the master).
+            Request::LocalProcesses => {
+                let ps = crate::local::processes(&self.rt, &self.config.name);
+                self.send_frame(
+                    node,
+                    Msg::Response {
+                        id,
+                        body: Response::Processes(ps),
+                    },
+                );
+            }
             other => {
                 let name = other.name();
                 let e = RemoteError::new(
@@ -645,9 +692,7 @@ impl Peers {
     fn complete_request(&self, node: NodeId, id: ReqId, body: Response) {
         let p = {
             let mut pending = lock(&self.pending);
-            let to_node = pending.get(&id).is_some_and(
-                |p| matches!(p, Pending::Spawn(_, n) | Pending::Ping(_, n) if *n == node),
-            );
+            let to_node = pending.get(&id).is_some_and(|p| p.node() == node);
             if to_node { pending.remove(&id) } else { None }
         };
         let Some(p) = p else {
@@ -672,6 +717,11 @@ impl Peers {
             Pending::Ping(done, _) => {
                 let _ = done.send(());
             }
+            Pending::MasterSeen(answers, _) => {
+                if let Response::MasterSeen { heard_ms_ago } = body {
+                    let _ = answers.send(heard_ms_ago);
+                }
+            }
         }
     }
 
@@ -695,6 +745,46 @@ impl Peers {
             // Not a member: nobody will answer.
             lock(&self.pending).remove(&id);
         }
+    }
+
+    /// Asks every live worker `MasterSeen` (this node's lease ran out):
+    /// returns how many were asked and their answers as they come. Those
+    /// not answered `within` are forgotten.
+    pub(crate) fn ask_master_seen(
+        self: &Arc<Self>,
+        within: Duration,
+    ) -> (usize, mpsc::UnboundedReceiver<Option<u64>>) {
+        let nodes: Vec<NodeId> = {
+            let members = members::read(&self.members);
+            members
+                .ids()
+                .into_iter()
+                .filter(|n| members.get(*n).is_some_and(|i| i.kind == NodeKind::Worker))
+                .collect()
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut ids = Vec::with_capacity(nodes.len());
+        for node in &nodes {
+            let id = self.next_req();
+            lock(&self.pending).insert(id, Pending::MasterSeen(tx.clone(), *node));
+            self.send_frame(
+                *node,
+                Msg::Request {
+                    id,
+                    body: Request::MasterSeen,
+                },
+            );
+            ids.push(id);
+        }
+        let peers = self.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(within).await;
+            let mut pending = lock(&peers.pending);
+            for id in ids {
+                pending.remove(&id);
+            }
+        });
+        (nodes.len(), rx)
     }
 
     /// Closes every connection with `node` (declared down by the master).

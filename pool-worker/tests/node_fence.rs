@@ -190,3 +190,28 @@ async fn a_fenced_node_reaches_its_peers_again_after_ready() {
     w[0].pool().send(probe.pid, 2u32);
     assert_eq!(probe.message::<u32>().await, 2);
 }
+
+/// The master starts a root on a node as soon as it handles that node's
+/// `Ready` (before its answer to `Ready` arrives): the root's children,
+/// placed through the master, start, instead of failing because the node
+/// still counts itself as fencing.
+#[tokio::test(start_paused = true)]
+async fn a_root_started_while_ready_is_answered_places_its_children() {
+    let c = Cluster::new();
+    let _w1 = c.worker("w1").await;
+    let spec = support::tree(
+        "[supervisor]\nid = \"shop\"\n\n[[supervisor.children]]\nid = \"c\"\n\
+         function = \"builtin.echo\"\nplacement = \"least-loaded\"\n",
+    );
+    let started = c.master.start_on_ready("w1", "shop", spec);
+    c.master.declare_down("w1");
+    let answer = tokio::time::timeout(support::WAIT, started)
+        .await
+        .expect("the start is answered in time")
+        .expect("the node answers the start");
+    assert!(
+        matches!(answer, pool_proto::Response::Spawned(_)),
+        "the start right after Ready failed: {answer:?}"
+    );
+    wait_until("w1 is live again", || c.master.is_live("w1")).await;
+}

@@ -96,3 +96,81 @@ async fn a_holder_dying_during_registration_leaves_no_name() {
     let _ = pool.register_global("brief", holder).await;
     wait_until("no name is left", || c.master.names().is_empty()).await;
 }
+
+/// A name a client registered for a process of a worker is watched by
+/// that worker (the master's `WatchName`): when the process dies, the
+/// worker releases the name, as for a name its own process registered.
+#[tokio::test(start_paused = true)]
+async fn a_name_a_client_registered_for_a_workers_process_is_released_when_it_dies() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let holder = w1
+        .pool()
+        .spawn(Spawn::new("builtin.echo", serde_json::json!({})))
+        .await
+        .unwrap()
+        .pid;
+    let client = c.hidden("ctl").await;
+    assert!(client.pool().register_global("svc", holder).await.unwrap());
+    w1.runtime().kill(holder);
+    wait_until("the name is released", || {
+        c.master.seen().contains(&Seen::NameReleased {
+            name: "svc".into(),
+            pid: holder,
+        })
+    })
+    .await;
+    assert_eq!(client.pool().whereis("svc").await.unwrap(), None);
+}
+
+/// A name another worker registered for one of our processes comes back
+/// after a master restart: the holder's node lists it in its Join.
+#[tokio::test(start_paused = true)]
+async fn a_watched_name_is_listed_in_the_join_after_a_master_restart() {
+    let mut c = Cluster::new();
+    let w = c.workers(&["w1", "w2"]).await;
+    let holder = w[0]
+        .pool()
+        .spawn(Spawn::new("builtin.echo", serde_json::json!({})))
+        .await
+        .unwrap()
+        .pid;
+    assert!(w[1].pool().register_global("svc", holder).await.unwrap());
+    wait_until("w1 watches the name", || {
+        c.master.seen().contains(&Seen::Watched {
+            name: "svc".into(),
+            pid: holder,
+        })
+    })
+    .await;
+    c.master.restart().await;
+    wait_until("w1 rejoined", || c.master.is_live("w1")).await;
+    let (join, _) = c.master.joins_of("w1").pop().unwrap();
+    assert_eq!(join.names, [("svc".to_owned(), holder)]);
+    assert_eq!(w[1].pool().whereis("svc").await.unwrap(), Some(holder));
+}
+
+/// A `WatchName` for a process that is already gone is answered `Ok`, and
+/// the name is released at once.
+#[tokio::test(start_paused = true)]
+async fn watching_a_name_of_a_process_already_gone_releases_it_at_once() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let (gone, _, _) = w1
+        .pool()
+        .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 1})))
+        .await
+        .unwrap();
+    let body = pool_proto::Request::WatchName {
+        name: "late".into(),
+        pid: gone.pid,
+    };
+    assert_eq!(c.master.request("w1", body).await, pool_proto::Response::Ok);
+    wait_until("the name is released", || {
+        c.master.seen().contains(&Seen::NameReleased {
+            name: "late".into(),
+            pid: gone.pid,
+        })
+    })
+    .await;
+}

@@ -164,3 +164,35 @@ async fn a_placed_spawn_is_placed_again_away_from_an_unreachable_node() {
         assert_ne!(s.node, "w2");
     }
 }
+
+/// A process of a worker that has not (yet) rejoined a restarted master is
+/// out of reach, not gone: a client that joined the new master, and so has
+/// never heard of that worker, gets `noconnection` for a call to it, not
+/// `noproc`.
+#[tokio::test(start_paused = true)]
+async fn a_call_to_a_node_never_heard_of_fails_with_noconnection() {
+    let mut c = Cluster::new();
+    let w = c.workers(&["w1", "w2"]).await;
+    let echo = w[0]
+        .pool()
+        .spawn(Spawn::new("builtin.echo", serde_json::json!({})).on("w2"))
+        .await
+        .unwrap()
+        .pid;
+    // w2 cannot reach the master; the master restarts without memory and
+    // only w1 rejoins.
+    c.net.partition(&addr_of("w2"), support::MASTER_ADDR);
+    c.master.restart().await;
+    wait_until("w1 rejoined", || c.master.is_live("w1")).await;
+    let client = c.hidden("ctl").await;
+    let e = client
+        .pool()
+        .call(echo, "hi", Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CallError::Exit(ExitReason::NoConnection)),
+        "{e}"
+    );
+    assert!(w[1].runtime().is_alive(echo));
+}

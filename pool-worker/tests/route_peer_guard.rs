@@ -230,3 +230,36 @@ async fn connections_over_the_limit_are_refused_with_the_reason() {
     let id = again.request(Request::Ping).await;
     assert_eq!(again.response(id).await, Response::Pong);
 }
+
+/// Any authenticated peer may ask a worker which processes it runs
+/// (`LocalProcesses`, as the partition probe does): the answer lists them,
+/// named after the worker.
+#[tokio::test(start_paused = true)]
+async fn a_peer_may_ask_which_processes_a_worker_runs() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let echo = w1
+        .pool()
+        .spawn(pool_worker::Spawn::new(
+            "builtin.echo",
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap()
+        .pid;
+    let mut peer = raw_peer(&c.net, "probe:1", &addr_of("w1"), identity("probe"))
+        .await
+        .unwrap();
+    let id = peer.request(Request::LocalProcesses).await;
+    match peer.response(id).await {
+        Response::Processes(ps) => {
+            let row = ps
+                .iter()
+                .find(|p| p.pid == echo)
+                .expect("the echo is listed");
+            assert_eq!(row.node, "w1");
+            assert_eq!(row.function, "builtin.echo");
+        }
+        other => panic!("LocalProcesses answered {other:?}"),
+    }
+}

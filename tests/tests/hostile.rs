@@ -1143,7 +1143,7 @@ fn worker_messages_to_the_master_are_refused_or_ignored() -> Result<()> {
 }
 
 /// A peer sends a worker what only the master sends (membership pushes,
-/// `Place`, `StartApp`, `StopApp`, `LocalProcesses`, `Join`, ...), an
+/// `Place`, `StartApp`, `StopApp`, `Join`, ...), an
 /// answer to no request, and node-to-master pushes: requests are answered
 /// `Refused`, pushes ignored, each with a line in the worker's log; the
 /// connection stays usable and nothing legitimate is touched (the
@@ -1163,9 +1163,15 @@ fn master_messages_to_a_worker_are_refused_or_ignored() -> Result<()> {
             let name = body.name();
             if matches!(
                 body,
-                Request::Spawn(_) | Request::Inspect { .. } | Request::Ping
+                Request::Spawn(_)
+                    | Request::Inspect { .. }
+                    | Request::Ping
+                    | Request::LocalProcesses
+                    | Request::MasterSeen
             ) {
-                // What a worker serves from a peer.
+                // What a worker serves from a peer (issue 13: any
+                // authenticated peer may ask LocalProcesses and
+                // MasterSeen).
                 continue;
             }
             let answer = r.request(body).await?;
@@ -1210,7 +1216,11 @@ fn master_messages_to_a_worker_are_refused_or_ignored() -> Result<()> {
     for req in every_request(&me, echo) {
         if !matches!(
             req,
-            Request::Spawn(_) | Request::Inspect { .. } | Request::Ping
+            Request::Spawn(_)
+                | Request::Inspect { .. }
+                | Request::Ping
+                | Request::LocalProcesses
+                | Request::MasterSeen
         ) {
             wait_log(w1p, &format!("refused a {} from a peer", req.name()))?;
         }

@@ -20,6 +20,8 @@ fn cookie() -> Cookie {
 fn limits(max: usize) -> Limits {
     Limits {
         max_connections: max,
+        max_handshaking: DEFAULT_MAX_HANDSHAKING,
+        handshake_timeout: Duration::from_secs(5),
         tls: None,
         refusal: "too many connections: try again later".into(),
         refuse_timeout: Duration::from_secs(2),
@@ -31,11 +33,22 @@ fn limits(max: usize) -> Limits {
 async fn serve(conn: Accepted) {
     let me = identity("srv", NodeKind::Worker);
     let cfg = HandshakeConfig::default();
-    if let Ok((mut c, _)) = handshake::respond(conn.io, &me, &cookie(), &cfg).await {
-        use futures_util::StreamExt;
-        while let Some(Ok(_)) = c.next().await {}
+    let Accepted {
+        io,
+        slot,
+        handshake: hs,
+        ..
+    } = conn;
+    match hs.bound(handshake::respond(io, &me, &cookie(), &cfg)).await {
+        Some(Ok((mut c, _))) => {
+            hs.done();
+            use futures_util::StreamExt;
+            while let Some(Ok(_)) = c.next().await {}
+        }
+        Some(Err(e)) => hs.failed(&e),
+        None => {}
     }
-    drop(conn.slot);
+    drop(slot);
 }
 
 /// Up to the limit, connections are served; one more is refused with a
@@ -119,4 +132,117 @@ async fn accept_errors_back_off_and_stop_ends_the_wait() {
     let n = calls.load(std::sync::atomic::Ordering::Relaxed);
     assert!((5..=7).contains(&n), "{n} accept attempts");
     assert_eq!(start.elapsed(), Duration::from_millis(200));
+}
+
+/// Runs a listener over `net` at `srv:1` with `limits`, serving with
+/// [`serve`]; returns the stop token.
+fn run_listener(net: &MemNetwork, limits: Limits) -> CancellationToken {
+    let listener = Listener::new(net.bind("srv:1").unwrap(), limits);
+    let stop = CancellationToken::new();
+    let tasks = Arc::new(std::sync::Mutex::new(JoinSet::new()));
+    tokio::spawn(listener.run(stop.clone(), serve, move |f| {
+        tasks.lock().unwrap().spawn(f);
+    }));
+    stop
+}
+
+/// True once the server closed `io` (a read ends), within 1 s.
+async fn closed_by_server(io: &mut BoxIo) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), io.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Idle unauthenticated connections hold at most `max_handshaking`
+/// handshaking slots: each new one drops the oldest, so a flood of them
+/// (ten here, as many as the connection slots; four handshaking slots; a
+/// handshake timeout far away) never keeps a legitimate peer from
+/// completing its handshake at once, and never holds more than four
+/// connection slots.
+#[tokio::test(start_paused = true)]
+async fn idle_unauthenticated_connections_cannot_starve_a_handshake() {
+    let net = MemNetwork::new();
+    let stop = run_listener(
+        &net,
+        Limits {
+            max_handshaking: 4,
+            handshake_timeout: Duration::from_secs(600),
+            ..limits(10)
+        },
+    );
+    let dial = net.dialer("cli:1");
+    let mut idle = Vec::new();
+    for _ in 0..10 {
+        idle.push(dial.connect("srv:1").await.unwrap());
+        tokio::task::yield_now().await;
+    }
+    let me = identity("cli", NodeKind::Worker);
+    let io = dial.connect("srv:1").await.unwrap();
+    let (ck, cfg) = (cookie(), HandshakeConfig::default());
+    let legit = handshake::initiate(io, &me, &ck, &cfg);
+    tokio::time::timeout(Duration::from_secs(1), legit)
+        .await
+        .expect("the handshake is not starved")
+        .expect("the handshake succeeds");
+    let mut still_open = 0;
+    for io in &mut idle {
+        if !closed_by_server(io).await {
+            still_open += 1;
+        }
+    }
+    assert!(still_open <= 4, "{still_open} idle connections still open");
+    stop.cancel();
+}
+
+/// A connection that does not finish its handshake within the listener's
+/// handshake timeout is closed, and its slot serves again.
+#[tokio::test(start_paused = true)]
+async fn a_handshake_that_takes_too_long_is_closed() {
+    let net = MemNetwork::new();
+    let stop = run_listener(
+        &net,
+        Limits {
+            handshake_timeout: Duration::from_secs(3),
+            ..limits(1)
+        },
+    );
+    let dial = net.dialer("cli:1");
+    let mut idle = dial.connect("srv:1").await.unwrap();
+    let start = Instant::now();
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(Duration::from_secs(10), idle.read(&mut buf))
+        .await
+        .expect("the idle connection is closed in time");
+    assert!(matches!(n, Ok(0) | Err(_)));
+    assert!(start.elapsed() >= Duration::from_secs(3));
+    let me = identity("cli", NodeKind::Worker);
+    let io = dial.connect("srv:1").await.unwrap();
+    handshake::initiate(io, &me, &cookie(), &HandshakeConfig::default())
+        .await
+        .expect("its slot serves again");
+    stop.cancel();
+}
+
+/// A close or a reset before or during the hello is quiet (debug); a
+/// wrong cookie or garbage is not.
+#[test]
+fn a_close_during_the_hello_is_quiet() {
+    assert!(is_quiet_close(&Error::HandshakeClosed {
+        stage: "waiting for Hello"
+    }));
+    assert!(is_quiet_close(&Error::Io(io::Error::from(
+        io::ErrorKind::ConnectionReset
+    ))));
+    assert!(!is_quiet_close(&Error::HandshakeProtocol {
+        expected: "Hello",
+        got: "garbage".into()
+    }));
+    assert!(!is_quiet_close(&Error::HandshakeTimeout {
+        after: Duration::from_secs(1),
+        stage: "waiting for Hello"
+    }));
 }

@@ -22,11 +22,23 @@
 //!     node before its first join) ──> GaveUp
 //! ```
 //!
-//! Room for more: another deadline (a lease the master grants, which runs
-//! out while the link is down) is one more field, one more candidate in
-//! [`LinkMachine::next_deadline`] and one more case in
-//! [`LinkMachine::tick`].
+//! [`Lease`] is the second machine here: the worker's lease on its master
+//! session (docs/semantics.md, "The worker's lease"). It runs beside the
+//! link's, whatever the link's phase: a partition may leave the
+//! connection silent but open, or closed with every redial failing.
+//!
+//! ```text
+//!   Off ── start (joined) ──> Unarmed ── first ack ──┐
+//!    ^                                               v
+//!    │                         Held ── lease out ──> Asking ──┬── a peer heard the master
+//!    │                         ^  ^                   │       │   an interval more recently,
+//!    │                         │  └── ack renews ─────┤       │   or no peer answered ──> CutOff
+//!    └──── welcome ────────────┘                      │       └── otherwise, or no peers
+//!                                                     │           ──> KeptRunning
+//!                                   ack renews <──────┘  (KeptRunning too)
+//! ```
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use pool_proto::NodeKind;
@@ -46,6 +58,11 @@ pub(crate) enum Phase {
     /// The master declared this incarnation down while it was cut off: the
     /// node fences, then sends `Ready`.
     Fencing,
+    /// Fenced; `Ready` is on its way. Requests wait (they no longer fail):
+    /// the master starts application roots here as soon as it handles
+    /// `Ready`, before its answer arrives, and their children's placements
+    /// must not fail with "this node is fencing".
+    Readying,
     /// Joined (and fenced, if it had to).
     Up,
     /// Waiting to dial again.
@@ -198,6 +215,15 @@ impl LinkMachine {
         }
     }
 
+    /// The node finished fencing; `Ready` is sent next. From now on
+    /// requests wait for the link instead of failing (the fencing flag is
+    /// cleared before `Ready` leaves).
+    pub(crate) fn on_fenced(&mut self) {
+        if self.phase == Phase::Fencing {
+            self.phase = Phase::Readying;
+        }
+    }
+
     /// Fenced, and the master answered `Ready`.
     pub(crate) fn on_ready(&mut self) -> Action {
         self.up()
@@ -262,10 +288,268 @@ impl LinkMachine {
     /// Where the link is, as requests see it.
     pub(crate) fn status(&self) -> LinkStatus {
         match self.phase {
-            Phase::Connecting { .. } | Phase::Waiting { .. } => LinkStatus::Down,
+            Phase::Connecting { .. } | Phase::Waiting { .. } | Phase::Readying => LinkStatus::Down,
             Phase::Fencing => LinkStatus::Fencing,
             Phase::Up => LinkStatus::Up,
             Phase::GaveUp => LinkStatus::Stopped,
         }
+    }
+}
+
+/// Reports whose send time is remembered until acknowledged: an ack for
+/// an older one finds nothing and renews nothing.
+const MAX_UNACKED: usize = 256;
+
+/// The lease's length for a master with `node_timeout` and a report
+/// `interval`: half the node timeout, and never more than the node timeout
+/// less two intervals (one to ask the peers, one to stop the work), so the
+/// work here has stopped before the master can declare this node down
+/// and restart it elsewhere. At least one interval.
+pub(crate) fn lease_length(node_timeout: Duration, interval: Duration) -> Duration {
+    (node_timeout / 2)
+        .min(node_timeout.saturating_sub(interval * 2))
+        .max(interval)
+}
+
+/// What the lease asks of the shell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeaseAction {
+    /// The lease ran out: ask every live worker peer `MasterSeen`, tell
+    /// the machine how many were asked ([`Lease::asked`]) and feed it the
+    /// answers until `until`.
+    Ask {
+        /// When the answers stop counting.
+        until: Instant,
+    },
+    /// This node is the one cut off: stop the supervised work it hosts
+    /// at once and drop the master session (rejoin when it is reachable).
+    StopWork,
+    /// The master is down or paused for everyone (or there is no peer to
+    /// ask): keep running and keep reconnecting.
+    KeepRunning,
+}
+
+/// Where the lease is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LeaseState {
+    /// No master session to hold a lease on (not joined yet, or joining).
+    Off,
+    /// A session, but the master has not acknowledged a report in it yet:
+    /// no lease until it does (a master that does not acknowledge
+    /// reports, as one before protocol version 2 did, grants none).
+    Unarmed,
+    /// Held: it runs out at the send time of the last acknowledged report
+    /// plus the lease's length.
+    Held,
+    /// Ran out; asking the peers until `until`.
+    Asking {
+        /// When the answers stop counting.
+        until: Instant,
+        /// How many peers were asked (`None`: not told yet).
+        asked: Option<usize>,
+        /// Their answers so far (`heard_ms_ago`).
+        answers: Vec<Option<u64>>,
+    },
+    /// Decided: cut off, the work was stopped. Until the next join.
+    CutOff,
+    /// Decided: the master is gone for everyone. Renewed by an ack.
+    KeptRunning,
+}
+
+/// The worker's lease on its master session (see the module docs and
+/// docs/semantics.md). Pure: time is an argument.
+#[derive(Clone, Debug)]
+pub(crate) struct Lease {
+    /// How long after the send time of the last acknowledged report the
+    /// lease runs out ([`lease_length`]).
+    length: Duration,
+    /// One report interval: how long the peers have to answer, and the
+    /// margin by which a peer must have heard the master more recently.
+    interval: Duration,
+    /// Send times of the reports not acknowledged yet, oldest first.
+    sent: VecDeque<(u64, Instant)>,
+    /// Send time of the last acknowledged report (or of the Join or Ready
+    /// that made the session).
+    acked: Option<Instant>,
+    /// Where the lease is.
+    state: LeaseState,
+}
+
+impl Default for Lease {
+    fn default() -> Self {
+        Lease {
+            length: Duration::ZERO,
+            interval: Duration::ZERO,
+            sent: VecDeque::new(),
+            acked: None,
+            state: LeaseState::Off,
+        }
+    }
+}
+
+impl Lease {
+    /// A session began (joined, and fenced if it had to): the master heard
+    /// this node at `heard` (when the Join or Ready it answered was sent).
+    pub(crate) fn start(&mut self, heard: Instant, node_timeout: Duration, interval: Duration) {
+        self.length = lease_length(node_timeout, interval);
+        self.interval = interval;
+        self.sent.clear();
+        self.acked = Some(heard);
+        self.state = LeaseState::Unarmed;
+    }
+
+    /// A Welcome arrived: no lease until the session is up (a fence may
+    /// take a while, and stops what it must by itself).
+    pub(crate) fn pause(&mut self) {
+        self.state = LeaseState::Off;
+        self.sent.clear();
+    }
+
+    /// Report `seq` was sent at `now`.
+    pub(crate) fn on_sent(&mut self, seq: u64, now: Instant) {
+        if self.state == LeaseState::Off {
+            return;
+        }
+        if self.sent.len() >= MAX_UNACKED {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((seq, now));
+    }
+
+    /// The master acknowledged report `seq` (received at `now`): the lease
+    /// runs from that report's send time. It renews a lease that ran out
+    /// only if that send time is recent enough (a late ack of an old
+    /// report does not); after a cut off it changes nothing.
+    pub(crate) fn on_ack(&mut self, seq: u64, now: Instant) {
+        let Some(pos) = self.sent.iter().position(|(s, _)| *s == seq) else {
+            return;
+        };
+        let (_, at) = self.sent[pos];
+        self.sent.drain(..=pos);
+        if matches!(self.state, LeaseState::Off | LeaseState::CutOff) {
+            return;
+        }
+        if self.acked.is_none_or(|a| at > a) {
+            self.acked = Some(at);
+        }
+        if self.state == LeaseState::Unarmed
+            || (self.state != LeaseState::Held && now < self.expiry().unwrap_or(now))
+        {
+            self.state = LeaseState::Held;
+        }
+    }
+
+    /// When the held lease runs out.
+    fn expiry(&self) -> Option<Instant> {
+        self.acked.map(|a| a + self.length)
+    }
+
+    /// How long ago the master last acknowledged a report of ours (what a
+    /// peer asking `MasterSeen` is told); `None` without a session.
+    pub(crate) fn heard_ms_ago(&self, now: Instant) -> Option<u64> {
+        match self.state {
+            LeaseState::Off | LeaseState::Unarmed | LeaseState::CutOff => None,
+            _ => self
+                .acked
+                .map(|a| now.saturating_duration_since(a).as_millis() as u64),
+        }
+    }
+
+    /// When [`tick`](Self::tick) has something to do, if ever.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        match &self.state {
+            LeaseState::Held => self.expiry(),
+            LeaseState::Asking { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+
+    /// Time passed: the lease runs out (ask the peers), or the answers'
+    /// time is up (decide).
+    pub(crate) fn tick(&mut self, now: Instant) -> Option<LeaseAction> {
+        match &self.state {
+            LeaseState::Held if self.expiry().is_some_and(|e| now >= e) => {
+                let until = now + self.interval;
+                self.state = LeaseState::Asking {
+                    until,
+                    asked: None,
+                    answers: Vec::new(),
+                };
+                Some(LeaseAction::Ask { until })
+            }
+            LeaseState::Asking { until, .. } if now >= *until => Some(self.decide(now)),
+            _ => None,
+        }
+    }
+
+    /// `n` peers were asked. With none to ask, the decision is at once:
+    /// keep running.
+    pub(crate) fn asked(&mut self, n: usize, now: Instant) -> Option<LeaseAction> {
+        let LeaseState::Asking { asked, answers, .. } = &mut self.state else {
+            return None;
+        };
+        *asked = Some(n);
+        (answers.len() >= n).then(|| self.decide(now))
+    }
+
+    /// A peer answered `MasterSeen` at `now`. Answers after the asking
+    /// time are ignored. A peer that heard the master an interval more
+    /// recently than we did decides at once (cut off); the last answer
+    /// decides too.
+    pub(crate) fn on_answer(
+        &mut self,
+        heard_ms_ago: Option<u64>,
+        now: Instant,
+    ) -> Option<LeaseAction> {
+        let ours = self.ours_ms(now);
+        let margin = self.interval.as_millis() as u64;
+        let LeaseState::Asking {
+            until,
+            asked,
+            answers,
+        } = &mut self.state
+        else {
+            return None;
+        };
+        if now >= *until {
+            return None;
+        }
+        answers.push(heard_ms_ago);
+        let fresher = heard_ms_ago.is_some_and(|h| h.saturating_add(margin) <= ours);
+        let all = asked.is_some_and(|n| answers.len() >= n);
+        (fresher || all).then(|| self.decide(now))
+    }
+
+    /// Milliseconds since the master last acknowledged a report of ours.
+    fn ours_ms(&self, now: Instant) -> u64 {
+        self.acked.map_or(u64::MAX, |a| {
+            now.saturating_duration_since(a).as_millis() as u64
+        })
+    }
+
+    /// The decision (docs/semantics.md, "The worker's lease").
+    fn decide(&mut self, now: Instant) -> LeaseAction {
+        let LeaseState::Asking { asked, answers, .. } = &self.state else {
+            return LeaseAction::KeepRunning;
+        };
+        let ours = self.ours_ms(now);
+        let margin = self.interval.as_millis() as u64;
+        let fresher = answers
+            .iter()
+            .any(|h| h.is_some_and(|h| h.saturating_add(margin) <= ours));
+        let nobody = asked.unwrap_or(0) > 0 && answers.is_empty();
+        if fresher || nobody {
+            self.state = LeaseState::CutOff;
+            LeaseAction::StopWork
+        } else {
+            self.state = LeaseState::KeptRunning;
+            LeaseAction::KeepRunning
+        }
+    }
+
+    /// Where the lease is.
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> &LeaseState {
+        &self.state
     }
 }

@@ -57,6 +57,9 @@ pub enum Seen {
     AppEvent { name: String, event: AppEvent },
     /// A global name released by its holder's node.
     NameReleased { name: String, pid: Pid },
+    /// The holder's node answered `Ok` to the `WatchName` the master sent
+    /// for a name another node registered.
+    Watched { name: String, pid: Pid },
 }
 
 /// One node's session.
@@ -89,8 +92,15 @@ struct State {
     /// Ids declared down (fenced if they come back).
     downs: HashSet<NodeId>,
     names: BTreeMap<String, Pid>,
+    /// Nodes (by name) whose load reports are not acknowledged: their
+    /// session is silent, as across a partition that drops packets.
+    muted: HashSet<String>,
     /// Roots a node must stop on its next join (by node name).
     planned_stops: HashMap<String, Vec<String>>,
+    /// Roots started on a node as soon as its `Ready` is handled, before
+    /// the answer to `Ready` leaves (by node name), as the real master
+    /// may: the answer to each `StartApp` goes to the receiver.
+    start_on_ready: HashMap<String, (Request, oneshot::Sender<Response>)>,
     seen: Vec<Seen>,
     /// When each connection was accepted.
     attempts: Vec<Instant>,
@@ -144,7 +154,9 @@ impl FakeMaster {
             members: HashMap::new(),
             downs: HashSet::new(),
             names: BTreeMap::new(),
+            muted: HashSet::new(),
             planned_stops: HashMap::new(),
+            start_on_ready: HashMap::new(),
             seen: Vec::new(),
             attempts: Vec::new(),
             next_session: 1,
@@ -167,7 +179,7 @@ impl FakeMaster {
                     s.accepting
                 };
                 if accepting {
-                    tokio::spawn(session(st.clone(), io, token.child_token()));
+                    tokio::spawn(session(st.clone(), io, token.child_token(), token.clone()));
                 }
             }
             // The listener drops here: the address is free again.
@@ -207,6 +219,18 @@ impl FakeMaster {
         tokio::time::sleep(away).await;
         let cookie = lock(&self.state).cookie.clone();
         *self = FakeMaster::start_at(&self.net, &self.addr, cookie);
+    }
+
+    /// True: node `name`'s load reports are no longer acknowledged (to
+    /// its lease, the session is as silent as across a partition that
+    /// drops packets, though it stays open); false: they are again.
+    pub fn mute(&self, name: &str, on: bool) {
+        let mut st = lock(&self.state);
+        if on {
+            st.muted.insert(name.to_owned());
+        } else {
+            st.muted.remove(name);
+        }
     }
 
     /// False: every new connection is closed at once (the node's join
@@ -283,6 +307,27 @@ impl FakeMaster {
             node.to_owned(),
             apps.iter().map(|a| (*a).to_owned()).collect(),
         );
+    }
+
+    /// When node `node` next sends `Ready`, the master sends it
+    /// `StartApp { app, generation: 1, spec }` before it answers `Ready`;
+    /// the receiver gets the node's answer to the start.
+    pub fn start_on_ready(
+        &self,
+        node: &str,
+        app: &str,
+        spec: pool_proto::TreeSpec,
+    ) -> oneshot::Receiver<Response> {
+        let (tx, rx) = oneshot::channel();
+        let body = Request::StartApp {
+            app: app.to_owned(),
+            generation: 1,
+            spec,
+        };
+        lock(&self.state)
+            .start_on_ready
+            .insert(node.to_owned(), (body, tx));
+        rx
     }
 
     /// Closes node `name`'s connection: the master declares it down
@@ -395,8 +440,9 @@ fn declare_down(st: &mut State, id: NodeId, reason: DownReason) {
 }
 
 /// One connection: the handshake as the master, then frames until it
-/// closes or `cut` fires.
-async fn session(st: Shared, io: BoxIo, cut: CancellationToken) {
+/// closes or `cut` fires. When the whole master stops (`master`), nobody
+/// is declared down: a master that dies tells no one.
+async fn session(st: Shared, io: BoxIo, cut: CancellationToken, master: CancellationToken) {
     let (me, cookie) = {
         let s = lock(&st);
         (s.me.clone(), s.cookie.clone())
@@ -452,8 +498,15 @@ async fn session(st: Shared, io: BoxIo, cut: CancellationToken) {
                 }
             }
             Msg::LoadReport(r) => {
-                if let Some(m) = lock(&st).members.get_mut(&peer.node) {
+                let mut s = lock(&st);
+                let muted = s.muted.contains(&peer.name);
+                if let Some(m) = s.members.get_mut(&peer.node) {
                     m.reports += 1;
+                    if !muted {
+                        // Accepted: acknowledged at once (the worker's
+                        // lease runs from it).
+                        let _ = out.send(Msg::ReportAck { seq: r.seq });
+                    }
                     m.last_report = Some(r);
                 }
             }
@@ -472,6 +525,9 @@ async fn session(st: Shared, io: BoxIo, cut: CancellationToken) {
         }
     }
     cut.cancel();
+    if master.is_cancelled() {
+        return;
+    }
     // The session ended: a live member is declared down at once.
     let mut s = lock(&st);
     let ours = s
@@ -521,6 +577,21 @@ fn on_request(
             s.seen.push(Seen::Ready {
                 name: peer.name.clone(),
             });
+            if let Some((body, answer)) = s.start_on_ready.remove(&peer.name) {
+                // Sent before the answer to Ready, which comes 200 ms
+                // later: a master that starts roots while handling Ready
+                // does so, and its answer may be slow to arrive.
+                let rx = ask(&mut s, peer.node, body);
+                tokio::spawn(async move {
+                    if let Ok(r) = rx.await {
+                        let _ = answer.send(r);
+                    }
+                });
+                return Answer::Later(Box::pin(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Response::Ok
+                }));
+            }
             Response::Ok
         }
         Request::Leave => {
@@ -538,7 +609,27 @@ fn on_request(
             let has_other = s.names.iter().any(|(n, p)| *p == pid && *n != name);
             let ok = !taken && !has_other;
             if ok {
-                s.names.insert(name, pid);
+                s.names.insert(name.clone(), pid);
+                // A holder on another live worker than the registering
+                // node: that worker watches it (as the real master asks).
+                let holder = pid.node();
+                let worker = s
+                    .members
+                    .get(&holder)
+                    .is_some_and(|m| m.live && m.info.kind == NodeKind::Worker);
+                if holder != peer.node && worker {
+                    let body = Request::WatchName {
+                        name: name.clone(),
+                        pid,
+                    };
+                    let rx = ask(&mut s, holder, body);
+                    let st = st.clone();
+                    tokio::spawn(async move {
+                        if let Ok(Response::Ok) = rx.await {
+                            lock(&st).seen.push(Seen::Watched { name, pid });
+                        }
+                    });
+                }
             }
             Response::Registered(ok)
         }

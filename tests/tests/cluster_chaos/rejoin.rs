@@ -17,7 +17,6 @@ use super::common::{SETTLE, names, start_cluster};
 /// 1 with one line that says `noconnection` (not `noproc`). After SIGCONT,
 /// w2 rejoins and the same call is answered.
 #[test]
-#[ignore = "issue 13 point 7: fails until a call to a worker that has not rejoined says noconnection"]
 fn a_call_to_a_worker_not_yet_rejoined_fails_with_noconnection() -> Result<()> {
     let mut c = start_cluster(&[("w1", &[]), ("w2", &[]), ("w3", &[])])?;
     let v = c

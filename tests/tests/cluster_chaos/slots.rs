@@ -204,7 +204,6 @@ fn warns_between(c: &Cluster, from: usize, to: usize) -> Vec<String> {
 /// log. Then a normal `poolctl call` and its exit cause no WARN line at
 /// all.
 #[test]
-#[ignore = "issue 13 point 8: fails until unauthenticated connections have their own slots and handshake warnings are rate-limited"]
 fn a_flood_of_idle_and_bad_connections_starves_no_peer_and_barely_logs() -> Result<()> {
     raise_fd_limit(4096)?;
     let c = start_cluster(&[("w1", &["--handshake-timeout", "60s"])])?;
