@@ -103,7 +103,15 @@ impl HostedApps {
             }
             Err(e) => {
                 tracing::error!(%app, cause = %e, "application root failed to start");
-                Response::Error(RemoteError::new(ErrorCode::BadSpec, e.to_string()))
+                // A start that may pass (no node for a child now, a node
+                // lost during the start) is for the master to retry; any
+                // other failure is the spec's.
+                let code = if e.is_transient() {
+                    ErrorCode::Unavailable
+                } else {
+                    ErrorCode::BadSpec
+                };
+                Response::Error(RemoteError::new(code, e.to_string()))
             }
         }
     }

@@ -614,6 +614,21 @@ impl Pool {
         self.ask(Request::TreeStop { id: id.to_owned() }, apps)
             .await
     }
+
+    /// Starts a failed or stopped application again (`poolctl tree
+    /// restart`): a new generation, restart counts kept. A running or
+    /// pending one is refused (`AlreadyRunning`).
+    pub async fn tree_restart(&self, id: &str) -> Result<Vec<AppSummary>, Error> {
+        self.ask(Request::TreeRestart { id: id.to_owned() }, apps)
+            .await
+    }
+
+    /// Forgets a stopped or failed application (`poolctl tree rm`); a
+    /// running or pending one must be stopped first. Answers what is left.
+    pub async fn tree_remove(&self, id: &str) -> Result<Vec<AppSummary>, Error> {
+        self.ask(Request::TreeRemove { id: id.to_owned() }, apps)
+            .await
+    }
 }
 
 /// Picks the application list out of an answer.

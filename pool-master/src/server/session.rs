@@ -258,6 +258,12 @@ impl Session {
                 None => return "end of stream",
                 // A frame that does not decode: the stream cannot be
                 // resynchronised, so this connection ends (only this one).
+                // A reset or an end of stream at a frame boundary is a
+                // peer that exited (a poolctl run ends so): not a warning.
+                Some(Err(e)) if pool_proto::listener::is_quiet_close(&e) => {
+                    debug!(cause = %e, "the peer closed the connection");
+                    return "closed by the peer";
+                }
                 Some(Err(e)) => {
                     warn!(cause = %e, "closing the connection: bad frame");
                     return "bad frame";

@@ -537,8 +537,14 @@ impl Lease {
         let fresher = answers
             .iter()
             .any(|h| h.is_some_and(|h| h.saturating_add(margin) <= ours));
-        let nobody = asked.unwrap_or(0) > 0 && answers.is_empty();
-        if fresher || nobody {
+        // The workers we reach, ourselves included, are no more than half
+        // of the live workers we know: the master (which counts the
+        // workers it hears the same way) judges our side cut off, so we
+        // must be the ones who stop. With no peer known there is nothing
+        // to measure: keep running.
+        let asked = asked.unwrap_or(0);
+        let minority = asked > 0 && (answers.len() + 1) * 2 <= asked + 1;
+        if fresher || minority {
             self.state = LeaseState::CutOff;
             LeaseAction::StopWork
         } else {

@@ -510,14 +510,12 @@ async fn tree(cli: &Cli, pool: &Pool, cmd: &TreeCommand) -> Result<(), Failure> 
             Ok(())
         }
         TreeCommand::Restart { id } => {
-            let body = pool_proto::Request::TreeRestart { id: id.clone() };
-            let apps = crate::tree_admin::request(cli, body).await?;
+            let apps = pool.tree_restart(id).await?;
             print_apps(cli, &apps);
             Ok(())
         }
         TreeCommand::Rm { id } => {
-            let body = pool_proto::Request::TreeRemove { id: id.clone() };
-            let apps = crate::tree_admin::request(cli, body).await?;
+            let apps = pool.tree_remove(id).await?;
             print_apps(cli, &apps);
             Ok(())
         }

@@ -24,7 +24,6 @@
 
 mod commands;
 mod output;
-mod tree_admin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -296,6 +296,20 @@ fn a_silent_peer_beside_answering_ones_keeps_everything_running() {
     assert_eq!(l.tick(out + ms(200)), Some(LeaseAction::KeepRunning));
 }
 
+/// An even split: four workers, we reach one other and neither hears the
+/// master. The master hears the other half and judges ours cut off (it
+/// declares down when it hears half or more), so we must stop our work.
+#[test]
+fn reaching_only_half_of_the_workers_means_we_are_cut_off() {
+    let t0 = Instant::now();
+    let (mut l, last) = held(t0, 1);
+    let out = last + ms(1000);
+    l.tick(out);
+    l.asked(3, out);
+    assert_eq!(l.on_answer(Some(1200), out + ms(10)), None);
+    assert_eq!(l.tick(out + ms(200)), Some(LeaseAction::StopWork));
+}
+
 /// No known peers: nothing to ask, keep running at once.
 #[test]
 fn no_peers_at_all_keeps_everything_running() {
