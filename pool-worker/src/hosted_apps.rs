@@ -15,6 +15,7 @@
 //!   ([`HostedApps::stop_all`]); the forwarder ends with the node token.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -53,6 +54,11 @@ pub(crate) struct HostedApps {
     /// The roots running here, by application id; an entry leaves when its
     /// root exits (the watcher removes it).
     apps: Mutex<HashMap<String, HostedApp>>,
+    /// Bumped when this node is fenced or cut off: a start that began
+    /// before (its `StartApp` came from a master session that has since
+    /// given this node up) must not leave a root behind when it ends,
+    /// since the master has already placed that app again.
+    epoch: AtomicU64,
 }
 
 impl HostedApps {
@@ -62,7 +68,15 @@ impl HostedApps {
             rt,
             master,
             apps: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
         }
+    }
+
+    /// This node is being fenced or cut off: starts under way belong to a
+    /// master session that gave the node up, and stop their roots when
+    /// they end instead of keeping them.
+    pub(crate) fn end_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The roots this node runs, for Join.
@@ -94,9 +108,26 @@ impl HostedApps {
             // An older generation runs here: replace it.
             self.stop(&app).await;
         }
+        let epoch = self.epoch.load(Ordering::SeqCst);
         match sup::start_tree(&self.rt, spec).await {
             Ok(root) => {
-                lock(&self.apps).insert(app.clone(), HostedApp { generation, root });
+                {
+                    let mut apps = lock(&self.apps);
+                    // Checked under the lock that fencing and cut-off
+                    // drain: either they saw this root, or it sees them.
+                    if self.epoch.load(Ordering::SeqCst) != epoch {
+                        drop(apps);
+                        tracing::warn!(%app, generation, %root, "killed an application root that finished starting after this node was fenced or cut off: the master placed it again");
+                        self.kill_tree(&app, root);
+                        return Response::Error(RemoteError::new(
+                            ErrorCode::Unavailable,
+                            format!(
+                                "application {app} started after this node was fenced or cut off; it was stopped, place it again"
+                            ),
+                        ));
+                    }
+                    apps.insert(app.clone(), HostedApp { generation, root });
+                }
                 self.watch_root(app.clone(), generation, root);
                 tracing::info!(%app, generation, %root, "application root started");
                 Response::Spawned(root)
@@ -169,24 +200,31 @@ impl HostedApps {
     /// elsewhere). They are forgotten first, so their exits are not
     /// reported as the applications' end. Returns the applications.
     pub(crate) fn kill_all(&self) -> Vec<String> {
-        let killed: Vec<(String, HostedApp)> = lock(&self.apps).drain().collect();
+        let killed: Vec<(String, HostedApp)> = {
+            let mut apps = lock(&self.apps);
+            self.end_epoch();
+            apps.drain().collect()
+        };
         for (app, h) in &killed {
             tracing::warn!(%app, generation = h.generation, root = %h.root, "killed the application root: this node is cut off from the master");
-            self.rt.kill(h.root);
+            self.kill_tree(app, h.root);
         }
-        // Children that trap exits would outlive a killed root.
+        killed.into_iter().map(|(app, _)| app).collect()
+    }
+
+    /// Kills a root and whatever of its tree runs here: children that trap
+    /// exits would outlive a killed root.
+    fn kill_tree(&self, app: &str, root: Pid) {
+        self.rt.kill(root);
         for p in self.rt.processes() {
-            let in_tree = p.owner.as_deref().is_some_and(|o| {
-                killed.iter().any(|(app, _)| {
-                    o.strip_prefix(app.as_str())
-                        .is_some_and(|r| r.starts_with('/'))
-                })
-            });
+            let in_tree = p
+                .owner
+                .as_deref()
+                .is_some_and(|o| o.strip_prefix(app).is_some_and(|r| r.starts_with('/')));
             if in_tree {
                 self.rt.kill(p.pid);
             }
         }
-        killed.into_iter().map(|(app, _)| app).collect()
     }
 
     /// Stops every root, one after the other, in order (graceful stop).

@@ -685,14 +685,28 @@ impl MasterLink {
         self.client.lease_moved.notify_one();
         let mut members = members::write(&self.members);
         // After a master restart the new master may not know every node yet:
-        // members are only added here; departures come as NodeDown.
+        // members are only added here; departures come as NodeDown (or as
+        // a newer incarnation of the same name).
+        let mut superseded = Vec::new();
         for info in &w.members {
             if info.id != self.info.id {
-                members.up(info.clone());
+                superseded.extend(members.up(info.clone()));
             }
         }
+        drop(members);
+        self.superseded(superseded);
         if !rejoin {
             tracing::debug!(members = w.members.len(), "membership received");
+        }
+    }
+
+    /// Older incarnations of nodes that are live again under a new id are
+    /// gone: the node task fires `noconnection` towards them, as for a
+    /// NodeDown (a restarted master never declares them down itself).
+    fn superseded(&self, old: Vec<pool_proto::NodeId>) {
+        for node in old {
+            tracing::info!(%node, "node down: a newer incarnation of its name joined");
+            let _ = self.events.send(NodeEvent::NodeDown(node));
         }
     }
 
@@ -835,7 +849,8 @@ impl MasterLink {
             Msg::NodeUp(info) => {
                 if info.id != self.info.id {
                     tracing::debug!(node = %info.id, name = %info.name, "node up");
-                    members::write(&self.members).up(info);
+                    let superseded = members::write(&self.members).up(info);
+                    self.superseded(superseded);
                     self.rt.nodes_changed(); // pending children may find a node now
                 }
             }

@@ -83,8 +83,24 @@ impl Members {
         self.dead.contains(&node)
     }
 
-    /// A node is live (again).
-    pub(crate) fn up(&mut self, info: NodeInfo) {
+    /// A node is live (again). Returns the older incarnations of its name
+    /// that were live here: a new incarnation of a name means the old one
+    /// is gone (as a new creation of an Erlang node name does), and after
+    /// a master restart nobody else will declare it down. They leave the
+    /// live set here; the caller fires `noconnection` on links and
+    /// monitors towards them.
+    pub(crate) fn up(&mut self, info: NodeInfo) -> Vec<NodeId> {
+        let superseded: Vec<NodeId> = self
+            .live
+            .values()
+            .filter(|n| n.name == info.name && n.id != info.id)
+            .map(|n| n.id)
+            .collect();
+        // Not marked dead: a pid of the old incarnation then reads as
+        // `Unknown` (noproc), as OTP answers for an old creation.
+        for old in &superseded {
+            self.live.remove(old);
+        }
         self.dead.remove(&info.id);
         if self.former.insert(info.id, info.name.clone()).is_none() {
             self.former_order.push_back(info.id);
@@ -95,6 +111,7 @@ impl Members {
             }
         }
         self.live.insert(info.id, info);
+        superseded
     }
 
     /// A node is gone; returns its info if it was live.

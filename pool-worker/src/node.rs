@@ -610,6 +610,9 @@ impl NodeTask {
             lost_names = ?fence.lost_names,
             "the master declared this node down while it was cut off: fencing before rejoining"
         );
+        // 0. Roots still starting were asked for by the session that gave
+        //    this node up: they stop themselves when their start ends.
+        self.apps.end_epoch();
         // 1. Break every link and monitor towards other nodes (their
         //    supervisors already restarted what they had here), and close
         //    the connections.

@@ -48,3 +48,19 @@ fn an_old_incarnation_of_a_live_name_is_unknown() {
     m.up(info("w1"));
     assert_eq!(m.reach(old_id), Reach::Unknown);
 }
+
+/// A newer incarnation of a live name supersedes the old one: `up` hands
+/// the old id back (its links must fire), which then reads as noproc.
+#[test]
+fn a_newer_incarnation_supersedes_the_old_one() {
+    let mut m = Members::default();
+    let old = info("w1");
+    let old_id = old.id;
+    assert!(m.up(old).is_empty());
+    let new = info("w1");
+    let new_id = new.id;
+    assert_eq!(m.up(new), vec![old_id]);
+    assert_eq!(m.reach(old_id), Reach::Unknown);
+    assert_eq!(m.reach(new_id), Reach::Up);
+    assert_eq!(m.ids(), vec![new_id]);
+}

@@ -538,7 +538,7 @@ const UNCHANGED: [usize; 2] = [4, 6];
 /// nothing was restarted. Prints a summary line: rounds, recovery p50/p99,
 /// copies seen on both sides (0), apps lost (0), client calls.
 #[test]
-#[ignore = "issue 13: fails until compound faults leave every app running exactly once (round 1 or 3 today)"]
+#[ignore = "issue 13: rounds 1-4 pass; round 5 (master and a worker killed together) leaves a nested supervisor that does not answer tree show in time, so its children show in ps but not in the tree"]
 fn compound_faults_lose_and_duplicate_nothing_supervised() -> Result<()> {
     let hub = hub_or_skip(
         "compound_faults_lose_and_duplicate_nothing_supervised (partition rounds)",

@@ -51,7 +51,6 @@ fn holder(c: &Cluster, name: &str) -> Result<Option<Pid>> {
 /// is killed, the name is released within 10 s (no longer listed, and a
 /// lookup finds nothing).
 #[test]
-#[ignore = "issue 13 point 3: fails until a name registered for a remote pid is released when it dies"]
 fn a_name_registered_for_a_remote_process_is_released_when_it_dies() -> Result<()> {
     let c = start_cluster(&[("w1", &[])])?;
     let rt = runtime()?;
@@ -88,7 +87,6 @@ fn a_name_registered_for_a_remote_process_is_released_when_it_dies() -> Result<(
 /// is killed and started again on the same address and state directory:
 /// once w1 has rejoined, `remote` names the same pid again, within 15 s.
 #[test]
-#[ignore = "issue 13 point 3: fails until a name registered for a remote pid survives a master restart"]
 fn a_name_registered_for_a_remote_process_is_back_after_a_master_restart() -> Result<()> {
     let mut c = start_cluster(&[("w1", &[])])?;
     let rt = runtime()?;

@@ -42,7 +42,6 @@ const REJOIN: Duration = Duration::from_secs(60);
 /// Skipped (saying so) where network namespaces are refused, except
 /// under CI.
 #[test]
-#[ignore = "issue 13 point 4: fails until a cut-off worker stops its supervised work within a lease"]
 fn a_cut_off_worker_stops_its_work_before_the_master_restarts_it_elsewhere() -> Result<()> {
     let Some(hub) = hub_or_skip(
         "a_cut_off_worker_stops_its_work_before_the_master_restarts_it_elsewhere",

@@ -55,7 +55,6 @@ fn wait_failed(ctl: &Ctl<'_>, id: &str) -> Result<pool_cluster_tests::views::App
 /// are the 2 restarts the supervisor made (not 0); `/metrics` counts the
 /// app under `pool_apps{status="failed"}` and not as running.
 #[test]
-#[ignore = "issue 13 point 6: fails until tree show and tree ls agree on failed apps and restart counts survive"]
 fn tree_show_tree_ls_and_metrics_agree_on_a_failed_app_and_keep_its_restart_counts() -> Result<()> {
     let c = start_test_cluster(&[("w1", &[])])?;
     let ctl = c.ctl();
