@@ -1,5 +1,6 @@
 //! `poolctl`: the `--json` shape of every command (DESIGN.md "poolctl"),
-//! exit status 0/1/2 and one-line errors.
+//! exit status 0/1/2 and one-line errors, and what `kill` says of a
+//! process that has not reached an await point.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use anyhow::Result;
 use pool_cluster_tests::{Cluster, free_port, wait_until};
 use serde_json::{Value, json};
 
-use crate::support::{assert_one_line, events, is_pid, recorder};
+use crate::support::{assert_one_line, events, is_event, is_pid, recorder, wait_event};
 
 fn ps_has(ps: &Value, pid: &str) -> bool {
     ps.as_array()
@@ -242,5 +243,79 @@ fn exit_status_and_one_line_errors() -> Result<()> {
     // Success is 0, with and without --json.
     assert!(c.poolctl_raw(&["nodes"])?.status.success());
     assert!(c.poolctl_raw(&["--json", "names"])?.status.success());
+    Ok(())
+}
+
+/// `signal.outcome` and `diff.cooperative` (docs/semantics.md) through the
+/// real binaries: killing a process that computes without awaiting
+/// (`test.spin`, holding w2's only process thread) makes `poolctl kill`
+/// print `pending: the process has not reached an await point` (and
+/// `"pending": true` with `--json`), `poolctl ps` lists it as `exiting`
+/// while it spins, and it ends by itself at the end of its loop, with a
+/// monitor on another node told `killed`. The worker's control thread
+/// answers throughout.
+#[test]
+fn kill_of_a_process_that_does_not_await_is_pending() -> Result<()> {
+    /// How long the spinner computes: long enough for the commands below,
+    /// and it ends by itself, so the test cannot hang on it.
+    const SPIN: Duration = Duration::from_secs(4);
+    let mut c = Cluster::new()?;
+    c.start_master()?;
+    c.start_test_worker("w1", &[])?;
+    c.start_test_worker("w2", &["--threads", "1"])?;
+    c.wait_nodes(2)?;
+
+    let start = std::time::Instant::now();
+    let args = json!({ "ms": SPIN.as_millis() as u64 }).to_string();
+    let (spinner, on) = c.spawn(&["test.spin", &args, "--on", "w2"])?;
+    assert_eq!(on, "w2");
+    // A monitor from w1; the recorder answering a call means it has sent
+    // the monitor, which reaches w2 long before the spinner ends.
+    let rec = recorder(&c, "w1", json!({ "pid": spinner, "monitor": true }))?;
+    events(&c, &rec)?;
+
+    let out = c.poolctl_raw(&["kill", &spinner])?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "poolctl kill failed: {out:?}");
+    assert_eq!(
+        said.trim_end(),
+        "pending: the process has not reached an await point",
+        "poolctl kill of a spinning process ({:?} after its spawn)",
+        start.elapsed()
+    );
+    // Asked again, with --json: still pending (a second kill changes
+    // nothing while it spins).
+    let v = c.poolctl_json(&["kill", &spinner])?;
+    assert_eq!(v, json!({"ok": true, "pending": true}), "kill --json");
+
+    let ps = c.poolctl_json(&["ps"])?;
+    let entry = ps
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["pid"] == spinner.as_str()))
+        .unwrap_or_else(|| panic!("ps does not list the spinner {spinner}: {ps}"));
+    assert_eq!(
+        entry["status"],
+        "exiting",
+        "ps of a killed spinner ({:?} after its spawn): {entry}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < SPIN,
+        "the checks above took {:?}, longer than the spin: the machine is too slow for them",
+        start.elapsed()
+    );
+
+    // It ends at the end of its loop, killed (nothing to await there).
+    wait_until(
+        "the spinner to leave ps",
+        SPIN + Duration::from_secs(10),
+        || {
+            let ps = c.poolctl_json(&["ps"]).ok()?;
+            (!ps_has(&ps, &spinner)).then_some(())
+        },
+    )?;
+    wait_event(&c, &rec, "Down killed", Duration::from_secs(10), |e| {
+        is_event(e, "down", "killed")
+    })?;
     Ok(())
 }
