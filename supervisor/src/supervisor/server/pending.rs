@@ -144,6 +144,10 @@ impl Server {
             let Some(i) = self.index_of_uid(u) else {
                 continue;
             };
+            // The node a child was lost with is avoided for its immediate
+            // restart only: once it waits, that node may well be back (a
+            // rejoining node counts), and may be the only one that fits.
+            self.children[i].lost_node = None;
             let rec = self.children[i].clone();
             let Some(p) = rec.pending.clone() else {
                 continue;
