@@ -220,6 +220,12 @@ impl Peers {
     /// Frames for a node that is not a live member are dropped (the runtime
     /// already answered `noconnection`/`noproc` for links and monitors).
     pub(crate) fn send_frame(self: &Arc<Self>, node: NodeId, frame: Msg) {
+        self.queue_frame(node, frame);
+    }
+
+    /// [`send_frame`](Self::send_frame), saying whether the frame was
+    /// queued: a request whose frame was dropped will never be answered.
+    fn queue_frame(self: &Arc<Self>, node: NodeId, frame: Msg) -> bool {
         let mut map = lock(&self.map);
         // Send under the lock: cheaper than cloning the sender per frame,
         // and the queue push never blocks.
@@ -229,7 +235,7 @@ impl Peers {
                     if tx.is_busy() {
                         supervisor::remote::note_busy(node);
                     }
-                    return;
+                    return true;
                 }
                 // The peer does not read: back off now, before its close is
                 // handled, so that the frames behind this one do not open
@@ -244,10 +250,11 @@ impl Peers {
             None => frame,
         };
         match self.open(&mut map, node) {
-            Some(tx) => {
-                let _ = tx.try_send(frame);
+            Some(tx) => tx.try_send(frame).is_ok(),
+            None => {
+                tracing::debug!(%node, "frame dropped: no route to node");
+                false
             }
-            None => tracing::debug!(%node, "frame dropped: no route to node"),
         }
     }
 
@@ -734,15 +741,17 @@ impl Peers {
     ) {
         let id = self.next_req();
         lock(&self.pending).insert(id, Pending::Spawn(reply, node));
-        self.send_frame(
+        let queued = self.queue_frame(
             node,
             Msg::Request {
                 id,
                 body: Request::Spawn(req),
             },
         );
-        if members::read(&self.members).get(node).is_none() {
-            // Not a member: nobody will answer.
+        if !queued || members::read(&self.members).get(node).is_none() {
+            // Dropped (no route now: not a member, or backing off after a
+            // failed connection): nobody will answer. Dropping the reply
+            // answers "connection lost", which a supervisor retries.
             lock(&self.pending).remove(&id);
         }
     }
