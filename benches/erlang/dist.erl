@@ -1,7 +1,7 @@
 %% Spawnpool's own Erlang counterpart of `benches/src/bin/dist_bench.rs`:
 %% the same two-node measurements, so that one command prints our figure,
 %% Erlang's and the ratio side by side. Modelled on what
-%% /work/shared/erlang-bench/dist_bench.erl measures (the reference figures
+%% ../shared/erlang-bench/dist_bench.erl measures (the reference figures
 %% of PERF.md).
 %%
 %% This node is A (the sender, the caller, the spawner). It starts node B

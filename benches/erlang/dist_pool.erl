@@ -1,6 +1,6 @@
 %% Spawnpool's own Erlang counterpart of the pool-spawn measurement of
 %% `benches/src/bin/dist_bench.rs`: OTP's `pool` module, as
-%% /work/shared/erlang-bench/pool_bench.erl measures it (the reference figure
+%% ../shared/erlang-bench/pool_bench.erl measures it (the reference figure
 %% of PERF.md). (Not named pool.erl: that is the OTP module it measures.)
 %%
 %% This node is the pool master (it is also a pool member, as in OTP).
