@@ -27,6 +27,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
 pub mod netns;
+pub mod text;
 pub mod views;
 
 /// Path of one of our binaries.
@@ -386,21 +387,7 @@ impl Cluster {
     /// Runs `poolctl --json ARGS` and parses its output.
     pub fn poolctl_json(&self, args: &[&str]) -> Result<Value> {
         let out = self.poolctl_raw(&[&["--json"], args].concat())?;
-        if !out.status.success() {
-            bail!(
-                "poolctl {} failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        serde_json::from_slice(&out.stdout).with_context(|| {
-            format!(
-                "poolctl {} printed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        json_output(args, &out)
     }
 
     /// Runs `poolctl ARGS` and returns its output, whatever its status.
@@ -817,21 +804,7 @@ impl Ctl<'_> {
     /// Runs `poolctl --json ARGS` and parses its output.
     pub fn json(&self, args: &[&str]) -> Result<Value> {
         let out = self.raw(&[&["--json"], args].concat())?;
-        if !out.status.success() {
-            bail!(
-                "poolctl {} failed ({}): {}",
-                args.join(" "),
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        serde_json::from_slice(&out.stdout).with_context(|| {
-            format!(
-                "poolctl {} printed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        json_output(args, &out)
     }
 
     /// Runs `poolctl ARGS`, expecting it to fail: its exit code and its
@@ -929,4 +902,24 @@ pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
         .and_then(|c| c.parse().ok())
         .with_context(|| format!("GET {path}: no status in {head:?}"))?;
     Ok((code, body.to_owned()))
+}
+
+/// The JSON that `poolctl --json ARGS` printed, or an error with its
+/// exit status and stderr (or the text that did not parse).
+fn json_output(args: &[&str], out: &Output) -> Result<Value> {
+    if !out.status.success() {
+        bail!(
+            "poolctl {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "poolctl {} printed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }

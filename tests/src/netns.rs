@@ -47,7 +47,7 @@ pub struct Hub {
 }
 
 /// Runs `ip ARGS`; the error says which command failed and why.
-fn ip(args: &[&str]) -> Result<(), String> {
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .output()

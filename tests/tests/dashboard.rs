@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use fantoccini::{Client, ClientBuilder};
+use pool_cluster_tests::text::tail;
 use pool_cluster_tests::{Cluster, Proc, free_port, wait_until};
 use serde_json::{Value, json};
 
@@ -519,12 +520,6 @@ async fn killed_worker_scenario(
             .with_context(|| format!("the page showed {snap:#}"))?;
     }
     Ok(())
-}
-
-/// The last `n` lines of `log`.
-fn tail(log: &str, n: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 // ----- the token ------------------------------------------------------------------

@@ -3,10 +3,10 @@
 //! watch for duplicates, read exit times from worker logs.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, bail};
+pub(crate) use pool_cluster_tests::text::{strip_ansi, tail, tree_toml, write_tree};
 use pool_cluster_tests::{
     Cluster, WorkerOpts, app_processes, duplicates, tree_entries, wait_until,
 };
@@ -53,35 +53,6 @@ pub(crate) fn start_cluster(workers: &[(&str, WorkerOpts)]) -> Result<Cluster> {
 }
 
 // ----- tree files -------------------------------------------------------------
-
-/// The text of a tree file: the root's flags and one inline table per child
-/// (restart intensity `intensity` per 10 s).
-pub(crate) fn tree_toml(id: &str, strategy: &str, intensity: u32, children: &[String]) -> String {
-    let mut s = format!(
-        "[supervisor]\nid = \"{id}\"\nstrategy = \"{strategy}\"\nintensity = {intensity}\nperiod = \"10s\"\nchildren = [\n"
-    );
-    for c in children {
-        s.push_str("  ");
-        s.push_str(c);
-        s.push_str(",\n");
-    }
-    s.push_str("]\n");
-    s
-}
-
-/// Writes a tree file in the cluster's directory.
-pub(crate) fn write_tree(
-    c: &Cluster,
-    id: &str,
-    strategy: &str,
-    intensity: u32,
-    children: &[String],
-) -> Result<PathBuf> {
-    c.write_file(
-        &format!("{id}.toml"),
-        &tree_toml(id, strategy, intensity, children),
-    )
-}
 
 /// A `builtin.echo` child. `placement` is a TOML value (`"least-loaded"`,
 /// `{ node = "w2" }`, ...) or empty for the supervisor's own node.
@@ -271,30 +242,6 @@ pub(crate) fn wait_app_status(c: &Cluster, app: &str, status: AppStatus) -> Resu
         c.app(app).ok().filter(|a| a.status == status).map(drop)
     })
     .map_err(|e| anyhow!("{e}; tree ls: {:?}", c.tree_ls()))
-}
-
-/// The last `n` lines of a log.
-pub(crate) fn tail(log: &str, n: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A log without its terminal colour codes.
-pub(crate) fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 /// When `pid` exited, from a worker log at [`EXIT_LOG`]: the line's RFC 3339

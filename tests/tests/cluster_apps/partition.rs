@@ -4,10 +4,10 @@
 //! again (fencing). Cut off by SIGSTOP/SIGCONT, and by a veth link, cut and
 //! restored, to a worker in a network namespace of its own.
 
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
+use pool_cluster_tests::netns::ip;
 use pool_cluster_tests::{Cluster, WorkerOpts, free_port};
 
 use super::common::{
@@ -173,22 +173,6 @@ struct Netns {
     host_ip: String,
     /// The namespace end's address.
     ns_ip: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
 }
 
 impl Netns {

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+pub(crate) use pool_cluster_tests::text::{strip_ansi, tail, write_tree};
 use pool_cluster_tests::{Cluster, Ctl, app_processes, duplicates, free_port, wait_until};
 use pool_proto::Pid;
 
@@ -141,35 +142,6 @@ pub(crate) fn sup(id: &str, placement: &str, strategy: &str, children: &[String]
         "{{ id = \"{id}\"{}, supervisor = {{ strategy = \"{strategy}\", intensity = 1000, period = \"10s\", children = [ {} ] }} }}",
         placed(placement),
         children.join(", ")
-    )
-}
-
-/// A tree file: the root's flags (`intensity` restarts per 10 s) and its
-/// children.
-pub(crate) fn tree_toml(id: &str, strategy: &str, intensity: u32, children: &[String]) -> String {
-    let mut s = format!(
-        "[supervisor]\nid = \"{id}\"\nstrategy = \"{strategy}\"\nintensity = {intensity}\nperiod = \"10s\"\nchildren = [\n"
-    );
-    for c in children {
-        s.push_str("  ");
-        s.push_str(c);
-        s.push_str(",\n");
-    }
-    s.push_str("]\n");
-    s
-}
-
-/// Writes the tree file of app `id` in the cluster's directory.
-pub(crate) fn write_tree(
-    c: &Cluster,
-    id: &str,
-    strategy: &str,
-    intensity: u32,
-    children: &[String],
-) -> Result<std::path::PathBuf> {
-    c.write_file(
-        &format!("{id}.toml"),
-        &tree_toml(id, strategy, intensity, children),
     )
 }
 
@@ -337,36 +309,12 @@ pub(crate) fn names(list: &[&str]) -> Vec<String> {
 
 // ----- logs -------------------------------------------------------------------
 
-/// The last `n` lines of a log.
-pub(crate) fn tail(log: &str, n: usize) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 /// The last `n` lines of the master's log, leaving out the comings and
 /// goings of `poolctl` clients.
 pub(crate) fn master_tail(c: &Cluster, n: usize) -> String {
     let log = strip_ansi(&c.master_log());
     let lines: Vec<&str> = log.lines().filter(|l| !l.contains("poolctl-")).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A log without its terminal colour codes.
-pub(crate) fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 /// The log so far of the worker process `name` (colours stripped).
