@@ -20,15 +20,22 @@
 //!   gets a fresh grace period (last heard := now) instead of a verdict.
 //!   `Instant` is `CLOCK_MONOTONIC` on Linux, which keeps counting while
 //!   the process is stopped, so the gap is visible.
-//! - **A master in the minority**: when fewer than half of the live
-//!   workers (at least two) were heard within node-timeout, the master is
-//!   the one cut off; it declares none of the silent ones down by timeout
-//!   (a closed connection still counts) until it hears a majority again.
+//! - **A master in the minority**: when a node's silence expires while
+//!   fewer than half of the live workers (at least two) were heard
+//!   *recently* (within [`recent_window`]), the master is the one cut off;
+//!   it declares none of the silent ones down by timeout (a closed
+//!   connection still counts) until it hears a majority again. Recently,
+//!   not within node-timeout: a partition silences the nodes it cuts off
+//!   at the same moment, but their deadlines expire one by one (their last
+//!   reports were a few ms apart), and judged against the whole
+//!   node-timeout the first to expire would find the others still
+//!   "heard" and be declared down alone, then the next, and so on.
 //!
 //! [`check`]: FailureDetector::check
 //! [`tick`]: FailureDetector::tick
 //! [`check_interval`]: FailureDetector::check_interval
 //! [`pause_threshold`]: FailureDetector::pause_threshold
+//! [`recent_window`]: FailureDetector::recent_window
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -65,10 +72,10 @@ pub enum Verdict {
         gap: Duration,
     },
     /// Only `heard` of the `live` watched workers were heard within the
-    /// node timeout, fewer than half: the master is the one cut off. The
+    /// recent window, fewer than half: the master is the one cut off. The
     /// `silent` ones stay watched, not declared down.
     Minority {
-        /// Workers heard within the node timeout.
+        /// Workers heard within the recent window.
         heard: usize,
         /// Workers watched.
         live: usize,
@@ -100,6 +107,9 @@ pub enum Verdict {
 pub struct FailureDetector {
     /// Silence after which a node is down.
     timeout: Duration,
+    /// How often nodes report (their `Welcome` says so): the recent window
+    /// is at least two of these.
+    report_interval: Duration,
     /// When each live node was last heard from.
     last_heard: HashMap<NodeId, Instant>,
     /// The same, ordered by time, so the earliest deadline is found (and
@@ -122,10 +132,28 @@ impl FailureDetector {
     pub fn new(node_timeout: Duration) -> Self {
         FailureDetector {
             timeout: node_timeout,
+            report_interval: node_timeout / 6,
             last_heard: HashMap::new(),
             by_time: BTreeSet::new(),
             last_check: None,
         }
+    }
+
+    /// The same detector for nodes that report every `interval` (the
+    /// default assumes six reports per node timeout, as 500 ms and 3 s).
+    pub fn with_report_interval(mut self, interval: Duration) -> Self {
+        self.report_interval = interval;
+        self
+    }
+
+    /// A worker heard within this window is one the master hears *now*:
+    /// half the node timeout, but at least two report intervals (one late
+    /// report is no silence) and at most the node timeout. A worker
+    /// outside it has missed at least two reports in a row.
+    pub fn recent_window(&self) -> Duration {
+        (self.timeout / 2)
+            .max(self.report_interval * 2)
+            .min(self.timeout)
     }
 
     /// How often the shell must [`check`](Self::check) while nodes are
@@ -229,9 +257,10 @@ impl FailureDetector {
     /// The master's check at `now`: [`tick`](Self::tick) with the two
     /// rules of the module doc. First, a gap since the last check longer
     /// than [`pause_threshold`](Self::pause_threshold) gives every node a
-    /// fresh grace period ([`Verdict::Paused`]). Then, if fewer than half
-    /// of the watched workers (two or more) were heard within the node
-    /// timeout, nobody is declared down ([`Verdict::Minority`]): the
+    /// fresh grace period ([`Verdict::Paused`]). Then, if a node is past
+    /// its deadline while fewer than half of the watched workers (two or
+    /// more) were heard within the [`recent_window`](Self::recent_window),
+    /// nobody is declared down ([`Verdict::Minority`]): the
     /// master is the one cut off. With one worker there is no majority to
     /// measure: its silence is judged as usual. Otherwise the expired nodes
     /// are down ([`Verdict::Judged`]).
@@ -272,13 +301,21 @@ impl FailureDetector {
             .take_while(|(t, _)| self.expired(*t, now))
             .count();
         let live = self.last_heard.len();
-        let heard = live - silent;
-        if silent > 0 && live >= 2 && heard * 2 < live {
-            return Verdict::Minority {
-                heard,
-                live,
-                silent,
-            };
+        if silent > 0 && live >= 2 {
+            let recent = now.checked_sub(self.recent_window());
+            let heard = self
+                .by_time
+                .iter()
+                .rev()
+                .take_while(|(t, _)| recent.is_none_or(|r| *t >= r))
+                .count();
+            if heard * 2 < live {
+                return Verdict::Minority {
+                    heard,
+                    live,
+                    silent,
+                };
+            }
         }
         Verdict::Judged(self.tick(now))
     }

@@ -215,7 +215,8 @@ impl PoolState {
         rng: StdRng,
     ) -> Self {
         PoolState {
-            detector: FailureDetector::new(settings.node_timeout),
+            detector: FailureDetector::new(settings.node_timeout)
+                .with_report_interval(settings.report_interval),
             settings,
             table,
             members: Membership::default(),

@@ -28,6 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::master_link::MasterHandle;
 
+#[cfg(test)]
+mod tests;
+
 /// How long one root may take to stop in order before it is left behind.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -59,6 +62,10 @@ pub(crate) struct HostedApps {
     /// given this node up) must not leave a root behind when it ends,
     /// since the master has already placed that app again.
     epoch: AtomicU64,
+    /// The roots (app, generation) the last Join listed: the master judged
+    /// those (adopted, or listed to stop in a fence); a root not among
+    /// them finished starting after that Join was built, unknown to it.
+    announced: Mutex<Vec<(String, u64)>>,
 }
 
 impl HostedApps {
@@ -69,6 +76,7 @@ impl HostedApps {
             master,
             apps: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
+            announced: Mutex::new(Vec::new()),
         }
     }
 
@@ -88,6 +96,30 @@ impl HostedApps {
                 generation: h.generation,
                 root: h.root,
             })
+            .collect()
+    }
+
+    /// The roots this node runs, for a Join that lists them: remembered as
+    /// what the master will judge (see [`unannounced`](Self::unannounced)).
+    pub(crate) fn running_for_join(&self) -> Vec<RunningApp> {
+        let running = self.running();
+        *lock(&self.announced) = running
+            .iter()
+            .map(|r| (r.app.clone(), r.generation))
+            .collect();
+        running
+    }
+
+    /// The roots running here that the last Join did not list: their start
+    /// ended after it was built, so the master never judged them. In a
+    /// fence (the master gave this node up and placed its apps again) they
+    /// are stale like the ones it lists.
+    pub(crate) fn unannounced(&self) -> Vec<String> {
+        let announced = lock(&self.announced);
+        lock(&self.apps)
+            .iter()
+            .filter(|(app, h)| !announced.iter().any(|(a, g)| a == *app && *g == h.generation))
+            .map(|(app, _)| app.clone())
             .collect()
     }
 

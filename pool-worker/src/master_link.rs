@@ -941,6 +941,17 @@ impl MasterLink {
                 });
                 return;
             }
+            Request::StartApp { app, .. } if !lock(&self.client.lease).is_current(now()) => {
+                // Read late (this node did not run, or its lease ran out):
+                // the master may have given it up and placed the app
+                // elsewhere. It retries the start if it still wants it here.
+                tracing::warn!(%app, "refused an application start that arrived after this node's lease with the master ran out");
+                let e = RemoteError::new(
+                    ErrorCode::Unavailable,
+                    format!("application {app} was not started: this node's lease with the master ran out before the request was read; place it again"),
+                );
+                return self.respond(id, Response::Error(e));
+            }
             Request::StartApp {
                 app,
                 generation,

@@ -269,7 +269,7 @@ impl NodeBuilder {
             let (globals, apps) = (globals.clone(), apps.clone());
             Box::new(move || Registrations {
                 names: globals.held(),
-                apps: apps.running(),
+                apps: apps.running_for_join(),
             })
         };
         let ask_peers = {
@@ -621,8 +621,18 @@ impl NodeTask {
         for node in others {
             self.rt.node_down(node);
         }
-        // 2. Stop the roots that now run elsewhere, in order.
-        for app in &fence.stop_apps {
+        // 2. Stop the roots that now run elsewhere, in order: those the
+        //    master lists, and those whose start ended after the Join was
+        //    built (their StartApp was read late, as after this node was
+        //    stopped): the master never judged them, and gave them up with
+        //    the node.
+        let mut stop: Vec<String> = fence.stop_apps.clone();
+        for app in self.apps.unannounced() {
+            if !stop.contains(&app) {
+                stop.push(app);
+            }
+        }
+        for app in &stop {
             self.apps.stop(app).await;
         }
         // 3. Forget the names other processes hold now.

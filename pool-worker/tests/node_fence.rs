@@ -215,3 +215,21 @@ async fn a_root_started_while_ready_is_answered_places_its_children() {
     );
     wait_until("w1 is live again", || c.master.is_live("w1")).await;
 }
+
+/// A fence stops only the roots the master lists, and those whose start
+/// ended after the Join (see `hosted_apps`'s unit tests): a root the Join
+/// listed and the master did not list to stop was adopted, and keeps
+/// running.
+#[tokio::test(start_paused = true)]
+async fn a_fence_leaves_the_roots_the_master_adopted() {
+    let c = Cluster::new();
+    let w1 = c.worker("w1").await;
+    let spec = support::one_child_app("shop", "builtin.echo");
+    let root = support::start_app(&c.master, "w1", "shop", 1, spec).await;
+    c.master.declare_down("w1");
+    wait_until("w1 is live again", || c.master.is_live("w1")).await;
+    let (join, fenced) = c.master.joins_of("w1").pop().unwrap();
+    assert!(fenced);
+    assert_eq!(join.apps.len(), 1, "{:?}", join.apps);
+    assert!(w1.runtime().is_alive(root), "an adopted root was stopped");
+}

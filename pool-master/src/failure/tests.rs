@@ -307,3 +307,74 @@ fn next_check_is_regular_and_never_in_the_past() {
     fd.register(id(1), t0 + ms(60_000));
     assert_eq!(fd.check(t0 + ms(60_000)), Verdict::Judged(vec![]));
 }
+
+/// A partition silences three of four workers at once, but their
+/// deadlines expire a few ms apart: the first to expire must not be
+/// judged against the others' reports from just before the cut. Nobody is
+/// declared down, one check after another; a single worker that goes
+/// silent while the others keep reporting is still declared down.
+#[test]
+fn a_partition_whose_deadlines_expire_one_by_one_is_a_minority() {
+    let t0 = Instant::now();
+    let mut fd = FailureDetector::new(ms(2000)).with_report_interval(ms(200));
+    assert_eq!(fd.recent_window(), ms(1000));
+    for n in 1..=4 {
+        fd.register(id(n), t0);
+    }
+    // Everyone reports every 200 ms, nodes 2, 3, 4 a little apart, until
+    // the cut at 1 s; only node 1 is heard after it.
+    let mut t = t0;
+    while t < t0 + ms(1000) {
+        t += ms(200);
+        fd.on_report(id(1), t);
+        fd.on_report(id(2), t);
+        fd.on_report(id(3), t + ms(30));
+        fd.on_report(id(4), t + ms(60));
+        assert_eq!(fd.check(t + ms(60)), Verdict::Judged(vec![]));
+    }
+    // Checks every 10 ms through the moments each deadline expires.
+    let cut = t;
+    let mut at = cut + ms(60);
+    while at < cut + ms(3000) {
+        at += ms(10);
+        fd.on_report(id(1), at);
+        let v = fd.check(at);
+        let fine = match &v {
+            Verdict::Minority { heard, live, .. } => (*heard, *live) == (1, 4),
+            Verdict::Judged(down) => down.is_empty(),
+            Verdict::Paused { .. } => false,
+        };
+        assert!(fine, "at {:?} after the cut: {v:?}", at - cut);
+    }
+    assert_eq!(fd.len(), 4, "nobody was declared down");
+
+    // A healthy pool: node 4 alone goes silent, the rest keep reporting.
+    let mut fd = FailureDetector::new(ms(2000)).with_report_interval(ms(200));
+    for n in 1..=4 {
+        fd.register(id(n), t0);
+    }
+    let mut t = t0;
+    let mut down = Vec::new();
+    while t < t0 + ms(3000) {
+        t += ms(100);
+        for n in 1..=3 {
+            fd.on_report(id(n), t);
+        }
+        if let Verdict::Judged(d) = fd.check(t) {
+            down.extend(d.into_iter().map(|d| d.node));
+        }
+    }
+    assert_eq!(down, vec![id(4)]);
+}
+
+/// The recent window is half the node timeout, at least two report
+/// intervals, at most the node timeout.
+#[test]
+fn the_recent_window_covers_two_reports() {
+    let fd = FailureDetector::new(ms(3000));
+    assert_eq!(fd.recent_window(), ms(1500));
+    let fd = FailureDetector::new(ms(3000)).with_report_interval(ms(1000));
+    assert_eq!(fd.recent_window(), ms(2000));
+    let fd = FailureDetector::new(ms(3000)).with_report_interval(ms(2000));
+    assert_eq!(fd.recent_window(), ms(3000));
+}

@@ -444,6 +444,22 @@ impl Lease {
         self.acked.map(|a| a + self.length)
     }
 
+    /// Whether the master may still count on this node at `now`: false
+    /// once the lease ran out unrenewed (asking the peers, cut off, or past
+    /// its expiry before a tick noticed, as after this node was stopped).
+    /// A request the master sent before it gave this node up, read only
+    /// now, must not start anything: the master may have placed the same
+    /// work elsewhere already.
+    pub(crate) fn is_current(&self, now: Instant) -> bool {
+        match self.state {
+            LeaseState::Off | LeaseState::Unarmed => true,
+            LeaseState::Asking { .. } | LeaseState::CutOff => false,
+            LeaseState::Held | LeaseState::KeptRunning => {
+                self.expiry().is_none_or(|e| now < e)
+            }
+        }
+    }
+
     /// How long ago the master last acknowledged a report of ours (what a
     /// peer asking `MasterSeen` is told); `None` without a session.
     pub(crate) fn heard_ms_ago(&self, now: Instant) -> Option<u64> {

@@ -437,6 +437,22 @@ impl Chaos<'_> {
     }
 
     /// Runs round `n`; when its fault is over.
+    /// With `CHAOS_LOG_DIR` set, writes every running node's whole log
+    /// there (`master.log`, `w1.log`, ...), to read a failed round.
+    fn save_logs(&self) {
+        let Some(dir) = std::env::var_os("CHAOS_LOG_DIR").map(PathBuf::from) else {
+            return;
+        };
+        let procs = self.c.master.iter().map(|m| ("master", m));
+        let procs = procs.chain(self.c.workers.iter().map(|(n, p)| (n.as_str(), p)));
+        for (name, p) in procs {
+            let path = dir.join(format!("{name}.log"));
+            if let Err(e) = std::fs::write(&path, strip_ansi(&p.log())) {
+                eprintln!("could not write {}: {e}", path.display());
+            }
+        }
+    }
+
     fn round(&mut self, n: usize) -> Result<Instant> {
         Ok(match n {
             1 => {
@@ -692,6 +708,7 @@ fn compound_faults_lose_and_duplicate_nothing_supervised() -> Result<()> {
                 eprintln!("round {n} ({what}): recovered in {took:?}");
             }
             Err(e) => {
+                ch.save_logs();
                 let summary = ch.tally.line(&ch.client_counts());
                 eprintln!("{summary}");
                 let logs: Vec<String> =

@@ -415,3 +415,22 @@ fn no_lease_before_the_first_ack() {
     l.on_ack(1, t0 + NODE_TIMEOUT * 10);
     assert_eq!(l.state(), &LeaseState::Held);
 }
+
+/// A lease is current until it runs out: past its expiry a request read
+/// late (this node did not run) must not start anything, even before a
+/// tick noticed; asking the peers or cut off, it is not current either;
+/// a new ack renews it.
+#[test]
+fn a_lease_past_its_expiry_is_not_current_even_before_a_tick() {
+    let t0 = Instant::now();
+    let mut l = Lease::default();
+    assert!(l.is_current(t0), "no session: nothing to protect");
+    let (mut l2, last) = held(t0, 3);
+    assert!(l2.is_current(last + ms(999)));
+    // The node was stopped for 5 s: no tick ran, the lease is over.
+    assert!(!l2.is_current(last + ms(5000)));
+    assert!(matches!(l2.tick(last + ms(5000)), Some(LeaseAction::Ask { .. })));
+    assert!(!l2.is_current(last + ms(5001)));
+    l.start(t0, NODE_TIMEOUT, EVERY);
+    assert!(l.is_current(t0 + ms(10)), "a fresh session, unarmed");
+}
