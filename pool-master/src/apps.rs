@@ -67,6 +67,10 @@ pub(crate) struct AppRecord {
     /// The root's pid, once the node answered `Spawned` (or was adopted).
     #[serde(default)]
     pub(crate) root: Option<Pid>,
+    /// The name of `node`: after a master restart, a newer incarnation of
+    /// that name joining means the assigned one is gone (no hold for it).
+    #[serde(default)]
+    pub(crate) node_name: Option<String>,
 }
 
 /// Child restarts counted from `ChildRestarted` events, by child path
@@ -184,6 +188,7 @@ impl Apps {
                     reason: None,
                     node: None,
                     root: None,
+                    node_name: None,
                 },
                 hold_until: None,
                 stopping: false,
@@ -330,6 +335,26 @@ impl Apps {
         changed
     }
 
+    /// Node `name` joined as incarnation `id`: an app held for an older
+    /// incarnation of that name (after a master restart) waits for it no
+    /// longer — that incarnation is gone (its name is live again under a
+    /// new id, as the workers also judge it) and will never adopt the
+    /// root. Returns whether any app changed.
+    pub(crate) fn release_holds_of(&mut self, name: &str, id: NodeId) -> bool {
+        let mut changed = false;
+        for a in self.by_id.values_mut() {
+            let older =
+                a.rec.node.is_some_and(|n| n != id) && a.rec.node_name.as_deref() == Some(name);
+            if a.hold_until.is_some() && older {
+                a.hold_until = None;
+                a.rec.node = None;
+                a.rec.root = None;
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// The earliest hold that has not ended at `now`, if any.
     pub(crate) fn next_hold(&self, now: Instant) -> Option<Instant> {
         self.by_id
@@ -341,10 +366,16 @@ impl Apps {
 
     /// Assigns the root of `id` to `node` with the next generation. A
     /// pending app stays pending, with its reason, until the root runs.
-    pub(crate) fn assign(&mut self, id: &str, node: NodeId) -> Option<Assignment> {
+    pub(crate) fn assign(
+        &mut self,
+        id: &str,
+        node: NodeId,
+        node_name: Option<&str>,
+    ) -> Option<Assignment> {
         let a = self.by_id.get_mut(id)?;
         a.rec.generation += 1;
         a.rec.node = Some(node);
+        a.rec.node_name = node_name.map(str::to_owned);
         a.rec.root = None;
         if a.rec.status != AppStatus::Pending {
             a.rec.reason = None;
@@ -540,6 +571,7 @@ impl Apps {
     pub(crate) fn adopt(
         &mut self,
         node: NodeId,
+        node_name: &str,
         running: &[RunningApp],
         is_live: impl Fn(NodeId) -> bool,
     ) -> Adoption {
@@ -560,6 +592,7 @@ impl Apps {
             if keep {
                 rec.generation = r.generation;
                 rec.node = Some(node);
+                rec.node_name = Some(node_name.to_owned());
                 rec.root = Some(r.root);
                 rec.status = AppStatus::Running;
                 rec.reason = None;

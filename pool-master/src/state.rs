@@ -356,7 +356,7 @@ impl PoolState {
             }
         }
         let members = &self.members;
-        let mut adoption = self.apps.adopt(id, &running, |m| {
+        let mut adoption = self.apps.adopt(id, &info.name, &running, |m| {
             m != id && members.get(m).is_some_and(|x| x.live)
         });
         // A node that comes back without having been declared down is not
@@ -491,11 +491,19 @@ impl PoolState {
         if info.kind == NodeKind::Worker {
             self.activity.node_up(&info, now.ms);
         }
-        let mut effects: Vec<Effect> = self.broadcast(id, Msg::NodeUp(info)).into_iter().collect();
+        let mut effects: Vec<Effect> = self
+            .broadcast(id, Msg::NodeUp(info.clone()))
+            .into_iter()
+            .collect();
         self.update_gauges();
         // A node that joins may be the one a pending app waits for: every
-        // pending app tries now rather than at the end of its backoff.
+        // pending app tries now rather than at the end of its backoff. A
+        // worker that takes the name of an incarnation that apps are held
+        // for (after a master restart) ends their hold: that one is gone.
         self.apps.retry_now(now.at);
+        if info.kind == NodeKind::Worker && self.apps.release_holds_of(&info.name, id) {
+            self.dirty = true;
+        }
         effects.extend(self.schedule(now));
         effects
     }

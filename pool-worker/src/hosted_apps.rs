@@ -66,6 +66,13 @@ pub(crate) struct HostedApps {
     /// those (adopted, or listed to stop in a fence); a root not among
     /// them finished starting after that Join was built, unknown to it.
     announced: Mutex<Vec<(String, u64)>>,
+    /// Starts under way, by app: a ticket each. A later start of the same
+    /// app takes the entry over, and a `StopApp` (the master gave up
+    /// waiting for this start) removes it: a start that no longer holds
+    /// its ticket when it ends stops the root it made.
+    starting: Mutex<HashMap<String, u64>>,
+    /// The next ticket.
+    tickets: AtomicU64,
 }
 
 impl HostedApps {
@@ -77,6 +84,8 @@ impl HostedApps {
             apps: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
             announced: Mutex::new(Vec::new()),
+            starting: Mutex::new(HashMap::new()),
+            tickets: AtomicU64::new(0),
         }
     }
 
@@ -118,7 +127,11 @@ impl HostedApps {
         let announced = lock(&self.announced);
         lock(&self.apps)
             .iter()
-            .filter(|(app, h)| !announced.iter().any(|(a, g)| a == *app && *g == h.generation))
+            .filter(|(app, h)| {
+                !announced
+                    .iter()
+                    .any(|(a, g)| a == *app && *g == h.generation)
+            })
             .map(|(app, _)| app.clone())
             .collect()
     }
@@ -141,7 +154,28 @@ impl HostedApps {
             self.stop(&app).await;
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
-        match sup::start_tree(&self.rt, spec).await {
+        let ticket = self.tickets.fetch_add(1, Ordering::Relaxed);
+        lock(&self.starting).insert(app.clone(), ticket);
+        let started = sup::start_tree(&self.rt, spec).await;
+        let current = {
+            let mut starting = lock(&self.starting);
+            let mine = starting.get(&app) == Some(&ticket);
+            if mine {
+                starting.remove(&app);
+            }
+            mine
+        };
+        match started {
+            Ok(root) if !current => {
+                tracing::warn!(%app, generation, %root, "killed an application root that finished starting after the master stopped waiting for it (or started it again)");
+                self.kill_tree(&app, root);
+                Response::Error(RemoteError::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "application {app} started after the master stopped waiting for it; it was stopped"
+                    ),
+                ))
+            }
             Ok(root) => {
                 {
                     let mut apps = lock(&self.apps);
@@ -214,8 +248,10 @@ impl HostedApps {
         );
     }
 
-    /// Stops an application root in order and waits for it.
+    /// Stops an application root in order and waits for it; a start of
+    /// it under way stops its root when it ends.
     pub(crate) async fn stop(&self, app: &str) {
+        lock(&self.starting).remove(app);
         let root = lock(&self.apps).get(app).map(|h| h.root);
         let Some(root) = root else {
             return;

@@ -948,7 +948,9 @@ impl MasterLink {
                 tracing::warn!(%app, "refused an application start that arrived after this node's lease with the master ran out");
                 let e = RemoteError::new(
                     ErrorCode::Unavailable,
-                    format!("application {app} was not started: this node's lease with the master ran out before the request was read; place it again"),
+                    format!(
+                        "application {app} was not started: this node's lease with the master ran out before the request was read; place it again"
+                    ),
                 );
                 return self.respond(id, Response::Error(e));
             }

@@ -51,6 +51,9 @@ pub(crate) struct Members {
     /// `former` in the order first seen, to forget the oldest past
     /// [`MAX_DEAD`].
     former_order: VecDeque<NodeId>,
+    /// Woken when a node becomes live: a peer that connected before its
+    /// NodeUp reached this node waits on it ([`Members::joins`]).
+    joined: Arc<tokio::sync::Notify>,
 }
 
 impl Members {
@@ -111,7 +114,13 @@ impl Members {
             }
         }
         self.live.insert(info.id, info);
+        self.joined.notify_waiters();
         superseded
+    }
+
+    /// Woken (all waiters) each time a node becomes live.
+    pub(crate) fn joins(&self) -> Arc<tokio::sync::Notify> {
+        self.joined.clone()
     }
 
     /// A node is gone; returns its info if it was live.

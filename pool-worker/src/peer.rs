@@ -54,6 +54,11 @@ use crate::tasks::Tasks;
 /// How long connecting to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long frames for a worker that connected to this node before its
+/// NodeUp arrived wait for that NodeUp (it is on its way from the master:
+/// the peer joined a moment ago) before they are dropped.
+const UNKNOWN_PEER_WAIT: Duration = Duration::from_secs(3);
+
 /// After a peer's queue overflowed, frames for it are dropped (not queued
 /// for a new connection) for this long: the peer most likely still does
 /// not read, and reconnecting at once would only fill another queue.
@@ -271,11 +276,26 @@ impl Peers {
 
     /// Starts connecting to `node`; frames queue meanwhile.
     fn open(self: &Arc<Self>, map: &mut HashMap<NodeId, Peer>, node: NodeId) -> Option<ConnTx> {
-        let info = members::read(&self.members).get(node).cloned()?;
-        if info.kind != NodeKind::Worker || info.addr.is_empty() {
-            // A hidden node is reached only through the connection it opened.
-            return None;
-        }
+        let known = members::read(&self.members).get(node).cloned();
+        let info = match known {
+            Some(info) if info.kind != NodeKind::Worker || info.addr.is_empty() => {
+                // A hidden node is reached only through the connection it
+                // opened.
+                return None;
+            }
+            Some(info) => Some(info),
+            // A node that connected to us (it passed the handshake) before
+            // its NodeUp reached us: it joined a moment ago. What we send
+            // it — the answer to its spawn, say — waits for the NodeUp,
+            // briefly, instead of being dropped unanswered.
+            None if map
+                .get(&node)
+                .is_some_and(|p| p.inbound.iter().any(|c| !c.is_closed())) =>
+            {
+                None
+            }
+            None => return None,
+        };
         {
             let mut backoff = lock(&self.backoff);
             match backoff.get(&node) {
@@ -305,8 +325,18 @@ impl Peers {
             // but never answers) ends the attempt at once, and its frames
             // with it. So does the node's stop (the queue's token is a
             // child of the node's).
+            let dial = async {
+                let info = match info {
+                    Some(info) => info,
+                    None => peers
+                        .await_worker(node)
+                        .await
+                        .ok_or(crate::Error::Unreachable { node })?,
+                };
+                peers.connect(node, &info.addr).await
+            };
             let connected = tokio::select! {
-                r = peers.connect(node, &info.addr) => r,
+                r = dial => r,
                 _ = crx.closed() => {
                     let why = crx.close_reason();
                     drop(crx);
@@ -334,6 +364,28 @@ impl Peers {
             }
         });
         Some(tx)
+    }
+
+    /// Waits (up to [`UNKNOWN_PEER_WAIT`]) until `node` is a live worker
+    /// with an address in the membership.
+    async fn await_worker(&self, node: NodeId) -> Option<pool_proto::NodeInfo> {
+        let joins = members::read(&self.members).joins();
+        let wait = async {
+            loop {
+                let joined = joins.notified();
+                tokio::pin!(joined);
+                joined.as_mut().enable();
+                if let Some(info) = members::read(&self.members).get(node) {
+                    return (info.kind == NodeKind::Worker && !info.addr.is_empty())
+                        .then(|| info.clone());
+                }
+                joined.await;
+            }
+        };
+        tokio::time::timeout(UNKNOWN_PEER_WAIT, wait)
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn connect(

@@ -103,14 +103,20 @@ impl Proc {
         let mut child = cmd.spawn().with_context(|| format!("starting {label}"))?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut reader = None;
+        // The last 1,000 to 2,000 lines are kept; `TEST_LOG_LINES` keeps
+        // more (to read a failed run at a debug log level).
+        let keep: usize = std::env::var("TEST_LOG_LINES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
         if let Some(err) = child.stderr.take() {
             let log = log.clone();
             reader = Some(std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
                     let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
                     l.push(line);
-                    if l.len() > 2000 {
-                        l.drain(..1000);
+                    if l.len() > 2 * keep {
+                        l.drain(..keep);
                     }
                 }
             }));

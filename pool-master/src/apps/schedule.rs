@@ -100,7 +100,7 @@ impl Apps {
                 }
                 break;
             };
-            out.extend(self.assign(id, node));
+            out.extend(self.assign(id, node, choice.members.name_of(node)));
         }
         (out, pending)
     }
@@ -138,7 +138,7 @@ impl Apps {
             ));
         };
         self.submit(spec, source);
-        self.assign(&id, node)
+        self.assign(&id, node, choice.members.name_of(node))
             .ok_or_else(|| RemoteError::new(ErrorCode::Internal, "the app vanished"))
     }
 }

@@ -30,12 +30,12 @@ fn generations_increase_with_every_placement() {
     let mut apps = Apps::default();
     apps.submit(tree("a"), None);
     assert_eq!(apps.waiting(now), vec!["a"]);
-    let g1 = apps.assign("a", n(1)).unwrap();
+    let g1 = apps.assign("a", n(1), None).unwrap();
     assert_eq!(g1.generation, 1);
     assert!(apps.waiting(now).is_empty());
     assert!(apps.started("a", 1, n(1), Pid::new(n(1), 5)));
     assert_eq!(apps.node_down(n(1)), vec!["a"]);
-    assert_eq!(apps.assign("a", n(2)).unwrap().generation, 2);
+    assert_eq!(apps.assign("a", n(2), None).unwrap().generation, 2);
     assert!(
         !apps.started("a", 1, n(1), Pid::new(n(1), 6)),
         "stale answer"
@@ -48,14 +48,14 @@ fn generations_increase_with_every_placement() {
 fn root_exit_fails_unless_the_node_is_leaving() {
     let mut apps = Apps::default();
     apps.submit(tree("a"), None);
-    apps.assign("a", n(1));
+    apps.assign("a", n(1), None);
     assert!(apps.root_exited("a", 1, n(1), "shutdown".into(), false));
     let a = apps.get("a").unwrap();
     assert_eq!(a.rec.status, AppStatus::Failed);
     assert_eq!(a.rec.reason.as_deref(), Some("shutdown"));
 
     apps.submit(tree("b"), None);
-    apps.assign("b", n(1));
+    apps.assign("b", n(1), None);
     assert!(apps.root_exited("b", 1, n(1), "shutdown".into(), true));
     assert_eq!(apps.get("b").unwrap().rec.status, AppStatus::Running);
     assert_eq!(apps.waiting(Instant::now()), vec!["b"]);
@@ -75,6 +75,7 @@ fn adoption_after_restart() {
         reason: None,
         node: Some(n(1)),
         root: Some(Pid::new(n(1), 9)),
+        node_name: None,
     };
     let mut apps = Apps::restore(vec![rec], now + Duration::from_secs(6));
     assert!(apps.waiting(now).is_empty(), "held during the grace period");
@@ -84,14 +85,14 @@ fn adoption_after_restart() {
         generation: 2,
         root: Pid::new(n(1), 1),
     };
-    let ad = apps.adopt(n(1), &[stale], |_| false);
+    let ad = apps.adopt(n(1), "w1", &[stale], |_| false);
     assert_eq!(ad.stop, vec!["a"]);
     let same = RunningApp {
         app: "a".into(),
         generation: 3,
         root: Pid::new(n(1), 9),
     };
-    let ad = apps.adopt(n(1), &[same], |_| false);
+    let ad = apps.adopt(n(1), "w1", &[same], |_| false);
     assert_eq!(ad.adopted, vec!["a"]);
     assert!(
         !apps.expire_holds(now + Duration::from_secs(7)),
@@ -114,11 +115,12 @@ fn unadopted_app_is_placed_after_the_grace() {
         reason: None,
         node: Some(n(1)),
         root: Some(Pid::new(n(1), 9)),
+        node_name: None,
     };
     let mut apps = Apps::restore(vec![rec], now + Duration::from_secs(6));
     assert!(apps.expire_holds(now + Duration::from_secs(6)));
     assert_eq!(apps.waiting(now + Duration::from_secs(6)), vec!["a"]);
-    assert_eq!(apps.assign("a", n(2)).unwrap().generation, 4);
+    assert_eq!(apps.assign("a", n(2), None).unwrap().generation, 4);
 }
 
 /// A root listed by a node while the app runs on another live node is
@@ -127,7 +129,7 @@ fn unadopted_app_is_placed_after_the_grace() {
 fn never_two_roots() {
     let mut apps = Apps::default();
     apps.submit(tree("a"), None);
-    apps.assign("a", n(2));
+    apps.assign("a", n(2), None);
     apps.started("a", 1, n(2), Pid::new(n(2), 1));
     let listed = [
         RunningApp {
@@ -141,7 +143,7 @@ fn never_two_roots() {
             root: Pid::new(n(1), 2),
         },
     ];
-    let ad = apps.adopt(n(1), &listed, |m| m == n(2));
+    let ad = apps.adopt(n(1), "w1", &listed, |m| m == n(2));
     assert_eq!(ad.stop, vec!["a"]);
     assert_eq!(ad.unknown, vec!["zz"]);
 }
@@ -151,7 +153,7 @@ fn never_two_roots() {
 fn stopping_app_ends_stopped() {
     let mut apps = Apps::default();
     apps.submit(tree("a"), None);
-    apps.assign("a", n(1));
+    apps.assign("a", n(1), None);
     assert_eq!(apps.stop_begin("a"), Ok(Some(n(1))));
     assert!(!apps.root_exited("a", 1, n(1), "shutdown".into(), false));
     apps.node_down(n(1));
@@ -203,7 +205,7 @@ fn a_deferred_start_is_pending_and_retried_with_capped_backoff() {
     let ms = |v: u64| t0 + Duration::from_millis(v);
     let mut apps = Apps::default();
     apps.submit(tree("a"), None);
-    apps.assign("a", n(1));
+    apps.assign("a", n(1), None);
     assert!(apps.start_deferred("a", 1, n(1), "w1 hung".into(), t0));
     let a = apps.get("a").unwrap();
     assert_eq!(a.rec.status, AppStatus::Pending);
@@ -212,14 +214,14 @@ fn a_deferred_start_is_pending_and_retried_with_capped_backoff() {
     assert_eq!(apps.next_retry(t0), Some(ms(100)));
     assert_eq!(apps.waiting(ms(100)), vec!["a"]);
     // Still pending (with its reason) while the retry is in flight.
-    apps.assign("a", n(2));
+    apps.assign("a", n(2), None);
     assert_eq!(apps.get("a").unwrap().rec.status, AppStatus::Pending);
     assert!(apps.start_deferred("a", 2, n(2), "again".into(), ms(100)));
     assert_eq!(apps.next_retry(ms(100)), Some(ms(300)));
     // A node joins: it tries now.
     assert!(apps.retry_now(ms(150)));
     assert_eq!(apps.waiting(ms(150)), vec!["a"]);
-    apps.assign("a", n(3));
+    apps.assign("a", n(3), None);
     assert!(apps.started("a", 3, n(3), Pid::new(n(3), 1)));
     let a = apps.get("a").unwrap();
     assert_eq!(
@@ -245,7 +247,7 @@ fn no_node_makes_waiting_apps_pending() {
     assert!(apps.no_node("a", "nobody", t0));
     assert_eq!(apps.get("a").unwrap().rec.status, AppStatus::Pending);
     assert!(apps.waiting(t0).is_empty());
-    apps.assign("a", n(1));
+    apps.assign("a", n(1), None);
     assert!(!apps.start_deferred("a", 7, n(1), "stale".into(), t0));
 }
 
@@ -267,7 +269,7 @@ fn transient_codes_are_the_ones_that_may_pass() {
 fn a_root_that_exits_normally_stops_its_app() {
     let mut apps = Apps::default();
     apps.submit(tree("a"), None);
-    apps.assign("a", n(1));
+    apps.assign("a", n(1), None);
     assert!(apps.root_finished("a", 1, n(1), false));
     let a = apps.get("a").unwrap();
     assert_eq!(a.rec.status, AppStatus::Stopped);
@@ -283,7 +285,7 @@ fn restart_counts_survive_and_restart_and_remove_refuse_live_apps() {
     let t0 = Instant::now();
     let mut apps = Apps::default();
     apps.submit(tree("a"), None);
-    apps.assign("a", n(1));
+    apps.assign("a", n(1), None);
     assert!(apps.child_restarted("a", "a", "w"));
     assert!(apps.child_restarted("a", "a", "w"));
     assert!(!apps.child_restarted("nope", "nope", "w"));
@@ -306,7 +308,7 @@ fn restart_counts_survive_and_restart_and_remove_refuse_live_apps() {
     );
     assert_eq!(a.restarts.get("a/w"), Some(&2));
     assert_eq!(apps.waiting(t0), vec!["a"]);
-    assert_eq!(apps.assign("a", n(2)).unwrap().generation, 2);
+    assert_eq!(apps.assign("a", n(2), None).unwrap().generation, 2);
 
     let saved = apps.restart_counts();
     let mut restored = Apps::restore(apps.records(), t0);
@@ -326,7 +328,7 @@ fn lost_roots_are_the_confirmed_ones_the_node_no_longer_lists() {
     let mut apps = Apps::default();
     for id in ["a", "b", "c"] {
         apps.submit(tree(id), None);
-        apps.assign(id, n(1));
+        apps.assign(id, n(1), None);
     }
     assert!(apps.started("a", 1, n(1), Pid::new(n(1), 1)));
     assert!(apps.started("b", 1, n(1), Pid::new(n(1), 2)));

@@ -539,6 +539,7 @@ fn running_root_is_adopted_after_a_master_restart() {
                 reason: None,
                 node: Some(n(1)),
                 root: Some(root),
+                node_name: None,
             }],
             t0 + Duration::from_secs(10),
         )
@@ -576,6 +577,7 @@ fn held_root_starts_elsewhere_when_the_grace_ends() {
                 reason: None,
                 node: Some(n(1)),
                 root: Some(Pid::new(n(1), 7)),
+                node_name: None,
             }],
             t0 + Duration::from_secs(10),
         )
@@ -586,6 +588,38 @@ fn held_root_starts_elsewhere_when_the_grace_ends() {
     assert_eq!(
         f.state.schedule(f.at(10_000)),
         vec![start("a", 4, "builtin.echo", &worker(2), s(2))]
+    );
+}
+
+/// After a master restart, a worker that joins under the name of the
+/// incarnation a root is held for (the old one was killed and restarted)
+/// ends the hold: the root starts at once, not when the grace period ends.
+#[test]
+fn a_newer_incarnation_of_the_name_ends_the_hold() {
+    let mut f = Fixture::with_apps(|t0| {
+        Apps::restore(
+            vec![AppRecord {
+                id: "a".into(),
+                spec: tree("a", "builtin.echo"),
+                source: None,
+                generation: 3,
+                status: AppStatus::Running,
+                reason: None,
+                node: Some(n(1)),
+                root: Some(Pid::new(n(1), 7)),
+                node_name: Some("w1".into()),
+            }],
+            t0 + Duration::from_secs(10),
+        )
+    });
+    // Another worker joining changes nothing: still held.
+    let (_, effects) = f.join(2);
+    assert_eq!(effects, vec![welcome(s(2), vec![worker(2)], None)]);
+    // Incarnation 3 of w1 joins: the root starts now.
+    let (_, effects) = f.join_with(s(3), join_of(named(3, "w1"), &["builtin.echo"]));
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Request(NodeRequest::StartRoot(o)) if o.assignment.app == "a" && o.assignment.generation == 4)),
+        "{effects:#?}"
     );
 }
 
@@ -1122,7 +1156,7 @@ fn an_unfenced_rejoin_without_its_root_restarts_the_app_and_stops_stale_roots() 
     let mut f2 = pool_with_a_root_on_w1();
     // Generation 2 on w1 itself, while w1 still lists generation 1.
     f2.state.apps.node_down(n(1));
-    f2.state.apps.assign("a", n(1));
+    f2.state.apps.assign("a", n(1), None);
     let mut join = join_of(worker(1), &["builtin.echo"]);
     join.rejoin = true;
     join.apps = vec![RunningApp {

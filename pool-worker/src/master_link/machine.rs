@@ -454,9 +454,7 @@ impl Lease {
         match self.state {
             LeaseState::Off | LeaseState::Unarmed => true,
             LeaseState::Asking { .. } | LeaseState::CutOff => false,
-            LeaseState::Held | LeaseState::KeptRunning => {
-                self.expiry().is_none_or(|e| now < e)
-            }
+            LeaseState::Held | LeaseState::KeptRunning => self.expiry().is_none_or(|e| now < e),
         }
     }
 

@@ -23,6 +23,12 @@ pub(crate) const SETTLE: Duration = Duration::from_secs(30);
 /// and reason).
 pub(crate) const EXIT_LOG: &str = "info,supervisor::runtime=debug";
 
+/// The workers' log filter: [`EXIT_LOG`], or `CHAOS_WORKER_LOG` (which
+/// must keep `supervisor::runtime=debug`) to read a failed run.
+fn log_filter() -> String {
+    std::env::var("CHAOS_WORKER_LOG").unwrap_or_else(|_| EXIT_LOG.to_owned())
+}
+
 /// A cluster whose master will run with `--node-timeout 2s` (not started).
 pub(crate) fn new_cluster() -> Result<Cluster> {
     let mut c = Cluster::new()?;
@@ -95,7 +101,7 @@ pub(crate) fn worker_in(
         .args(["--listen", &format!("{ip}:0")])
         .args(["--report-interval", "200ms"])
         .args(extra)
-        .env("RUST_LOG", EXIT_LOG);
+        .env("RUST_LOG", log_filter());
     c.replace_worker(name, cmd)
 }
 

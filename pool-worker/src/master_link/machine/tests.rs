@@ -429,7 +429,10 @@ fn a_lease_past_its_expiry_is_not_current_even_before_a_tick() {
     assert!(l2.is_current(last + ms(999)));
     // The node was stopped for 5 s: no tick ran, the lease is over.
     assert!(!l2.is_current(last + ms(5000)));
-    assert!(matches!(l2.tick(last + ms(5000)), Some(LeaseAction::Ask { .. })));
+    assert!(matches!(
+        l2.tick(last + ms(5000)),
+        Some(LeaseAction::Ask { .. })
+    ));
     assert!(!l2.is_current(last + ms(5001)));
     l.start(t0, NODE_TIMEOUT, EVERY);
     assert!(l.is_current(t0 + ms(10)), "a fresh session, unarmed");
