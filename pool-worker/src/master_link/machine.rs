@@ -507,8 +507,9 @@ impl Lease {
     }
 
     /// A peer answered `MasterSeen` at `now`. Answers after the asking
-    /// time are ignored. A peer that heard the master an interval more
-    /// recently than we did decides at once (cut off); the last answer
+    /// time are ignored. A peer that heard the master more recently than
+    /// we did (by [`fresher_by`](Self::fresher_by)) decides at once (cut
+    /// off); the last answer
     /// decides too.
     pub(crate) fn on_answer(
         &mut self,
@@ -516,7 +517,7 @@ impl Lease {
         now: Instant,
     ) -> Option<LeaseAction> {
         let ours = self.ours_ms(now);
-        let margin = self.interval.as_millis() as u64;
+        let margin = self.fresher_by();
         let LeaseState::Asking {
             until,
             asked,
@@ -542,12 +543,23 @@ impl Lease {
     }
 
     /// The decision (docs/semantics.md, "The worker's lease").
+    /// By how much more recently (ms) a peer must have heard the master
+    /// than we did to show that we are the one cut off. A peer that still
+    /// hears the master heard it about one interval ago; we last heard it
+    /// a lease ago. Across a cut that took us all, our last acks differ by
+    /// up to an interval (the reports' phases), more right after a rejoin:
+    /// half the lease (at least an interval) tells the two apart with room
+    /// on both sides.
+    fn fresher_by(&self) -> u64 {
+        (self.length / 2).max(self.interval).as_millis() as u64
+    }
+
     fn decide(&mut self, now: Instant) -> LeaseAction {
         let LeaseState::Asking { asked, answers, .. } = &self.state else {
             return LeaseAction::KeepRunning;
         };
         let ours = self.ours_ms(now);
-        let margin = self.interval.as_millis() as u64;
+        let margin = self.fresher_by();
         let fresher = answers
             .iter()
             .any(|h| h.is_some_and(|h| h.saturating_add(margin) <= ours));

@@ -373,7 +373,10 @@ impl Chaos<'_> {
         let mut samples = 0;
         while cut.elapsed() < PARTITION && trouble.is_empty() {
             for (name, addr) in &addrs {
-                let (t0, t1, ps) = match self.probe(name, addr) {
+                // Once more on a failure: a worker that stops its work as
+                // cut off closes every connection, a probe's too.
+                let probed = self.probe(name, addr).or_else(|_| self.probe(name, addr));
+                let (t0, t1, ps) = match probed {
                     Ok(x) => x,
                     Err(e) => {
                         trouble.push(format!("{e:#}"));
@@ -554,7 +557,6 @@ const UNCHANGED: [usize; 2] = [4, 6];
 /// nothing was restarted. Prints a summary line: rounds, recovery p50/p99,
 /// copies seen on both sides (0), apps lost (0), client calls.
 #[test]
-#[ignore = "issue 13: rounds 1-4 pass; round 5 (master and a worker killed together) leaves a nested supervisor that does not answer tree show in time, so its children show in ps but not in the tree"]
 fn compound_faults_lose_and_duplicate_nothing_supervised() -> Result<()> {
     let hub = hub_or_skip(
         "compound_faults_lose_and_duplicate_nothing_supervised (partition rounds)",

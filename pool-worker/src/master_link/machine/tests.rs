@@ -274,7 +274,7 @@ fn a_master_gone_for_everyone_keeps_everything_running() {
     let out = last + ms(1000);
     l.tick(out);
     l.asked(2, out);
-    // 900 ms + 200 ms margin > our 1010 ms: not fresher.
+    // 900 ms + 500 ms margin (half the lease) > our 1010 ms: not fresher.
     assert_eq!(l.on_answer(Some(900), out + ms(10)), None);
     assert_eq!(
         l.on_answer(None, out + ms(20)),
@@ -436,4 +436,30 @@ fn a_lease_past_its_expiry_is_not_current_even_before_a_tick() {
     assert!(!l2.is_current(last + ms(5001)));
     l.start(t0, NODE_TIMEOUT, EVERY);
     assert!(l.is_current(t0 + ms(10)), "a fresh session, unarmed");
+}
+
+/// A cut that took us all, just after we rejoined: a peer's last ack is
+/// 300 ms fresher than ours (more than an interval, from the reports'
+/// phases and our new session) — the master is gone for it too: keep
+/// running. A peer that still hears the master (its ack 150 ms old)
+/// is fresher by more than half the lease: we are cut off.
+#[test]
+fn a_peer_a_little_fresher_across_a_common_cut_is_no_evidence() {
+    let t0 = Instant::now();
+    let (mut l, last) = held(t0, 1);
+    let out = last + ms(1000);
+    l.tick(out);
+    l.asked(1, out);
+    assert_eq!(
+        l.on_answer(Some(710), out + ms(10)),
+        Some(LeaseAction::KeepRunning)
+    );
+    let (mut l, last) = held(t0, 1);
+    let out = last + ms(1000);
+    l.tick(out);
+    l.asked(1, out);
+    assert_eq!(
+        l.on_answer(Some(150), out + ms(10)),
+        Some(LeaseAction::StopWork)
+    );
 }
