@@ -47,8 +47,10 @@ say "starting pool-master on $MASTER (dashboard: http://127.0.0.1:$HTTP_PORT/)"
 PIDS+=($!)
 wait_for "the master" bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT"
 
-for w in w1 w2; do
-  "$BIN/pool-worker" --name "$w" --label "zone=${w/w/z}" 2>"$WORK/$w.log" &
+# The zones of README's "by hand" pool and deploy/: demo.toml pins zone=b.
+for wz in w1:a w2:b; do
+  w=${wz%%:*}
+  "$BIN/pool-worker" --name "$w" --label "zone=${wz#*:}" 2>"$WORK/$w.log" &
   PIDS+=($!)
 done
 wait_for "two workers" bash -c "[ \$('$BIN/poolctl' --json nodes | grep -c '\"name\"') -eq 2 ]"

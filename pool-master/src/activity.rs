@@ -2,7 +2,10 @@
 //! sample a second, in a ring buffer), nodes that went down lately (greyed
 //! out with their reason), and a bounded log of recent events — nodes up and
 //! down, application starts and failures, child restarts, placements
-//! summarised per second, and operations made over HTTP.
+//! summarised per second, and operations made over HTTP. Events are kept in
+//! three bounded buffers — alerts (nodes down, apps failed or pending),
+//! placement summaries, and the rest — so that chatter never pushes out
+//! what an operator must see.
 //!
 //! Plain data like the rest of the pool state: time is an argument (wall
 //! clock milliseconds, since the dashboard shows clock times), nothing here
@@ -30,9 +33,16 @@ pub(crate) const HISTORY_LEN: usize = 300;
 /// current load without a chart.
 pub(crate) const MAX_HISTORY_NODES: usize = 512;
 
-/// Events kept: more than a screen of the events feed; older ones are in
-/// the logs.
+/// Events kept of each class but placements: more than a screen of the
+/// events feed; older ones are in the logs. Alerts (nodes down, apps
+/// failed or pending) have a buffer of their own, so that no amount of
+/// other events pushes them out.
 pub(crate) const MAX_EVENTS: usize = 200;
+
+/// Placement summaries kept: at most one a second, so a minute of
+/// chatter, in a buffer of their own, so that a spawn storm never pushes
+/// the events that matter out.
+pub(crate) const MAX_PLACEMENT_EVENTS: usize = 60;
 
 /// How long a node that went down stays on the dashboard: as long as its
 /// history would have stayed on the chart.
@@ -135,6 +145,61 @@ pub(crate) enum EventKind {
     Api,
 }
 
+impl EventKind {
+    /// Every kind, in the order the dashboard's filter lists them.
+    pub(crate) const ALL: [EventKind; 9] = [
+        EventKind::NodeDown,
+        EventKind::AppFailed,
+        EventKind::AppPending,
+        EventKind::NodeUp,
+        EventKind::AppStarted,
+        EventKind::AppStopped,
+        EventKind::ChildRestarted,
+        EventKind::Api,
+        EventKind::Placement,
+    ];
+
+    /// Its name on the wire (`node_down`, ...).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EventKind::NodeUp => "node_up",
+            EventKind::NodeDown => "node_down",
+            EventKind::AppStarted => "app_started",
+            EventKind::AppFailed => "app_failed",
+            EventKind::AppPending => "app_pending",
+            EventKind::AppStopped => "app_stopped",
+            EventKind::ChildRestarted => "child_restarted",
+            EventKind::Placement => "placement",
+            EventKind::Api => "api",
+        }
+    }
+
+    /// The kind named `name`, if any.
+    pub(crate) fn parse(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The buffer its events are kept in.
+    fn class(self) -> EventClass {
+        match self {
+            EventKind::NodeDown | EventKind::AppFailed | EventKind::AppPending => EventClass::Alert,
+            EventKind::Placement => EventClass::Placement,
+            _ => EventClass::Other,
+        }
+    }
+}
+
+/// The three event buffers: each drops its own oldest, never another's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EventClass {
+    /// Nodes down, apps failed or pending: what an operator must see.
+    Alert,
+    /// Placement summaries: chatter.
+    Placement,
+    /// The rest.
+    Other,
+}
+
 /// One line of the events feed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub(crate) struct Event {
@@ -208,8 +273,15 @@ pub(crate) struct Activity {
     history: HashMap<NodeId, History>,
     /// Workers that went down lately, most recent last.
     down: VecDeque<DownNode>,
-    /// Recent events, oldest first, at most [`MAX_EVENTS`].
+    /// Recent alerts (nodes down, apps failed or pending), oldest first,
+    /// at most [`MAX_EVENTS`].
+    alerts: VecDeque<Event>,
+    /// Recent other events but placements, oldest first, at most
+    /// [`MAX_EVENTS`].
     events: VecDeque<Event>,
+    /// Recent placement summaries, oldest first, at most
+    /// [`MAX_PLACEMENT_EVENTS`].
+    placement_events: VecDeque<Event>,
     /// Number of the next event.
     next_seq: u64,
     /// The placements of the current window.
@@ -221,7 +293,8 @@ pub(crate) struct Activity {
 }
 
 impl Activity {
-    /// Appends an event, dropping the oldest beyond [`MAX_EVENTS`].
+    /// Appends an event to its class's buffer, dropping that buffer's
+    /// oldest beyond its bound.
     fn push(
         &mut self,
         now_ms: u64,
@@ -231,7 +304,12 @@ impl Activity {
         text: String,
     ) {
         self.next_seq += 1;
-        self.events.push_back(Event {
+        let (buf, max) = match kind.class() {
+            EventClass::Alert => (&mut self.alerts, MAX_EVENTS),
+            EventClass::Placement => (&mut self.placement_events, MAX_PLACEMENT_EVENTS),
+            EventClass::Other => (&mut self.events, MAX_EVENTS),
+        };
+        buf.push_back(Event {
             seq: self.next_seq,
             t_ms: now_ms,
             kind,
@@ -239,8 +317,8 @@ impl Activity {
             tree: tree.map(str::to_owned),
             text,
         });
-        while self.events.len() > MAX_EVENTS {
-            self.events.pop_front();
+        while buf.len() > max {
+            buf.pop_front();
         }
     }
 
@@ -528,12 +606,24 @@ impl Activity {
     }
 
     /// The events after `after` (all kept ones for 0), oldest first.
+    #[cfg(test)]
     pub(crate) fn events_after(&self, after: u64) -> Vec<Event> {
-        self.events
+        self.events_of(after, &EventKind::ALL)
+    }
+
+    /// The events of the given kinds after `after`, oldest first (the
+    /// three buffers merged by number).
+    pub(crate) fn events_of(&self, after: u64, kinds: &[EventKind]) -> Vec<Event> {
+        let mut out: Vec<Event> = self
+            .alerts
             .iter()
-            .filter(|e| e.seq > after)
+            .chain(&self.events)
+            .chain(&self.placement_events)
+            .filter(|e| e.seq > after && kinds.contains(&e.kind))
             .cloned()
-            .collect()
+            .collect();
+        out.sort_by_key(|e| e.seq);
+        out
     }
 
     /// The samples of live node `id` taken after `since` (ms).

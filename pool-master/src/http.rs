@@ -15,10 +15,12 @@
 //! |---|---|
 //! | `GET /api/nodes` | `[{name, id, addr, cpu, mem, procs, score, labels, ...}]` |
 //! | `GET /api/processes[?node=NAME]` | `[{pid, node, function, status, age_ms, ...}]` |
+//! | `GET /api/nodes/{node}/processes` | the same, of one node |
 //! | `GET /api/trees` | `[{id, root, node, status, reason}]` |
 //! | `GET /api/trees?id=ID`, `GET /api/trees/{id}` | `{id, strategy, pid, node, restarts, status, children}` |
 //! | `GET /api/names` | `{name: pid}` |
-//! | `GET /api/dashboard[?since=MS&after=SEQ]` | what the dashboard draws ([`dashboard`]) |
+//! | `GET /api/dashboard[?since=MS&after=SEQ&kinds=K,..]` | what the dashboard draws ([`dashboard`]) |
+//! | `GET /api/events[?after=SEQ&kinds=K,..]` | `{events: [{seq, t_ms, kind, node?, tree?, text}], last_seq}` |
 //! | `GET /healthz` | `ok` |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /` | the dashboard (its assets under `/assets/`) |
@@ -42,13 +44,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use pool_proto::ErrorCode;
+use pool_proto::{AppSummary, ErrorCode};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
 
 use self::context::{ApiError, Http, ViewCache};
-use crate::metrics::{AppCounts, NodeRow};
+use crate::metrics::NodeRow;
 use crate::node_requests;
 use crate::shared::Shared;
 
@@ -86,10 +88,12 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/nodes", get(nodes))
         .route("/api/processes", get(processes))
+        .route("/api/nodes/{node}/processes", get(node_processes))
         .route("/api/trees", get(trees).post(control::tree_start))
         .route("/api/trees/{id}", get(tree).delete(control::tree_stop))
         .route("/api/names", get(names))
         .route("/api/dashboard", get(dashboard::data))
+        .route("/api/events", get(dashboard::events))
         .route("/api/spawn", post(control::spawn))
         .route("/api/kill", post(control::kill))
         .route("/healthz", get(healthz))
@@ -104,7 +108,7 @@ async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
-        "no such route: the API is under /api/ (nodes, processes, trees, names, dashboard), plus /metrics, /healthz and the dashboard at /",
+        "no such route: the API is under /api/ (nodes, processes, trees, names, dashboard, events), plus /metrics, /healthz and the dashboard at /",
     )
 }
 
@@ -124,6 +128,17 @@ async fn processes(
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(
         node_requests::list_processes(&h.shared, q.node.as_deref()).await?,
+    ))
+}
+
+/// `GET /api/nodes/{node}/processes`: one node's processes, asked of the
+/// node as `poolctl ps --node` does (the dashboard's node card lists them).
+async fn node_processes(
+    State(h): State<Arc<Http>>,
+    Path(node): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(
+        node_requests::list_processes(&h.shared, Some(&node)).await?,
     ))
 }
 
@@ -156,24 +171,18 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(h): State<Arc<Http>>) -> impl IntoResponse {
-    let (rows, apps): (Vec<NodeRow>, AppCounts) = {
+    let (rows, apps): (Vec<NodeRow>, Vec<AppSummary>) = {
         let pool = h.shared.lock();
-        let apps = AppCounts::of(&pool.app_summaries());
         let rows = pool
             .list_nodes(Instant::now())
             .into_iter()
-            .map(|status| {
-                let traffic = pool.table.last_report(status.id).map_or([0; 4], |r| {
-                    [r.frames_out, r.bytes_out, r.frames_in, r.bytes_in]
-                });
-                NodeRow {
-                    load: pool.table.load(status.id).unwrap_or(0.0),
-                    status,
-                    traffic,
-                }
+            .map(|status| NodeRow {
+                load: pool.table.load(status.id).unwrap_or(0.0),
+                report: pool.table.last_report(status.id).cloned(),
+                status,
             })
             .collect();
-        (rows, apps)
+        (rows, pool.app_summaries())
     };
     let body = h.shared.metrics.render(&rows, &apps);
     (

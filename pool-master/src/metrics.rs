@@ -20,9 +20,17 @@
 //! | `pool_report_latency_seconds` | histogram | (worker clock `sent_at_ms` to arrival) |
 //! | `pool_tree_restarts_total` | counter | `tree` |
 //! | `pool_apps` | gauge | `status` = running / pending / failed / stopped (all four always present; written at scrape time) |
+//! | `pool_app_status` | gauge | `app`, `status`: one-hot, 1 for the app's status and 0 for the other three |
 //! | `pool_connections` | gauge | |
+//! | `pool_node_up` | gauge | `node`: 1 while live; 0 once declared down, kept until the master forgets the dead id (down retention; a node that left cleanly is forgotten at once) |
+//! | `pool_node_cpu_percent`, `pool_node_self_cpu_percent`, `pool_node_memory_used_bytes`, `pool_node_memory_total_bytes`, `pool_node_resident_memory_bytes`, `pool_node_run_queue`, `pool_node_report_age_seconds` | gauge | `node`: from its last load report |
+//! | `pool_process_exits_total` | counter | `node`, `reason` (normal, shutdown, killed, error, noconnection, other): as the node counts them |
+//! | `pool_node_spawn_failures_total` | counter | `node`, `reason` (unknown_function, bad_args, other): spawn requests the node refused |
+//! | `pool_spawn_failures_total` | counter | `reason` (no_node, unknown_function, bad_args, unreachable, other): spawns the master saw fail — placements refused for a spawn, and HTTP spawns the chosen node refused or did not answer |
+//! | `process_cpu_seconds_total`, `process_resident_memory_bytes`, `process_start_time_seconds`, `process_open_fds`, `process_threads`, ... | | the master's own OS process (metrics-process) |
+//! | `pool_build_info` | gauge | `version`, `protocol`: always 1 |
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
@@ -30,7 +38,13 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use pool_proto::{AppStatus, AppSummary, DownReason, NodeStatus, PlacementStrategy};
+use pool_proto::{
+    AppStatus, AppSummary, DownReason, ErrorCode, LoadReport, NodeId, NodeStatus, PROTOCOL_VERSION,
+    PlacementStrategy,
+};
+
+#[cfg(test)]
+mod tests;
 
 /// Buckets of the report-latency histogram, seconds: loopback is well under
 /// a millisecond; a second or more means a clock skew or a stalled node.
@@ -70,6 +84,46 @@ fn down_index(reason: &DownReason) -> usize {
     }
 }
 
+/// Why a spawn failed, as `pool_spawn_failures_total` labels it: a small
+/// fixed set, never a free-form message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SpawnFailure {
+    /// No node could take it (placement refused).
+    NoNode,
+    /// No such function on the node(s).
+    UnknownFunction,
+    /// The arguments did not fit the function.
+    BadArgs,
+    /// The chosen node left or did not answer.
+    Unreachable,
+    /// Anything else.
+    Other,
+}
+
+/// Label values of [`SpawnFailure`], in its order.
+const SPAWN_FAILURES: [&str; 5] = [
+    "no_node",
+    "unknown_function",
+    "bad_args",
+    "unreachable",
+    "other",
+];
+
+impl SpawnFailure {
+    /// The class of a spawn refused with `code`.
+    pub(crate) fn of(code: ErrorCode) -> Self {
+        match code {
+            ErrorCode::NoNode | ErrorCode::UnknownNode | ErrorCode::Overloaded => {
+                SpawnFailure::NoNode
+            }
+            ErrorCode::UnknownFunction => SpawnFailure::UnknownFunction,
+            ErrorCode::BadArgs | ErrorCode::BadSpec => SpawnFailure::BadArgs,
+            ErrorCode::Unavailable => SpawnFailure::Unreachable,
+            _ => SpawnFailure::Other,
+        }
+    }
+}
+
 /// The master's metric handles.
 pub(crate) struct Metrics {
     /// The recorder the handles below were registered with.
@@ -96,6 +150,13 @@ pub(crate) struct Metrics {
     pub(crate) report_latency: Histogram,
     /// Restarts per tree, registered on first use.
     restarts: Mutex<HashMap<String, Counter>>,
+    /// Spawns the master saw fail, by [`SpawnFailure`].
+    spawn_failures: [Counter; 5],
+    /// Workers declared down and not yet forgotten, by name (the latest
+    /// dead incarnation of each): their `pool_node_up` is 0.
+    dead: Mutex<BTreeMap<String, NodeId>>,
+    /// Reads the master's own OS process for the `process_*` series.
+    process: metrics_process::Collector,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -166,6 +227,18 @@ impl Metrics {
             "Child restarts, by tree.",
             0,
         );
+        describe(
+            "pool_spawn_failures_total",
+            None,
+            "Spawns the master saw fail (placement refused, or the chosen node refused or did not answer an HTTP spawn), by reason.",
+            0,
+        );
+        describe(
+            "pool_build_info",
+            None,
+            "The master's version and wire protocol version; always 1.",
+            1,
+        );
         let counter = |name: &'static str, labels: Vec<Label>| {
             recorder.register_counter(&Key::from_parts(name, labels), &META)
         };
@@ -185,12 +258,29 @@ impl Metrics {
         let reports = counter("pool_reports_total", vec![]);
         let report_latency =
             recorder.register_histogram(&Key::from_name("pool_report_latency_seconds"), &META);
+        let spawn_failures = SPAWN_FAILURES
+            .map(|r| counter("pool_spawn_failures_total", vec![Label::new("reason", r)]));
+        gauge(
+            "pool_build_info",
+            vec![
+                Label::new("version", env!("CARGO_PKG_VERSION")),
+                Label::new("protocol", PROTOCOL_VERSION.to_string()),
+            ],
+        )
+        .set(1.0);
+        let process = metrics_process::Collector::default();
+        metrics::with_local_recorder(&recorder, || process.describe());
         // Touch every fixed series so it shows (at zero) from the start.
         workers_up.set(0.0);
         hidden_up.set(0.0);
         connections.set(0.0);
         placement_queries.increment(0);
-        for c in placements.iter().chain(&spawns).chain(&downs) {
+        for c in placements
+            .iter()
+            .chain(&spawns)
+            .chain(&downs)
+            .chain(&spawn_failures)
+        {
             c.increment(0);
         }
         reports.increment(0);
@@ -207,7 +297,29 @@ impl Metrics {
             reports,
             report_latency,
             restarts: Mutex::new(HashMap::new()),
+            spawn_failures,
+            dead: Mutex::new(BTreeMap::new()),
+            process,
         }
+    }
+
+    /// Counts a spawn that failed for `why`.
+    pub(crate) fn spawn_failed(&self, why: SpawnFailure) {
+        self.spawn_failures[why as usize].increment(1);
+    }
+
+    /// Worker `name` (incarnation `id`) was declared down: its
+    /// `pool_node_up` shows 0 until [`forget_dead`](Self::forget_dead)
+    /// drops it (or it is live again).
+    pub(crate) fn node_dead(&self, id: NodeId, name: &str) {
+        lock(&self.dead).insert(name.to_owned(), id);
+    }
+
+    /// Keeps the dead nodes whose id `remembered` still holds: the master
+    /// forgets a dead id after its down retention (or when it is live
+    /// again), and its series goes with it.
+    pub(crate) fn forget_dead(&self, remembered: impl Fn(NodeId) -> bool) {
+        lock(&self.dead).retain(|_, id| remembered(*id));
     }
 
     /// Counts `n` placements made by `strategy` (`None`: keyed).
@@ -227,7 +339,7 @@ impl Metrics {
 
     /// Counts a child restart in `tree`.
     pub(crate) fn restart(&self, tree: &str) {
-        let mut map = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.restarts);
         let c = map.entry(tree.to_owned()).or_insert_with(|| {
             self.recorder.register_counter(
                 &Key::from_parts(
@@ -245,28 +357,62 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 
-    /// The Prometheus text: the recorder's series, then the apps by
-    /// status and the per-node series from `nodes` (written at scrape
-    /// time, so a node that left leaves no stale series behind).
-    pub(crate) fn render(&self, nodes: &[NodeRow], apps: &AppCounts) -> String {
+    /// The Prometheus text: the recorder's series (the `process_*` ones
+    /// read now), then the apps by status and the per-node series from
+    /// `nodes` (written at scrape time, so a node that left leaves no stale
+    /// series behind — except `pool_node_up`, 0 for the dead ones).
+    pub(crate) fn render(&self, nodes: &[NodeRow], apps: &[AppSummary]) -> String {
+        metrics::with_local_recorder(&self.recorder, || self.process.collect());
         let mut out = self.handle.render();
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
+        let counts = AppCounts::of(apps);
         let _ = writeln!(
             out,
             "# HELP pool_apps Pool applications (trees the master keeps), by status."
         );
         let _ = writeln!(out, "# TYPE pool_apps gauge");
         for (status, n) in [
-            (AppStatus::Running, apps.running),
-            (AppStatus::Pending, apps.pending),
-            (AppStatus::Failed, apps.failed),
-            (AppStatus::Stopped, apps.stopped),
+            (AppStatus::Running, counts.running),
+            (AppStatus::Pending, counts.pending),
+            (AppStatus::Failed, counts.failed),
+            (AppStatus::Stopped, counts.stopped),
         ] {
             let _ = writeln!(out, "pool_apps{{status=\"{}\"}} {n}", status.as_str());
         }
-        let per_node: [PerNode<'_>; 8] = [
+        let _ = writeln!(
+            out,
+            "# HELP pool_app_status Each application's status, one-hot: 1 for its status, 0 for the others."
+        );
+        let _ = writeln!(out, "# TYPE pool_app_status gauge");
+        for a in apps {
+            let app = escape_label(&a.id);
+            for status in APP_STATUSES {
+                let on = u8::from(a.status == status);
+                let _ = writeln!(
+                    out,
+                    "pool_app_status{{app=\"{app}\",status=\"{}\"}} {on}",
+                    status.as_str()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pool_node_up Whether a worker is live (1), or declared down and not yet forgotten by the master (0)."
+        );
+        let _ = writeln!(out, "# TYPE pool_node_up gauge");
+        let mut up: BTreeMap<&str, u8> =
+            nodes.iter().map(|n| (n.status.name.as_str(), 1)).collect();
+        let dead = lock(&self.dead);
+        for name in dead.keys() {
+            up.entry(name.as_str()).or_insert(0);
+        }
+        for (name, v) in up {
+            let _ = writeln!(out, "pool_node_up{{node=\"{}\"}} {v}", escape_label(name));
+        }
+        drop(dead);
+        let per_node: [PerNode<'_>; 15] = [
             (
                 "pool_node_load",
                 "gauge",
@@ -292,28 +438,70 @@ impl Metrics {
                 &|n| f64::from(n.status.capacity),
             ),
             (
+                "pool_node_cpu_percent",
+                "gauge",
+                "CPU use of the node's machine, percent of all cores, at its last report.",
+                &|n| f64::from(n.status.cpu),
+            ),
+            (
+                "pool_node_self_cpu_percent",
+                "gauge",
+                "CPU use of the node's own OS process, percent of one core, at its last report.",
+                &|n| f64::from(n.status.self_cpu),
+            ),
+            (
+                "pool_node_memory_used_bytes",
+                "gauge",
+                "Memory in use on the node's machine at its last report.",
+                &|n| n.report.as_ref().map_or(0.0, |r| r.mem_used as f64),
+            ),
+            (
+                "pool_node_memory_total_bytes",
+                "gauge",
+                "Memory of the node's machine.",
+                &|n| n.report.as_ref().map_or(0.0, |r| r.mem_total as f64),
+            ),
+            (
+                "pool_node_resident_memory_bytes",
+                "gauge",
+                "Resident memory of the node's own OS process at its last report.",
+                &|n| n.report.as_ref().map_or(0.0, |r| r.self_rss as f64),
+            ),
+            (
+                "pool_node_run_queue",
+                "gauge",
+                "Runnable processes (running or waiting for a thread) at the last report.",
+                &|n| f64::from(n.status.run_queue),
+            ),
+            (
+                "pool_node_report_age_seconds",
+                "gauge",
+                "Seconds since the node's last load report.",
+                &|n| n.status.report_age_ms as f64 / 1000.0,
+            ),
+            (
                 "pool_node_frames_sent_total",
                 "counter",
                 "Frames (messages and signals) the node sent to other nodes, as it last reported.",
-                &|n| n.traffic[0] as f64,
+                &|n| n.report.as_ref().map_or(0.0, |r| r.frames_out as f64),
             ),
             (
                 "pool_node_bytes_sent_total",
                 "counter",
                 "Bytes of the frames the node sent to other nodes.",
-                &|n| n.traffic[1] as f64,
+                &|n| n.report.as_ref().map_or(0.0, |r| r.bytes_out as f64),
             ),
             (
                 "pool_node_frames_received_total",
                 "counter",
                 "Frames the node received from other nodes, as it last reported.",
-                &|n| n.traffic[2] as f64,
+                &|n| n.report.as_ref().map_or(0.0, |r| r.frames_in as f64),
             ),
             (
                 "pool_node_bytes_received_total",
                 "counter",
                 "Bytes of the frames the node received from other nodes.",
-                &|n| n.traffic[3] as f64,
+                &|n| n.report.as_ref().map_or(0.0, |r| r.bytes_in as f64),
             ),
         ];
         for (name, kind, help, value) in per_node {
@@ -328,8 +516,52 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "# HELP pool_process_exits_total Process exits on the node, by reason class, as it last reported."
+        );
+        let _ = writeln!(out, "# TYPE pool_process_exits_total counter");
+        for n in nodes {
+            let node = escape_label(&n.status.name);
+            let o = n.report.as_ref().map(|r| r.outcomes).unwrap_or_default();
+            for (reason, v) in o.exits() {
+                let _ = writeln!(
+                    out,
+                    "pool_process_exits_total{{node=\"{node}\",reason=\"{reason}\"}} {v}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pool_node_spawn_failures_total Spawn requests the node refused, by reason, as it last reported."
+        );
+        let _ = writeln!(out, "# TYPE pool_node_spawn_failures_total counter");
+        for n in nodes {
+            let node = escape_label(&n.status.name);
+            let o = n.report.as_ref().map(|r| r.outcomes).unwrap_or_default();
+            for (reason, v) in o.spawn_failures() {
+                let _ = writeln!(
+                    out,
+                    "pool_node_spawn_failures_total{{node=\"{node}\",reason=\"{reason}\"}} {v}"
+                );
+            }
+        }
         out
     }
+}
+
+/// Every app status, in the order `pool_app_status` lists them.
+const APP_STATUSES: [AppStatus; 4] = [
+    AppStatus::Running,
+    AppStatus::Pending,
+    AppStatus::Failed,
+    AppStatus::Stopped,
+];
+
+/// Locks `m`, going on through poison: every critical section here leaves
+/// its map whole.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// How many apps are in each status, as `/metrics` and the dashboard
@@ -369,9 +601,8 @@ pub(crate) struct NodeRow {
     pub(crate) status: NodeStatus,
     /// Its load (runnable processes plus placements since the report).
     pub(crate) load: f64,
-    /// Frames sent, bytes sent, frames received, bytes received: the
-    /// cumulative counters of its last report (zero before the first).
-    pub(crate) traffic: [u64; 4],
+    /// Its last load report (`None` before the first).
+    pub(crate) report: Option<LoadReport>,
 }
 
 /// A per-node series: name, type, help text, value of a node.

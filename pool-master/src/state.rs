@@ -32,7 +32,7 @@ use crate::clock::Now;
 use crate::failure::{FailureDetector, Verdict};
 use crate::load_table::LoadTable;
 use crate::membership::{Conn, DownList, Member, Membership, SessionId};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SpawnFailure};
 use crate::names::{GlobalNames, Reclaim};
 use crate::persist::Snapshot;
 use crate::placement::PlaceError;
@@ -568,6 +568,7 @@ impl PoolState {
         let worker = m.info.kind == NodeKind::Worker;
         if worker && reason != DownReason::Left {
             self.downs.insert(node, reason.clone(), now.ms);
+            self.metrics.node_dead(node, &m.info.name);
             self.dirty = true;
         }
         let mut effects = Vec::new();
@@ -656,6 +657,7 @@ impl PoolState {
         if self.downs.prune(self.settings.down_retention, now_ms) {
             self.dirty = true;
         }
+        self.metrics.forget_dead(|id| self.downs.contains(id));
     }
 
     // ----- placement and listings ------------------------------------------
@@ -668,7 +670,12 @@ impl PoolState {
     ) -> Result<Vec<Placed>, PlaceError> {
         let ids = self
             .table
-            .place(query, self.settings.placement, &mut self.rng)?;
+            .place(query, self.settings.placement, &mut self.rng)
+            .inspect_err(|_| {
+                if query.commit {
+                    self.metrics.spawn_failed(SpawnFailure::NoNode);
+                }
+            })?;
         let label = match query.key {
             Some(_) => None,
             None => Some(query.strategy.unwrap_or(self.settings.placement)),

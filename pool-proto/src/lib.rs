@@ -72,8 +72,8 @@ pub use id::{NodeId, ParseIdError, Pid, Ref};
 pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
     Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
-    ProcStatus, ProcessInfo, RemoteError, ReqId, Request, Response, RunningApp, SendMsg,
-    SpawnMonitor, SpawnRequest, TraceHex, TraceId, Welcome,
+    ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request, Response, RunningApp,
+    SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Welcome,
 };
 pub use size::{Size, format_size, parse_size};
 pub use tree::{

@@ -606,6 +606,62 @@ pub struct LoadReport {
     /// Bytes of those frames.
     #[serde(default)]
     pub bytes_in: u64,
+    /// Process exits and refused spawn requests on this node so far, by
+    /// reason class (cumulative, for the master's counters). Absent from
+    /// older nodes: all zero.
+    #[serde(default)]
+    pub outcomes: ProcessOutcomes,
+}
+
+/// Cumulative counts of how processes ended on a node and of the spawn
+/// requests it refused, by a small fixed set of reason classes (so that
+/// metrics built from them have bounded label values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessOutcomes {
+    /// Exits with reason `normal`.
+    pub exits_normal: u64,
+    /// Exits with `shutdown` or `{shutdown, Term}`.
+    pub exits_shutdown: u64,
+    /// Exits with `killed` (the untrappable signal) or `kill`.
+    pub exits_killed: u64,
+    /// Exits by a panic or an error reason: crashes.
+    pub exits_error: u64,
+    /// Exits with `noconnection` (a linked node was lost).
+    pub exits_noconnection: u64,
+    /// Other exits (`noproc`).
+    pub exits_other: u64,
+    /// Spawn requests refused: no such function.
+    pub spawn_unknown_function: u64,
+    /// Spawn requests refused: the arguments did not fit.
+    pub spawn_bad_args: u64,
+    /// Spawn requests refused for another reason.
+    pub spawn_other: u64,
+}
+
+impl ProcessOutcomes {
+    /// The exit counts with their reason label (`normal`, `shutdown`,
+    /// `killed`, `error`, `noconnection`, `other`).
+    pub fn exits(&self) -> [(&'static str, u64); 6] {
+        [
+            ("normal", self.exits_normal),
+            ("shutdown", self.exits_shutdown),
+            ("killed", self.exits_killed),
+            ("error", self.exits_error),
+            ("noconnection", self.exits_noconnection),
+            ("other", self.exits_other),
+        ]
+    }
+
+    /// The refused spawn requests with their reason label
+    /// (`unknown_function`, `bad_args`, `other`).
+    pub fn spawn_failures(&self) -> [(&'static str, u64); 3] {
+        [
+            ("unknown_function", self.spawn_unknown_function),
+            ("bad_args", self.spawn_bad_args),
+            ("other", self.spawn_other),
+        ]
+    }
 }
 
 /// Something that happened to an application root.

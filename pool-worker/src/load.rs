@@ -78,6 +78,7 @@ impl LoadSampler {
             busy_threads,
             capacity,
             spawns_received: rt.spawns_received(),
+            outcomes: rt.outcomes(),
             ..LoadReport::default()
         };
         if let Some(sys) = self.sys.as_mut() {

@@ -44,6 +44,7 @@
 //! Their behaviour lives above this file: `Ctx`'s in `process.rs`,
 //! `Functions`'s in `functions.rs`.
 
+mod outcomes;
 mod registry;
 mod remote;
 mod send;
@@ -228,6 +229,8 @@ struct Inner {
     spawns_received: AtomicU64,
     /// Processes spawned since start (statistics).
     spawned: AtomicU64,
+    /// Exits and refused spawn requests by reason class (statistics).
+    outcomes: outcomes::Outcomes,
     /// Default mailbox limit of new processes (0: none).
     max_mailbox: usize,
     /// How many [`Runtime::kill_all`] calls wait for the table to empty:
@@ -343,6 +346,7 @@ impl RuntimeBuilder {
                 handle: self.handle.unwrap_or_else(Handle::current),
                 spawns_received: AtomicU64::new(0),
                 spawned: AtomicU64::new(0),
+                outcomes: outcomes::Outcomes::default(),
                 max_mailbox: self.max_mailbox,
                 empty_waiters: AtomicUsize::new(0),
                 emptied: Notify::new(),
@@ -493,6 +497,12 @@ impl Runtime {
     /// Spawn requests received from other nodes since start.
     pub fn spawns_received(&self) -> u64 {
         self.inner.spawns_received.load(Ordering::Relaxed)
+    }
+
+    /// Process exits and refused spawn requests since start, by reason
+    /// class (cumulative; for the load report).
+    pub fn outcomes(&self) -> pool_proto::ProcessOutcomes {
+        self.inner.outcomes.snapshot()
     }
 
     /// Processes currently runnable (being polled or queued to run).

@@ -155,3 +155,63 @@ fn restarts_are_counted_and_the_log_is_bounded() {
         "web/sinks/s1 could not be restarted (was: noconnection)"
     );
 }
+
+/// A node-down and an app failure stay in the feed after 1,000 placement
+/// summaries (and as many restarts): each class of events has its own
+/// bounded buffer.
+#[test]
+fn alerts_survive_a_storm_of_placements_and_restarts() {
+    let mut a = Activity::default();
+    a.node_up(&info(2, "w2"), 0);
+    a.node_down(status(2, "w2", 0.0, 0), &DownReason::Timeout, &[], 1_000);
+    a.app_failed("web", "root gave up", 1_500);
+    for i in 0..1_000u64 {
+        // One window a second: each call closes the previous summary.
+        a.placed("least-loaded", ["w1"], 2_000 + i * PLACEMENT_WINDOW_MS);
+        a.child_restarted(
+            "ingest",
+            "ingest",
+            "c",
+            Some("w1"),
+            "killed",
+            2_000 + i * PLACEMENT_WINDOW_MS,
+        );
+    }
+    let all = a.events_after(0);
+    let kinds = |k: EventKind| all.iter().filter(|e| e.kind == k).count();
+    assert_eq!(kinds(EventKind::NodeDown), 1, "the node-down is kept");
+    assert_eq!(kinds(EventKind::AppFailed), 1, "the app failure is kept");
+    assert_eq!(kinds(EventKind::Placement), MAX_PLACEMENT_EVENTS);
+    assert_eq!(
+        kinds(EventKind::ChildRestarted),
+        MAX_EVENTS,
+        "the newest restarts"
+    );
+    assert_eq!(kinds(EventKind::NodeUp), 0, "pushed out by the restarts");
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "oldest first");
+    assert!(
+        all.iter()
+            .any(|e| e.text == "w2 is down: timed out" || e.text.starts_with("w2 is down"))
+    );
+    // Asked by kind: only those.
+    let alerts = a.events_of(0, &[EventKind::NodeDown, EventKind::AppFailed]);
+    assert_eq!(
+        alerts.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [EventKind::NodeDown, EventKind::AppFailed]
+    );
+    // Newer than the last one seen: nothing old comes back.
+    assert!(a.events_of(a.last_seq(), &EventKind::ALL).is_empty());
+}
+
+/// Every kind's wire name parses back to it, and nothing else does.
+#[test]
+fn event_kind_names_round_trip() {
+    for k in EventKind::ALL {
+        assert_eq!(EventKind::parse(k.as_str()), Some(k));
+        assert_eq!(
+            serde_json::to_value(k).unwrap(),
+            serde_json::Value::String(k.as_str().to_owned())
+        );
+    }
+    assert_eq!(EventKind::parse("nope"), None);
+}

@@ -27,6 +27,7 @@ use tracing::info;
 use super::auth::Authorized;
 use super::context::{ApiError, Http};
 use crate::clock::now_ms;
+use crate::metrics::SpawnFailure;
 use crate::node_requests;
 use crate::outbox::RequestError;
 use crate::shared::Shared;
@@ -145,12 +146,16 @@ async fn spawn_placed(
             let mut pool = shared.lock();
             // Only workers that have the function: the others would refuse.
             if !pool.members.function_known(&req.function) {
-                return Err(RemoteError::new(
-                    ErrorCode::UnknownFunction,
-                    format!(
-                        "no live worker registers function {:?} (live workers: {}): check the spelling",
-                        req.function,
-                        pool.members.live_worker_names()
+                return Err(counted(
+                    shared,
+                    SpawnFailure::UnknownFunction,
+                    RemoteError::new(
+                        ErrorCode::UnknownFunction,
+                        format!(
+                            "no live worker registers function {:?} (live workers: {}): check the spelling",
+                            req.function,
+                            pool.members.live_worker_names()
+                        ),
                     ),
                 ));
             }
@@ -168,9 +173,10 @@ async fn spawn_placed(
             }
             let placed = pool.place(&query, now_ms())?;
             let Some(p) = placed.into_iter().next() else {
-                return Err(RemoteError::new(
-                    ErrorCode::Internal,
-                    "placement chose no node",
+                return Err(counted(
+                    shared,
+                    SpawnFailure::Other,
+                    RemoteError::new(ErrorCode::Internal, "placement chose no node"),
                 ));
             };
             let link = pool
@@ -179,7 +185,11 @@ async fn spawn_placed(
                 .filter(|m| m.live && m.info.kind == NodeKind::Worker)
                 .and_then(|m| pool.link(m.session))
                 .ok_or_else(|| {
-                    RemoteError::new(ErrorCode::UnknownNode, format!("{} just left", p.name))
+                    counted(
+                        shared,
+                        SpawnFailure::Unreachable,
+                        RemoteError::new(ErrorCode::UnknownNode, format!("{} just left", p.name)),
+                    )
                 })?;
             (link, p.name)
         };
@@ -190,35 +200,54 @@ async fn spawn_placed(
             Ok(Response::Spawned(pid)) => return Ok((pid, name)),
             Ok(Response::Error(mut e)) => {
                 e.message = format!("node {name}: {}", e.message);
-                return Err(e);
+                return Err(counted(shared, SpawnFailure::of(e.code), e));
             }
             Ok(other) => {
-                return Err(RemoteError::new(
-                    ErrorCode::Internal,
-                    format!("{name} answered Spawn with {other:?} instead of a pid"),
+                return Err(counted(
+                    shared,
+                    SpawnFailure::Other,
+                    RemoteError::new(
+                        ErrorCode::Internal,
+                        format!("{name} answered Spawn with {other:?} instead of a pid"),
+                    ),
                 ));
             }
             Err(RequestError::Closed) if attempt == 0 && query.node.is_none() => {
                 query.exclude.push(link.conn.node);
             }
             Err(e) => {
-                return Err(RemoteError::new(
-                    ErrorCode::Internal,
-                    format!(
-                        "{name} did not answer the spawn ({}): it may still start it; check with GET /api/processes?node={name}",
-                        match e {
-                            RequestError::Timeout => "no answer in time",
-                            RequestError::Closed => "its connection closed",
-                        }
+                return Err(counted(
+                    shared,
+                    SpawnFailure::Unreachable,
+                    RemoteError::new(
+                        ErrorCode::Internal,
+                        format!(
+                            "{name} did not answer the spawn ({}): it may still start it; check with GET /api/processes?node={name}",
+                            match e {
+                                RequestError::Timeout => "no answer in time",
+                                RequestError::Closed => "its connection closed",
+                            }
+                        ),
                     ),
                 ));
             }
         }
     }
-    Err(RemoteError::new(
-        ErrorCode::NoNode,
-        "the chosen nodes went away before spawning: try again",
+    Err(counted(
+        shared,
+        SpawnFailure::Unreachable,
+        RemoteError::new(
+            ErrorCode::NoNode,
+            "the chosen nodes went away before spawning: try again",
+        ),
     ))
+}
+
+/// Counts a spawn that failed other than by a refused placement (the
+/// placement counts those itself) and hands the error on.
+fn counted(shared: &Shared, why: SpawnFailure, e: RemoteError) -> RemoteError {
+    shared.metrics.spawn_failed(why);
+    e
 }
 
 /// The body of `POST /api/kill`.

@@ -3,7 +3,7 @@
 //! that polls `GET /api/dashboard` once a second and redraws without
 //! reloading.
 //!
-//! `GET /api/dashboard?since=MS&after=SEQ` answers, compactly:
+//! `GET /api/dashboard?since=MS&after=SEQ[&kinds=K1,K2]` answers, compactly:
 //!
 //! ```text
 //! { now_ms, step_ms, window_ms,
@@ -23,7 +23,10 @@
 //!
 //! `since` is the time of the newest history sample the page has: only
 //! newer samples are sent (all of them for 0). `after` is the number of
-//! the last event it has. The history, the events and the nodes down lately
+//! the last event it has; `kinds` keeps only events of those kinds
+//! (`node_down`, `app_failed`, `app_pending`, `node_up`, `app_started`,
+//! `app_stopped`, `child_restarted`, `api`, `placement`). `GET
+//! /api/events?after=SEQ&kinds=...` answers `{events, last_seq}` alone. The history, the events and the nodes down lately
 //! are kept by the master in bounded buffers (`activity`); tree views are
 //! asked of the root's node at most every [`VIEW_TTL`] however many pages
 //! are open.
@@ -41,8 +44,8 @@ use futures_util::future::join_all;
 use pool_proto::{AppStatus, AppSummary, NodeId, NodeStatus, TreeView};
 use serde::{Deserialize, Serialize};
 
-use super::context::{CachedView, Http};
-use crate::activity::{self, DownNode, Event, Sample};
+use super::context::{ApiError, CachedView, Http};
+use crate::activity::{self, DownNode, Event, EventKind, Sample};
 use crate::clock::now_ms;
 use crate::node_requests;
 
@@ -119,7 +122,7 @@ async fn favicon() -> Response {
     asset("image/svg+xml", FAVICON_SVG)
 }
 
-/// `?since=MS&after=SEQ`.
+/// `?since=MS&after=SEQ&kinds=K1,K2`.
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct Since {
     /// Only history samples newer than this (ms since the epoch).
@@ -128,6 +131,53 @@ pub(super) struct Since {
     /// Only events after this one.
     #[serde(default)]
     after: u64,
+    /// Only events of these kinds (comma-separated; all if left out).
+    #[serde(default)]
+    kinds: Option<String>,
+}
+
+/// The event kinds of `?kinds=`: all if none is given; an unknown name is
+/// refused with the list of known ones.
+fn parse_kinds(kinds: Option<&str>) -> Result<Vec<EventKind>, ApiError> {
+    let Some(list) = kinds.filter(|k| !k.trim().is_empty()) else {
+        return Ok(EventKind::ALL.to_vec());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            EventKind::parse(k).ok_or_else(|| {
+                let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                ApiError::bad_request(format!(
+                    "unknown event kind {k:?}: use any of {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The answer of `GET /api/events`.
+#[derive(Debug, Serialize)]
+struct Events {
+    events: Vec<Event>,
+    last_seq: u64,
+}
+
+/// `GET /api/events?after=SEQ&kinds=K1,K2`: the events feed alone, oldest
+/// first, for scripts and for the dashboard's filter.
+pub(super) async fn events(
+    State(h): State<Arc<Http>>,
+    Query(q): Query<Since>,
+) -> Result<Response, ApiError> {
+    let kinds = parse_kinds(q.kinds.as_deref())?;
+    let pool = h.shared.lock();
+    let body = Events {
+        events: pool.activity.events_of(q.after, &kinds),
+        last_seq: pool.activity.last_seq(),
+    };
+    drop(pool);
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
 /// The answer of `GET /api/dashboard`.
@@ -214,7 +264,11 @@ struct TreeCard {
 }
 
 /// `GET /api/dashboard`.
-pub(super) async fn data(State(h): State<Arc<Http>>, Query(q): Query<Since>) -> impl IntoResponse {
+pub(super) async fn data(
+    State(h): State<Arc<Http>>,
+    Query(q): Query<Since>,
+) -> Result<Response, ApiError> {
+    let kinds = parse_kinds(q.kinds.as_deref())?;
     let now = Instant::now();
     let shared = &h.shared;
     // 1. Everything that is in the master, under one short lock.
@@ -291,7 +345,7 @@ pub(super) async fn data(State(h): State<Arc<Http>>, Query(q): Query<Since>) -> 
             summary,
             nodes,
             trees: Vec::new(),
-            events: act.events_after(q.after),
+            events: act.events_of(q.after, &kinds),
             last_seq: act.last_seq(),
         };
         (dash, apps, down_names)
@@ -313,7 +367,7 @@ pub(super) async fn data(State(h): State<Arc<Http>>, Query(q): Query<Since>) -> 
             }
         })
         .collect();
-    ([(header::CACHE_CONTROL, "no-store")], Json(dash))
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(dash)).into_response())
 }
 
 /// The view of one app: from the cache if fresh, else from its root's node

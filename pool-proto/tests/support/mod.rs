@@ -464,6 +464,7 @@ prop_compose! {
             (any::<u64>(), any::<u32>(), load_f32(64.0), 0u32..256, any::<u64>()),
         (frames_out, bytes_out, frames_in, bytes_in) in
             (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
+        o in proptest::array::uniform9(any::<u64>()),
     ) -> LoadReport {
         LoadReport {
             seq,
@@ -483,6 +484,17 @@ prop_compose! {
             bytes_out,
             frames_in,
             bytes_in,
+            outcomes: pool_proto::ProcessOutcomes {
+                exits_normal: o[0],
+                exits_shutdown: o[1],
+                exits_killed: o[2],
+                exits_error: o[3],
+                exits_noconnection: o[4],
+                exits_other: o[5],
+                spawn_unknown_function: o[6],
+                spawn_bad_args: o[7],
+                spawn_other: o[8],
+            },
         }
     }
 }

@@ -172,7 +172,8 @@ impl Runtime {
                 }
                 Error::BadArgs { .. } => RemoteError::new(ErrorCode::BadArgs, e.to_string()),
                 other => RemoteError::new(ErrorCode::Internal, other.to_string()),
-            })?;
+            })
+            .inspect_err(|e| self.inner.outcomes.spawn_refused(e.code))?;
         if let Some(trace) = req.trace {
             // 16 hex digits, as every node logs a trace (`grep trace=<hex>`).
             tracing::info!(trace = %pool_proto::TraceHex(trace), function = %req.function, %pid, "spawning for another node");

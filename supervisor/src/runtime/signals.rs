@@ -462,6 +462,7 @@ impl Runtime {
         // 2. Out of the table before anyone is told: a process that learns
         //    of the exit and looks the pid up finds it gone.
         self.inner.procs.remove(pid.serial());
+        self.inner.outcomes.exited(&reason);
         // Only while `kill_all` waits is it worth asking whether this exit
         // emptied the table.
         if self.inner.empty_waiters.load(Ordering::SeqCst) > 0 && self.inner.procs.is_empty() {

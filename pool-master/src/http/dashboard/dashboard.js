@@ -8,6 +8,16 @@
   const POLL_MS = 1000;
   const RETRY_MS = 2000;
   const MAX_EVENTS_SHOWN = 100;
+  // Kept apart, so that chatter never pushes out what matters.
+  const ALERT_KINDS = ['node_down', 'app_failed', 'app_pending'];
+  const MAX_PLACEMENTS_SHOWN = 30;
+  // The filter's kinds, alerts first; all shown at first.
+  const EVENT_KINDS = [
+    ['node_down', 'nodes down'], ['app_failed', 'apps failed'], ['app_pending', 'apps pending'],
+    ['node_up', 'nodes up'], ['app_started', 'apps started'], ['app_stopped', 'apps stopped'],
+    ['child_restarted', 'restarts'], ['api', 'operations'], ['placement', 'placements'],
+  ];
+  const PROCS_SHOWN = 200;
   const MIN_SPAN_MS = 60000;
   const SVG_NS = 'http://www.w3.org/2000/svg';
   const PALETTE = ['#2dd4bf', '#a78bfa', '#60a5fa', '#f472b6', '#fbbf24', '#34d399',
@@ -27,6 +37,8 @@
     step: 1000,       // sample step, ms
     hist: new Map(),  // node id -> [[t, score, procs, cpu, out, in], ...]
     events: [],       // newest first
+    shown: new Set(EVENT_KINDS.map((k) => k[0])), // kinds the filter lets through
+    procsNode: null,  // the node whose processes are listed, if any
     colors: new Map(),// node name -> colour
     cards: new Map(), // node id -> card element
     polls: 0,
@@ -196,8 +208,7 @@
     for (const id of [...state.hist.keys()]) if (!live.has(id)) state.hist.delete(id);
     const fresh = data.events.slice().reverse();
     for (const e of fresh) e.fresh = state.polls > 0;
-    state.events = fresh.concat(state.events.map((e) => { e.fresh = false; return e; }))
-      .slice(0, MAX_EVENTS_SHOWN);
+    state.events = keepEvents(fresh.concat(state.events.map((e) => { e.fresh = false; return e; })));
     state.after = Math.max(state.after, data.last_seq);
     // The charts span the history there is (a young pool's first minute
     // fills the chart), from one minute up to the whole window; the same
@@ -214,7 +225,49 @@
     renderSpread(data);
     renderNodes(data);
     renderTrees(data);
+    renderAttention(data);
     renderEvents();
+  }
+
+  // ----- a node's processes ------------------------------------------------------
+
+  // Clicking a live node's card lists its processes, asked of the node
+  // (GET /api/nodes/{node}/processes); clicking again or × closes it.
+  function toggleProcs(name) {
+    state.procsNode = state.procsNode === name ? null : name;
+    loadProcs();
+  }
+
+  async function loadProcs() {
+    const name = state.procsNode;
+    const box = byId('procs');
+    box.hidden = !name;
+    if (!name) return;
+    byId('procs-node').textContent = name;
+    byId('procs-count').textContent = 'loading…';
+    let list;
+    try {
+      const r = await fetch('/api/nodes/' + encodeURIComponent(name) + '/processes', { cache: 'no-store' });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
+      list = body;
+    } catch (e) {
+      if (state.procsNode !== name) return;
+      byId('procs-count').textContent = '';
+      replaceChildren(byId('procs-body'), [el('div', { cls: 'empty', text: 'Could not list them: ' + e.message })]);
+      return;
+    }
+    if (state.procsNode !== name) return;
+    byId('procs-count').textContent = list.length + ' process' + (list.length === 1 ? '' : 'es') +
+      (list.length > PROCS_SHOWN ? ', first ' + PROCS_SHOWN + ' shown' : '');
+    const head = el('div', { cls: 'proc-row head' },
+      el('span', { text: 'pid' }), el('span', { text: 'function' }), el('span', { text: 'name / owner' }),
+      el('span', { text: 'status' }), el('span', { text: 'age' }));
+    const rows = list.slice(0, PROCS_SHOWN).map((p) => el('div', { cls: 'proc-row', 'data-pid': p.pid },
+      el('span', { cls: 'pid', text: p.pid }), el('span', { text: p.function }),
+      el('span', { text: [p.name, p.owner].filter(Boolean).join(' · ') || '—' }),
+      el('span', { cls: 'status', text: p.status }), el('span', { text: fmtDuration(p.age_ms || 0) })));
+    replaceChildren(byId('procs-body'), [head, ...rows]);
   }
 
   // ----- header --------------------------------------------------------------
@@ -307,7 +360,8 @@
       keep.add(n.id);
       let card = state.cards.get(n.id);
       if (!card) {
-        card = el('article', { cls: 'node' });
+        card = el('article', { cls: 'node', title: 'click to list its processes' });
+        card.addEventListener('click', () => { if (card.dataset.state === 'up') toggleProcs(card.dataset.node); });
         state.cards.set(n.id, card);
       }
       fillCard(card, n, data);
@@ -490,14 +544,58 @@
 
   // ----- events ----------------------------------------------------------------
 
+  // Newest first, each class within its own bound: alerts, placements and
+  // the rest never push each other out.
+  function keepEvents(all) {
+    let alerts = 0, placements = 0, other = 0;
+    return all.filter((e) => {
+      if (ALERT_KINDS.includes(e.kind)) return ++alerts <= MAX_EVENTS_SHOWN;
+      if (e.kind === 'placement') return ++placements <= MAX_PLACEMENTS_SHOWN;
+      return ++other <= MAX_EVENTS_SHOWN;
+    });
+  }
+
+  function renderFilter() {
+    const host = byId('event-filter');
+    if (host.children.length) return;
+    replaceChildren(host, EVENT_KINDS.map(([kind, label]) => {
+      const box = el('input', { type: 'checkbox', 'data-kind': kind });
+      box.checked = state.shown.has(kind);
+      box.addEventListener('change', () => {
+        if (box.checked) state.shown.add(kind); else state.shown.delete(kind);
+        renderEvents();
+      });
+      return el('label', { cls: 'kind', 'data-kind': kind }, box, el('span', { cls: 'icon', text: EVENT_ICONS[kind] }), label);
+    }));
+  }
+
+  // Nodes down and trees failed or pending, with why: always in view.
+  function renderAttention(data) {
+    const items = [];
+    for (const n of data.nodes) {
+      if (n.state === 'down') items.push(el('li', { 'data-kind': 'node_down' }, el('b', { text: n.name }), ' down: ' + n.reason));
+    }
+    for (const t of data.trees) {
+      if (t.status === 'failed' || t.status === 'pending') {
+        items.push(el('li', { 'data-kind': 'app_' + t.status, 'data-tree': t.id },
+          el('b', { text: t.id }), ' ' + t.status + (t.reason ? ': ' + t.reason : '')));
+      }
+    }
+    byId('attention').hidden = !items.length;
+    replaceChildren(byId('attention-list'), items);
+  }
+
   function renderEvents() {
+    renderFilter();
     const host = byId('events');
-    byId('events-count').textContent = state.events.length ? 'last ' + state.events.length : '';
-    if (!state.events.length) {
-      replaceChildren(host, [el('li', { cls: 'empty', text: 'Nothing has happened yet.' })]);
+    const shown = state.events.filter((e) => state.shown.has(e.kind));
+    byId('events-count').textContent = state.events.length
+      ? (shown.length === state.events.length ? 'last ' + shown.length : shown.length + ' of ' + state.events.length) : '';
+    if (!shown.length) {
+      replaceChildren(host, [el('li', { cls: 'empty', text: state.events.length ? 'No event of the kinds chosen.' : 'Nothing has happened yet.' })]);
       return;
     }
-    replaceChildren(host, state.events.map((e) => el('li', {
+    replaceChildren(host, shown.map((e) => el('li', {
       cls: e.fresh ? 'fresh' : null, 'data-kind': e.kind, 'data-seq': e.seq,
       title: new Date(e.t_ms).toLocaleString(),
     },
@@ -507,5 +605,6 @@
   }
 
   window.spawnpoolDashboard = state;
+  byId('procs-close').addEventListener('click', () => { state.procsNode = null; loadProcs(); });
   poll();
 })();
