@@ -137,7 +137,7 @@ async fn watch(mut ctx: Ctx, args: WatchArgs) -> ExitReason {
     loop {
         match ctx.recv().await {
             Envelope::Call(call) => {
-                ctx.reply(&call, json!({ "events": events }));
+                ctx.reply(&call, &json!({ "events": events }));
             }
             Envelope::Message { from, msg } => {
                 let value = msg.to_json().unwrap_or(Value::Null);
@@ -214,7 +214,7 @@ async fn named(mut ctx: Ctx, args: NamedArgs) -> Result<(), ExitReason> {
     loop {
         if let Envelope::Call(call) = ctx.recv().await {
             let req = call.msg.take::<Value>().unwrap_or(Value::Null);
-            ctx.reply_to(call.from, call.mref, req);
+            ctx.reply_to(call.from, call.mref, &req);
         }
     }
 }
