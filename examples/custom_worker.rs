@@ -14,12 +14,17 @@
 //! cargo run --release -p pool-examples --example custom_worker -- --name w2 &
 //! ```
 
+mod primes;
+
 use std::path::PathBuf;
 
 use clap::Parser;
+use pool_proto::ExitReason;
 use pool_worker::{Node, NodeConfig};
 use serde::{Deserialize, Serialize};
 use supervisor::{Ctx, Envelope, Functions};
+
+use primes::{Found, Range, SEARCH};
 
 /// Flags (a subset of pool-worker's).
 #[derive(Debug, Parser)]
@@ -36,22 +41,6 @@ struct Args {
     /// The cookie file (else POOL_COOKIE, else ~/.spawnpool/cookie).
     #[arg(long, env = "POOL_COOKIE_FILE")]
     cookie_file: Option<PathBuf>,
-}
-
-/// Arguments of `primes.search`.
-#[derive(Debug, Deserialize)]
-struct Range {
-    from: u64,
-    to: u64,
-}
-
-/// Result of `primes.search`.
-#[derive(Debug, Serialize, Deserialize)]
-struct Found {
-    from: u64,
-    to: u64,
-    largest: Option<u64>,
-    count: u64,
 }
 
 fn is_prime(n: u64) -> bool {
@@ -73,7 +62,7 @@ fn is_prime(n: u64) -> bool {
 
 /// Counts primes in a range, yielding now and then so the node stays
 /// responsive and its load report counts this process as busy.
-async fn search(ctx: Ctx, r: Range) -> Result<Found, String> {
+async fn search(ctx: Ctx, r: Range) -> Result<Found, ExitReason> {
     let mut found = Found {
         from: r.from,
         to: r.to,
@@ -115,13 +104,13 @@ async fn session(mut ctx: Ctx, args: SessionArgs) {
             visits,
             pid: ctx.pid().to_string(),
         };
-        ctx.reply(&call, answer);
+        ctx.reply(&call, &answer);
     }
 }
 
 fn functions() -> Functions {
     let mut f = Functions::new();
-    f.register("primes.search", search);
+    f.add(&SEARCH, search);
     f.register("session.user", session);
     f
 }

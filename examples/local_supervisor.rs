@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         .child(Child::worker("steady", |mut ctx| async move {
             let started = tokio::time::Instant::now();
             while let Envelope::Call(call) = ctx.recv().await {
-                ctx.reply(&call, started.elapsed().as_millis() as u64);
+                ctx.reply(&call, &(started.elapsed().as_millis() as u64));
             }
         }))
         // A flaky worker: crashes after a second.

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
             match ctx.recv().await {
                 Envelope::Call(call) => {
                     let n: u64 = call.msg.take().unwrap_or_default();
-                    ctx.reply_to(call.from, call.mref, n + 1);
+                    ctx.reply_to(call.from, call.mref, &(n + 1));
                 }
                 Envelope::Message {
                     from: Some(from),

@@ -12,13 +12,16 @@
 //! cargo run --release -p pool-examples --example prime_search -- 20000000 --parts 16
 //! ```
 
+mod primes;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
 use pool_worker::{Node, NodeConfig, Spawn};
-use serde::Deserialize;
+
+use primes::{Found, Range, SEARCH};
 
 /// Flags.
 #[derive(Debug, Parser)]
@@ -34,15 +37,6 @@ struct Args {
     /// The cookie file (else POOL_COOKIE, else ~/.spawnpool/cookie).
     #[arg(long, env = "POOL_COOKIE_FILE")]
     cookie_file: Option<PathBuf>,
-}
-
-/// What `primes.search` returns.
-#[derive(Debug, Deserialize)]
-struct Found {
-    from: u64,
-    to: u64,
-    largest: Option<u64>,
-    count: u64,
 }
 
 #[tokio::main]
@@ -74,12 +68,11 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
         let pool = pool.clone();
+        // Typed: the compiler checks the argument against the declaration;
+        // `run_spec` (rather than `run`) because the report says where each
+        // part ran.
         tasks.push(tokio::spawn(async move {
-            pool.run(Spawn::new(
-                "primes.search",
-                serde_json::json!({"from": from, "to": to}),
-            ))
-            .await
+            pool.run_spec(Spawn::of(&SEARCH, Range { from, to })).await
         }));
     }
 
@@ -87,22 +80,18 @@ async fn main() -> anyhow::Result<()> {
     let mut count = 0;
     let mut by_node: BTreeMap<String, u64> = BTreeMap::new();
     for task in tasks {
-        let (spawned, reason, result) = task.await??;
-        anyhow::ensure!(
-            reason.is_normal(),
-            "a part on {} failed: {reason}",
-            spawned.node
-        );
-        let found: Found = result
-            .ok_or_else(|| anyhow::anyhow!("a part returned nothing"))?
-            .take()?;
+        let run = task.await??;
+        let node = run.spawned.node.clone();
+        // A part that crashed is an error naming its node and reason; a
+        // result that is not a `Found` is one too.
+        let found: Found = run.take()?;
         println!(
             "[{:>10}, {:>10}) on {:<6} {} primes, largest {:?}",
-            found.from, found.to, spawned.node, found.count, found.largest
+            found.from, found.to, node, found.count, found.largest
         );
         count += found.count;
         largest = largest.max(found.largest);
-        *by_node.entry(spawned.node).or_default() += 1;
+        *by_node.entry(node).or_default() += 1;
     }
     println!(
         "\n{count} primes below {}; the largest is {largest:?}",

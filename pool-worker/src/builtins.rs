@@ -80,7 +80,7 @@ async fn echo(mut ctx: Ctx) {
                     .msg
                     .take::<serde_json::Value>()
                     .unwrap_or(serde_json::Value::Null);
-                ctx.reply_to(call.from, call.mref, reply);
+                ctx.reply_owned_to(call.from, call.mref, reply);
             }
             Envelope::Message {
                 from: Some(from),
@@ -125,7 +125,7 @@ async fn counter(mut ctx: Ctx) {
                 "dec" => n -= 1,
                 _ => {}
             }
-            ctx.reply_to(call.from, call.mref, n);
+            ctx.reply_to(call.from, call.mref, &n);
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pool_proto::{ErrorCode, NodeId, RemoteError, Response};
+use pool_proto::{ErrorCode, ExitReason, NodeId, Pid, RemoteError, Response};
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -87,6 +87,40 @@ pub enum Error {
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
+
+    /// A process run for its result ([`Pool::run`](crate::Pool::run),
+    /// [`Run::take`](crate::Run::take)) did not end normally.
+    #[error(
+        "{function} ({pid} on node {node}) ended with reason {reason} instead of returning its result: node {node}'s log says why"
+    )]
+    Exited {
+        /// The function it ran.
+        function: String,
+        /// The process.
+        pid: Pid,
+        /// The node it ran on.
+        node: String,
+        /// Its exit reason.
+        reason: ExitReason,
+    },
+
+    /// A process run for its result returned one that does not fit the
+    /// declared result type.
+    #[error(
+        "{function} ({pid} on node {node}) returned a result that is not a {expected} ({reason}): declare {function} with the same result type where it is registered and where it is run"
+    )]
+    BadResult {
+        /// The function it ran.
+        function: String,
+        /// The process.
+        pid: Pid,
+        /// The node it ran on.
+        node: String,
+        /// The type the caller expected.
+        expected: &'static str,
+        /// Why it does not fit.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -41,7 +41,7 @@
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), pool_worker::Error> {
-//! use pool_worker::{Node, NodeConfig, Spawn};
+//! use pool_worker::{Node, NodeConfig};
 //!
 //! let cookie = pool_proto::cookie::resolve_cookie(None, None, std::env::var_os("HOME").as_deref().map(std::path::Path::new))?;
 //! let mut functions = supervisor::Functions::new();
@@ -52,8 +52,10 @@
 //!     .listener(listener)
 //!     .start()
 //!     .await?;
-//! let (spawned, reason, result) = node.pool().run(Spawn::new("square", serde_json::json!(7))).await?;
-//! println!("{} on {}: {reason}, {:?}", spawned.pid, spawned.node, result.map(|m| m.take::<i64>()));
+//! // Typed: `run` checks the argument and decodes the result as declared.
+//! const SQUARE: supervisor::Function<i64, i64> = supervisor::Function::new("square");
+//! let squared = node.pool().run(&SQUARE, 7).await?;
+//! println!("7 squared is {squared}");
 //! node.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -80,4 +82,4 @@ mod tasks;
 pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use node::{Node, NodeBuilder, NodeHandle};
-pub use pool::{Pool, Spawn, Spawned, Target};
+pub use pool::{Pool, Run, Spawn, SpawnProblem, Spawned, Target};

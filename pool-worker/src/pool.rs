@@ -2,6 +2,10 @@
 //! node, or by key), send and call any pid, global names, `run`, and the
 //! views `poolctl` prints.
 //!
+//! A function declared with [`supervisor::Function`] is spawned typed:
+//! [`Spawn::of`] encodes its argument, [`Pool::run`] decodes its result;
+//! what travels is still the function's name and JSON arguments.
+//!
 //! Every node has one ([`crate::NodeHandle::pool`]); `poolctl` is a hidden
 //! node using exactly this API.
 //!
@@ -11,6 +15,8 @@
 //! (after the first join) on; once the node stopped, requests to the
 //! master fail with [`Error::ShuttingDown`].
 
+use std::any::type_name;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +26,8 @@ use pool_proto::{
     Request, Response, SpawnRequest, TraceHex, TraceId, TreeSpec, TreeView,
 };
 use serde::Serialize;
-use supervisor::{CallError, Message, Runtime, SpawnOpts};
+use serde::de::DeserializeOwned;
+use supervisor::{CallError, Function, Message, Runtime, SpawnOpts};
 
 use crate::error::Error;
 use crate::master_link::MasterHandle;
@@ -40,12 +47,19 @@ pub enum Target {
     Local,
 }
 
-/// A spawn request for [`Pool::spawn`].
+/// A spawn request for [`Pool::spawn`] and [`Pool::run_spec`]: by name
+/// with JSON arguments ([`Spawn::new`]), or typed from a declaration
+/// ([`Spawn::of`]). Every builder method returns the request, so a chain
+/// never stops for an error: a label that does not parse is kept as the
+/// request's [`problem`](Self::problem), and `spawn` or `run_spec` refuses
+/// the request with it.
 ///
 /// ```
 /// use pool_worker::Spawn;
-/// let s = Spawn::new("builtin.sleep", serde_json::json!({"ms": 10})).label("zone=a").unwrap();
+/// let s = Spawn::new("builtin.sleep", serde_json::json!({"ms": 10})).label("zone=a").on("w2");
 /// assert_eq!(s.function, "builtin.sleep");
+/// assert!(s.problem.is_none());
+/// assert!(Spawn::new("builtin.sleep", serde_json::json!({})).label("zone").problem.is_some());
 /// ```
 #[derive(Debug, Clone)]
 pub struct Spawn {
@@ -65,6 +79,26 @@ pub struct Spawn {
     pub owner: Option<String>,
     /// Trace id, to follow the spawn through every node's logs.
     pub trace: Option<TraceId>,
+    /// The first thing found wrong while building the request (`None` if
+    /// nothing was): [`Pool::spawn`] and [`Pool::run_spec`] refuse it with
+    /// this before asking anyone.
+    pub problem: Option<SpawnProblem>,
+}
+
+/// What was wrong with a [`Spawn`] when it was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnProblem {
+    /// A label constraint that is not `key=value`.
+    BadLabel {
+        /// The text given.
+        label: String,
+    },
+    /// Typed arguments that do not encode as JSON.
+    BadArgs {
+        /// Why (the argument type and serde's reason).
+        reason: String,
+    },
 }
 
 impl Spawn {
@@ -79,6 +113,35 @@ impl Spawn {
             monitor: None,
             owner: None,
             trace: None,
+            problem: None,
+        }
+    }
+
+    /// Spawn the declared `function` with `args`, placed by the master.
+    /// The argument's type is checked by the compiler; it travels as JSON,
+    /// as [`Spawn::new`]'s does. Arguments that do not encode as JSON (a
+    /// map with non-text keys) are the request's [`problem`](Self::problem).
+    ///
+    /// ```
+    /// use pool_worker::Spawn;
+    /// use supervisor::Function;
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Range { from: u64, to: u64 }
+    /// const SEARCH: Function<Range, u64> = Function::new("primes.search");
+    /// let s = Spawn::of(&SEARCH, Range { from: 1, to: 9 }).keyed("user-1");
+    /// assert_eq!(s.function, "primes.search");
+    /// assert_eq!(s.args, serde_json::json!({"from": 1, "to": 9}));
+    /// ```
+    pub fn of<A: Serialize, R>(function: &Function<A, R>, args: impl Borrow<A>) -> Self {
+        match serde_json::to_value(args.borrow()) {
+            Ok(args) => Spawn::new(function.name(), args),
+            Err(e) => {
+                let mut spec = Spawn::new(function.name(), serde_json::Value::Null);
+                spec.problem = Some(SpawnProblem::BadArgs {
+                    reason: format!("{} does not encode as JSON: {e}", type_name::<A>()),
+                });
+                spec
+            }
         }
     }
 
@@ -94,10 +157,19 @@ impl Spawn {
         self
     }
 
-    /// Only on nodes with this label (`key=value`).
-    pub fn label(mut self, label: &str) -> Result<Self, Error> {
-        self.labels.push(LabelReq::parse(label)?);
-        Ok(self)
+    /// Only on nodes with this label (`key=value`). A label that does not
+    /// parse becomes the request's [`problem`](Self::problem) (if it has
+    /// none yet), so the chain goes on and the spawn is refused.
+    pub fn label(mut self, label: &str) -> Self {
+        match LabelReq::parse(label) {
+            Ok(req) => self.labels.push(req),
+            Err(_) => {
+                self.problem.get_or_insert(SpawnProblem::BadLabel {
+                    label: label.to_owned(),
+                });
+            }
+        }
+        self
     }
 
     /// Linked to local process `pid`.
@@ -125,6 +197,21 @@ impl Spawn {
     }
 }
 
+impl SpawnProblem {
+    /// The error a spawn of `function` is refused with.
+    fn to_error(&self, function: &str) -> Error {
+        match self {
+            SpawnProblem::BadLabel { label } => Error::Proto(pool_proto::Error::InvalidLabel {
+                input: label.clone(),
+            }),
+            SpawnProblem::BadArgs { reason } => Error::Runtime(supervisor::Error::BadArgs {
+                function: function.to_owned(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+}
+
 /// A spawned process and where it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spawned {
@@ -134,6 +221,54 @@ pub struct Spawned {
     pub node: String,
     /// The monitor's reference, if [`Spawn::monitor`] asked for one.
     pub mref: Option<pool_proto::Ref>,
+}
+
+/// How a process spawned by [`Pool::run_spec`] ended.
+#[derive(Debug)]
+pub struct Run {
+    /// The function it ran.
+    pub function: String,
+    /// Where it ran.
+    pub spawned: Spawned,
+    /// Its exit reason.
+    pub reason: ExitReason,
+    /// Its result value, if it ended normally with one.
+    pub result: Option<Message>,
+}
+
+impl Run {
+    /// The result as `R`: [`Error::Exited`] with the reason if the process
+    /// did not end normally, [`Error::BadResult`] if its result does not
+    /// fit `R`. A normal end without a result is taken as JSON `null`, so
+    /// a function declared to return `()` may return nothing.
+    pub fn take<R: DeserializeOwned + 'static>(self) -> Result<R, Error> {
+        let Run {
+            function,
+            spawned,
+            reason,
+            result,
+        } = self;
+        if !reason.is_normal() {
+            return Err(Error::Exited {
+                function,
+                pid: spawned.pid,
+                node: spawned.node,
+                reason,
+            });
+        }
+        let decoded = match result {
+            Some(msg) => msg.take::<R>().map_err(|e| e.reason),
+            None => serde_json::from_value::<R>(serde_json::Value::Null)
+                .map_err(|_| "it returned no result".to_owned()),
+        };
+        decoded.map_err(|reason| Error::BadResult {
+            function,
+            pid: spawned.pid,
+            node: spawned.node,
+            expected: type_name::<R>(),
+            reason,
+        })
+    }
 }
 
 /// The Pool API of one node. Cheap to clone.
@@ -323,6 +458,9 @@ impl Pool {
         link: bool,
         monitor: Option<bool>,
     ) -> Result<Spawned, Error> {
+        if let Some(problem) = &spec.problem {
+            return Err(problem.to_error(&spec.function));
+        }
         let mut exclude = Vec::new();
         loop {
             let node = self.resolve(spec, &exclude).await?;
@@ -394,18 +532,51 @@ impl Pool {
         self.spawn(Spawn::new(function, args).keyed(key)).await
     }
 
-    /// Spawns, then waits for the process to end: its exit reason, and its
-    /// result value if it ended normally with one.
+    /// Runs the declared `function` with `args` where the master places it,
+    /// waits for it to end and returns its result, typed: a process that
+    /// does not end normally (a crash, a kill, its node lost) is
+    /// [`Error::Exited`] with its exit reason, a result that does not fit
+    /// `R` is [`Error::BadResult`]. To place it otherwise (on a node, by
+    /// key, with labels), build the request with [`Spawn::of`] and use
+    /// [`run_spec`](Self::run_spec), then [`Run::take`].
+    ///
+    /// ```no_run
+    /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
+    /// use supervisor::Function;
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct SleepArgs { ms: u64 }
+    /// const SLEEP: Function<SleepArgs, u64> = Function::new("builtin.sleep");
+    /// let slept: u64 = pool.run(&SLEEP, SleepArgs { ms: 50 }).await?;
+    /// assert_eq!(slept, 50);
+    /// # Ok(()) }
+    /// ```
+    pub async fn run<A, R>(
+        &self,
+        function: &Function<A, R>,
+        args: impl Borrow<A>,
+    ) -> Result<R, Error>
+    where
+        A: Serialize,
+        R: DeserializeOwned + 'static,
+    {
+        self.run_spec(Spawn::of(function, args)).await?.take()
+    }
+
+    /// Spawns as `spec` says, then waits for the process to end: where it
+    /// ran, its exit reason, and its result value if it ended normally with
+    /// one. A process that crashes is a [`Run`] too (its reason says how);
+    /// the error is for a spawn that did not happen.
     ///
     /// ```no_run
     /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
     /// use pool_worker::Spawn;
-    /// let (spawned, reason, result) = pool.run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50}))).await?;
-    /// assert!(reason.is_normal());
-    /// assert_eq!(result.unwrap().take::<u64>().unwrap(), 50);
-    /// # let _ = spawned; Ok(()) }
+    /// let run = pool.run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50})).on("w2")).await?;
+    /// assert!(run.reason.is_normal());
+    /// assert_eq!(run.spawned.node, "w2");
+    /// assert_eq!(run.take::<u64>()?, 50);
+    /// # Ok(()) }
     /// ```
-    pub async fn run(&self, spec: Spawn) -> Result<(Spawned, ExitReason, Option<Message>), Error> {
+    pub async fn run_spec(&self, spec: Spawn) -> Result<Run, Error> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let pool = self.clone();
         self.rt.spawn_opts(
@@ -417,12 +588,18 @@ impl Pool {
                     Err(e) => {
                         let _ = tx.send(Err(e));
                     }
-                    Ok(s) => {
-                        let mref = s.mref.expect("run asks for a monitor");
+                    Ok(spawned) => {
+                        let mref = spawned.mref.expect("run asks for a monitor");
                         let down = ctx.wait_down(mref, None).await;
-                        let _ = tx.send(Ok(match down {
-                            Some(d) => (s, d.reason, d.result),
-                            None => (s, ExitReason::Killed, None),
+                        let (reason, result) = match down {
+                            Some(d) => (d.reason, d.result),
+                            None => (ExitReason::Killed, None),
+                        };
+                        let _ = tx.send(Ok(Run {
+                            function: spec.function,
+                            spawned,
+                            reason,
+                            result,
                         }));
                     }
                 }

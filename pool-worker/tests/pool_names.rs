@@ -156,11 +156,12 @@ async fn a_watched_name_is_listed_in_the_join_after_a_master_restart() {
 async fn watching_a_name_of_a_process_already_gone_releases_it_at_once() {
     let c = Cluster::new();
     let w1 = c.worker("w1").await;
-    let (gone, _, _) = w1
+    let gone = w1
         .pool()
-        .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 1})))
+        .run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 1})))
         .await
-        .unwrap();
+        .unwrap()
+        .spawned;
     let body = pool_proto::Request::WatchName {
         name: "late".into(),
         pid: gone.pid,

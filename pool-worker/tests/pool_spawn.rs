@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use pool_proto::{ErrorCode, ExitReason};
-use pool_worker::{Error, Spawn, Target};
+use pool_worker::{Error, Run, Spawn, Target};
 use support::{Cluster, Probe};
 
 /// A placed spawn goes where the master's placement says: here, round
@@ -113,21 +113,13 @@ async fn labels_pick_a_matching_node() {
     let pool = w3.pool();
     for _ in 0..3 {
         let s = pool
-            .spawn(
-                Spawn::new("builtin.echo", serde_json::json!({}))
-                    .label("zone=b")
-                    .unwrap(),
-            )
+            .spawn(Spawn::new("builtin.echo", serde_json::json!({})).label("zone=b"))
             .await
             .unwrap();
         assert_eq!(s.node, "w2");
     }
     let e = pool
-        .spawn(
-            Spawn::new("builtin.echo", serde_json::json!({}))
-                .label("zone=z")
-                .unwrap(),
-        )
+        .spawn(Spawn::new("builtin.echo", serde_json::json!({})).label("zone=z"))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::NoNode), "{e}");
@@ -155,9 +147,14 @@ async fn run_returns_the_reason_and_the_result() {
     let c = Cluster::new();
     let w = c.workers(&["w1", "w2"]).await;
     let t = tokio::time::Instant::now();
-    let (spawned, reason, result) = w[0]
+    let Run {
+        spawned,
+        reason,
+        result,
+        ..
+    } = w[0]
         .pool()
-        .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 250})).on("w2"))
+        .run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 250})).on("w2"))
         .await
         .unwrap();
     assert!(t.elapsed() >= Duration::from_millis(250));
@@ -172,9 +169,9 @@ async fn run_of_a_crash_returns_its_reason() {
     let c = Cluster::new();
     let w = c.workers(&["w1", "w2"]).await;
     let crash = serde_json::json!({"after_ms": 10, "reason": "out of cheese"});
-    let (_, reason, result) = w[0]
+    let Run { reason, result, .. } = w[0]
         .pool()
-        .run(Spawn::new("builtin.crash", crash).on("w2"))
+        .run_spec(Spawn::new("builtin.crash", crash).on("w2"))
         .await
         .unwrap();
     assert_eq!(reason, ExitReason::Error("out of cheese".into()));

@@ -75,11 +75,12 @@ async fn a_monitor_between_nodes_gets_the_reason() {
 async fn monitoring_a_dead_remote_process_gives_noproc() {
     let c = Cluster::new();
     let w = c.workers(&["w1", "w2"]).await;
-    let (gone, _, _) = w[0]
+    let gone = w[0]
         .pool()
-        .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 1})).on("w2"))
+        .run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 1})).on("w2"))
         .await
-        .unwrap();
+        .unwrap()
+        .spawned;
     let target = gone.pid;
     let mut probe = Probe::spawn(w[0].runtime(), false, move |ctx| {
         ctx.monitor(target);

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use pool_proto::ExitReason;
-use pool_worker::Spawn;
+use pool_worker::{Run, Spawn};
 use supervisor::CallError;
 use support::{Cluster, Got, Probe};
 
@@ -99,8 +99,12 @@ async fn a_call_to_a_dead_remote_process_fails_with_noproc() {
     let c = Cluster::new();
     let w = c.workers(&["w1", "w2"]).await;
     let pool = w[0].pool();
-    let (gone, reason, _) = pool
-        .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 1})).on("w2"))
+    let Run {
+        spawned: gone,
+        reason,
+        ..
+    } = pool
+        .run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 1})).on("w2"))
         .await
         .unwrap();
     assert!(reason.is_normal());

@@ -13,7 +13,8 @@
 //! - [`process`] — [`Ctx`], what a process function receives.
 //! - [`envelope`] — [`Message`] and [`Envelope`], what a mailbox holds.
 //! - [`exit`] — [`IntoExit`], how a return value becomes an exit reason.
-//! - [`functions`] — [`Functions`], spawning by name.
+//! - [`functions`] — [`Functions`], spawning by name, and [`Function`],
+//!   a typed declaration of one name.
 //! - [`supervisor`] — supervisors: [`Spec`] and [`Child`], [`start`] and the
 //!   dynamic API, the pure strategy and intensity decisions, and the
 //!   supervisor process. The crate root re-exports what writing a tree
@@ -39,7 +40,7 @@
 //!     let mut n = 0u64;
 //!     loop {
 //!         match ctx.recv().await {
-//!             Envelope::Call(call) => ctx.reply(&call, n),
+//!             Envelope::Call(call) => ctx.reply(&call, &n),
 //!             Envelope::Message { .. } => n += 1,
 //!             _ => break,
 //!         }
@@ -75,7 +76,7 @@ pub mod supervisor;
 pub use envelope::{CallRequest, DecodeError, Down, Envelope, Message, NodeDown};
 pub use error::{CallError, Error, Result, StartError, SupError};
 pub use exit::IntoExit;
-pub use functions::Functions;
+pub use functions::{Function, Functions};
 pub use process::Ctx;
 pub use runtime::signals::ExitOutcome;
 pub use runtime::spawn::SpawnOpts;

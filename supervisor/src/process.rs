@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use pool_proto::{ExitReason, NodeId, Pid, Ref, TraceId};
+use pool_proto::{ExitReason, NodeId, Payload, Pid, Ref, TraceId};
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 
@@ -324,20 +324,46 @@ impl Ctx {
         Ok(())
     }
 
-    /// Answers a call.
-    pub fn reply<T: Serialize + Send + 'static>(&self, call: &CallRequest, value: T) {
+    /// Answers a call with `value`, borrowed: it is encoded here, at once,
+    /// so the process keeps its value and needs no clone
+    /// (`ctx.reply(&call, &state)`). The caller reads it with
+    /// [`Message::take`] as before. A value that cannot be encoded is
+    /// dropped with a logged warning (the caller times out), as a message
+    /// that cannot leave its node is.
+    ///
+    /// To hand an owned value to a caller on this node without encoding
+    /// it (the fast path of a hot loop), use [`reply_owned`](Self::reply_owned).
+    pub fn reply<T: Serialize + ?Sized>(&self, call: &CallRequest, value: &T) {
         self.reply_to(call.from, call.mref, value);
     }
 
-    /// Answers the call `mref` from `to`.
-    pub fn reply_to<T: Serialize + Send + 'static>(&self, to: Pid, mref: Ref, value: T) {
-        self.rt.send_reply(
-            Some(self.pid()),
-            to,
-            mref,
-            Message::new(value),
-            self.trace(),
-        );
+    /// Answers the call `mref` from `to` with `value`, borrowed and encoded
+    /// at once (see [`reply`](Self::reply)).
+    pub fn reply_to<T: Serialize + ?Sized>(&self, to: Pid, mref: Ref, value: &T) {
+        match Payload::encode(value) {
+            Ok(payload) => self.send_reply(to, mref, Message::from_payload(payload)),
+            Err(e) => {
+                tracing::warn!(%to, cause = %e, "reply dropped: its value cannot be encoded")
+            }
+        }
+    }
+
+    /// Answers a call with an owned value, moved: a caller on this node
+    /// receives the value itself, nothing is encoded (as [`send`](Self::send));
+    /// only a reply that leaves the node is encoded, on its way out.
+    pub fn reply_owned<T: Serialize + Send + 'static>(&self, call: &CallRequest, value: T) {
+        self.reply_owned_to(call.from, call.mref, value);
+    }
+
+    /// Answers the call `mref` from `to` with an owned value, moved (see
+    /// [`reply_owned`](Self::reply_owned)).
+    pub fn reply_owned_to<T: Serialize + Send + 'static>(&self, to: Pid, mref: Ref, value: T) {
+        self.send_reply(to, mref, Message::new(value));
+    }
+
+    fn send_reply(&self, to: Pid, mref: Ref, msg: Message) {
+        self.rt
+            .send_reply(Some(self.pid()), to, mref, msg, self.trace());
     }
 
     /// Calls `to` (`gen_server:call`): sends `request` and waits for the

@@ -172,7 +172,7 @@ pub struct Functions {
 /// let echo = rt.spawn(|mut ctx| async move {
 ///     while let Envelope::Call(call) = ctx.recv().await {
 ///         let text: String = call.msg.take().unwrap();
-///         ctx.reply_to(call.from, call.mref, text.to_uppercase());
+///         ctx.reply_to(call.from, call.mref, &text.to_uppercase());
 ///     }
 /// });
 /// let reply = rt.call(echo, "hi".to_string(), std::time::Duration::from_secs(1)).await.unwrap();

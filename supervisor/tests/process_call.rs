@@ -14,7 +14,7 @@ async fn call_returns_the_reply() {
     let echo = rt.spawn(|mut ctx| async move {
         while let Envelope::Call(call) = ctx.recv().await {
             let n: u32 = call.msg.take().unwrap();
-            ctx.reply_to(call.from, call.mref, n * 2);
+            ctx.reply_to(call.from, call.mref, &(n * 2));
         }
     });
     let from_outside: u32 = rt

@@ -34,7 +34,7 @@ fn functions(log: &Log) -> Functions {
                     Envelope::Call(call) => {
                         let v: serde_json::Value =
                             call.msg.peek(|v: &serde_json::Value| v.clone()).unwrap();
-                        ctx.reply(&call, v);
+                        ctx.reply(&call, &v);
                     }
                     Envelope::Message { msg, .. } => {
                         if let Ok(Cmd::Exit(r)) = msg.take::<Cmd>() {

@@ -625,17 +625,13 @@ impl Driver {
     /// Runs `function` on node `on` and returns its result value.
     async fn run(&self, on: &str, function: &str, args: Value) -> Result<Value, String> {
         let spec = Spawn::new(function, args).on(on);
-        let (_, reason, result) = tokio::time::timeout(RUN_TIMEOUT, self.pool.run(spec))
+        // `take` refuses an abnormal exit, naming the function, the node
+        // and the reason.
+        tokio::time::timeout(RUN_TIMEOUT, self.pool.run_spec(spec))
             .await
             .map_err(|_| format!("{function} on {on} took longer than {RUN_TIMEOUT:?}"))?
-            .map_err(|e| format!("{function} on {on}: {e}"))?;
-        if !reason.is_normal() {
-            return Err(format!("{function} on {on} exited with {reason}"));
-        }
-        result
-            .ok_or_else(|| format!("{function} on {on} returned nothing"))?
-            .take::<Value>()
-            .map_err(|e| e.to_string())
+            .and_then(|run| run.take::<Value>())
+            .map_err(|e| format!("{function} on {on}: {e}"))
     }
 
     /// Spawns `function` on node `on`; its pid.

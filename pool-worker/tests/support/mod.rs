@@ -187,7 +187,7 @@ impl Probe {
                     Envelope::Call(c) => {
                         let from = c.from;
                         let echo = c.msg.peek::<serde_json::Value, _>(|v| v.clone());
-                        ctx.reply(&c, echo.unwrap_or(serde_json::Value::Null));
+                        ctx.reply(&c, &echo.unwrap_or(serde_json::Value::Null));
                         Got::Call { from }
                     }
                     Envelope::Exit { from, reason } => Got::Exit { from, reason },

@@ -403,7 +403,7 @@ async fn run_body(mut ctx: Ctx, mut guard: StopGuard, mode: Mode) -> ExitReason 
                 }
                 Err(_) => {}
             },
-            Envelope::Call(call) => ctx.reply(&call, ctx.pid()),
+            Envelope::Call(call) => ctx.reply(&call, &ctx.pid()),
             Envelope::Exit { reason, .. } => match mode {
                 Mode::Plain | Mode::Trap => return reason,
                 Mode::IgnoreShutdown => guard.log.push(format!("ignored {}", guard.id)),

@@ -21,6 +21,7 @@
 //! | `test.spin` | `{ms}` | computes for `ms` without ever yielding: its thread is held |
 //! | `test.yield_busy` | `{ms}` | computes for `ms`, calling `Ctx::yield_now` every millisecond (as user code should) |
 //! | `test.named` | `{name}` | registers `name` globally, then answers calls like `builtin.echo` |
+//! | `test.unit` | none (`()`: `{}`, `null` or nothing) | a typed function (`UNIT`): ends normally with result `"no arguments needed"` |
 //!
 //! Every recorded event carries `at_ms`, the wall clock (Unix ms) when the
 //! process took it from its mailbox, so a test can tell how quickly a
@@ -36,7 +37,11 @@ use pool_proto::{ExitReason, Labels, Pid};
 use pool_worker::{Node, NodeConfig, Pool};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use supervisor::{CallError, Ctx, Envelope, Functions};
+use supervisor::{CallError, Ctx, Envelope, Function, Functions};
+
+/// `test.unit`: a typed function whose argument is `()`, so that a cluster
+/// test can spawn it with poolctl's default arguments.
+const UNIT: Function<(), String> = Function::new("test.unit");
 
 /// The node's Pool API, for functions that need the master (global names).
 static POOL: OnceLock<Pool> = OnceLock::new();
@@ -137,7 +142,7 @@ async fn watch(mut ctx: Ctx, args: WatchArgs) -> ExitReason {
     loop {
         match ctx.recv().await {
             Envelope::Call(call) => {
-                ctx.reply(&call, json!({ "events": events }));
+                ctx.reply(&call, &json!({ "events": events }));
             }
             Envelope::Message { from, msg } => {
                 let value = msg.to_json().unwrap_or(Value::Null);
@@ -214,7 +219,7 @@ async fn named(mut ctx: Ctx, args: NamedArgs) -> Result<(), ExitReason> {
     loop {
         if let Envelope::Call(call) = ctx.recv().await {
             let req = call.msg.take::<Value>().unwrap_or(Value::Null);
-            ctx.reply_to(call.from, call.mref, req);
+            ctx.reply_to(call.from, call.mref, &req);
         }
     }
 }
@@ -228,6 +233,9 @@ fn functions() -> Functions {
         yield_busy(ctx, args)
     });
     f.register("test.named", named);
+    f.add(&UNIT, |_ctx, ()| async move {
+        Ok("no arguments needed".to_owned())
+    });
     f
 }
 

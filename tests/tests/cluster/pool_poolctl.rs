@@ -246,6 +246,27 @@ fn exit_status_and_one_line_errors() -> Result<()> {
     Ok(())
 }
 
+/// A function whose argument is `()` is spawned by `poolctl spawn` without
+/// arguments (poolctl sends its default `{}`) and with `null`: the node
+/// takes every spelling of "no arguments" (`{}` used to be refused with
+/// "invalid type: map, expected unit").
+#[test]
+fn poolctl_spawns_a_unit_argument_function_without_args() -> Result<()> {
+    let mut c = Cluster::new()?;
+    c.start_master()?;
+    c.start_test_worker("w1", &[])?;
+    c.wait_nodes(1)?;
+    for args in [
+        &["spawn", "test.unit", "--wait"][..],
+        &["spawn", "test.unit", "null", "--wait"][..],
+    ] {
+        let v = c.poolctl_json(args)?;
+        assert_eq!(v["reason"], "normal", "{args:?}: {v}");
+        assert_eq!(v["result"], "no arguments needed", "{args:?}: {v}");
+    }
+    Ok(())
+}
+
 /// `signal.outcome` and `diff.cooperative` (docs/semantics.md) through the
 /// real binaries: killing a process that computes without awaiting
 /// (`test.spin`, holding w2's only process thread) makes `poolctl kill`

@@ -8,7 +8,7 @@ use std::time::Duration;
 use pool_proto::{
     ExitReason, LabelReq, NodeId, Pid, PlaceQuery, ProcStatus, TraceHex, TraceId, TreeView,
 };
-use pool_worker::{Node, NodeConfig, NodeHandle, Pool, Spawn};
+use pool_worker::{Node, NodeConfig, NodeHandle, Pool, Run, Spawn};
 use serde_json::{Value, json};
 
 use crate::output::{self, Table, age, status};
@@ -341,7 +341,12 @@ async fn spawn_one(cli: &Cli, pool: &Pool, spec: Spawn, wait: bool) -> Result<()
         }
         return Ok(());
     }
-    let (s, reason, result) = pool.run(spec).await?;
+    let Run {
+        spawned: s,
+        reason,
+        result,
+        ..
+    } = pool.run_spec(spec).await?;
     let result = result_json(result);
     if cli.json {
         output::json(&json!({"pid": s.pid, "node": s.node, "reason": reason, "result": result}));
@@ -390,8 +395,8 @@ async fn spawn_many(
             let bar = bar.clone();
             async move {
                 let r = if wait {
-                    pool.run(spec).await.map(|(s, reason, result)| {
-                        json!({"pid": s.pid, "node": s.node, "reason": reason, "result": result_json(result)})
+                    pool.run_spec(spec).await.map(|run| {
+                        json!({"pid": run.spawned.pid, "node": run.spawned.node, "reason": run.reason, "result": result_json(run.result)})
                     })
                 } else {
                     pool.spawn(spec).await.map(|s| json!({"pid": s.pid, "node": s.node}))

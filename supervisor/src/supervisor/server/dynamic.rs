@@ -34,7 +34,7 @@ impl Server {
         let req = match msg.downcast::<StartChildCode>() {
             Ok(code) => {
                 let r = self.start_child(ctx, code.0.data, code.0.code).await;
-                ctx.reply_to(from, mref, r);
+                ctx.reply_owned_to(from, mref, r);
                 return None;
             }
             Err(msg) => match msg.take::<SupRequest>() {
@@ -43,7 +43,7 @@ impl Server {
                 // a supervisor request at all) is answered, not crashed on:
                 // the supervisor serves whatever its mailbox gets.
                 Err(e) => {
-                    ctx.reply_to(
+                    ctx.reply_owned_to(
                         from,
                         mref,
                         Err::<(), _>(SupError::BadRequest(e.to_string())),
@@ -60,16 +60,16 @@ impl Server {
             SupRequest::WhichChildren => {
                 let infos: Vec<ChildInfo> =
                     self.children.iter().rev().map(|c| self.info(c)).collect();
-                ctx.reply_to(from, mref, Ok::<_, SupError>(infos));
+                ctx.reply_owned_to(from, mref, Ok::<_, SupError>(infos));
             }
             // Counted from the records, as OTP's `count_children`.
             SupRequest::CountChildren => {
                 let counts = self.counts();
-                ctx.reply_to(from, mref, Ok::<_, SupError>(counts));
+                ctx.reply_owned_to(from, mref, Ok::<_, SupError>(counts));
             }
             SupRequest::StartChild(data) => {
                 let r = self.start_child(ctx, data, None).await;
-                ctx.reply_to(from, mref, r);
+                ctx.reply_owned_to(from, mref, r);
             }
             // Only a simple_one_for_one supervisor has a template to
             // start with dynamic arguments.
@@ -79,11 +79,11 @@ impl Server {
                 } else {
                     Err(SupError::NotSimpleOneForOne)
                 };
-                ctx.reply_to(from, mref, r);
+                ctx.reply_owned_to(from, mref, r);
             }
             SupRequest::TerminateChild(key) => {
                 let r = self.terminate_child(ctx, key).await;
-                ctx.reply_to(from, mref, r);
+                ctx.reply_owned_to(from, mref, r);
             }
             // By id only: a simple_one_for_one child has none.
             SupRequest::RestartChild(id) => {
@@ -92,7 +92,7 @@ impl Server {
                 } else {
                     self.restart_child(ctx, &id).await
                 };
-                ctx.reply_to(from, mref, r);
+                ctx.reply_owned_to(from, mref, r);
             }
             // Only a stopped child's spec can be deleted (OTP.md §1.10).
             SupRequest::DeleteChild(id) => {
@@ -111,7 +111,7 @@ impl Server {
                         }
                     }
                 };
-                ctx.reply_to(from, mref, r);
+                ctx.reply_owned_to(from, mref, r);
             }
             // The spec with every default filled in, as OTP returns it.
             SupRequest::GetChildSpec(key) => {
@@ -131,18 +131,18 @@ impl Server {
                         d
                     })
                     .ok_or(SupError::NotFound);
-                ctx.reply_to(from, mref, r);
+                ctx.reply_owned_to(from, mref, r);
             }
             // The whole subtree; this supervisor serves nothing else while
             // it asks its nested supervisors (see `inspect`).
             SupRequest::Inspect => {
                 let view = self.inspect(ctx).await;
-                ctx.reply_to(from, mref, Ok::<_, SupError>(view));
+                ctx.reply_owned_to(from, mref, Ok::<_, SupError>(view));
             }
             // Children first, in order, then the reply, then the exit.
             SupRequest::Stop => {
                 self.terminate_all(ctx).await;
-                ctx.reply_to(from, mref, Ok::<(), SupError>(()));
+                ctx.reply_owned_to(from, mref, Ok::<(), SupError>(()));
                 return Some(ExitReason::Normal);
             }
         }
