@@ -13,7 +13,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /api/nodes` | `[{name, id, addr, cpu, mem, procs, score, labels, ...}]` |
+//! | `GET /api/nodes` | `[{name, id, addr, cpu, mem, procs, score, labels, ..., unreachable_from?}]` |
 //! | `GET /api/processes[?node=NAME]` | `[{pid, node, function, status, age_ms, ...}]` |
 //! | `GET /api/trees` | `[{id, root, node, status, reason}]` |
 //! | `GET /api/trees?id=ID`, `GET /api/trees/{id}` | `{id, strategy, pid, node, restarts, status, children}` |
