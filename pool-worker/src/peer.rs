@@ -175,6 +175,21 @@ impl std::fmt::Debug for Peers {
     }
 }
 
+/// Answers a request whose connection is gone: a spawn with `dial` (why
+/// the last dial of its node failed) when there is one, else "connection
+/// lost". Both are transient (`UnknownNode`): a placed spawn is tried on
+/// another node, a child waits pending. The Pool API puts the node's name
+/// in front.
+fn answer_lost(p: Pending, dial: Option<&str>) {
+    match (p, dial) {
+        (Pending::Spawn(reply, _), Some(cause)) => {
+            reply.complete(Err(RemoteError::new(ErrorCode::UnknownNode, cause)));
+        }
+        // Dropping a SpawnReply answers "connection lost".
+        (other, _) => drop(other),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -536,16 +551,7 @@ impl Peers {
         };
         let dial = self.dial_failures.cause(node);
         for p in gone {
-            match (p, &dial) {
-                // Transient, as a lost connection: a placed spawn is tried
-                // on another node, a child waits pending. (The Pool API
-                // puts the node's name in front.)
-                (Pending::Spawn(reply, _), Some(cause)) => {
-                    reply.complete(Err(RemoteError::new(ErrorCode::UnknownNode, cause.clone())))
-                }
-                // Dropping a SpawnReply answers "connection lost".
-                (other, _) => drop(other),
-            }
+            answer_lost(p, dial.as_deref());
         }
     }
 
@@ -778,10 +784,13 @@ impl Peers {
             },
         );
         if !queued || members::read(&self.members).get(node).is_none() {
-            // Dropped (no route now: not a member, or backing off after a
-            // failed connection): nobody will answer. Dropping the reply
-            // answers "connection lost", which a supervisor retries.
-            lock(&self.pending).remove(&id);
+            // Dropped (no route now: not a member, backing off after an
+            // overflow, or the dial already failed and closed the queue):
+            // nobody will answer.
+            let p = lock(&self.pending).remove(&id);
+            if let Some(p) = p {
+                answer_lost(p, self.dial_failures.cause(node).as_deref());
+            }
         }
     }
 
