@@ -221,7 +221,9 @@ impl Pool {
     }
 
     /// Where the master would place `count` processes now (Erlang's
-    /// `get_node`); with `commit` it counts them as placed.
+    /// `get_node`); with `commit` it counts them as placed. Set
+    /// `query.function` to keep to the nodes that register that function
+    /// (every spawn of this API does).
     ///
     /// ```no_run
     /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
