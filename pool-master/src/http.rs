@@ -13,7 +13,7 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /api/nodes` | `[{name, id, addr, cpu, mem, procs, score, labels, ...}]` |
+//! | `GET /api/nodes` | `[{name, id, addr, cpu, mem, procs, score, labels, ..., unreachable_from?}]` |
 //! | `GET /api/processes[?node=NAME]` | `[{pid, node, function, status, age_ms, ...}]` |
 //! | `GET /api/nodes/{node}/processes` | the same, of one node |
 //! | `GET /api/trees` | `[{id, root, node, status, reason}]` |

@@ -6,9 +6,10 @@
 //!
 //! The table is plain data: time is an argument, nothing here does I/O.
 
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use pool_proto::{LoadReport, NodeId, NodeInfo, NodeKind, NodeStatus, Placed};
+use pool_proto::{LoadReport, NodeId, NodeInfo, NodeKind, NodeStatus, Placed, UnreachableFrom};
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,10 @@ pub(crate) struct Entry {
     /// Placements the master made on this node since its last report. A
     /// report replaces them, since its run queue now includes them.
     pub(crate) pending: u32,
+    /// The functions it registers (`Join.functions`): a placement that
+    /// names a function chooses only nodes holding it. Sorted, for the
+    /// error messages that list them.
+    pub(crate) functions: BTreeSet<String>,
 }
 
 impl Entry {
@@ -173,10 +178,28 @@ impl LoadTable {
                         heard_at: now,
                         base_load: 0.0,
                         pending: 0,
+                        functions: BTreeSet::new(),
                     },
                 );
                 true
             }
+        }
+    }
+
+    /// Sets the functions node `id` registers (its `Join.functions`; a node
+    /// added without them registers none). Returns false if the node is
+    /// not in the table.
+    pub fn set_functions(
+        &mut self,
+        id: NodeId,
+        functions: impl IntoIterator<Item = String>,
+    ) -> bool {
+        match self.entry_mut(id) {
+            Some(e) => {
+                e.functions = functions.into_iter().collect();
+                true
+            }
+            None => false,
         }
     }
 
@@ -313,6 +336,21 @@ impl LoadTable {
     /// `cpu` and `mem` are machine-wide (display only); `score` is the one
     /// placement uses, placements since the last report included.
     pub fn status(&self, now: Instant) -> Vec<NodeStatus> {
+        // Who reported which node unreachable: each reporter's last report
+        // lists the peers it could not connect to.
+        let mut unreachable: HashMap<NodeId, Vec<UnreachableFrom>> = HashMap::new();
+        for e in &self.entries {
+            for u in e.report.iter().flat_map(|r| &r.unreachable) {
+                unreachable
+                    .entry(u.node)
+                    .or_default()
+                    .push(UnreachableFrom {
+                        from: e.info.name.clone(),
+                        cause: u.cause.clone(),
+                        since_ms: u.since_ms,
+                    });
+            }
+        }
         self.entries
             .iter()
             .map(|e| {
@@ -330,6 +368,7 @@ impl LoadTable {
                     self_cpu: r.map_or(0.0, |r| r.self_cpu_percent),
                     run_queue: r.map_or(0, |r| r.run_queue),
                     report_age_ms: duration_ms(now.saturating_duration_since(e.heard_at)),
+                    unreachable_from: unreachable.remove(&e.info.id).unwrap_or_default(),
                 }
             })
             .collect()

@@ -2,8 +2,8 @@
 //! DESIGN.md "Placement"). It owns the strategies — least-loaded with
 //! placement accounting (water-filling), two-choices, round-robin, random and
 //! keyed (weighted rendezvous hashing, in [`keyed`]) — the constraint filters
-//! (labels, a named node, an exclude list; hidden nodes never) and the errors
-//! that say which constraint left nothing.
+//! (the function to spawn, labels, a named node, an exclude list; hidden
+//! nodes never) and the errors that say which constraint left nothing.
 //!
 //! Everything is a function of the [`LoadTable`] and a caller-supplied RNG:
 //! no I/O, no clock.
@@ -107,6 +107,38 @@ pub enum PlaceError {
         /// The threshold, percent.
         limit_percent: f64,
     },
+    /// No live worker registers the function(s) the query names.
+    #[error(
+        "no live node registers {functions} (live nodes: {live}): start a worker that registers it, or check the spelling"
+    )]
+    NoFunction {
+        /// `function "f"`, or `all of the functions "f", "g"`.
+        functions: String,
+        /// The live worker nodes (with what each lacks, when several
+        /// functions are asked for).
+        live: String,
+    },
+    /// The named node does not register the function the query names.
+    #[error("node {name} does not register {functions} (live nodes that do: {have})")]
+    NodeLacksFunction {
+        /// The name asked for.
+        name: String,
+        /// `function "f"` (or several).
+        functions: String,
+        /// The live worker nodes that register them all.
+        have: String,
+    },
+    /// Some live nodes register the function and some have the labels,
+    /// but none has both.
+    #[error("no live node has both {functions} and the labels {labels} (live nodes: {live})")]
+    NoFunctionWithLabels {
+        /// `function "f"` (or several).
+        functions: String,
+        /// The label constraints, comma-separated.
+        labels: String,
+        /// The live worker nodes, each with what it lacks.
+        live: String,
+    },
     /// The query asks for more placements than one answer may carry.
     #[error(
         "count {count} is over the limit of {max} placements per query; ask in several queries"
@@ -134,7 +166,12 @@ impl PlaceError {
             | PlaceError::NoLabelCombination { .. }
             | PlaceError::NodeLacksLabel { .. }
             | PlaceError::ExcludedNode { .. }
-            | PlaceError::AllExcluded { .. } => ErrorCode::NoNode,
+            | PlaceError::AllExcluded { .. }
+            | PlaceError::NoFunction { .. }
+            | PlaceError::NoFunctionWithLabels { .. } => ErrorCode::NoNode,
+            // The node is up but runs other code: asking it again fails the
+            // same way (as its own refusal of the spawn would).
+            PlaceError::NodeLacksFunction { .. } => ErrorCode::UnknownFunction,
             PlaceError::UnknownNode { .. } | PlaceError::HiddenNode { .. } => {
                 ErrorCode::UnknownNode
             }
@@ -212,8 +249,9 @@ enum Choice<'q> {
 impl LoadTable {
     /// Answers a placement query: `query.count` nodes (a node may appear
     /// several times), chosen one after another among the live worker nodes
-    /// that meet the query's constraints (all `labels`, the named `node`,
-    /// not in `exclude`, not under memory pressure).
+    /// that meet the query's constraints (registering `function`, all
+    /// `labels`, the named `node`, not in `exclude`, not under memory
+    /// pressure).
     ///
     /// The strategy is keyed hashing when `query.key` is set (every placement
     /// goes to the key's node), else `query.strategy`, else
@@ -252,13 +290,33 @@ impl LoadTable {
         default_strategy: PlacementStrategy,
         rng: &mut R,
     ) -> Result<Vec<NodeId>, PlaceError> {
+        self.place_requiring(query, &[], default_strategy, rng)
+    }
+
+    /// [`place`](Self::place) among the nodes that register every function
+    /// of `functions` as well as `query.function` (a tree's root needs all
+    /// the functions of its tree on its node). With no function at all, as
+    /// `place`.
+    pub fn place_requiring<R: Rng + ?Sized>(
+        &mut self,
+        query: &PlaceQuery,
+        functions: &[&str],
+        default_strategy: PlacementStrategy,
+        rng: &mut R,
+    ) -> Result<Vec<NodeId>, PlaceError> {
         if query.count > MAX_PLACE_COUNT {
             return Err(PlaceError::TooMany {
                 count: query.count,
                 max: MAX_PLACE_COUNT,
             });
         }
-        let mut cands = self.candidates(query)?;
+        let mut required: Vec<&str> = functions.to_vec();
+        if let Some(f) = query.function.as_deref()
+            && !required.contains(&f)
+        {
+            required.push(f);
+        }
+        let mut cands = self.candidates(query, &required)?;
         let choice = match &query.key {
             Some(key) => Choice::Keyed(key),
             None => Choice::Strategy(query.strategy.unwrap_or(default_strategy)),
@@ -309,10 +367,12 @@ impl LoadTable {
         Ok(chosen)
     }
 
-    /// The live worker nodes that meet the query's constraints, or why there
-    /// is none.
-    fn candidates(&self, query: &PlaceQuery) -> Result<Vec<Cand>, PlaceError> {
+    /// The live worker nodes that meet the query's constraints and register
+    /// every function of `required`, or why there is none.
+    fn candidates(&self, query: &PlaceQuery, required: &[&str]) -> Result<Vec<Cand>, PlaceError> {
         let workers = || self.entries.iter().filter(|e| e.is_worker());
+        let capable = |e: &Entry| required.iter().all(|f| e.functions.contains(*f));
+        let wanted = || describe_functions(required);
         if workers().next().is_none() {
             return Err(PlaceError::NoNodes);
         }
@@ -344,6 +404,13 @@ impl LoadTable {
             if query.exclude.contains(&e.info.id) {
                 return Err(PlaceError::ExcludedNode { name: name.clone() });
             }
+            if !capable(e) {
+                return Err(PlaceError::NodeLacksFunction {
+                    name: name.clone(),
+                    functions: wanted(),
+                    have: list_nodes(workers().filter(|e| capable(e)), |_| String::new()),
+                });
+            }
             if let Some(label) = query.labels.iter().find(|l| !l.matches(&e.info.labels)) {
                 return Err(PlaceError::NodeLacksLabel {
                     name: name.clone(),
@@ -362,7 +429,7 @@ impl LoadTable {
         // the set (the error path can afford several passes).
         let labelled = |e: &Entry| query.labels.iter().all(|l| l.matches(&e.info.labels));
         let included = |e: &Entry| !query.exclude.contains(&e.info.id);
-        let fits = |e: &Entry| e.is_worker() && labelled(e) && included(e);
+        let fits = |e: &Entry| e.is_worker() && capable(e) && labelled(e) && included(e);
         let cands: Vec<Cand> = self
             .entries
             .iter()
@@ -372,6 +439,40 @@ impl LoadTable {
             .collect();
         if !cands.is_empty() {
             return Ok(cands);
+        }
+        // The function first: with no node that has it, the labels do not
+        // matter. Then labels that some node has but no node with the
+        // function: each node with what it lacks.
+        if !workers().any(capable) {
+            let several = required.len() > 1;
+            return Err(PlaceError::NoFunction {
+                functions: wanted(),
+                live: list_nodes(workers(), |e| {
+                    if several {
+                        format!(" (lacks {})", lacking_functions(e, required))
+                    } else {
+                        String::new()
+                    }
+                }),
+            });
+        }
+        if workers().any(labelled) && !workers().any(|e| capable(e) && labelled(e)) {
+            return Err(PlaceError::NoFunctionWithLabels {
+                functions: wanted(),
+                labels: join(query.labels.iter().map(ToString::to_string)),
+                live: list_nodes(workers(), |e| {
+                    let mut lacks = vec![lacking_functions(e, required)];
+                    lacks.extend(
+                        query
+                            .labels
+                            .iter()
+                            .filter(|l| !l.matches(&e.info.labels))
+                            .map(ToString::to_string),
+                    );
+                    lacks.retain(|l| !l.is_empty());
+                    format!(" (lacks {})", lacks.join(", "))
+                }),
+            });
         }
         if !workers().any(labelled) {
             let live = list_nodes(workers(), |e| format!(" {}", format_labels(e)));
@@ -394,7 +495,9 @@ impl LoadTable {
         }
         if !workers().any(fits) {
             return Err(PlaceError::AllExcluded {
-                nodes: list_nodes(workers().filter(|e| labelled(e)), |_| String::new()),
+                nodes: list_nodes(workers().filter(|e| capable(e) && labelled(e)), |_| {
+                    String::new()
+                }),
             });
         }
         Err(self.memory_error(workers().filter(|e| fits(e))))
@@ -458,6 +561,32 @@ fn two_choices<R: Rng + ?Sized>(cands: &[Cand], rng: &mut R, accounting: bool) -
 fn next_after(cands: &[Cand], cursor: Option<NodeId>) -> usize {
     let i = cursor.map_or(0, |c| cands.partition_point(|x| x.id <= c));
     if i == cands.len() { 0 } else { i }
+}
+
+/// `function "f"`, or `all of the functions "f", "g"`.
+fn describe_functions(functions: &[&str]) -> String {
+    match functions {
+        [one] => format!("function {one:?}"),
+        several => format!(
+            "all of the functions {}",
+            several
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The functions of `required` that node `e` does not register, quoted and
+/// comma-separated.
+fn lacking_functions(e: &Entry, required: &[&str]) -> String {
+    required
+        .iter()
+        .filter(|f| !e.functions.contains(**f))
+        .map(|f| format!("{f:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A node's labels as `k=v,k2=v2`, or `(no labels)`.

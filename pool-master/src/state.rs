@@ -437,7 +437,7 @@ impl PoolState {
             if was_live && previous.as_ref().is_some_and(|p| p.2 != info) {
                 // Reconnected with new details (address, labels): tell
                 // everyone.
-                self.table.add_node(info.clone(), now.at);
+                self.table_add(id, now.at);
                 effects.extend(self.broadcast(id, Msg::NodeUp(info.clone())));
             }
             if !lost_roots.is_empty() {
@@ -474,6 +474,15 @@ impl PoolState {
         }
     }
 
+    /// Puts member `id` in the load table (or updates its row): its info
+    /// and the functions it registers, which placement filters on.
+    fn table_add(&mut self, id: NodeId, at: Instant) {
+        if let Some(m) = self.members.get(id) {
+            self.table.add_node(m.info.clone(), at);
+            self.table.set_functions(id, m.functions.iter().cloned());
+        }
+    }
+
     /// Counts node `id` as live: placed on, watched, announced.
     fn make_live(&mut self, id: NodeId, now: Now) -> Vec<Effect> {
         let Some(m) = self.members.get_mut(id) else {
@@ -481,7 +490,7 @@ impl PoolState {
         };
         m.live = true;
         let info = m.info.clone();
-        self.table.add_node(info.clone(), now.at);
+        self.table_add(id, now.at);
         if info.kind == NodeKind::Worker {
             self.detector.register(id, now.at);
         }

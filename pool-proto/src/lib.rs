@@ -73,7 +73,7 @@ pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
     Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
     ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request, Response, RunningApp,
-    SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Welcome,
+    SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Unreachable, UnreachableFrom, Welcome,
 };
 pub use size::{Size, format_size, parse_size};
 pub use tree::{

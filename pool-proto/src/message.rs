@@ -611,7 +611,37 @@ pub struct LoadReport {
     /// older nodes: all zero.
     #[serde(default)]
     pub outcomes: ProcessOutcomes,
+    /// Peers this node tried to connect to and could not, with why (the
+    /// last failure of each; a peer leaves the list once a connection to it
+    /// opens, or when it leaves the pool).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<Unreachable>,
 }
+
+/// A peer a node could not connect to (in its [`LoadReport`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreachable {
+    /// The peer it tried.
+    pub node: NodeId,
+    /// Why, in words, naming the address dialled: `cannot connect to
+    /// 127.0.0.1:1: connection refused`, or the TLS error.
+    pub cause: String,
+    /// When the first failure of this run of failures happened, in ms since
+    /// the Unix epoch (the reporting node's clock).
+    pub since_ms: u64,
+}
+
+/// Who cannot reach a node (in its [`NodeStatus`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreachableFrom {
+    /// The node that could not connect.
+    pub from: String,
+    /// Why, as that node reported it.
+    pub cause: String,
+    /// Since when, in ms since the Unix epoch (that node's clock).
+    pub since_ms: u64,
+}
+
 
 /// Cumulative counts of how processes ended on a node and of the spawn
 /// requests it refused, by a small fixed set of reason classes (so that
@@ -825,6 +855,11 @@ pub struct PlaceQuery {
     /// Trace id of the request this placement serves, for the master's log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceId>,
+    /// The function the caller will spawn there: only nodes that register
+    /// it (`Join.functions`) are chosen. `None` (and an older peer's query,
+    /// which has no such field) places without looking at functions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
 }
 
 /// A spawn request from one node to another.
@@ -938,6 +973,10 @@ pub struct NodeStatus {
     /// Milliseconds since the last report.
     #[serde(default)]
     pub report_age_ms: u64,
+    /// Live nodes that tried to connect to this one and could not (empty
+    /// when every peer that tried got through), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable_from: Vec<UnreachableFrom>,
 }
 
 /// A node chosen by placement.

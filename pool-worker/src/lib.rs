@@ -76,6 +76,7 @@ mod peer;
 mod peer_guard;
 mod placer;
 pub mod pool;
+mod reach;
 mod route;
 mod tasks;
 

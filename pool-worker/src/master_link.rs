@@ -50,6 +50,7 @@ use crate::error::Error;
 use crate::event::NodeEvent;
 use crate::load::LoadSampler;
 use crate::members::{self, SharedMembers};
+use crate::reach::DialFailures;
 use crate::tasks::Tasks;
 
 pub(crate) mod machine;
@@ -301,6 +302,8 @@ pub(crate) struct LinkParts {
     pub(crate) transport: Arc<dyn Transport>,
     /// The peer traffic counters, reported with the load.
     pub(crate) traffic: Arc<Traffic>,
+    /// The peers this node could not connect to, reported with the load.
+    pub(crate) dial_failures: Arc<DialFailures>,
     /// Set when a graceful stop begins: spawns from the master are refused.
     pub(crate) stopping: Arc<AtomicBool>,
     /// Names and roots to re-register with each Join.
@@ -335,6 +338,9 @@ pub(crate) struct MasterLink {
     transport: Arc<dyn Transport>,
     /// Peer traffic, reported with the load.
     traffic: Arc<Traffic>,
+    /// Peers this node could not connect to (written by the peer layer),
+    /// reported with the load. No task.
+    dial_failures: Arc<DialFailures>,
     /// Set when a graceful stop begins: spawns from the master are refused.
     stopping: Arc<AtomicBool>,
     /// Names and roots to re-register with each Join.
@@ -415,6 +421,7 @@ impl MasterLink {
             tasks,
             transport,
             traffic,
+            dial_failures,
             stopping,
             registrations,
             ask_peers,
@@ -433,6 +440,7 @@ impl MasterLink {
             tasks,
             transport,
             traffic,
+            dial_failures,
             stopping,
             registrations,
             ask_peers,
@@ -733,11 +741,23 @@ impl MasterLink {
                     report.bytes_out = t.bytes_out.load(Ordering::Relaxed);
                     report.frames_in = t.frames_in.load(Ordering::Relaxed);
                     report.bytes_in = t.bytes_in.load(Ordering::Relaxed);
+                    report.unreachable = self.unreachable();
                     lock(&self.client.lease).on_sent(report.seq, now());
                     tx.send(Msg::LoadReport(report));
                 }
             }
         }
+    }
+
+    /// The members this node could not connect to, for the report (a node
+    /// that left since is not reported).
+    fn unreachable(&self) -> Vec<pool_proto::Unreachable> {
+        let mut list = self.dial_failures.list();
+        if !list.is_empty() {
+            let members = members::read(&self.members);
+            list.retain(|u| members.get(u.node).is_some());
+        }
+        list
     }
 
     /// A session began: the lease runs from `heard` (when the master was

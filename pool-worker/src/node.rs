@@ -67,6 +67,7 @@ use crate::names::Globals;
 use crate::peer::{PeerParts, Peers};
 use crate::placer::PoolPlacer;
 use crate::pool::Pool;
+use crate::reach::DialFailures;
 use crate::route::Router;
 use crate::tasks::Tasks;
 
@@ -245,6 +246,7 @@ impl NodeBuilder {
         let members = SharedMembers::default();
         let stopping = Arc::new(AtomicBool::new(false));
         let traffic = Arc::default();
+        let dial_failures = Arc::new(DialFailures::default());
         let master = MasterHandle::new(&config);
         let peers = Arc::new(Peers::new(PeerParts {
             identity: identity.clone(),
@@ -256,6 +258,7 @@ impl NodeBuilder {
             traffic: Arc::clone(&traffic),
             stopping: stopping.clone(),
             master: master.clone(),
+            dial_failures: dial_failures.clone(),
         }));
         let apps = Arc::new(HostedApps::new(rt.clone(), master.clone()));
         let globals = Arc::new(Globals::new(rt.clone(), master.clone()));
@@ -288,6 +291,7 @@ impl NodeBuilder {
                 tasks: tasks.clone(),
                 transport,
                 traffic,
+                dial_failures,
                 stopping: stopping.clone(),
                 registrations,
                 ask_peers,

@@ -49,6 +49,7 @@ use crate::conn::{self, CloseReason, ConnTx, Traffic};
 use crate::master_link::MasterHandle;
 use crate::members::{self, SharedMembers};
 use crate::peer_guard::{self, Noted};
+use crate::reach::{self, DialFailures};
 use crate::tasks::Tasks;
 
 /// How long connecting to a peer may take.
@@ -119,6 +120,9 @@ pub(crate) struct PeerParts {
     /// The master link (read: how long ago the master acknowledged us,
     /// for peers asking `MasterSeen`).
     pub(crate) master: MasterHandle,
+    /// Peers this node could not connect to (shared with the master link,
+    /// which reports them).
+    pub(crate) dial_failures: Arc<DialFailures>,
 }
 
 /// The peer part: every connection with another node (see the module
@@ -147,6 +151,10 @@ pub(crate) struct Peers {
     stopping: Arc<AtomicBool>,
     /// The master link: answers `MasterSeen` from its lease.
     master: MasterHandle,
+    /// The last failed dial of each peer not reached since: written when a
+    /// dial fails or succeeds, read for the errors of requests that waited
+    /// on it (and by the master link for the load report). No task.
+    dial_failures: Arc<DialFailures>,
     /// The connections, per peer. Closed on `peer_lost`.
     map: Mutex<HashMap<NodeId, Peer>>,
     /// Our requests to peers waiting for an answer; failed ("connection
@@ -172,6 +180,21 @@ impl std::fmt::Debug for Peers {
     }
 }
 
+/// Answers a request whose connection is gone: a spawn with `dial` (why
+/// the last dial of its node failed) when there is one, else "connection
+/// lost". Both are transient (`UnknownNode`): a placed spawn is tried on
+/// another node, a child waits pending. The Pool API puts the node's name
+/// in front.
+fn answer_lost(p: Pending, dial: Option<&str>) {
+    match (p, dial) {
+        (Pending::Spawn(reply, _), Some(cause)) => {
+            reply.complete(Err(RemoteError::new(ErrorCode::UnknownNode, cause)));
+        }
+        // Dropping a SpawnReply answers "connection lost".
+        (other, _) => drop(other),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -189,6 +212,7 @@ impl Peers {
             traffic,
             stopping,
             master,
+            dial_failures,
         } = parts;
         Peers {
             id: identity.node,
@@ -201,6 +225,7 @@ impl Peers {
             traffic,
             stopping,
             master,
+            dial_failures,
             map: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             backoff: Mutex::new(HashMap::new()),
@@ -346,6 +371,7 @@ impl Peers {
             };
             match connected {
                 Ok(conn) => {
+                    peers.dial_failures.clear(node);
                     let (p1, p2) = (peers.clone(), peers.clone());
                     conn::run(
                         &peers.tasks,
@@ -358,8 +384,12 @@ impl Peers {
                     );
                 }
                 Err(e) => {
+                    // Kept for the errors of what waited on this
+                    // connection, and for the master (`poolctl nodes`).
+                    let cause = reach::describe(&info.addr, &e);
+                    peers.dial_failures.failed(node, cause.clone());
                     crx.close();
-                    peers.peer_lost(node, Some(generation), &CloseReason::Error(e.to_string()));
+                    peers.peer_lost(node, Some(generation), &CloseReason::Error(cause));
                 }
             }
         });
@@ -556,6 +586,9 @@ impl Peers {
         self.rt.node_down(node);
     }
 
+    /// Fails our requests waiting on `node`: a spawn with the cause of the
+    /// last failed dial when there is one ("cannot connect to ADDR: ..."),
+    /// else "connection lost".
     fn fail_pending(&self, node: NodeId) {
         let gone: Vec<Pending> = {
             let mut pending = lock(&self.pending);
@@ -568,8 +601,10 @@ impl Peers {
                 .filter_map(|id| pending.remove(&id))
                 .collect()
         };
-        // Dropping a SpawnReply answers "connection lost".
-        drop(gone);
+        let dial = self.dial_failures.cause(node);
+        for p in gone {
+            answer_lost(p, dial.as_deref());
+        }
     }
 
     /// A frame from a peer. The connection speaks for `node` (the node its
@@ -801,10 +836,13 @@ impl Peers {
             },
         );
         if !queued || members::read(&self.members).get(node).is_none() {
-            // Dropped (no route now: not a member, or backing off after a
-            // failed connection): nobody will answer. Dropping the reply
-            // answers "connection lost", which a supervisor retries.
-            lock(&self.pending).remove(&id);
+            // Dropped (no route now: not a member, backing off after an
+            // overflow, or the dial already failed and closed the queue):
+            // nobody will answer.
+            let p = lock(&self.pending).remove(&id);
+            if let Some(p) = p {
+                answer_lost(p, self.dial_failures.cause(node).as_deref());
+            }
         }
     }
 
@@ -848,8 +886,10 @@ impl Peers {
         (nodes.len(), rx)
     }
 
-    /// Closes every connection with `node` (declared down by the master).
+    /// Closes every connection with `node` (declared down by the master),
+    /// and forgets that it could not be reached.
     pub(crate) fn close_peer(self: &Arc<Self>, node: NodeId) {
+        self.dial_failures.clear(node);
         self.peer_lost(node, None, &CloseReason::Local);
     }
 

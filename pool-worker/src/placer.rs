@@ -38,15 +38,18 @@ impl PoolPlacer {
     }
 }
 
-/// The placement query for a child's `placement`.
+/// The placement query for a child's `placement`; with `function`, only
+/// nodes that register it are chosen.
 pub(crate) fn query_for(
     placement: &Placement,
+    function: Option<&str>,
     exclude: &[NodeId],
 ) -> Result<PlaceQuery, RemoteError> {
     let mut q = PlaceQuery {
         count: 1,
         exclude: exclude.to_vec(),
         commit: true,
+        function: function.map(str::to_owned),
         ..PlaceQuery::default()
     };
     match placement {
@@ -61,14 +64,17 @@ pub(crate) fn query_for(
     Ok(q)
 }
 
-impl Placer for PoolPlacer {
-    fn place(
+impl PoolPlacer {
+    /// Asks the master for a node for `placement` (running `function`, if
+    /// known).
+    fn ask(
         &self,
         placement: &Placement,
+        function: Option<&str>,
         exclude: &[NodeId],
     ) -> BoxFuture<'static, Result<NodeId, RemoteError>> {
         let master = self.master.clone();
-        let query = query_for(placement, exclude);
+        let query = query_for(placement, function, exclude);
         async move {
             let query = query?;
             match master.request(Request::Place(query)).await {
@@ -88,6 +94,27 @@ impl Placer for PoolPlacer {
             }
         }
         .boxed()
+    }
+}
+
+impl Placer for PoolPlacer {
+    fn place(
+        &self,
+        placement: &Placement,
+        exclude: &[NodeId],
+    ) -> BoxFuture<'static, Result<NodeId, RemoteError>> {
+        self.ask(placement, None, exclude)
+    }
+
+    /// No live node with the function is `NoNode` from the master: the
+    /// child waits pending until one joins.
+    fn place_function(
+        &self,
+        placement: &Placement,
+        function: &str,
+        exclude: &[NodeId],
+    ) -> BoxFuture<'static, Result<NodeId, RemoteError>> {
+        self.ask(placement, Some(function), exclude)
     }
 
     fn node_changes(&self) -> Option<NodeChanges> {

@@ -356,7 +356,9 @@ impl Pool {
     }
 
     /// Where the master would place `count` processes now (Erlang's
-    /// `get_node`); with `commit` it counts them as placed.
+    /// `get_node`); with `commit` it counts them as placed. Set
+    /// `query.function` to keep to the nodes that register that function
+    /// (every spawn of this API does).
     ///
     /// ```no_run
     /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
@@ -398,54 +400,61 @@ impl Pool {
             .await
     }
 
-    /// Where `spec` goes, never one of `exclude`.
+    /// Where `spec` goes, never one of `exclude`. Every placement names
+    /// the function, so the master chooses (or, for a named node, checks)
+    /// only nodes that register it: a spawn the target would refuse fails
+    /// here, before any spawn frame is sent.
     async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<NodeId, Error> {
+        let query = |node: Option<String>, key: Option<String>| PlaceQuery {
+            count: 1,
+            key,
+            labels: spec.labels.clone(),
+            node,
+            exclude: exclude.to_vec(),
+            commit: true,
+            // The master logs a traced placement decision.
+            trace: spec.trace,
+            function: Some(spec.function.clone()),
+            ..PlaceQuery::default()
+        };
+        let first = |placed: Vec<Placed>| {
+            placed
+                .first()
+                .map(|p| p.id)
+                .ok_or_else(|| Error::Unexpected {
+                    peer: "the master".into(),
+                    got: "an empty placement".into(),
+                })
+        };
         match &spec.target {
             Target::Local => Ok(self.id),
-            Target::Node(n) if spec.labels.is_empty() => self.node_by_name(n),
-            // A named node with label constraints: the master checks that
-            // it is live and has the labels (and counts the placement).
+            // This node: its own runtime refuses an unknown function
+            // before anything is sent.
+            Target::Node(n) if spec.labels.is_empty() && n == &*self.name => Ok(self.id),
+            // A named node: the master checks that it is live, has the
+            // function and the labels (and counts the placement). Without
+            // labels, a name this node does not know fails at once, naming
+            // the live ones.
             Target::Node(n) => {
-                let q = PlaceQuery {
-                    count: 1,
-                    labels: spec.labels.clone(),
-                    node: Some(n.clone()),
-                    commit: true,
-                    trace: spec.trace,
-                    ..PlaceQuery::default()
+                let known = if spec.labels.is_empty() {
+                    Some(self.node_by_name(n)?)
+                } else {
+                    None
                 };
-                let placed = self.place(q).await?;
-                placed
-                    .first()
-                    .map(|p| p.id)
-                    .ok_or_else(|| Error::Unexpected {
-                        peer: "the master".into(),
-                        got: "an empty placement".into(),
-                    })
+                match (self.place(query(Some(n.clone()), None)).await, known) {
+                    (Ok(placed), _) => first(placed),
+                    // No master to ask (cut off, reconnecting): the node is
+                    // still reached through the membership, and refuses a
+                    // function it lacks itself.
+                    (Err(e), Some(id)) if e.code().is_none() => {
+                        tracing::debug!(node = %n, cause = %e, "pinned spawn not checked by the master");
+                        Ok(id)
+                    }
+                    (Err(e), _) => Err(e),
+                }
             }
-            Target::Placed | Target::Key(_) => {
-                let q = PlaceQuery {
-                    count: 1,
-                    key: match &spec.target {
-                        Target::Key(k) => Some(k.clone()),
-                        _ => None,
-                    },
-                    labels: spec.labels.clone(),
-                    exclude: exclude.to_vec(),
-                    commit: true,
-                    // The master logs a traced placement decision.
-                    trace: spec.trace,
-                    ..PlaceQuery::default()
-                };
-                let placed = self.place(q).await?;
-                placed
-                    .first()
-                    .map(|p| p.id)
-                    .ok_or_else(|| Error::Unexpected {
-                        peer: "the master".into(),
-                        got: "an empty placement".into(),
-                    })
-            }
+            Target::Placed => first(self.place(query(None, None)).await?),
+            Target::Key(k) => first(self.place(query(None, Some(k.clone()))).await?),
         }
     }
 

@@ -228,6 +228,20 @@ pub trait Placer: Send + Sync + 'static {
         exclude: &[NodeId],
     ) -> BoxFuture<'static, Result<NodeId, RemoteError>>;
 
+    /// [`place`](Self::place) for a child that runs `function`: a placer
+    /// that knows which nodes register which functions chooses only among
+    /// those (a supervisor places its children through this). The default
+    /// ignores the function.
+    fn place_function(
+        &self,
+        placement: &Placement,
+        function: &str,
+        exclude: &[NodeId],
+    ) -> BoxFuture<'static, Result<NodeId, RemoteError>> {
+        let _ = function;
+        self.place(placement, exclude)
+    }
+
     /// The signal of the pool's membership changes, if this placer has
     /// one: supervisors whose children wait *pending* (no node could take
     /// them) retry at once when it fires, instead of at their next backoff

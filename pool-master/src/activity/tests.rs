@@ -27,6 +27,7 @@ fn status(n: u64, name: &str, score: f64, procs: u64) -> NodeStatus {
         self_cpu: 12.5,
         run_queue: 0,
         report_age_ms: 0,
+        unreachable_from: Vec::new(),
     }
 }
 

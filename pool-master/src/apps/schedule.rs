@@ -4,7 +4,7 @@
 //! randomness and the time are arguments; the pool state turns the
 //! [`Assignment`]s made here into `StartApp` requests.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use pool_proto::SUPERVISOR_FUNCTION;
@@ -20,10 +20,10 @@ use crate::membership::Membership;
 pub(crate) const NO_WORKER: &str =
     "no live worker to run the root: it starts when a worker joins (pool-worker --master ADDR)";
 
-/// What choosing a root's node looks at: the members (which live workers
-/// register which functions), the load table (a choice is committed there,
-/// so the root counts as load on its node until the next report), and the
-/// randomness placement may use.
+/// What choosing a root's node looks at: the members (to check a tree's
+/// functions), the load table (which live workers register which
+/// functions; a choice is committed there, so the root counts as load on
+/// its node until the next report), and the randomness placement may use.
 #[derive(Debug)]
 pub(crate) struct RootChoice<'a, R: ?Sized> {
     /// The joined nodes.
@@ -41,35 +41,32 @@ impl<R: Rng + ?Sized> RootChoice<'_, R> {
     /// node with a message naming the function). `None` if no worker is
     /// live.
     pub(crate) fn choose(&mut self, spec: &TreeSpec) -> Option<NodeId> {
-        let needed: HashSet<String> = functions(spec)
+        let needed: BTreeSet<String> = functions(spec)
             .into_iter()
             .map(|(_, f)| f)
             .filter(|f| f != SUPERVISOR_FUNCTION)
             .collect();
-        let lacking: Vec<NodeId> = self
-            .members
-            .live_workers()
-            .filter(|m| !needed.iter().all(|f| m.functions.contains(f)))
-            .map(|m| m.info.id)
-            .collect();
-        let mut query = PlaceQuery {
+        let needed: Vec<&str> = needed.iter().map(String::as_str).collect();
+        let query = PlaceQuery {
             count: 1,
             strategy: Some(PlacementStrategy::LeastLoaded),
-            exclude: lacking,
             commit: true,
             ..PlaceQuery::default()
         };
-        let first = self
-            .table
-            .place(&query, PlacementStrategy::LeastLoaded, &mut *self.rng);
+        // The same filter as every placement (`LoadTable::place_requiring`),
+        // with all the tree's functions required at once.
+        let first = self.table.place_requiring(
+            &query,
+            &needed,
+            PlacementStrategy::LeastLoaded,
+            &mut *self.rng,
+        );
         let ids = match first {
             Ok(ids) => ids,
-            Err(_) => {
-                query.exclude.clear();
-                self.table
-                    .place(&query, PlacementStrategy::LeastLoaded, &mut *self.rng)
-                    .ok()?
-            }
+            Err(_) => self
+                .table
+                .place(&query, PlacementStrategy::LeastLoaded, &mut *self.rng)
+                .ok()?,
         };
         ids.first().copied()
     }

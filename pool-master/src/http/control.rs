@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use pool_proto::{
-    ErrorCode, ExitReason, LabelReq, Msg, NodeId, NodeKind, Pid, PlaceQuery, PlacementStrategy,
+    ErrorCode, ExitReason, LabelReq, Msg, NodeKind, Pid, PlaceQuery, PlacementStrategy,
     RemoteError, Request, Response, SpawnRequest,
 };
 use serde::Deserialize;
@@ -30,6 +30,7 @@ use crate::clock::now_ms;
 use crate::metrics::SpawnFailure;
 use crate::node_requests;
 use crate::outbox::RequestError;
+use crate::placement::PlaceError;
 use crate::shared::Shared;
 
 /// The body of `POST /api/spawn`.
@@ -121,6 +122,7 @@ pub(super) async fn spawn(
         labels,
         node: body.node,
         commit: true,
+        function: Some(body.function.clone()),
         ..PlaceQuery::default()
     };
     let (pid, node) = spawn_placed(&h.shared, query, req).await?;
@@ -144,34 +146,16 @@ async fn spawn_placed(
     for attempt in 0..2 {
         let (link, name) = {
             let mut pool = shared.lock();
-            // Only workers that have the function: the others would refuse.
-            if !pool.members.function_known(&req.function) {
-                return Err(counted(
-                    shared,
-                    SpawnFailure::UnknownFunction,
-                    RemoteError::new(
-                        ErrorCode::UnknownFunction,
-                        format!(
-                            "no live worker registers function {:?} (live workers: {}): check the spelling",
-                            req.function,
-                            pool.members.live_worker_names()
-                        ),
-                    ),
-                ));
-            }
-            // A named node is taken as named: if it lacks the function,
-            // its own refusal says so better than "no node".
-            if query.node.is_none() {
-                let lacking: Vec<NodeId> = pool
-                    .members
-                    .live_workers()
-                    .filter(|m| !m.functions.contains(&req.function))
-                    .map(|m| m.info.id)
-                    .filter(|id| !query.exclude.contains(id))
-                    .collect();
-                query.exclude.extend(lacking);
-            }
-            let placed = pool.place(&query, now_ms())?;
+            // Placement keeps to the workers that have the function (and
+            // checks a named node has it), with the same errors as `Place`.
+            // One that no live worker registers is most likely misspelt:
+            // a bad request over HTTP, as the node's own refusal would be.
+            let placed = pool.place(&query, now_ms()).map_err(|e| match e {
+                PlaceError::NoFunction { .. } => {
+                    RemoteError::new(ErrorCode::UnknownFunction, e.to_string())
+                }
+                e => RemoteError::from(e),
+            })?;
             let Some(p) = placed.into_iter().next() else {
                 return Err(counted(
                     shared,

@@ -623,3 +623,177 @@ fn stale_least_loaded_herds() {
         .unwrap();
     assert_eq!(got, vec![id(1); 16]);
 }
+
+/// Workers w1..=wn where the nodes in `custom` also register `wc.count`;
+/// every node registers `builtin.echo`.
+fn with_functions(n: u64, custom: &[u64]) -> LoadTable {
+    let mut t = plain(n);
+    for i in 1..=n {
+        let mut f = vec!["builtin.echo".to_owned()];
+        if custom.contains(&i) {
+            f.push("wc.count".to_owned());
+        }
+        assert!(t.set_functions(id(i), f));
+    }
+    t
+}
+
+fn for_function(f: &str, strategy: PlacementStrategy) -> PlaceQuery {
+    PlaceQuery {
+        function: Some(f.to_owned()),
+        ..query(1, strategy)
+    }
+}
+
+/// A query naming a function places only on the nodes that register it,
+/// whatever the strategy and however loaded the others are; a function
+/// every node has, or none named, places as before.
+#[test]
+fn a_function_keeps_placement_to_the_nodes_that_have_it() {
+    for strategy in PlacementStrategy::ALL {
+        let mut t = with_functions(4, &[3]);
+        // w3 is the busiest: load alone would never choose it.
+        set_run_queue(&mut t, 3, 50);
+        for _ in 0..20 {
+            let nodes = t
+                .place(
+                    &for_function("wc.count", strategy),
+                    DEFAULT_STRATEGY,
+                    &mut rng(),
+                )
+                .unwrap();
+            assert_eq!(nodes, vec![id(3)], "{strategy:?}");
+        }
+        let everywhere = t
+            .place(
+                &PlaceQuery {
+                    count: 40,
+                    ..for_function("builtin.echo", strategy)
+                },
+                DEFAULT_STRATEGY,
+                &mut rng(),
+            )
+            .unwrap();
+        assert!(everywhere.iter().any(|&n| n != id(3)), "{strategy:?}");
+    }
+}
+
+/// A keyed spawn of a function hashes over the nodes that have it only:
+/// every key lands on one of them, and keys spread over all of them.
+#[test]
+fn a_keyed_spawn_hashes_over_the_capable_nodes() {
+    let mut t = with_functions(6, &[2, 5]);
+    let mut seen = BTreeMap::new();
+    for k in 0..200 {
+        let q = PlaceQuery {
+            key: Some(format!("user:{k}")),
+            function: Some("wc.count".into()),
+            ..query(1, PlacementStrategy::LeastLoaded)
+        };
+        let n = t.place(&q, DEFAULT_STRATEGY, &mut rng()).unwrap()[0];
+        *seen.entry(n.as_u64()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        seen.keys().copied().collect::<Vec<_>>(),
+        vec![2, 5],
+        "{seen:?}"
+    );
+}
+
+/// When no live node registers the function the error names it and the
+/// live nodes (code `NoNode`: a tree child waits pending for one); a named
+/// node without it is refused before any spawn; labels apply on top, and
+/// when the nodes with the function lack the labels the error says what
+/// each node lacks.
+#[test]
+fn function_errors_name_the_function_and_the_nodes() {
+    let err =
+        |t: &mut LoadTable, q: PlaceQuery| t.place(&q, DEFAULT_STRATEGY, &mut rng()).unwrap_err();
+    let mut t = with_functions(2, &[]);
+    let e = err(
+        &mut t,
+        for_function("wc.count", PlacementStrategy::LeastLoaded),
+    );
+    assert_eq!(
+        e.to_string(),
+        "no live node registers function \"wc.count\" (live nodes: w1, w2): \
+         start a worker that registers it, or check the spelling"
+    );
+    assert_eq!(e.code(), ErrorCode::NoNode);
+
+    let mut t = with_functions(3, &[3]);
+    let e = err(
+        &mut t,
+        PlaceQuery {
+            node: Some("w1".into()),
+            ..for_function("wc.count", PlacementStrategy::LeastLoaded)
+        },
+    );
+    assert_eq!(
+        e.to_string(),
+        "node w1 does not register function \"wc.count\" (live nodes that do: w3)"
+    );
+    assert_eq!(e.code(), ErrorCode::UnknownFunction);
+    let ok = t
+        .place(
+            &PlaceQuery {
+                node: Some("w3".into()),
+                ..for_function("wc.count", PlacementStrategy::LeastLoaded)
+            },
+            DEFAULT_STRATEGY,
+            &mut rng(),
+        )
+        .unwrap();
+    assert_eq!(ok, vec![id(3)]);
+
+    // Labels on top: w1 zone=a (stock), w2 zone=b (custom), w3 zone=a
+    // (custom).
+    let mut t = table(3, |n| vec![("zone", if n == 2 { "b" } else { "a" })]);
+    for (n, f) in [(1, "builtin.echo"), (2, "wc.count"), (3, "wc.count")] {
+        t.set_functions(id(n), [f.to_owned()]);
+    }
+    let zone_a = PlaceQuery {
+        labels: vec![LabelReq::parse("zone=a").unwrap()],
+        ..for_function("wc.count", PlacementStrategy::RoundRobin)
+    };
+    for _ in 0..6 {
+        let n = t.place(&zone_a, DEFAULT_STRATEGY, &mut rng()).unwrap();
+        assert_eq!(n, vec![id(3)]);
+    }
+    t.set_functions(id(3), ["builtin.echo".to_owned()]);
+    let e = err(&mut t, zone_a.clone());
+    assert_eq!(
+        e.to_string(),
+        "no live node has both function \"wc.count\" and the labels zone=a \
+         (live nodes: w1 (lacks \"wc.count\"), w2 (lacks zone=a), w3 (lacks \"wc.count\"))"
+    );
+    assert_eq!(e.code(), ErrorCode::NoNode);
+}
+
+/// A tree root needs every function of its tree on one node:
+/// `place_requiring` keeps to the nodes with all of them, and its error
+/// says what each node lacks.
+#[test]
+fn several_functions_are_required_together() {
+    let mut t = plain(3);
+    t.set_functions(id(1), ["a".to_owned()]);
+    t.set_functions(id(2), ["a".to_owned(), "b".to_owned()]);
+    t.set_functions(id(3), ["b".to_owned()]);
+    let q = query(1, PlacementStrategy::RoundRobin);
+    for _ in 0..4 {
+        let n = t
+            .place_requiring(&q, &["a", "b"], DEFAULT_STRATEGY, &mut rng())
+            .unwrap();
+        assert_eq!(n, vec![id(2)]);
+    }
+    t.set_functions(id(2), ["a".to_owned()]);
+    let e = t
+        .place_requiring(&q, &["a", "b"], DEFAULT_STRATEGY, &mut rng())
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "no live node registers all of the functions \"a\", \"b\" \
+         (live nodes: w1 (lacks \"b\"), w2 (lacks \"b\"), w3 (lacks \"a\")): \
+         start a worker that registers it, or check the spelling"
+    );
+}

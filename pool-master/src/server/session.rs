@@ -549,6 +549,7 @@ impl Session {
                         nodes = %nodes.join(","),
                         %strategy,
                         key = query.key.as_deref(),
+                        function = query.function.as_deref(),
                         "placed"
                     );
                 }

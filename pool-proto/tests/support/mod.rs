@@ -16,7 +16,8 @@ use pool_proto::{
     MsgKind, NodeId, NodeInfo, NodeKind, NodeStatus, PROTOCOL_VERSION, Payload, Pid, PlaceQuery,
     Placed, Placement, PlacementStrategy, ProcStatus, ProcessInfo, Ref, RemoteError, Request,
     Response, Restart, RunningApp, SendMsg, Shutdown, SpawnMonitor, SpawnRequest,
-    Strategy as SupStrategy, SupervisorSpec, TreeSpec, TreeView, Welcome,
+    Strategy as SupStrategy, SupervisorSpec, TreeSpec, TreeView, Unreachable, UnreachableFrom,
+    Welcome,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -465,6 +466,7 @@ prop_compose! {
         (frames_out, bytes_out, frames_in, bytes_in) in
             (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
         o in proptest::array::uniform9(any::<u64>()),
+        unreachable in vec(unreachable(), 0..3),
     ) -> LoadReport {
         LoadReport {
             seq,
@@ -495,8 +497,34 @@ prop_compose! {
                 spawn_bad_args: o[7],
                 spawn_other: o[8],
             },
+            unreachable,
         }
     }
+}
+
+/// A peer a node could not reach.
+pub(crate) fn unreachable() -> impl Strategy<Value = Unreachable> {
+    (
+        node_id(),
+        "cannot connect to [0-9.:]{3,20}: [a-z ]{1,20}",
+        any::<u64>(),
+    )
+        .prop_map(|(node, cause, since_ms)| Unreachable {
+            node,
+            cause,
+            since_ms,
+        })
+}
+
+/// Who could not reach a node.
+pub(crate) fn unreachable_from() -> impl Strategy<Value = UnreachableFrom> {
+    (name(), "[a-z0-9.: ]{0,30}", any::<u64>()).prop_map(|(from, cause, since_ms)| {
+        UnreachableFrom {
+            from,
+            cause,
+            since_ms,
+        }
+    })
 }
 
 /// Every kind of application event.
@@ -541,8 +569,9 @@ prop_compose! {
         exclude in vec(node_id(), 0..3),
         commit in any::<bool>(),
         trace in option::of(any::<u64>()),
+        function in option::of(name()),
     ) -> PlaceQuery {
-        PlaceQuery { count, strategy, key, labels, node, exclude, commit, trace }
+        PlaceQuery { count, strategy, key, labels, node, exclude, commit, trace, function }
     }
 }
 
@@ -603,6 +632,7 @@ prop_compose! {
         labels in labels(),
         (capacity, self_cpu, run_queue, report_age_ms) in
             (0u32..256, load_f32(1600.0), any::<u32>(), any::<u64>()),
+        unreachable_from in vec(unreachable_from(), 0..3),
     ) -> NodeStatus {
         NodeStatus {
             name,
@@ -617,6 +647,7 @@ prop_compose! {
             self_cpu,
             run_queue,
             report_age_ms,
+            unreachable_from,
         }
     }
 }

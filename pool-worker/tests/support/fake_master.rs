@@ -656,6 +656,7 @@ fn on_request(
                     self_cpu: 0.0,
                     run_queue: 0,
                     report_age_ms: 0,
+                    unreachable_from: Vec::new(),
                 })
                 .collect(),
         ),

@@ -298,6 +298,20 @@ async fn nodes(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
         ]);
     }
     t.print();
+    // A node its peers cannot connect to is up for the master but of no
+    // use to the others: one line each, grouped by cause.
+    for n in &nodes {
+        let mut by_cause: Vec<(&str, Vec<&str>)> = Vec::new();
+        for u in &n.unreachable_from {
+            match by_cause.iter_mut().find(|(c, _)| *c == u.cause) {
+                Some((_, from)) => from.push(&u.from),
+                None => by_cause.push((&u.cause, vec![&u.from])),
+            }
+        }
+        for (cause, from) in by_cause {
+            println!("{} unreachable from {}: {cause}", n.name, from.join(", "));
+        }
+    }
     Ok(())
 }
 

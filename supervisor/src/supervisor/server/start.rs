@@ -173,7 +173,7 @@ impl Server {
                         .spec
                         .nested(&rec.data)
                         .expect("a supervisor child has a nested spec");
-                    let node = self.resolve_node(ctx, rec).await?;
+                    let node = self.resolve_node(ctx, rec, SUPERVISOR_FUNCTION).await?;
                     if node == ctx.runtime().node() {
                         self.start_nested_local(ctx, spec, owner)
                             .await
@@ -196,7 +196,7 @@ impl Server {
                 } else {
                     let function = rec.data.function.clone().unwrap_or_default();
                     let args = merge_args(&rec.data.args, &rec.extra);
-                    let node = self.resolve_node(ctx, rec).await?;
+                    let node = self.resolve_node(ctx, rec, &function).await?;
                     // An unknown function or arguments that do not fit fail
                     // before anything runs, here or on the other node: a
                     // start failure, as OTP's `{error, R}`.
@@ -213,10 +213,16 @@ impl Server {
         }
     }
 
-    /// The node a child runs on: the supervisor's own unless its spec has a
-    /// placement and the runtime is part of a pool. A child lost with its
-    /// node is placed anywhere but there.
-    async fn resolve_node(&self, ctx: &Ctx, rec: &ChildRec) -> Result<NodeId, StartFailure> {
+    /// The node a child running `function` runs on: the supervisor's own
+    /// unless its spec has a placement and the runtime is part of a pool
+    /// (then a node that registers `function`). A child lost with its node
+    /// is placed anywhere but there.
+    async fn resolve_node(
+        &self,
+        ctx: &Ctx,
+        rec: &ChildRec,
+        function: &str,
+    ) -> Result<NodeId, StartFailure> {
         let local = ctx.runtime().node();
         let placement = match &rec.data.placement {
             None | Some(Placement::Local) => return Ok(local),
@@ -231,9 +237,15 @@ impl Server {
         let exclude: Vec<NodeId> = rec.lost_node.into_iter().collect();
         // No node for it *now* (`NoNode`, ...) is transient: the child
         // waits pending for one (a node joining wakes it).
-        placer.place(&placement, &exclude).await.map_err(|e| {
-            StartFailure::from_error(&format!("placement {placement} failed"), &Error::Remote(e))
-        })
+        placer
+            .place_function(&placement, function, &exclude)
+            .await
+            .map_err(|e| {
+                StartFailure::from_error(
+                    &format!("placement {placement} failed"),
+                    &Error::Remote(e),
+                )
+            })
     }
 
     /// Spawns `function` on `node`, linked to the supervisor: the link is
