@@ -1,5 +1,7 @@
 //! A worker binary of your own: the stock built-ins plus functions this
-//! file registers, joining a running pool.
+//! file registers, joining a running pool. `Worker` gives it every flag,
+//! `POOL_*` variable and config key of the stock `pool-worker` (cookie,
+//! TLS, labels, limits, logging, Ctrl-C / SIGTERM): see `--help`.
 //!
 //! - `primes.search {from, to}`: the largest prime in `[from, to)` and how
 //!   many primes there are (used by `prime_search`).
@@ -11,37 +13,17 @@
 //! ```sh
 //! cargo run --release --bin pool-master &
 //! cargo run --release -p pool-examples --example custom_worker -- --name w1 &
-//! cargo run --release -p pool-examples --example custom_worker -- --name w2 &
+//! cargo run --release -p pool-examples --example custom_worker -- --name w2 --label zone=b &
 //! ```
 
 mod primes;
 
-use std::path::PathBuf;
+use std::process::ExitCode;
 
-use clap::Parser;
-use pool_proto::ExitReason;
-use pool_worker::{Node, NodeConfig};
+use pool_worker::prelude::*;
 use serde::{Deserialize, Serialize};
-use supervisor::{Ctx, Envelope, Functions};
 
 use primes::{Found, Range, SEARCH};
-
-/// Flags (a subset of pool-worker's).
-#[derive(Debug, Parser)]
-struct Args {
-    /// The master's address.
-    #[arg(long, env = "POOL_MASTER", default_value = "127.0.0.1:7400")]
-    master: String,
-    /// This worker's name.
-    #[arg(long)]
-    name: String,
-    /// Where to listen for peers.
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: String,
-    /// The cookie file (else POOL_COOKIE, else ~/.spawnpool/cookie).
-    #[arg(long, env = "POOL_COOKIE_FILE")]
-    cookie_file: Option<PathBuf>,
-}
 
 fn is_prime(n: u64) -> bool {
     if n < 2 {
@@ -115,31 +97,6 @@ fn functions() -> Functions {
     f
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
-    let args = Args::parse();
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let env_cookie = std::env::var("POOL_COOKIE").ok();
-    let cookie = pool_proto::cookie::resolve_cookie(
-        args.cookie_file.as_deref(),
-        env_cookie.as_deref(),
-        home.as_deref(),
-    )?;
-    let listener = std::net::TcpListener::bind(&args.listen)?;
-    let node = Node::builder(NodeConfig::worker(args.name.clone(), args.master, cookie))
-        .functions(functions())
-        .listener(listener)
-        .start()
-        .await?;
-    eprintln!(
-        "{} joined the pool at {}; Ctrl-C stops it",
-        args.name,
-        node.addr()
-    );
-    tokio::signal::ctrl_c().await?;
-    node.shutdown().await;
-    Ok(())
+fn main() -> ExitCode {
+    Worker::new().functions(functions()).main()
 }

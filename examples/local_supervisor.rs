@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use pool_proto::{NodeId, Strategy};
-use supervisor::supervisor::{self as sup, Child, Spec};
-use supervisor::{Envelope, ExitReason, Runtime};
+use pool_worker::prelude::*;
+use pool_worker::supervisor as sup;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -15,11 +15,10 @@
 mod primes;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use pool_worker::{Node, NodeConfig, Spawn};
+use pool_worker::prelude::*;
 
 use primes::{Found, Range, SEARCH};
 
@@ -31,32 +30,15 @@ struct Args {
     /// Into how many parts to split the range.
     #[arg(long, default_value_t = 16)]
     parts: u64,
-    /// The master's address.
-    #[arg(long, env = "POOL_MASTER", default_value = "127.0.0.1:7400")]
-    master: String,
-    /// The cookie file (else POOL_COOKIE, else ~/.spawnpool/cookie).
-    #[arg(long, env = "POOL_COOKIE_FILE")]
-    cookie_file: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let env_cookie = std::env::var("POOL_COOKIE").ok();
-    let cookie = pool_proto::cookie::resolve_cookie(
-        args.cookie_file.as_deref(),
-        env_cookie.as_deref(),
-        home.as_deref(),
-    )?;
-    // A hidden node: it spawns on the workers but never hosts their work.
-    let node = Node::builder(NodeConfig::hidden(
-        format!("prime-search-{}", std::process::id()),
-        args.master,
-        cookie,
-    ))
-    .start()
-    .await?;
+    // A client (a hidden node): it spawns on the workers but never hosts
+    // their work. The master, cookie and TLS files come from POOL_MASTER,
+    // POOL_COOKIE / POOL_COOKIE_FILE / ~/.spawnpool/cookie and POOL_TLS_*.
+    let node = Client::new().name_prefix("prime-search").connect().await?;
     let pool = node.pool();
 
     let t = Instant::now();

@@ -19,8 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use pool_proto::tree::parse_tree_file;
 use pool_proto::{ExitReason, NodeId, Pid, Strategy, TreeView};
-use supervisor::supervisor as sup;
-use supervisor::{Functions, Runtime};
+use supervisor::{self as sup, Functions, Runtime};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -31,7 +31,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use pool_proto::Pid;
-use pool_worker::{Node, NodeConfig, Pool};
+use pool_worker::{Client, Pool};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
@@ -133,20 +133,12 @@ async fn spawn_session(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let env_cookie = std::env::var("POOL_COOKIE").ok();
-    let cookie = pool_proto::cookie::resolve_cookie(
-        args.cookie_file.as_deref(),
-        env_cookie.as_deref(),
-        home.as_deref(),
-    )?;
-    let node = Node::builder(NodeConfig::hidden(
-        format!("web-{}", std::process::id()),
-        args.master,
-        cookie,
-    ))
-    .start()
-    .await?;
+    // A client: TLS files from POOL_TLS_*, a unique name web-HOST-PID-RANDOM.
+    let mut client = Client::new().name_prefix("web").master(args.master);
+    if let Some(file) = args.cookie_file {
+        client = client.cookie_file(file);
+    }
+    let node = client.connect().await?;
     let app = Arc::new(App {
         pool: node.pool(),
         sessions: Mutex::new(HashMap::new()),

@@ -79,15 +79,18 @@ pub enum Error {
         theirs: u32,
     },
 
-    /// The peer failed the cookie challenge (or refused ours). A replayed
-    /// handshake fails here too: its recorded proof answers another
-    /// connection's nonce, and the two cannot be told apart.
+    /// The peer's cookie proof did not match ours, or the peer refused
+    /// ours: the two nodes have different cookies. (A replayed handshake
+    /// fails here too: its recorded proof answers another connection's
+    /// nonce, and the two cannot be told apart.)
     #[error(
-        "the peer {peer} failed the cookie challenge (a different cookie, or a replayed handshake whose proof answers another connection's nonce): make POOL_COOKIE or ~/.spawnpool/cookie (or --cookie-file) the same on both nodes"
+        "the cookies differ (this node's cookie from {cookie_from}; the peer {peer} proved another, or replayed a handshake recorded elsewhere): give every node and client the same cookie, with POOL_COOKIE, --cookie-file or ~/.spawnpool/cookie"
     )]
     BadCookie {
         /// Who the peer said it was, as far as we know.
         peer: String,
+        /// Where this node's cookie came from (a path, or `POOL_COOKIE`).
+        cookie_from: String,
     },
 
     /// The handshake did not complete in time.
@@ -205,6 +208,22 @@ pub enum Error {
     )]
     PeerSpeaksTls,
 
+    /// The peer answered in HTTP: the address is an HTTP port (the
+    /// master's, 7401 by default), not a node port.
+    #[error(
+        "{addr} answered in HTTP: --master takes the master's node port (its --listen, 7400 by default), not its HTTP port (--http, 7401 by default)"
+    )]
+    PeerSpeaksHttp {
+        /// The address dialled (`the peer` where it is not known).
+        addr: String,
+    },
+
+    /// The peer sent an HTTP request to a node port.
+    #[error(
+        "the peer sent an HTTP request to a node port: this port speaks the Spawnpool protocol; the master's HTTP API is on its --http port (7401 by default)"
+    )]
+    HttpRequest,
+
     /// A pid, node id or reference in text form did not parse.
     #[error(transparent)]
     InvalidId(#[from] ParseIdError),
@@ -249,6 +268,8 @@ impl Error {
         matches!(
             self,
             Error::FrameTooLarge { .. }
+                | Error::PeerSpeaksHttp { .. }
+                | Error::HttpRequest
                 | Error::Decode { .. }
                 | Error::TrailingBytes { .. }
                 | Error::Truncated { .. }

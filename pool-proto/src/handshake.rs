@@ -65,13 +65,27 @@ const MAC_LABEL: &[u8] = b"spawnpool handshake v1";
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The shared secret. Cheap to clone; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Cookie(Arc<[u8]>);
+/// The shared secret, and where it came from (a file or `POOL_COOKIE`),
+/// so that a refused handshake can say which cookie this node used. Cheap
+/// to clone; the secret is never printed. Two cookies are equal when their
+/// secrets are, wherever they came from.
+#[derive(Clone)]
+pub struct Cookie {
+    secret: Arc<[u8]>,
+    from: Arc<str>,
+}
+
+impl PartialEq for Cookie {
+    fn eq(&self, other: &Self) -> bool {
+        self.secret == other.secret
+    }
+}
+
+impl Eq for Cookie {}
 
 impl Cookie {
     /// A cookie from its secret bytes (surrounding whitespace is not part
-    /// of it). Fails if nothing is left.
+    /// of it), read from `from`. Fails if nothing is left.
     pub fn new(secret: impl AsRef<[u8]>, from: &str) -> Result<Self, Error> {
         let s = secret.as_ref().trim_ascii();
         if s.is_empty() {
@@ -79,18 +93,26 @@ impl Cookie {
                 from: from.to_owned(),
             });
         }
-        Ok(Cookie(Arc::from(s)))
+        Ok(Cookie {
+            secret: Arc::from(s),
+            from: Arc::from(from),
+        })
     }
 
     /// The secret bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.secret
+    }
+
+    /// Where the cookie came from: a file's path or `POOL_COOKIE`.
+    pub fn source(&self) -> &str {
+        &self.from
     }
 }
 
 impl fmt::Debug for Cookie {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Cookie(<redacted>)")
+        write!(f, "Cookie(<redacted> from {})", self.from)
     }
 }
 
@@ -274,16 +296,22 @@ fn fail(error: Error) -> Step {
     }
 }
 
+/// The peer's proof does not match `cookie`: the cookies differ.
+fn bad_cookie(peer: String, cookie: &Cookie) -> Error {
+    Error::BadCookie {
+        peer,
+        cookie_from: cookie.source().to_owned(),
+    }
+}
+
 /// An error for a `Refused` received from the peer.
-fn refused_error(reason: RefuseReason, peer: &str) -> Error {
+fn refused_error(reason: RefuseReason, peer: &str, cookie: &Cookie) -> Error {
     match reason {
         RefuseReason::VersionMismatch { version } => Error::VersionMismatch {
             ours: PROTOCOL_VERSION,
             theirs: version,
         },
-        RefuseReason::BadCookie => Error::BadCookie {
-            peer: peer.to_owned(),
-        },
+        RefuseReason::BadCookie => bad_cookie(peer.to_owned(), cookie),
         RefuseReason::Other(reason) => Error::Refused { reason },
     }
 }
@@ -354,7 +382,7 @@ impl Initiator {
         match (state, msg) {
             (_, HandshakeMsg::Refused(reason)) => Step::Failed {
                 send: None,
-                error: refused_error(reason, "the responder"),
+                error: refused_error(reason, "the responder", &self.cookie),
             },
             (
                 InitState::AwaitChallenge,
@@ -389,9 +417,7 @@ impl Initiator {
                     &id,
                 );
                 if expected.verify_slice(&their_proof).is_err() {
-                    return fail(Error::BadCookie {
-                        peer: id.to_string(),
-                    });
+                    return fail(bad_cookie(id.to_string(), &self.cookie));
                 }
                 let mine = proof(
                     &self.cookie,
@@ -467,7 +493,7 @@ impl Responder {
         match (state, msg) {
             (_, HandshakeMsg::Refused(reason)) => Step::Failed {
                 send: None,
-                error: refused_error(reason, "the initiator"),
+                error: refused_error(reason, "the initiator", &self.cookie),
             },
             (RespState::AwaitHello, HandshakeMsg::Hello { version, id, nonce }) => {
                 if version != PROTOCOL_VERSION {
@@ -518,9 +544,7 @@ impl Responder {
                     &self.me,
                 );
                 if expected.verify_slice(&theirs).is_err() {
-                    return fail(Error::BadCookie {
-                        peer: peer.to_string(),
-                    });
+                    return fail(bad_cookie(peer.to_string(), &self.cookie));
                 }
                 Step::Done {
                     send: Some(HandshakeMsg::Accepted),
@@ -649,15 +673,38 @@ where
 /// With the `tls` feature, an I/O error that is really a TLS alert (with
 /// TLS 1.3 the client learns that the server refused its certificate only
 /// on its first read, i.e. here) becomes an explained [`Error::Tls`].
+///
+/// A length prefix that reads as ASCII `HTTP` is the status line of an
+/// HTTP server (the peer is the master's HTTP port, not its node port),
+/// and one that reads as an HTTP method is a browser or curl at a node
+/// port: both are said as such.
 fn tls_hint(e: Error, stage: &'static str) -> Error {
     match e {
         Error::FrameTooLarge { len, .. } if looks_like_tls(len) => Error::PeerSpeaksTls,
+        Error::FrameTooLarge { len, .. } if http_prefix(len) == Some(true) => {
+            Error::PeerSpeaksHttp {
+                addr: "the peer".to_owned(),
+            }
+        }
+        Error::FrameTooLarge { len, .. } if http_prefix(len) == Some(false) => Error::HttpRequest,
         #[cfg(feature = "tls")]
         Error::Io(io) => Error::from_tls_io(stage, io),
         other => {
             let _ = stage;
             other
         }
+    }
+}
+
+/// `Some(true)` if the 4-byte length prefix is `HTTP` (a response's
+/// status line), `Some(false)` if it starts an HTTP request, else `None`.
+fn http_prefix(prefix: u64) -> Option<bool> {
+    let bytes = u32::try_from(prefix).ok()?.to_be_bytes();
+    match &bytes {
+        b"HTTP" => Some(true),
+        b"GET " | b"POST" | b"PUT " | b"HEAD" | b"DELE" | b"OPTI" | b"PATC" | b"CONN" | b"TRAC"
+        | b"PRI " => Some(false),
+        _ => None,
     }
 }
 

@@ -45,6 +45,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+mod provider;
+
 use crate::error::Error;
 use crate::handshake::{self, Connection, Cookie, HandshakeConfig, Identity};
 
@@ -389,7 +391,7 @@ impl TlsConfig {
             })?;
         }
         let roots = Arc::new(roots);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider::ring_provider());
 
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             roots.clone(),
@@ -546,7 +548,13 @@ where
     let (stream, rest) = tls_within(config, connect(tls, io, addr)).await?;
     handshake::initiate(stream, me, cookie, &rest)
         .await
-        .map_err(|e| full_timeout(e, config))
+        .map_err(|e| match e {
+            // The handshake does not know the address; the error names it.
+            Error::PeerSpeaksHttp { .. } => Error::PeerSpeaksHttp {
+                addr: addr.to_owned(),
+            },
+            e => full_timeout(e, config),
+        })
 }
 
 /// Refuses a connection politely: completes TLS (when set), sends a

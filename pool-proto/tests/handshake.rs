@@ -835,3 +835,82 @@ fn messages_out_of_order_are_protocol_errors() {
         "a machine that failed must not accept later: {step:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Peers that speak HTTP, and the cookie's source.
+
+/// An initiator whose peer answers with an HTTP status line (the master's
+/// HTTP port given as its node port) fails with `PeerSpeaksHttp`, whose
+/// message says which port `--master` takes, instead of a frame of
+/// 1213486160 bytes (the bytes "HTTP" read as a length).
+#[tokio::test]
+async fn an_http_answer_is_said_as_http() {
+    let (a_io, mut b_io) = duplex(PIPE);
+    let http = async move {
+        b_io.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .expect("the pipe takes the answer");
+        b_io
+    };
+    let (initiated, _b) = tokio::join!(
+        initiate_as(a_io, worker(), cookie("c"), HandshakeConfig::default()),
+        http
+    );
+    match initiated {
+        Err(e @ Error::PeerSpeaksHttp { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains("answered in HTTP"), "{text}");
+            assert!(text.contains("--master"), "{text}");
+            assert!(!text.contains("1213486160"), "{text}");
+        }
+        other => panic!("expected PeerSpeaksHttp, got {other:?}"),
+    }
+}
+
+/// A responder that receives an HTTP request (curl or a browser at a node
+/// port) fails with `HttpRequest`, which says where the HTTP API is.
+#[tokio::test]
+async fn an_http_request_at_a_node_port_is_said_as_http() {
+    let (mut a_io, b_io) = duplex(PIPE);
+    let request = async move {
+        a_io.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("the pipe takes the request");
+        a_io
+    };
+    let (responded, _a) = tokio::join!(
+        respond_as(b_io, master(), cookie("c"), HandshakeConfig::default()),
+        request
+    );
+    match responded {
+        Err(e @ Error::HttpRequest) => assert!(e.to_string().contains("--http"), "{e}"),
+        other => panic!("expected HttpRequest, got {other:?}"),
+    }
+}
+
+/// A wrong cookie is said as "the cookies differ" on both sides, each
+/// naming where its own cookie came from.
+#[tokio::test]
+async fn a_wrong_cookie_names_each_sides_cookie_source() {
+    let (a_io, b_io) = duplex(PIPE);
+    let config = HandshakeConfig::default();
+    let ours = Cookie::new("one", "/etc/a/cookie").unwrap();
+    let theirs = Cookie::new("two", "POOL_COOKIE").unwrap();
+    let (initiated, responded) = tokio::join!(
+        initiate_as(a_io, worker(), ours, config.clone()),
+        respond_as(b_io, master(), theirs, config.clone())
+    );
+    let text = |r: Result<_, Error>| match r {
+        Err(e @ Error::BadCookie { .. }) => e.to_string(),
+        other => panic!("expected BadCookie, got {:?}", other.map(|_| ())),
+    };
+    let (i, r) = (text(initiated.map(|_| ())), text(responded.map(|_| ())));
+    assert!(
+        i.contains("the cookies differ") && i.contains("from /etc/a/cookie"),
+        "{i}"
+    );
+    assert!(
+        r.contains("the cookies differ") && r.contains("from POOL_COOKIE"),
+        "{r}"
+    );
+}

@@ -29,22 +29,72 @@
 //!   sampling), `local` (what this node says about its own processes),
 //!   `tasks` (where tasks run, tracked, and the root token).
 //! - [`error`] — [`Error`].
+//! - [`client`] — [`Client`]: join as a client from the standard sources
+//!   (`POOL_MASTER`, the cookie, `POOL_TLS_*`) under a unique name.
+//! - `cli` (feature `cli`) — `cli::Worker`: the stock worker's command
+//!   line (flags, `POOL_*` variables, config file, logging, signals) for a
+//!   binary of your own; the stock `pool-worker` is built on it.
+//! - [`prelude`] — what a program needs, in one `use`.
+//!
+//! # Features
+//!
+//! None by default: the library alone needs no command-line crates.
+//! `cli` adds `cli::Worker` (clap, toml, tracing-subscriber); `bins`
+//! builds the stock `pool-worker` and `poolctl` binaries.
+//!
+//! This crate re-exports [`pool_proto`] and [`supervisor`], so a program
+//! depends on `pool-worker` alone.
 //!
 //! Dialing and accepting go through `pool_proto::transport`: TCP in the
 //! binaries, an in-memory network in `tests/`, where
 //! [`NodeBuilder::on_current_runtime`] lets one test run a whole pool on
 //! paused time.
 //!
-//! # Example
+//! # Examples
 //!
-//! A worker with one function of its own, joining a running master:
+//! A client: spawn a function somewhere in the pool and wait for its end.
+//! The master's address, the cookie and the TLS files come from the
+//! standard sources (`POOL_MASTER`, `POOL_COOKIE`, `~/.spawnpool/cookie`,
+//! `POOL_TLS_*`):
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), pool_worker::Error> {
-//! use pool_worker::{Node, NodeConfig};
+//! use pool_worker::prelude::*;
 //!
-//! let cookie = pool_proto::cookie::resolve_cookie(None, None, std::env::var_os("HOME").as_deref().map(std::path::Path::new))?;
-//! let mut functions = supervisor::Functions::new();
+//! let client = Client::new().connect().await?;
+//! let (spawned, reason, result) = client
+//!     .pool()
+//!     .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50})))
+//!     .await?;
+//! println!("{} on {}: {reason}, {:?}", spawned.pid, spawned.node, result.map(|m| m.take::<u64>()));
+//! client.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! A worker with a function of its own and every flag of the stock worker
+//! (feature `cli`; `examples/custom_worker.rs` is a whole one):
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//! use pool_worker::prelude::*;
+//!
+//! # #[cfg(not(feature = "cli"))] fn main() {}
+//! # #[cfg(feature = "cli")]
+//! fn main() -> ExitCode {
+//!     let mut functions = Functions::new();
+//!     functions.register("square", |_ctx, n: i64| async move { Ok::<_, String>(n * n) });
+//!     Worker::new().functions(functions).main()
+//! }
+//! ```
+//!
+//! A node in-process, its settings given in code:
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), pool_worker::Error> {
+//! use pool_worker::prelude::*;
+//!
+//! let cookie = pool_worker::client::standard_cookie(None)?;
+//! let mut functions = Functions::new();
 //! functions.register("square", |_ctx, n: i64| async move { Ok::<_, String>(n * n) });
 //! let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
 //! let node = Node::builder(NodeConfig::worker("w1", "127.0.0.1:7400", cookie))
@@ -61,6 +111,9 @@
 //! ```
 
 pub mod builtins;
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod client;
 pub mod config;
 mod conn;
 pub mod error;
@@ -77,10 +130,15 @@ mod peer_guard;
 mod placer;
 pub mod pool;
 mod reach;
+pub mod prelude;
 mod route;
 mod tasks;
 
+pub use client::{Client, connect};
 pub use config::NodeConfig;
 pub use error::{Error, Result};
 pub use node::{Node, NodeBuilder, NodeHandle};
 pub use pool::{Pool, Run, Spawn, SpawnProblem, Spawned, Target};
+
+pub use pool_proto;
+pub use supervisor;

@@ -374,6 +374,7 @@ fn failure_of(e: &Error) -> Failure {
             pool_proto::Error::BadCookie { .. }
                 | pool_proto::Error::VersionMismatch { .. }
                 | pool_proto::Error::PeerSpeaksTls
+                | pool_proto::Error::PeerSpeaksHttp { .. }
                 | pool_proto::Error::Tls {
                     permanent: true,
                     ..

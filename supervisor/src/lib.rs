@@ -82,10 +82,10 @@ pub use runtime::signals::ExitOutcome;
 pub use runtime::spawn::SpawnOpts;
 pub use runtime::{ProcessSnapshot, Runtime, RuntimeBuilder, RuntimeEvent};
 pub use supervisor::{
-    Child, ChildCounts, ChildInfo, ChildKey, ChildPid, SUPERVISOR_FUNCTION, Spec, Started,
-    count_children, delete_child, get_childspec, inspect, register_supervisor_function,
-    restart_child, start, start_child, start_dynamic_child, start_link, start_link_named,
-    start_named, start_tree, stop, terminate_child, which_children,
+    Child, ChildCounts, ChildFn, ChildInfo, ChildKey, ChildPid, CustomStart, SUPERVISOR_FUNCTION,
+    Spec, Started, count_children, delete_child, get_childspec, inspect,
+    register_supervisor_function, restart_child, start, start_child, start_dynamic_child,
+    start_link, start_link_named, start_named, start_tree, stop, terminate_child, which_children,
 };
 
 pub use pool_proto::{

@@ -140,8 +140,51 @@ fn read_trees(paths: &[PathBuf]) -> anyhow::Result<Vec<BootTree>> {
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line (`what: cause: what to do`), not anyhow's
+            // `Caused by:` block: the message of each error already says
+            // what to do.
+            let text = format!("{e:#}");
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("pool-master: {}", line.join("; "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A clap outcome: `--help` and `--version` as clap prints them (exit 0),
+/// a usage error in one line without the usage block (exit 2).
+fn usage_exit(e: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect();
+    eprintln!("pool-master: {}; see `pool-master --help`", parts.join(" "));
+    std::process::ExitCode::from(2)
+}
+
+/// The master from `cli` until it stops.
+fn run(cli: Cli) -> anyhow::Result<()> {
     let (file, unknown) = match &cli.config {
         Some(path) => load_file(path)?,
         None => (FileConfig::default(), Vec::new()),

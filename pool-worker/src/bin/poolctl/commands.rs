@@ -2,13 +2,12 @@
 //! node.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use pool_proto::{
     ExitReason, LabelReq, NodeId, Pid, PlaceQuery, ProcStatus, TraceHex, TraceId, TreeView,
 };
-use pool_worker::{Node, NodeConfig, NodeHandle, Pool, Run, Spawn};
+use pool_worker::{Client, NodeHandle, Pool, Run, Spawn, Spawned};
 use serde_json::{Value, json};
 
 use crate::output::{self, Table, age, status};
@@ -57,33 +56,23 @@ fn parse_labels(items: &[String]) -> Result<Vec<LabelReq>, Failure> {
         .collect()
 }
 
+/// Joins as a hidden node named `poolctl-HOST-PID-RANDOM`, from the
+/// flags (each of which also reads its `POOL_*` variable).
 async fn connect(cli: &Cli) -> Result<NodeHandle, Failure> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let env_cookie = std::env::var("POOL_COOKIE").ok();
-    let cookie = pool_proto::cookie::resolve_cookie(
-        cli.cookie_file.as_deref(),
-        env_cookie.as_deref(),
-        home.as_deref(),
-    )
-    .map_err(|e| failed(e.to_string()))?;
-    let name = format!(
-        "poolctl-{}-{:04x}",
-        std::process::id(),
-        rand::random::<u16>()
-    );
-    let mut config = NodeConfig::hidden(name, cli.master.clone(), cookie);
-    config.tls = pool_proto::tls::TlsFiles {
-        cert: cli.tls_cert.clone(),
-        key: cli.tls_key.clone(),
-        ca: cli.tls_ca.clone(),
+    let mut client = Client::new()
+        .name_prefix("poolctl")
+        .master(cli.master.clone())
+        .tls_files(pool_proto::tls::TlsFiles {
+            cert: cli.tls_cert.clone(),
+            key: cli.tls_key.clone(),
+            ca: cli.tls_ca.clone(),
+        })
+        .max_frame(cli.max_frame)
+        .connect_timeout(cli.connect_timeout);
+    if let Some(file) = &cli.cookie_file {
+        client = client.cookie_file(file);
     }
-    .load()
-    .map_err(|e| failed(e.to_string()))?;
-    config.max_frame_len = cli.max_frame;
-    config.handshake_timeout = cli.connect_timeout;
-    config.request_timeout = cli.connect_timeout.max(Duration::from_secs(10));
-    config.stop_timeout = Duration::from_secs(5);
-    Node::builder(config).start().await.map_err(Failure::from)
+    client.connect().await.map_err(Failure::from)
 }
 
 /// Runs the command of `cli`.
@@ -144,6 +133,7 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             key,
             labels,
             wait,
+            timeout,
             count,
             trace,
         } => {
@@ -159,10 +149,11 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             if *count == 0 {
                 return Err(usage("--count must be at least 1"));
             }
+            let wait = wait.then_some(*timeout);
             if *count == 1 {
-                spawn_one(cli, pool, spec, *wait).await
+                spawn_one(cli, pool, spec, wait).await
             } else {
-                spawn_many(cli, pool, spec, *wait, *count).await
+                spawn_many(cli, pool, spec, wait, *count).await
             }
         }
         Command::Ps { node } => ps(cli, pool, node.as_deref()).await,
@@ -345,8 +336,84 @@ fn result_json(result: Option<supervisor::Message>) -> Value {
     result.and_then(|m| m.to_json().ok()).unwrap_or(Value::Null)
 }
 
-async fn spawn_one(cli: &Cli, pool: &Pool, spec: Spawn, wait: bool) -> Result<(), Failure> {
-    if !wait {
+/// How a spawn waited for (`--wait`) went.
+enum Waited {
+    /// The process ended: how, and its result.
+    Ended(Spawned, ExitReason, Option<supervisor::Message>),
+    /// `--timeout` expired first; the process goes on running.
+    Running(Spawned),
+}
+
+/// Spawns and waits for the process to end, for at most `limit` if given
+/// (a local process spawns it monitored, reports the pid at once, then its
+/// exit).
+async fn run_until(pool: &Pool, spec: Spawn, limit: Option<Duration>) -> Result<Waited, Failure> {
+    let Some(limit) = limit else {
+        let Run {
+            spawned,
+            reason,
+            result,
+            ..
+        } = pool.run_spec(spec).await?;
+        return Ok(Waited::Ended(spawned, reason, result));
+    };
+    let deadline = tokio::time::Instant::now() + limit;
+    let (spawned_tx, spawned_rx) = tokio::sync::oneshot::channel();
+    let (down_tx, down_rx) = tokio::sync::oneshot::channel();
+    let p = pool.clone();
+    pool.runtime().spawn(move |mut ctx| async move {
+        let me = ctx.pid();
+        match p.spawn(spec.monitor(me)).await {
+            Err(e) => {
+                let _ = spawned_tx.send(Err(e));
+            }
+            Ok(s) => {
+                let mref = s.mref;
+                let _ = spawned_tx.send(Ok(s));
+                if let Some(mref) = mref {
+                    let down = ctx.wait_down(mref, None).await;
+                    let _ = down_tx.send(down);
+                }
+            }
+        }
+    });
+    let expired = || {
+        failed(format!(
+            "the spawn was not answered within --timeout {}: the pool is busy or the master unreachable; try a longer --timeout",
+            pool_proto::format_duration(limit)
+        ))
+    };
+    let s = match tokio::time::timeout_at(deadline, spawned_rx).await {
+        Err(_) => return Err(expired()),
+        Ok(Err(_)) => return Err(Failure::from(pool_worker::Error::ShuttingDown)),
+        Ok(Ok(spawned)) => spawned?,
+    };
+    match tokio::time::timeout_at(deadline, down_rx).await {
+        Err(_) => Ok(Waited::Running(s)),
+        Ok(Ok(Some(d))) => Ok(Waited::Ended(s, d.reason, d.result)),
+        Ok(_) => Ok(Waited::Ended(s, ExitReason::Killed, None)),
+    }
+}
+
+/// The error of a `--wait --timeout` that expired with `s` still running.
+fn still_running(s: &Spawned, limit: Option<Duration>) -> String {
+    format!(
+        "{} on {} is still running after --timeout {}: it goes on running; `poolctl kill {}` stops it",
+        s.pid,
+        s.node,
+        limit.map(pool_proto::format_duration).unwrap_or_default(),
+        s.pid
+    )
+}
+
+/// `wait`: `None` without `--wait`, else `Some(--timeout)`.
+async fn spawn_one(
+    cli: &Cli,
+    pool: &Pool,
+    spec: Spawn,
+    wait: Option<Option<Duration>>,
+) -> Result<(), Failure> {
+    let Some(limit) = wait else {
         let s = pool.spawn(spec).await?;
         if cli.json {
             output::json(&json!({"pid": s.pid, "node": s.node}));
@@ -354,13 +421,19 @@ async fn spawn_one(cli: &Cli, pool: &Pool, spec: Spawn, wait: bool) -> Result<()
             output::line(s.pid);
         }
         return Ok(());
-    }
-    let Run {
-        spawned: s,
-        reason,
-        result,
-        ..
-    } = pool.run_spec(spec).await?;
+    };
+    let (s, reason, result) = match run_until(pool, spec, limit).await? {
+        Waited::Ended(s, reason, result) => (s, reason, result),
+        Waited::Running(s) => {
+            if cli.json {
+                output::json(&json!({"pid": s.pid, "node": s.node, "running": true}));
+            } else {
+                output::line(s.pid);
+                output::line(format!("node: {}", s.node));
+            }
+            return Err(failed(still_running(&s, limit)));
+        }
+    };
     let result = result_json(result);
     if cli.json {
         output::json(&json!({"pid": s.pid, "node": s.node, "reason": reason, "result": result}));
@@ -380,12 +453,13 @@ async fn spawn_one(cli: &Cli, pool: &Pool, spec: Spawn, wait: bool) -> Result<()
 }
 
 /// Spawns `count` copies, a few at a time, with a progress bar on a
-/// terminal; ends with where they ran and (with --wait) how they exited.
+/// terminal; ends with the pids, where they ran and (with --wait) how
+/// they exited. `wait`: `None` without `--wait`, else `Some(--timeout)`.
 async fn spawn_many(
     cli: &Cli,
     pool: &Pool,
     spec: Spawn,
-    wait: bool,
+    wait: Option<Option<Duration>>,
     count: u32,
 ) -> Result<(), Failure> {
     use futures_util::StreamExt;
@@ -398,7 +472,7 @@ async fn spawn_many(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    bar.set_message(if wait {
+    bar.set_message(if wait.is_some() {
         "spawned and finished"
     } else {
         "spawned"
@@ -408,15 +482,22 @@ async fn spawn_many(
             let spec = spec.clone();
             let bar = bar.clone();
             async move {
-                let r = if wait {
-                    pool.run_spec(spec).await.map(|run| {
-                        json!({"pid": run.spawned.pid, "node": run.spawned.node, "reason": run.reason, "result": result_json(run.result)})
-                    })
-                } else {
-                    pool.spawn(spec).await.map(|s| json!({"pid": s.pid, "node": s.node}))
+                let r = match wait {
+                    Some(limit) => match run_until(pool, spec, limit).await {
+                        Ok(Waited::Ended(s, reason, result)) => Ok(
+                            json!({"pid": s.pid, "node": s.node, "reason": reason, "result": result_json(result)}),
+                        ),
+                        Ok(Waited::Running(s)) => Err(still_running(&s, limit)),
+                        Err(Failure::Failed(e) | Failure::Usage(e)) => Err(e),
+                    },
+                    None => pool
+                        .spawn(spec)
+                        .await
+                        .map(|s| json!({"pid": s.pid, "node": s.node}))
+                        .map_err(|e| e.to_string()),
                 };
                 bar.inc(1);
-                r.map_err(|e| e.to_string())
+                r
             }
         })
         .buffer_unordered(64)
@@ -447,13 +528,29 @@ async fn spawn_many(
             &json!({"spawned": ok, "by_node": by_node, "by_reason": by_reason, "errors": errors}),
         );
     } else {
+        let mut t = if wait.is_some() {
+            Table::new(&["pid", "node", "exit"])
+        } else {
+            Table::new(&["pid", "node"])
+        };
+        for v in &ok {
+            let mut row = vec![
+                v["pid"].as_str().unwrap_or("?").to_owned(),
+                v["node"].as_str().unwrap_or("?").to_owned(),
+            ];
+            if let Some(reason) = v.get("reason").and_then(Value::as_str) {
+                row.push(reason.to_owned());
+            }
+            t.row(row);
+        }
+        t.print();
         output::line(format!("{} of {count} spawned", ok.len()));
         let mut t = Table::new(&["node", "processes"]);
         for (n, c) in &by_node {
             t.row(vec![n.clone(), c.to_string()]);
         }
         t.print();
-        if wait {
+        if wait.is_some() {
             let mut t = Table::new(&["exit", "processes"]);
             for (r, c) in &by_reason {
                 t.row(vec![r.clone(), c.to_string()]);

@@ -141,7 +141,12 @@ pub(crate) enum Command {
         /// Wait for the process to end and print its exit reason and result.
         #[arg(long)]
         wait: bool,
-        /// Spawn this many (a progress bar on a terminal, then a summary).
+        /// With --wait: give up after this long, e.g. 30s (exit 1; the
+        /// process goes on running).
+        #[arg(long, value_name = "DUR", requires = "wait", value_parser = parse_dur)]
+        timeout: Option<std::time::Duration>,
+        /// Spawn this many (a progress bar on a terminal, then the pids and
+        /// a summary).
         #[arg(long, default_value_t = 1)]
         count: u32,
         /// Trace this request across nodes (`trace=<hex>` in every log);
@@ -232,23 +237,6 @@ pub(crate) enum TreeCommand {
     },
 }
 
-/// A clap error as one line (DESIGN.md: errors go to stderr in one line
-/// that says what to do): its message lines, without the usage block.
-fn one_line_usage_error(e: &clap::Error) -> String {
-    let text = e.to_string();
-    let mut parts: Vec<&str> = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with("Usage:") || line.starts_with("For more information") {
-            break;
-        }
-        if !line.is_empty() {
-            parts.push(line.strip_prefix("error: ").unwrap_or(line));
-        }
-    }
-    format!("{}; see `poolctl --help`", parts.join(" "))
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -265,42 +253,32 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(2);
             }
-            eprintln!("poolctl: {}", one_line_usage_error(&e));
+            eprintln!(
+                "poolctl: {}",
+                pool_worker::cli::one_line_usage_error(&e, "poolctl")
+            );
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    // Colours only on a terminal, so that `grep trace=<hex>` finds the
-    // fields in a captured log.
-    use std::io::IsTerminal as _;
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    if cli.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    pool_worker::cli::init_logging("error", cli.log_json);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("poolctl: cannot start: {e}");
+            eprintln!("poolctl: cannot start the async runtime: {e}; check the process limits");
             return ExitCode::FAILURE;
         }
     };
     match rt.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(commands::Failure::Usage(msg)) => {
-            eprintln!("poolctl: {msg}");
+            eprintln!("poolctl: {}", pool_worker::cli::one_line(&msg));
             ExitCode::from(2)
         }
         Err(commands::Failure::Failed(msg)) => {
-            eprintln!("poolctl: {msg}");
+            eprintln!("poolctl: {}", pool_worker::cli::one_line(&msg));
             ExitCode::FAILURE
         }
     }
