@@ -642,7 +642,6 @@ pub struct UnreachableFrom {
     pub since_ms: u64,
 }
 
-
 /// Cumulative counts of how processes ended on a node and of the spawn
 /// requests it refused, by a small fixed set of reason classes (so that
 /// metrics built from them have bounded label values).

@@ -129,8 +129,8 @@ mod peer;
 mod peer_guard;
 mod placer;
 pub mod pool;
-mod reach;
 pub mod prelude;
+mod reach;
 mod route;
 mod tasks;
 

@@ -350,15 +350,18 @@ impl Peers {
             // but never answers) ends the attempt at once, and its frames
             // with it. So does the node's stop (the queue's token is a
             // child of the node's).
+            // The address dialled (none if the NodeUp never came), and
+            // the outcome.
             let dial = async {
                 let info = match info {
                     Some(info) => info,
-                    None => peers
-                        .await_worker(node)
-                        .await
-                        .ok_or(crate::Error::Unreachable { node })?,
+                    None => match peers.await_worker(node).await {
+                        Some(info) => info,
+                        None => return (None, Err(crate::Error::Unreachable { node })),
+                    },
                 };
-                peers.connect(node, &info.addr).await
+                let r = peers.connect(node, &info.addr).await;
+                (Some(info.addr), r)
             };
             let connected = tokio::select! {
                 r = dial => r,
@@ -369,6 +372,7 @@ impl Peers {
                     return;
                 }
             };
+            let (addr, connected) = connected;
             match connected {
                 Ok(conn) => {
                     peers.dial_failures.clear(node);
@@ -386,7 +390,10 @@ impl Peers {
                 Err(e) => {
                     // Kept for the errors of what waited on this
                     // connection, and for the master (`poolctl nodes`).
-                    let cause = reach::describe(&info.addr, &e);
+                    let cause = match &addr {
+                        Some(addr) => reach::describe(addr, &e),
+                        None => e.to_string(),
+                    };
                     peers.dial_failures.failed(node, cause.clone());
                     crx.close();
                     peers.peer_lost(node, Some(generation), &CloseReason::Error(cause));

@@ -41,12 +41,12 @@ async fn two_clients_built_the_same_way_connect_at_the_same_time() {
     assert!(c.master.is_live(&a.name) && c.master.is_live(&b.name));
 
     for client in [&ca, &cb] {
-        let (_, reason, _) = client
+        let run = client
             .pool()
-            .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 10})))
+            .run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 10})))
             .await
             .expect("the client spawns on the worker");
-        assert!(reason.is_normal());
+        assert!(run.reason.is_normal());
     }
     ca.shutdown().await;
     cb.shutdown().await;

@@ -114,11 +114,12 @@ fn spawns_and_tree_children_go_only_where_the_function_is() -> Result<()> {
                 .await?;
             ensure!(s.node == "w3", "keyed {key} went to {}", s.node);
         }
-        let (s, reason, result) = pool
-            .run(Spawn::new("wc.count", json!({"text": "a b c"})))
+        let run = pool
+            .run_spec(Spawn::new("wc.count", json!({"text": "a b c"})))
             .await?;
+        let (s, reason) = (&run.spawned, &run.reason);
         ensure!(s.node == "w3" && reason.is_normal(), "{} {reason}", s.node);
-        let words = result.context("no result")?.take::<Value>()?;
+        let words = run.result.context("no result")?.take::<Value>()?;
         ensure!(words == json!({"words": 3}), "{words}");
 
         let e = pool
@@ -133,11 +134,11 @@ fn spawns_and_tree_children_go_only_where_the_function_is() -> Result<()> {
 
         // Labels on top: w3 is zone=a, w1 (zone=a) lacks the function.
         let s = pool
-            .spawn(Spawn::new("wc.count", json!({})).label("zone=a")?)
+            .spawn(Spawn::new("wc.count", json!({})).label("zone=a"))
             .await?;
         ensure!(s.node == "w3", "zone=a went to {}", s.node);
         let e = pool
-            .spawn(Spawn::new("wc.count", json!({})).label("zone=b")?)
+            .spawn(Spawn::new("wc.count", json!({})).label("zone=b"))
             .await
             .expect_err("no zone=b node has wc.count");
         let text = e.to_string();

@@ -114,11 +114,9 @@ async fn a_stop_during_the_start_stops_the_root_when_it_ends() {
         go: go.clone(),
     };
     let apps = hosted_with(Some(Arc::new(placer)));
-    let placed = format!(
-        "[supervisor]\nid = \"a\"\n\n[[supervisor.children]]\nid = \"c\"\n\
-         function = \"builtin.echo\"\nplacement = \"least-loaded\"\n"
-    );
-    let spec = pool_proto::tree::parse_tree_str("t.toml", &placed, |_| true).expect("a tree");
+    let placed = "[supervisor]\nid = \"a\"\n\n[[supervisor.children]]\nid = \"c\"\n\
+         function = \"builtin.echo\"\nplacement = \"least-loaded\"\n";
+    let spec = pool_proto::tree::parse_tree_str("t.toml", placed, |_| true).expect("a tree");
     let start = tokio::spawn({
         let apps = apps.clone();
         async move { apps.start("a".into(), 1, spec).await }

@@ -47,7 +47,7 @@ async fn count(mut ctx: Ctx, args: CountArgs) -> Result<Value, ExitReason> {
         if let Envelope::Call(call) = ctx.recv().await {
             let req = call.msg.take::<Value>().unwrap_or(Value::Null);
             let text = req["text"].as_str().unwrap_or_default().to_owned();
-            ctx.reply_to(call.from, call.mref, words(&text));
+            ctx.reply_to(call.from, call.mref, &words(&text));
         }
     }
 }
