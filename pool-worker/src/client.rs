@@ -78,8 +78,11 @@ pub fn client_name(prefix: &str) -> String {
 /// use pool_worker::prelude::*;
 ///
 /// let client = Client::new().connect().await?;
-/// let (spawned, reason, _) = client.pool().run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50}))).await?;
-/// println!("{} ended: {reason}", spawned.pid);
+/// let run = client
+///     .pool()
+///     .run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50})))
+///     .await?;
+/// println!("{} ended: {}", run.spawned.pid, run.reason);
 /// client.shutdown().await;
 /// # Ok(()) }
 /// ```

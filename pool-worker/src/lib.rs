@@ -62,11 +62,11 @@
 //! use pool_worker::prelude::*;
 //!
 //! let client = Client::new().connect().await?;
-//! let (spawned, reason, result) = client
+//! let run = client
 //!     .pool()
-//!     .run(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50})))
+//!     .run_spec(Spawn::new("builtin.sleep", serde_json::json!({"ms": 50})))
 //!     .await?;
-//! println!("{} on {}: {reason}, {:?}", spawned.pid, spawned.node, result.map(|m| m.take::<u64>()));
+//! println!("{} on {}: {}", run.spawned.pid, run.spawned.node, run.reason);
 //! client.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -103,7 +103,7 @@
 //!     .start()
 //!     .await?;
 //! // Typed: `run` checks the argument and decodes the result as declared.
-//! const SQUARE: supervisor::Function<i64, i64> = supervisor::Function::new("square");
+//! const SQUARE: Function<i64, i64> = Function::new("square");
 //! let squared = node.pool().run(&SQUARE, 7).await?;
 //! println!("7 squared is {squared}");
 //! node.shutdown().await;

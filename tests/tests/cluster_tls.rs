@@ -380,3 +380,71 @@ fn the_cookie_is_still_checked_inside_tls() -> Result<()> {
     wait_nodes(&p.c, &p.ctl, &["w1"])?;
     Ok(())
 }
+
+/// A worker whose certificate does not name the address it advertises
+/// (it listens on 127.0.0.2; its certificate names 127.0.0.1 and
+/// localhost) is up for the master, but its peers cannot connect: once w1
+/// tries, `poolctl nodes` shows w2 unreachable from w1 with the
+/// certificate error naming the address, and a spawn there from poolctl
+/// fails naming the address and the certificate (docs/tls.md).
+#[test]
+fn a_certificate_that_does_not_name_the_address_shows_the_node_unreachable() -> Result<()> {
+    let p = TlsPool::start(&[("test-worker", "w1")])?;
+    let mut c = p.c;
+    let mut cmd = command(&c, "pool-worker");
+    cmd.args(["--master", &c.master_addr, "--name", "w2"])
+        .args(["--listen", "127.0.0.2:0", "--report-interval", "200ms"])
+        .args(p.ca.args("w2", &p.ca)?);
+    c.add_worker("w2", cmd)?;
+    wait_nodes(&c, &p.ctl, &["w1", "w2"])?;
+    let nodes = ctl_json(&c, &p.ctl, &["nodes"])?;
+    let w2 = nodes
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["name"] == "w2"))
+        .context("w2 is listed")?;
+    let w2_id = w2["id"].as_str().context("w2 has an id")?.to_owned();
+
+    // From poolctl: the spawn fails naming the address and the cause.
+    let out = ctl(&c, &p.ctl, &["spawn", "builtin.echo", "{}", "--on", "w2"])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the spawn on w2 worked: {err}");
+    assert!(
+        err.contains("127.0.0.2") && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+
+    // From w1: a call to a process of w2 makes w1 dial it.
+    let args = json!({"pid": format!("<{w2_id}.1>"), "req": {}, "timeout_ms": 2000}).to_string();
+    let _ = ctl(
+        &c,
+        &p.ctl,
+        &["spawn", "test.call", &args, "--on", "w1", "--wait"],
+    )?;
+    let mut last = Value::Null;
+    let from = wait_until(
+        "w2 to show unreachable from w1",
+        Duration::from_secs(20),
+        || {
+            let nodes = ctl_json(&c, &p.ctl, &["nodes"]).ok()?;
+            let w2 = nodes
+                .as_array()?
+                .iter()
+                .find(|n| n["name"] == "w2")?
+                .clone();
+            last = w2.clone();
+            let list = w2["unreachable_from"].as_array()?.clone();
+            (!list.is_empty()).then_some(list)
+        },
+    )
+    .map_err(|e| anyhow!("{e}: w2 is {last}"))?;
+    let entry = from
+        .iter()
+        .find(|u| u["from"] == "w1")
+        .with_context(|| format!("not unreachable from w1: {from:?}"))?;
+    let cause = entry["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("127.0.0.2") && cause.to_lowercase().contains("certificate"),
+        "{entry}"
+    );
+    Ok(())
+}
