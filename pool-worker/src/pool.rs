@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_proto::{
-    AppSummary, ExitReason, LabelReq, NodeId, NodeStatus, Pid, PlaceQuery, Placed, ProcessInfo,
-    Request, Response, SpawnRequest, TraceHex, TraceId, TreeSpec, TreeView,
+    AppSummary, ErrorCode, ExitReason, LabelReq, NodeId, NodeStatus, Pid, PlaceQuery, Placed,
+    ProcessInfo, Request, Response, SpawnRequest, TraceHex, TraceId, TreeSpec, TreeView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -401,9 +401,11 @@ impl Pool {
     }
 
     /// Where `spec` goes, never one of `exclude`. Every placement names
-    /// the function, so the master chooses (or, for a named node, checks)
-    /// only nodes that register it: a spawn the target would refuse fails
-    /// here, before any spawn frame is sent.
+    /// the function, so the master chooses only nodes that register it. A
+    /// named node without labels is taken from the membership, with no
+    /// round trip to the master (the latency path): if it lacks the
+    /// function it refuses the spawn itself, and [`spawn_inner`]
+    /// (Self::spawn_inner) then asks the master which nodes have it.
     async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<NodeId, Error> {
         let query = |node: Option<String>, key: Option<String>| PlaceQuery {
             count: 1,
@@ -431,28 +433,12 @@ impl Pool {
             // This node: its own runtime refuses an unknown function
             // before anything is sent.
             Target::Node(n) if spec.labels.is_empty() && n == &*self.name => Ok(self.id),
-            // A named node: the master checks that it is live, has the
-            // function and the labels (and counts the placement). Without
-            // labels, a name this node does not know fails at once, naming
-            // the live ones.
-            Target::Node(n) => {
-                let known = if spec.labels.is_empty() {
-                    Some(self.node_by_name(n)?)
-                } else {
-                    None
-                };
-                match (self.place(query(Some(n.clone()), None)).await, known) {
-                    (Ok(placed), _) => first(placed),
-                    // No master to ask (cut off, reconnecting): the node is
-                    // still reached through the membership, and refuses a
-                    // function it lacks itself.
-                    (Err(e), Some(id)) if e.code().is_none() => {
-                        tracing::debug!(node = %n, cause = %e, "pinned spawn not checked by the master");
-                        Ok(id)
-                    }
-                    (Err(e), _) => Err(e),
-                }
-            }
+            // A named node, as the membership knows it (a name this node
+            // does not know fails at once, naming the live ones).
+            Target::Node(n) if spec.labels.is_empty() => self.node_by_name(n),
+            // With labels: the master checks that it is live, has the
+            // function and the labels (and counts the placement).
+            Target::Node(n) => first(self.place(query(Some(n.clone()), None)).await?),
             Target::Placed => first(self.place(query(None, None)).await?),
             Target::Key(k) => first(self.place(query(None, Some(k.clone()))).await?),
         }
@@ -507,6 +493,30 @@ impl Pool {
                     let node_name = self.node_name_of(node).unwrap_or_else(|| node.to_string());
                     if let Some(trace) = spec.trace {
                         tracing::info!(trace = %TraceHex(trace), node = %node_name, cause = %e, "spawn failed");
+                    }
+                    // A named node without the function: the master's
+                    // placement error names the nodes that have it (one
+                    // round trip, on this failure path only).
+                    let unknown = matches!(
+                        &e,
+                        Error::Runtime(supervisor::Error::UnknownFunction { .. })
+                    ) || matches!(
+                        &e,
+                        Error::Runtime(supervisor::Error::Remote(r))
+                            if r.code == ErrorCode::UnknownFunction
+                    );
+                    if let (Target::Node(n), true) = (&spec.target, unknown) {
+                        let query = PlaceQuery {
+                            count: 1,
+                            node: Some(n.clone()),
+                            function: Some(spec.function.clone()),
+                            ..PlaceQuery::default()
+                        };
+                        if let Err(better) = self.place(query).await
+                            && better.code().is_some()
+                        {
+                            return Err(better);
+                        }
                     }
                     return Err(match e {
                         Error::Runtime(supervisor::Error::Remote(mut r)) => {
