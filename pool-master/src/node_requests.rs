@@ -370,6 +370,23 @@ pub(crate) async fn list_processes(
     for (link, answer) in links.iter().zip(answers) {
         match answer {
             Ok(Response::Processes(list)) => all.extend(list),
+            // The one node asked for did not answer: say so, rather than
+            // list it as running nothing.
+            other if node.is_some() => {
+                return Err(RemoteError::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "node {} did not list its processes ({}): try again, or check `poolctl nodes`",
+                        link.conn.name,
+                        match other {
+                            Ok(Response::Error(e)) => e.to_string(),
+                            Ok(_) => "an unexpected answer".to_owned(),
+                            Err(RequestError::Closed) => "its connection closed".to_owned(),
+                            Err(RequestError::Timeout) => format!("no answer within {timeout:?}"),
+                        }
+                    ),
+                ));
+            }
             other => {
                 debug!(node = %link.conn.name, answer = ?other, "left out of the process list")
             }

@@ -340,3 +340,33 @@ fn kill_of_a_process_that_does_not_await_is_pending() -> Result<()> {
     })?;
     Ok(())
 }
+
+/// `poolctl ps --node w2` for a worker that does not answer (SIGSTOPped)
+/// fails naming it, instead of printing an empty table; `poolctl place
+/// --function F` keeps to the workers that register F, and says which
+/// function no worker has.
+#[test]
+fn ps_of_a_silent_node_fails_and_place_knows_functions() -> Result<()> {
+    let mut c = Cluster::new()?;
+    c.start_master()?;
+    c.start_worker("w1", &[])?;
+    c.start_test_worker("w2", &[])?;
+    c.wait_nodes(2)?;
+
+    let v = c.poolctl_json(&["place", "--function", "test.unit", "--count", "3"])?;
+    assert_eq!(v["nodes"], json!(["w2", "w2", "w2"]), "{v}");
+    let out = c.poolctl_raw(&["place", "--function", "no.such"])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no.such"), "{err}");
+
+    c.worker("w2").signal(libc::SIGSTOP);
+    let out = c.poolctl_raw(&["ps", "--node", "w2"])?;
+    c.worker("w2").signal(libc::SIGCONT);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "ps of a stopped node succeeded: {err}"
+    );
+    assert!(err.contains("node w2 did not list its processes"), "{err}");
+    Ok(())
+}

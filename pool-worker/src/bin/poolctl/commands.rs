@@ -123,9 +123,12 @@ fn check_args(command: &Command) -> Result<(), Failure> {
 async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
     match &cli.command {
         Command::Nodes => nodes(cli, pool).await,
-        Command::Place { count, key, labels } => {
-            place(cli, pool, *count, key.clone(), labels).await
-        }
+        Command::Place {
+            count,
+            key,
+            labels,
+            function,
+        } => place(cli, pool, *count, key.clone(), labels, function.clone()).await,
         Command::Spawn {
             function,
             args,
@@ -312,11 +315,13 @@ async fn place(
     count: u32,
     key: Option<String>,
     labels: &[String],
+    function: Option<String>,
 ) -> Result<(), Failure> {
     let q = PlaceQuery {
         count,
         key,
         labels: parse_labels(labels)?,
+        function,
         commit: false,
         ..PlaceQuery::default()
     };

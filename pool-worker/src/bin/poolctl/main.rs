@@ -122,6 +122,10 @@ pub(crate) enum Command {
         /// Label constraint K=V (repeatable).
         #[arg(long = "label")]
         labels: Vec<String>,
+        /// Only nodes that register this function (as a spawn of it is
+        /// placed).
+        #[arg(long)]
+        function: Option<String>,
     },
     /// Spawn a function; prints the pid (with --wait, how it ended).
     Spawn {
