@@ -54,6 +54,33 @@ pub fn cargo_bin(name: &str) -> PathBuf {
     path
 }
 
+/// Waits until node `name`, in the `poolctl nodes --json` list that
+/// `nodes` reads, shows as unreachable from node `from`; its entry
+/// (`{from, cause, since_ms}`).
+pub fn wait_unreachable_from(
+    name: &str,
+    from: &str,
+    timeout: Duration,
+    mut nodes: impl FnMut() -> Option<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let mut last = serde_json::Value::Null;
+    wait_until(
+        &format!("{name} to show unreachable from {from}"),
+        timeout,
+        || {
+            let list = nodes()?;
+            let node = list.as_array()?.iter().find(|n| n["name"] == name)?.clone();
+            last = node.clone();
+            node["unreachable_from"]
+                .as_array()?
+                .iter()
+                .find(|u| u["from"] == from)
+                .cloned()
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}: {name} is {last}"))
+}
+
 /// Waits until `cond` returns `Some`, checking every 20 ms, for at most
 /// `timeout`; the error says what was awaited.
 pub fn wait_until<T>(

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use pool_cluster_tests::text::{tail, write_tree};
-use pool_cluster_tests::{Cluster, tree_entries, wait_until};
+use pool_cluster_tests::{Cluster, tree_entries, wait_unreachable_from, wait_until};
 use pool_proto::{AppStatus, ChildStatus};
 use pool_worker::{Node, NodeConfig, NodeHandle, Spawn};
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ fn cluster(w3_args: &[&str]) -> Result<Cluster> {
 fn start_wc(c: &mut Cluster, extra: &[&str]) -> Result<()> {
     let mut cmd = c.command("wc-worker");
     cmd.args(["--master", &c.master_addr, "--name", "w3"])
-        .args(["--report-interval", "200ms"])
+        .args(["--listen", "127.0.0.1:0", "--report-interval", "200ms"])
         .args(extra);
     c.add_worker("w3", cmd)
 }
@@ -239,23 +239,7 @@ fn a_worker_peers_cannot_reach_is_shown_with_the_cause() -> Result<()> {
         "{text}"
     );
 
-    let mut last = Value::Null;
-    let from = wait_until("w2 to show unreachable from tester", WAIT, || {
-        let nodes = c.poolctl_json(&["nodes"]).ok()?;
-        let w2 = nodes
-            .as_array()?
-            .iter()
-            .find(|n| n["name"] == "w2")?
-            .clone();
-        last = w2.clone();
-        let list = w2["unreachable_from"].as_array()?.clone();
-        (!list.is_empty()).then_some(list)
-    })
-    .map_err(|e| anyhow!("{e}: w2 is {last}"))?;
-    let entry = from
-        .iter()
-        .find(|u| u["from"] == "tester")
-        .with_context(|| format!("not unreachable from tester: {from:?}"))?;
+    let entry = wait_unreachable_from("w2", "tester", WAIT, || c.poolctl_json(&["nodes"]).ok())?;
     let cause = entry["cause"].as_str().unwrap_or_default();
     ensure!(
         cause.contains("127.0.0.1:1") && cause.contains("refused"),

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use pool_cluster_tests::{Cluster, wait_until};
+use pool_cluster_tests::{Cluster, wait_unreachable_from, wait_until};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use serde_json::{Value, json};
 
@@ -420,27 +420,9 @@ fn a_certificate_that_does_not_name_the_address_shows_the_node_unreachable() -> 
         &p.ctl,
         &["spawn", "test.call", &args, "--on", "w1", "--wait"],
     )?;
-    let mut last = Value::Null;
-    let from = wait_until(
-        "w2 to show unreachable from w1",
-        Duration::from_secs(20),
-        || {
-            let nodes = ctl_json(&c, &p.ctl, &["nodes"]).ok()?;
-            let w2 = nodes
-                .as_array()?
-                .iter()
-                .find(|n| n["name"] == "w2")?
-                .clone();
-            last = w2.clone();
-            let list = w2["unreachable_from"].as_array()?.clone();
-            (!list.is_empty()).then_some(list)
-        },
-    )
-    .map_err(|e| anyhow!("{e}: w2 is {last}"))?;
-    let entry = from
-        .iter()
-        .find(|u| u["from"] == "w1")
-        .with_context(|| format!("not unreachable from w1: {from:?}"))?;
+    let entry = wait_unreachable_from("w2", "w1", Duration::from_secs(20), || {
+        ctl_json(&c, &p.ctl, &["nodes"]).ok()
+    })?;
     let cause = entry["cause"].as_str().unwrap_or_default();
     assert!(
         cause.contains("127.0.0.2") && cause.to_lowercase().contains("certificate"),
