@@ -939,7 +939,7 @@ pub fn http_get(addr: &str, path: &str) -> Result<(u16, String)> {
 
 /// The JSON that `poolctl --json ARGS` printed, or an error with its
 /// exit status and stderr (or the text that did not parse).
-fn json_output(args: &[&str], out: &Output) -> Result<Value> {
+pub fn json_output(args: &[&str], out: &Output) -> Result<Value> {
     if !out.status.success() {
         bail!(
             "poolctl {} failed ({}): {}",

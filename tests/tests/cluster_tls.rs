@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
-use pool_cluster_tests::{Cluster, wait_unreachable_from, wait_until};
+use anyhow::{Context, Result, anyhow};
+use pool_cluster_tests::{Cluster, json_output, wait_unreachable_from, wait_until};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use serde_json::{Value, json};
 
@@ -114,22 +114,7 @@ fn ctl(c: &Cluster, tls: &[String], args: &[&str]) -> Result<Output> {
 
 /// `poolctl --json TLS... ARGS`, parsed; an error if it failed.
 fn ctl_json(c: &Cluster, tls: &[String], args: &[&str]) -> Result<Value> {
-    let out = ctl(c, tls, &[&["--json"], args].concat())?;
-    if !out.status.success() {
-        bail!(
-            "poolctl {} failed ({}): {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    serde_json::from_slice(&out.stdout).with_context(|| {
-        format!(
-            "poolctl {} printed {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    json_output(args, &ctl(c, tls, &[&["--json"], args].concat())?)
 }
 
 /// Starts `bin` (pool-worker or test-worker) named `name` with `extra`.
