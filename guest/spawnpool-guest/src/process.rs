@@ -334,7 +334,7 @@ pub fn spawn_opt<A: Serialize + ?Sized>(
         &format!("spawn of {function:?}: an unknown function or arguments it refuses"),
     )?;
     let (pid, mref) = read_pid(&out);
-    Ok((pid, flags.contains(SpawnFlags::MONITOR).then(|| mref)))
+    Ok((pid, flags.contains(SpawnFlags::MONITOR).then_some(mref)))
 }
 
 /// Links this process to `pid`: when one ends with a reason other than
