@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
+pub mod guests;
 pub mod netns;
 pub mod text;
 pub mod views;
