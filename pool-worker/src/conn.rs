@@ -25,6 +25,16 @@
 //! send instead of falling on the one control thread. Frame order is the
 //! order of the sends (the lock), which is what keeps per-pair order.
 //!
+//! **One hop when the connection is idle.** A send that finds nothing
+//! queued and the writer idle writes its frame to the socket itself, on the
+//! sending process's thread (a non-blocking write; TLS flushed the same
+//! way), as Erlang's scheduler writes to the distribution port: no wake of
+//! the writer task, one thread hand-off less per message. Whatever the
+//! socket does not take at once (it would block, or TLS holds bytes to
+//! flush) stays in the buffer and the writer is woken for it, so order is
+//! kept: the direct write happens under the buffer's lock, and only while
+//! the writer holds nothing in flight.
+//!
 //! **The buffer is bounded in bytes** (`--peer-queue`, [`ConnTx::pending`]'s
 //! `limit`): the encoded bytes not yet taken by the writer. A send that
 //! would take it over the limit (unless it is empty: one frame always fits)
@@ -33,15 +43,17 @@
 //! reports [`CloseReason::Overflow`], and the owner fires `noconnection` on
 //! links and monitors towards that peer, as for any lost connection.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use futures_util::{FutureExt, StreamExt};
 use pool_proto::codec::encode_frame;
 use pool_proto::handshake::Connection;
 use pool_proto::{Codec, Msg};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
@@ -90,6 +102,9 @@ struct Outbox {
     /// The writer has been woken for what is in `buf` and has not taken it
     /// yet (so later sends need not wake it again).
     woken: bool,
+    /// The writer holds bytes it has not finished writing (and flushing):
+    /// a send must not write past them.
+    writing: bool,
     /// Closed: sends are refused.
     closed: bool,
 }
@@ -115,6 +130,55 @@ struct Queue {
     /// Set by [`Queue::close`] before the token is cancelled: a cheaper
     /// check than the token's (which locks) for the reader's every frame.
     closing: AtomicBool,
+    /// The connection's write half once [`run`] attached it, shared by the
+    /// writer task and the senders' direct writes (see the module docs).
+    /// Locked only for one non-blocking poll at a time; dropped (closing
+    /// the write side) with the queue when the writer task and every
+    /// sender are gone.
+    io: Mutex<Option<WriteIo>>,
+}
+
+/// A connection's write half and the traffic counters its writes add to.
+struct WriteIo {
+    /// The write half of the stream.
+    w: Box<dyn AsyncWrite + Send + Unpin>,
+    /// Frames and bytes written, for the load report.
+    traffic: Option<Arc<Traffic>>,
+}
+
+impl std::fmt::Debug for WriteIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteIo")
+    }
+}
+
+/// The outcome of a direct write of `buf`.
+enum Direct {
+    /// All of it was written and flushed.
+    Done,
+    /// This many bytes were written (possibly none); the rest, and a flush,
+    /// are the writer's.
+    Partial(usize),
+}
+
+/// Writes as much of `buf` as `w` takes without blocking, then flushes
+/// without blocking. Polled with a no-op waker: a `Pending` registers no
+/// one, and the caller then hands the rest to the writer task, whose own
+/// poll registers it.
+fn write_now(w: &mut (dyn AsyncWrite + Send + Unpin), buf: &[u8]) -> Direct {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut pos = 0;
+    while pos < buf.len() {
+        match Pin::new(&mut *w).poll_write(&mut cx, &buf[pos..]) {
+            Poll::Ready(Ok(n)) if n > 0 => pos += n,
+            // An error or a closed stream is the writer's to report.
+            _ => return Direct::Partial(pos),
+        }
+    }
+    match Pin::new(&mut *w).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Direct::Done,
+        _ => Direct::Partial(pos),
+    }
 }
 
 /// The sending side of a connection. Cheap to clone.
@@ -220,6 +284,11 @@ impl ConnTx {
             q.close(&self.closed);
             return Err(msg);
         }
+        if before == 0 && !out.woken && !out.writing && self.write_direct(&mut out) {
+            drop(out);
+            drop(msg);
+            return Ok(());
+        }
         out.frames += 1;
         if out.buf.len() > BUSY_LIMIT {
             q.busy.store(true, Ordering::Release);
@@ -232,6 +301,40 @@ impl ConnTx {
         }
         drop(msg);
         Ok(())
+    }
+
+    /// Writes the one frame in `out.buf` to the socket at once (the writer
+    /// is idle and nothing is queued before it): true if it all went out.
+    /// Otherwise the bytes written are dropped from the buffer and the rest
+    /// is left for the writer, which the caller wakes as for any send.
+    fn write_direct(&self, out: &mut Outbox) -> bool {
+        let q = &*self.queue;
+        // Never wait for the writer's lock: it is only held for one poll,
+        // and the queued path is always correct.
+        let Ok(mut io) = q.io.try_lock() else {
+            return false;
+        };
+        let Some(io) = io.as_mut() else {
+            return false;
+        };
+        let len = out.buf.len();
+        match write_now(&mut *io.w, &out.buf) {
+            Direct::Done => {
+                out.buf.clear();
+                if let Some(t) = &io.traffic {
+                    t.frames_out.fetch_add(1, Ordering::Relaxed);
+                    t.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
+                }
+                true
+            }
+            Direct::Partial(n) => {
+                let _ = out.buf.split_to(n);
+                if let Some(t) = &io.traffic {
+                    t.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                false
+            }
+        }
     }
 
     /// Closes the connection (both tasks stop; `on_close` runs).
@@ -301,6 +404,7 @@ impl ConnTx {
                 buf: BytesMut::new(),
                 frames: 0,
                 woken: false,
+                writing: false,
                 closed: false,
             }),
             wake: Notify::new(),
@@ -311,6 +415,7 @@ impl ConnTx {
             closing: AtomicBool::new(false),
             busy: AtomicBool::new(false),
             drained: Notify::new(),
+            io: Mutex::new(None),
         });
         (
             ConnTx {
@@ -400,8 +505,12 @@ pub(crate) fn run<S, H, C>(
     let wclosed = closed.clone();
     let wtraffic = traffic.clone();
     let rqueue = queue.clone();
+    *queue.io.lock().unwrap_or_else(|e| e.into_inner()) = Some(WriteIo {
+        w: Box::new(write_half),
+        traffic: traffic.clone(),
+    });
     tasks.spawn(async move {
-        let why = write_loop(write_half, &wclosed, &queue, wtraffic.as_deref()).await;
+        let why = write_loop(&wclosed, &queue, wtraffic.as_deref()).await;
         queue.close(&wclosed);
         report_w(why);
     });
@@ -486,8 +595,39 @@ impl<R: AsyncRead + Unpin> AsyncRead for CountingRead<R> {
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut w: W,
+/// Polls the connection's write half, for one poll (the lock is never held
+/// across an await).
+fn poll_io<T>(
+    queue: &Queue,
+    cx: &mut Context<'_>,
+    f: impl FnOnce(
+        Pin<&mut (dyn AsyncWrite + Send + Unpin)>,
+        &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>>,
+) -> Poll<std::io::Result<T>> {
+    let mut io = queue.io.lock().unwrap_or_else(|e| e.into_inner());
+    match io.as_mut() {
+        Some(io) => f(Pin::new(&mut *io.w), cx),
+        None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+    }
+}
+
+/// Writes all of `buf`, then flushes (TLS may hold bytes until then).
+async fn write_all(queue: &Queue, buf: &[u8]) -> std::io::Result<()> {
+    let mut pos = 0;
+    while pos < buf.len() {
+        let n =
+            std::future::poll_fn(|cx| poll_io(queue, cx, |w, cx| w.poll_write(cx, &buf[pos..])))
+                .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        pos += n;
+    }
+    std::future::poll_fn(|cx| poll_io(queue, cx, |w, cx| w.poll_flush(cx))).await
+}
+
+async fn write_loop(
     closed: &CancellationToken,
     queue: &Queue,
     traffic: Option<&Traffic>,
@@ -500,29 +640,36 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             _ = closed.cancelled() => {
                 // Flush nothing more: the connection is closing (a peer
                 // that does not read must not hold the shutdown either).
-                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w.shutdown()).await;
+                let shutdown = std::future::poll_fn(|cx| poll_io(queue, cx, |w, cx| w.poll_shutdown(cx)));
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), shutdown).await;
                 return queue.close_reason();
             }
         }
-        // Take everything buffered; senders go on filling the spare.
+        // Take everything buffered; senders go on filling the spare. From
+        // here until the bytes are written and flushed, no sender writes
+        // directly (`writing`).
         let frames = {
             let mut out = lock(&queue.out);
             out.woken = false;
             std::mem::swap(&mut out.buf, &mut buf);
-            std::mem::take(&mut out.frames)
+            let frames = std::mem::take(&mut out.frames);
+            // A direct write that left only a flush to do queued its frame
+            // with no bytes: it still needs this pass.
+            out.writing = frames > 0 || !buf.is_empty();
+            frames
         };
         if queue.busy.swap(false, Ordering::AcqRel) {
             queue.drained.notify_waiters();
         }
-        if buf.is_empty() {
+        if frames == 0 && buf.is_empty() {
             continue;
         }
         let written = tokio::select! {
             biased;
-            // A peer that stopped reading holds `write_all` forever: a
+            // A peer that stopped reading holds the write forever: a
             // close (e.g. on overflow) must still end this task.
             _ = closed.cancelled() => return queue.close_reason(),
-            r = w.write_all(&buf) => r,
+            r = write_all(queue, &buf) => r,
         };
         if let Err(e) = written {
             return CloseReason::Error(format!("write failed: {e}"));
@@ -537,5 +684,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             // A burst grew the buffer: give the memory back.
             buf = BytesMut::with_capacity(BUF_START);
         }
+        // Sends queued meanwhile woke this task already (`woken`); until it
+        // takes them, `woken` keeps senders off the direct path.
+        lock(&queue.out).writing = false;
     }
 }

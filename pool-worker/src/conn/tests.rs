@@ -223,3 +223,39 @@ async fn frames_arrive_whole_and_in_order() {
     .expect("the writer counts what it wrote");
     assert!(!tx.is_closed());
 }
+
+/// One hop: on an idle connection a send writes its frame to the stream
+/// itself, so the bytes are there when `send` returns, before the writer
+/// task has run once (this runtime has one thread and is not yielded to).
+/// The next frame, sent while the pipe is full, waits for the writer and
+/// still arrives after the first.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_connection_is_written_by_the_sender_itself() {
+    let (tx, mut far, _done) = start(64 * 1024, 1 << 20);
+    assert!(tx.send(message(100)));
+    let mut got = vec![0u8; 64 * 1024];
+    let n = far
+        .read(&mut got)
+        .now_or_never()
+        .expect("the frame is in the pipe without the writer running")
+        .unwrap();
+    assert!(n > 100, "the whole frame was written: {n} bytes");
+    assert!(tx.is_empty(), "nothing is left for the writer");
+
+    // Fill the pipe: what does not fit waits for the writer, in order.
+    assert!(tx.send(message(60_000)));
+    assert!(tx.send(message(60_000)));
+    assert!(!tx.is_empty(), "the rest waits for the writer");
+    let mut reader = FramedRead::new(far, Codec::<Msg>::new());
+    for want in [60_000, 60_000] {
+        let Msg::Send(m) = tokio::time::timeout(Duration::from_secs(5), reader.next())
+            .await
+            .expect("the writer sends the rest")
+            .unwrap()
+            .unwrap()
+        else {
+            panic!("not a Send frame");
+        };
+        assert_eq!(m.payload.0.len(), want);
+    }
+}
