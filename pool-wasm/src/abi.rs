@@ -110,6 +110,12 @@ pub(crate) fn add_to_linker(l: &mut Linker<HostState>) -> R<()> {
         let args = st.args.clone().into_bytes();
         pend(st, args)
     })?;
+    // Not in the contract's table, an addition: the length of what is
+    // pending, for the error texts of -4 and -5 (whose return is the code,
+    // not the length).
+    l.func_wrap(MODULE, "pending_len", |c: C<'_>| -> i32 {
+        i32::try_from(c.data().pending.len()).unwrap_or(i32::MAX)
+    })?;
     l.func_wrap(MODULE, "take", |mut c: C<'_>, ptr: i32| -> R<()> {
         let bytes = std::mem::take(&mut c.data_mut().pending);
         write(&mut c, ptr, &bytes)

@@ -37,9 +37,17 @@ use crate::source::ModuleSource;
 /// let backend = WasmBackend::new(cfg, Arc::new(NoModules)).unwrap();
 /// let rt = supervisor::RuntimeBuilder::new().resolver(backend.clone()).build();
 /// let name = format!("{}:main", ModuleHash::of(b"missing"));
-/// let pid = rt.spawn_function(&name, serde_json::Value::Null, supervisor::SpawnOpts::new()).unwrap();
-/// let (reason, _) = rt.wait(pid).await;
-/// assert!(reason.to_string().contains("could not be fetched"), "{reason}");
+/// // A native process spawns it monitored, and ends with its exit reason.
+/// let (_, reason) = rt
+///     .run(move |mut ctx| async move {
+///         let mref = ctx.make_ref();
+///         let opts = supervisor::SpawnOpts::new().monitor(ctx.pid(), mref, false);
+///         ctx.runtime().spawn_function(&name, serde_json::Value::Null, opts).unwrap();
+///         Ok::<_, String>(ctx.wait_down(mref, None).await.unwrap().reason.to_string())
+///     })
+///     .await;
+/// let reason: String = reason.unwrap().take().unwrap();
+/// assert!(reason.contains("could not be fetched"), "{reason}");
 /// # }
 /// ```
 pub struct WasmBackend {

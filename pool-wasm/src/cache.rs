@@ -139,7 +139,7 @@ impl<V: Clone> ModuleCache<V> {
             .filter(|(_, s)| s.cell.initialized())
             .map(|(k, s)| (s.used, k.hash))
             .collect();
-        v.sort_by(|a, b| b.0.cmp(&a.0));
+        v.sort_by_key(|e| std::cmp::Reverse(e.0));
         v.into_iter().map(|(_, h)| h).collect()
     }
 }

@@ -72,6 +72,7 @@
 //! |---|---|
 //! | `args` | `() -> i32` (JSON text into pending) |
 //! | `take` | `(ptr)` |
+//! | `pending_len` | `() -> i32` (an addition: the length of the pending error text of -4/-5) |
 //! | `self_pid` | `(out_ptr)` (16 bytes: node u64 LE, serial u64 LE) |
 //! | `send` | `(node i64, serial i64, ptr, len) -> i32` |
 //! | `send_name` | `(name_ptr, name_len, ptr, len) -> i32` (0 or -2) |

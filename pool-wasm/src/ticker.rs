@@ -27,12 +27,10 @@ impl Ticker {
         let thread = std::thread::Builder::new()
             .name("wasm-epoch".into())
             .spawn(move || {
-                loop {
-                    match stopped.recv_timeout(tick) {
-                        Err(RecvTimeoutError::Timeout) => engine.increment_epoch(),
-                        // The ticker was dropped (nothing is ever sent).
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                    }
+                // Ends when the ticker is dropped (the channel disconnects;
+                // nothing is ever sent).
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    engine.increment_epoch();
                 }
             })?;
         Ok(Ticker {
