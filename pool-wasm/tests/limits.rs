@@ -25,18 +25,26 @@ async fn a_spinner_does_not_starve_and_dies_when_killed() {
             ctx.reply(&call, "pong");
         }
     });
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let ready = rt.spawn(|mut ctx| async move {
+        let running: bool = ctx.recv().await.take().unwrap();
+        let _ = ready_tx.send(running);
+    });
+    rt.register("ready", ready).unwrap();
     let spinner = rt
         .spawn_function(
-            &name(source.add_wat(&spin()), "main"),
+            &name(source.add_wat(&spin_ready()), "main"),
             serde_json::Value::Null,
             SpawnOpts::new(),
         )
         .unwrap();
-    // Let the spinner start (compile, instantiate, spin).
-    for _ in 0..20 {
-        tokio::task::yield_now().await;
-    }
-    assert!(rt.is_alive(spinner));
+    // The spinner is past its compile and instantiation, and spins.
+    assert!(
+        tokio::time::timeout(BOUND, ready_rx)
+            .await
+            .unwrap()
+            .unwrap()
+    );
     for _ in 0..5 {
         let reply = rt.call(echo, "ping", Duration::from_secs(2)).await.unwrap();
         assert_eq!(reply.take::<String>().unwrap(), "pong");

@@ -348,6 +348,22 @@ pub fn spin() -> String {
     guest(r#"(func (export "main") (loop $l (br $l)))"#)
 }
 
+/// `main`: tells the process registered as `ready` (`true`), then loops
+/// for ever without calling anything.
+pub fn spin_ready() -> String {
+    guest(
+        r#"
+  (data (i32.const 4096) "\c3")
+  (data (i32.const 4200) "ready")
+  (func (export "main")
+    (if (i32.ne (call $whereis (i32.const 4200) (i32.const 5) (i32.const 8192)) (i32.const 0))
+      (then unreachable))
+    (drop (call $send (i64.load (i32.const 8192)) (i64.load (i32.const 8200)) (i32.const 4096) (i32.const 1)))
+    (loop $l (br $l)))
+"#,
+    )
+}
+
 /// `main`: grows its memory by 1 MiB at a time until refused.
 pub fn hog() -> String {
     guest(
