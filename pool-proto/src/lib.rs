@@ -16,6 +16,8 @@
 //! - [`cookie`]: where the cookie comes from.
 //! - [`duration`]: `500ms` / `3s` / `1m` durations.
 //! - [`size`]: `64KiB` / `16MiB` byte sizes.
+//! - [`module`]: wasm module hashes and `MODULE:EXPORT` function names.
+//! - [`sandbox`]: [`Sandbox`], the per-spawn limits and grants of a wasm process.
 //! - `tls` (feature `tls`): TLS under the handshake, and `tls::Stream`,
 //!   plain or TLS behind one type.
 //! - `transport` (feature `net`): the transport seam, dialing and
@@ -56,6 +58,8 @@ pub mod id;
 #[cfg(feature = "tls")]
 pub mod listener;
 pub mod message;
+pub mod module;
+pub mod sandbox;
 pub mod size;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -75,6 +79,7 @@ pub use message::{
     ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request, Response, RunningApp,
     SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Unreachable, UnreachableFrom, Welcome,
 };
+pub use sandbox::{DirGrant, Sandbox};
 pub use size::{Size, format_size, parse_size};
 pub use tree::{
     AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Placement, Restart,

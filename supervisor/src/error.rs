@@ -87,6 +87,12 @@ pub enum Error {
     )]
     RouterAlreadySet,
 
+    /// A resolver was already installed.
+    #[error(
+        "a function resolver is already installed on this runtime: install it once, when the node starts"
+    )]
+    ResolverAlreadySet,
+
     /// A placer was already installed.
     #[error("a placer is already installed on this runtime: install it once, when the node starts")]
     PlacerAlreadySet,

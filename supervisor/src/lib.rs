@@ -14,7 +14,8 @@
 //! - [`envelope`] — [`Message`] and [`Envelope`], what a mailbox holds.
 //! - [`exit`] — [`IntoExit`], how a return value becomes an exit reason.
 //! - [`functions`] — [`Functions`], spawning by name, and [`Function`],
-//!   a typed declaration of one name.
+//!   a typed declaration of one name; [`Resolver`], names resolved when
+//!   spawned (wasm modules).
 //! - [`supervisor`] — supervisors: [`Spec`] and [`Child`], [`start`] and the
 //!   dynamic API, the pure strategy and intensity decisions, and the
 //!   supervisor process. The crate root re-exports what writing a tree
@@ -80,7 +81,7 @@ pub use functions::{Function, Functions};
 pub use process::Ctx;
 pub use runtime::signals::ExitOutcome;
 pub use runtime::spawn::SpawnOpts;
-pub use runtime::{ProcessSnapshot, Runtime, RuntimeBuilder, RuntimeEvent};
+pub use runtime::{Prepared, ProcessSnapshot, Resolver, Runtime, RuntimeBuilder, RuntimeEvent};
 pub use supervisor::{
     Child, ChildCounts, ChildFn, ChildInfo, ChildKey, ChildPid, CustomStart, SUPERVISOR_FUNCTION,
     Spec, Started, count_children, delete_child, get_childspec, inspect,
@@ -89,5 +90,5 @@ pub use supervisor::{
 };
 
 pub use pool_proto::{
-    AutoShutdown, ExitReason, NodeId, Pid, Placement, Ref, Restart, Shutdown, Strategy,
+    AutoShutdown, ExitReason, NodeId, Pid, Placement, Ref, Restart, Sandbox, Shutdown, Strategy,
 };

@@ -125,8 +125,10 @@ pub struct ProcessSnapshot {
 }
 
 /// A process body ready to run, its arguments already decoded: what a
-/// registered function becomes when it is spawned by name.
-pub(crate) type Prepared =
+/// registered function (or a [`Resolver`]'s) becomes when it is spawned by
+/// name. It receives the new process's [`Ctx`] and ends with its exit
+/// reason and optional result value.
+pub type Prepared =
     Box<dyn FnOnce(Ctx) -> BoxFuture<'static, (ExitReason, Option<Message>)> + Send>;
 
 /// One registered function of a [`Functions`] table: decodes the
@@ -136,6 +138,59 @@ pub(crate) trait Start: Send + Sync {
     /// The body for a spawn of function `name` with `args`, or why the
     /// arguments do not fit.
     fn prepare(&self, name: &str, args: serde_json::Value) -> Result<Prepared, Error>;
+}
+
+/// Functions resolved when they are spawned instead of registered up front:
+/// the pool's wasm backend (pool-wasm) implements it for `MODULE:EXPORT`
+/// names. A runtime asks its resolver only for names that no registered
+/// function has ([`RuntimeBuilder::resolver`]); [`Functions::contains`] and
+/// listings stay about registered functions.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::sync::Arc;
+/// use futures_util::FutureExt;
+/// use supervisor::{Error, ExitReason, Prepared, Resolver, RuntimeBuilder, SpawnOpts};
+///
+/// /// Any name starting with `const.` ends normally with its suffix as result.
+/// struct Consts;
+/// impl Resolver for Consts {
+///     fn resolves(&self, name: &str) -> bool {
+///         name.starts_with("const.")
+///     }
+///     fn prepare(
+///         &self,
+///         name: &str,
+///         _args: serde_json::Value,
+///         _sandbox: Option<&pool_proto::Sandbox>,
+///     ) -> Result<Prepared, Error> {
+///         let value = name["const.".len()..].to_owned();
+///         Ok(Box::new(move |_ctx| {
+///             async move { (ExitReason::Normal, Some(supervisor::Message::new(value))) }.boxed()
+///         }))
+///     }
+/// }
+///
+/// let rt = RuntimeBuilder::new().resolver(Arc::new(Consts)).build();
+/// let pid = rt.spawn_function("const.seven", serde_json::Value::Null, SpawnOpts::new()).unwrap();
+/// assert_eq!(pid.node(), rt.node());
+/// assert!(rt.spawn_function("other", serde_json::Value::Null, SpawnOpts::new()).is_err());
+/// # }
+/// ```
+pub trait Resolver: Send + Sync + 'static {
+    /// Whether `name` is one of this resolver's (checked after the
+    /// registered functions).
+    fn resolves(&self, name: &str) -> bool;
+
+    /// The body for a spawn of `name` with `args` and the spawn's sandbox
+    /// options, or why it cannot be spawned ([`Error::UnknownFunction`],
+    /// [`Error::BadArgs`], as for a registered function).
+    fn prepare(
+        &self,
+        name: &str,
+        args: serde_json::Value,
+        sandbox: Option<&pool_proto::Sandbox>,
+    ) -> Result<Prepared, Error>;
 }
 
 /// Functions that can be spawned by name, each with typed arguments
@@ -223,6 +278,9 @@ struct Inner {
     events: broadcast::Sender<RuntimeEvent>,
     /// The functions that can be spawned by name, replaced whole.
     functions: RwLock<Arc<Functions>>,
+    /// Resolves names no registered function has (the wasm backend);
+    /// unset: such names are unknown. Owns no task of the runtime's.
+    resolver: OnceLock<Arc<dyn Resolver>>,
     /// The tokio runtime process tasks are spawned on.
     handle: Handle,
     /// Spawn requests received from other nodes (statistics).
@@ -275,12 +333,24 @@ impl fmt::Debug for Runtime {
 /// assert_eq!(rt.process_count(), 0);
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct RuntimeBuilder {
     node: NodeId,
     handle: Option<Handle>,
     functions: Functions,
+    resolver: Option<Arc<dyn Resolver>>,
     max_mailbox: usize,
+}
+
+impl fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("node", &self.node)
+            .field("handle", &self.handle)
+            .field("functions", &self.functions)
+            .field("resolver", &self.resolver.is_some())
+            .field("max_mailbox", &self.max_mailbox)
+            .finish()
+    }
 }
 
 impl Default for RuntimeBuilder {
@@ -298,6 +368,7 @@ impl RuntimeBuilder {
             node: NodeId::random(),
             handle: None,
             functions: Functions::new(),
+            resolver: None,
             max_mailbox: 0,
         }
     }
@@ -322,6 +393,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The resolver of names no registered function has (the wasm
+    /// backend): a spawn by name asks it after the registered functions.
+    pub fn resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
     /// The mailbox limit of processes that do not set their own (0, the
     /// default: none). See [`SpawnOpts::max_mailbox`](crate::SpawnOpts::max_mailbox).
     pub fn max_mailbox(mut self, limit: usize) -> Self {
@@ -332,6 +410,10 @@ impl RuntimeBuilder {
     /// Builds the runtime. Panics outside a tokio runtime if no handle was
     /// given.
     pub fn build(self) -> Runtime {
+        let resolver = OnceLock::new();
+        if let Some(r) = self.resolver {
+            let _ = resolver.set(r);
+        }
         Runtime {
             inner: Arc::new(Inner {
                 node: self.node,
@@ -343,6 +425,7 @@ impl RuntimeBuilder {
                 placer: OnceLock::new(),
                 events: broadcast::channel(EVENT_BUFFER).0,
                 functions: RwLock::new(Arc::new(self.functions)),
+                resolver,
                 handle: self.handle.unwrap_or_else(Handle::current),
                 spawns_received: AtomicU64::new(0),
                 spawned: AtomicU64::new(0),
@@ -419,6 +502,29 @@ impl Runtime {
             .placer
             .set(placer)
             .map_err(|_| Error::PlacerAlreadySet)
+    }
+
+    /// Installs the resolver of names no registered function has (once;
+    /// or at build, [`RuntimeBuilder::resolver`]).
+    pub fn set_resolver(&self, resolver: Arc<dyn Resolver>) -> Result<(), Error> {
+        self.inner
+            .resolver
+            .set(resolver)
+            .map_err(|_| Error::ResolverAlreadySet)
+    }
+
+    /// The resolver, if one is installed.
+    pub fn resolver(&self) -> Option<Arc<dyn Resolver>> {
+        self.inner.resolver.get().cloned()
+    }
+
+    /// Answers the call `mref` of `to` with a prepared [`Message`], as
+    /// process `from` (for bodies that hold their reply already encoded,
+    /// such as a wasm process's MessagePack bytes: see
+    /// [`Message::from_payload`]). A reply is never refused by a mailbox
+    /// limit; one to a dead caller is dropped.
+    pub fn reply_message(&self, from: Pid, to: Pid, mref: Ref, msg: Message) {
+        self.send_reply(Some(from), to, mref, msg, None);
     }
 
     /// The placer, if the runtime is part of a pool.

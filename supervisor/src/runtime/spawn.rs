@@ -20,7 +20,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use pool_proto::{ExitReason, Pid, Ref, TraceId};
+use pool_proto::{ExitReason, Pid, Ref, Sandbox, TraceId};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -46,6 +46,9 @@ pub struct SpawnOpts {
     pub(super) gate: Option<oneshot::Receiver<()>>,
     pub(super) trace: Option<TraceId>,
     pub(super) max_mailbox: Option<usize>,
+    /// The limits and grants of a resolved (wasm) function; registered
+    /// functions ignore it.
+    pub(super) sandbox: Option<Sandbox>,
 }
 
 impl SpawnOpts {
@@ -95,6 +98,15 @@ impl SpawnOpts {
     /// default is the runtime's ([`RuntimeBuilder::max_mailbox`](crate::RuntimeBuilder::max_mailbox)).
     pub fn max_mailbox(mut self, limit: usize) -> Self {
         self.max_mailbox = Some(limit);
+        self
+    }
+
+    /// The sandbox of a function resolved at spawn (a wasm module's fuel,
+    /// memory cap, directories and environment: see
+    /// [`Resolver`](crate::Resolver)); a registered (native) function
+    /// ignores it.
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
         self
     }
 
@@ -348,14 +360,22 @@ impl Runtime {
         pid
     }
 
-    /// Spawns the registered function `name` with `args`.
+    /// Spawns the function `name` with `args`: a registered one, or else
+    /// one the runtime's [`Resolver`](crate::Resolver) resolves (with the
+    /// options' sandbox).
     pub fn spawn_function(
         &self,
         name: &str,
         args: serde_json::Value,
         opts: SpawnOpts,
     ) -> Result<Pid, Error> {
-        let start = self.functions().prepare(name, args)?;
+        let functions = self.functions();
+        let start = match self.resolver() {
+            Some(r) if !functions.contains(name) && r.resolves(name) => {
+                r.prepare(name, args, opts.sandbox.as_ref())?
+            }
+            _ => functions.prepare(name, args)?,
+        };
         let mut opts = opts;
         let gate = opts.gate.take();
         let function = opts
