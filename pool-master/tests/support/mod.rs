@@ -222,6 +222,7 @@ impl SimNode {
             names: spec.names.clone(),
             apps: spec.apps.clone(),
             rejoin: false,
+            wasm: false,
         };
         sink.send(Msg::Request {
             id: 0,
