@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds Spawnpool and runs a small pool on loopback: a master, two workers,
-# a few spawns through the pool, `poolctl nodes` and `poolctl ps`, a
-# supervision tree that survives a killed worker; then stops everything.
+# Installs what a fresh machine lacks (scripts/install-deps), builds
+# Spawnpool and runs a small pool on loopback: a master, two workers, a few
+# spawns through the pool, a WebAssembly module pushed and run on the stock
+# workers, `poolctl nodes` and `poolctl ps`, a supervision tree that
+# survives a killed worker; then stops everything.
 #
 #   ./scripts/demo.sh            # build (release) and run the demo
 #   DEMO_KEEP=1 ./scripts/demo.sh  # leave the pool running until Enter
@@ -11,8 +13,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/install-deps
 echo "==> building (release)"
 cargo build --release --bins --quiet
+# The WebAssembly module the demo pushes to the pool (guest/examples).
+scripts/build-guests >/dev/null
 BIN="$PWD/target/release"
 
 PORT="${DEMO_PORT:-7400}"
@@ -68,6 +73,11 @@ echo "echo process $ECHO on w2 answers:"
 
 say "run a process and wait for its result"
 "$BIN/poolctl" spawn builtin.sleep '{"ms": 200}' --wait
+
+say "code shipped to the pool: a WebAssembly module, no worker rebuilt"
+"$BIN/poolctl" module push target/guests/demo.wasm
+"$BIN/poolctl" spawn demo.wasm:count '{"text": "the quick brown fox"}' --wait
+"$BIN/poolctl" spawn demo.wasm:primes '{"from": 1, "to": 100000}' --wait
 
 say "poolctl ps"
 "$BIN/poolctl" ps

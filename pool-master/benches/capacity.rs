@@ -189,6 +189,7 @@ async fn try_join(
             names: vec![],
             apps: vec![],
             rejoin: false,
+            wasm: false,
         }),
     };
     wr.write_all(&frame(&join)).await.map_err(|x| e(&x))?;

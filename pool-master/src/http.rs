@@ -19,6 +19,7 @@
 //! | `GET /api/trees` | `[{id, root, node, status, reason}]` |
 //! | `GET /api/trees?id=ID`, `GET /api/trees/{id}` | `{id, strategy, pid, node, restarts, status, children}` |
 //! | `GET /api/names` | `{name: pid}` |
+//! | `GET /api/modules` | `[{hash, file, size, pushed_at}]`, as `poolctl module ls --json` |
 //! | `GET /api/dashboard[?since=MS&after=SEQ&kinds=K,..]` | what the dashboard draws ([`dashboard`]) |
 //! | `GET /api/events[?after=SEQ&kinds=K,..]` | `{events: [{seq, t_ms, kind, node?, tree?, text}], last_seq}` |
 //! | `GET /healthz` | `ok` |
@@ -92,6 +93,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/trees", get(trees).post(control::tree_start))
         .route("/api/trees/{id}", get(tree).delete(control::tree_stop))
         .route("/api/names", get(names))
+        .route("/api/modules", get(modules))
         .route("/api/dashboard", get(dashboard::data))
         .route("/api/events", get(dashboard::events))
         .route("/api/spawn", post(control::spawn))
@@ -108,7 +110,7 @@ async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
-        "no such route: the API is under /api/ (nodes, processes, trees, names, dashboard, events), plus /metrics, /healthz and the dashboard at /",
+        "no such route: the API is under /api/ (nodes, processes, trees, names, modules, dashboard, events), plus /metrics, /healthz and the dashboard at /",
     )
 }
 
@@ -164,6 +166,10 @@ async fn tree(State(h): State<Arc<Http>>, Path(id): Path<String>) -> Result<Resp
 
 async fn names(State(h): State<Arc<Http>>) -> impl IntoResponse {
     Json(h.shared.lock().names.all())
+}
+
+async fn modules(State(h): State<Arc<Http>>) -> impl IntoResponse {
+    Json(h.shared.modules.list())
 }
 
 async fn healthz() -> &'static str {

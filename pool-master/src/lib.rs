@@ -46,6 +46,8 @@
 //! - `apps`: pool applications — generations, adoption, failure — and
 //!   `apps::schedule`, where their roots go.
 //! - `persist`: the state directory, written atomically.
+//! - `modules`: the WebAssembly modules pushed to the pool (in the state
+//!   directory's `modules/`), and wasm function names resolved to hashes.
 //! - `activity`: what the dashboard shows over time — per-node load
 //!   history, recent events, nodes down lately; `metrics`: the series.
 //! - `clock`: the one place the clocks are read.
@@ -100,6 +102,7 @@ pub mod load_table;
 pub mod master;
 mod membership;
 mod metrics;
+mod modules;
 pub mod names;
 mod node_requests;
 mod outbox;

@@ -9,7 +9,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use pool_proto::{LoadReport, NodeId, NodeInfo, NodeKind, NodeStatus, Placed, UnreachableFrom};
+use pool_proto::{
+    LoadReport, NodeId, NodeInfo, NodeKind, NodeStatus, Placed, UnreachableFrom, WasmName,
+};
 
 #[cfg(test)]
 mod tests;
@@ -62,6 +64,9 @@ pub(crate) struct Entry {
     /// names a function chooses only nodes holding it. Sorted, for the
     /// error messages that list them.
     pub(crate) functions: BTreeSet<String>,
+    /// It runs WebAssembly functions (`Join.wasm`): a placement that names
+    /// a wasm function (`MODULE:EXPORT`) chooses only such nodes.
+    pub(crate) wasm: bool,
 }
 
 impl Entry {
@@ -69,6 +74,12 @@ impl Entry {
     /// scores like a 1-core node instead of dividing by zero.
     pub(crate) fn capacity(&self) -> f64 {
         f64::from(self.info.capacity.max(1))
+    }
+
+    /// Whether the node can spawn `function`: it registers it, or it is a
+    /// wasm function name and the node runs wasm.
+    pub(crate) fn has_function(&self, function: &str) -> bool {
+        self.functions.contains(function) || (self.wasm && WasmName::is_wasm(function))
     }
 
     /// Processes on the node: the last report's count plus the placements
@@ -179,6 +190,7 @@ impl LoadTable {
                         base_load: 0.0,
                         pending: 0,
                         functions: BTreeSet::new(),
+                        wasm: false,
                     },
                 );
                 true
@@ -197,6 +209,19 @@ impl LoadTable {
         match self.entry_mut(id) {
             Some(e) => {
                 e.functions = functions.into_iter().collect();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets whether node `id` runs WebAssembly functions (its `Join.wasm`;
+    /// a node added without it does not). Returns false if the node is not
+    /// in the table.
+    pub fn set_wasm(&mut self, id: NodeId, wasm: bool) -> bool {
+        match self.entry_mut(id) {
+            Some(e) => {
+                e.wasm = wasm;
                 true
             }
             None => false,
@@ -329,6 +354,7 @@ impl LoadTable {
             id,
             name: e.info.name.clone(),
             addr: e.info.addr.clone(),
+            function: None,
         })
     }
 

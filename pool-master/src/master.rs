@@ -51,10 +51,11 @@ use tracing::{info, warn};
 use crate::apps::Apps;
 use crate::clock::{Now, now_ms};
 use crate::config::MasterConfig;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::load_table::LoadTable;
 use crate::membership::DownList;
 use crate::metrics::Metrics;
+use crate::modules::ModuleStore;
 use crate::node_requests;
 use crate::persist::StateDir;
 use crate::shared::Shared;
@@ -170,16 +171,24 @@ pub async fn spawn_master(
     let addr = listener.local_addr()?;
     let http_addr = http.as_ref().map(|l| l.local_addr()).transpose()?;
 
-    // The state directory, read before anything listens.
-    let (dir, snapshot) = match &config.state_dir {
+    // The state directory, read before anything listens; its modules/
+    // once the directory is locked.
+    let (dir, snapshot, modules) = match &config.state_dir {
         Some(path) => {
             let path = path.clone();
-            let (dir, snap) = tokio::task::spawn_blocking(move || StateDir::open(&path))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string()))??;
-            (Some(dir), snap)
+            let (dir, snap, modules) = tokio::task::spawn_blocking(move || {
+                let (dir, snap) = StateDir::open(&path)?;
+                let modules = ModuleStore::open(&path).map_err(|source| Error::StateDir {
+                    path: path.join("modules"),
+                    source,
+                })?;
+                Ok::<_, Error>((dir, snap, modules))
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))??;
+            (Some(dir), snap, modules)
         }
-        None => (None, Default::default()),
+        None => (None, Default::default(), ModuleStore::in_memory()),
     };
     let now = Instant::now();
     let mut apps = Apps::restore(snapshot.apps, now + config.app_grace());
@@ -225,6 +234,7 @@ pub async fn spawn_master(
         identity,
         pool,
         metrics,
+        modules,
         token.clone(),
         tracker.clone(),
     ));

@@ -41,6 +41,8 @@ pub(crate) struct Member {
     pub(crate) info: NodeInfo,
     /// The functions it can spawn (`Join.functions`).
     pub(crate) functions: HashSet<String>,
+    /// It runs WebAssembly functions (`Join.wasm`).
+    pub(crate) wasm: bool,
     /// Its current connection: pushes and master requests go there.
     pub(crate) session: SessionId,
     /// True once the other nodes were told `NodeUp`: joined without fence,
@@ -122,8 +124,12 @@ impl Membership {
         self.by_id.get(&id).map(|m| m.info.name.as_str())
     }
 
-    /// Whether some live worker registers `function`.
+    /// Whether some live worker registers `function` (for a wasm function
+    /// name: whether some live worker runs wasm).
     pub(crate) fn function_known(&self, function: &str) -> bool {
+        if pool_proto::WasmName::is_wasm(function) {
+            return self.live_workers().any(|m| m.wasm);
+        }
         self.live_workers().any(|m| m.functions.contains(function))
     }
 

@@ -138,6 +138,7 @@ pub(crate) async fn tree_start(
     text: Option<String>,
 ) -> Result<Vec<AppSummary>, RemoteError> {
     let id = spec.supervisor.id.clone();
+    check_modules(shared, &spec, source.as_deref())?;
     let (order, saved) = {
         let mut pool = shared.lock();
         let order = pool.tree_start(spec, source, text.as_deref())?;
@@ -158,6 +159,27 @@ pub(crate) async fn tree_start(
                 .collect())
         }
     }
+}
+
+/// Checks that every wasm function a tree names is stored in the pool
+/// (its children resolve them at their first start, on their node): a
+/// module never pushed fails the start now, naming the field.
+fn check_modules(
+    shared: &Shared,
+    spec: &TreeSpec,
+    source: Option<&str>,
+) -> Result<(), RemoteError> {
+    for (field, f) in crate::apps::functions(spec) {
+        if pool_proto::WasmName::is_wasm(&f)
+            && let Err(e) = shared.modules.resolve(&f)
+        {
+            return Err(RemoteError::new(
+                ErrorCode::BadSpec,
+                format!("{}: {field}: {}", source.unwrap_or("<tree>"), e.message),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `TreeStop`: stops the root in order (if it runs), then marks the app

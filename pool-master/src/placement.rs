@@ -16,7 +16,9 @@ mod tests;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use pool_proto::{ErrorCode, LabelReq, NodeId, PlaceQuery, PlacementStrategy, RemoteError};
+use pool_proto::{
+    ErrorCode, LabelReq, NodeId, PlaceQuery, PlacementStrategy, RemoteError, WasmName,
+};
 use rand::Rng;
 
 use crate::load_table::{Entry, LoadTable};
@@ -139,6 +141,15 @@ pub enum PlaceError {
         /// The live worker nodes, each with what it lacks.
         live: String,
     },
+    /// The query names a WebAssembly function and no live worker runs
+    /// them.
+    #[error(
+        "no live node runs WebAssembly functions (live nodes: {live}): start a worker with the wasm backend (the stock pool-worker has it)"
+    )]
+    NoWasmNode {
+        /// The live worker nodes.
+        live: String,
+    },
     /// The query asks for more placements than one answer may carry.
     #[error(
         "count {count} is over the limit of {max} placements per query; ask in several queries"
@@ -168,6 +179,7 @@ impl PlaceError {
             | PlaceError::ExcludedNode { .. }
             | PlaceError::AllExcluded { .. }
             | PlaceError::NoFunction { .. }
+            | PlaceError::NoWasmNode { .. }
             | PlaceError::NoFunctionWithLabels { .. } => ErrorCode::NoNode,
             // The node is up but runs other code: asking it again fails the
             // same way (as its own refusal of the spawn would).
@@ -371,7 +383,7 @@ impl LoadTable {
     /// every function of `required`, or why there is none.
     fn candidates(&self, query: &PlaceQuery, required: &[&str]) -> Result<Vec<Cand>, PlaceError> {
         let workers = || self.entries.iter().filter(|e| e.is_worker());
-        let capable = |e: &Entry| required.iter().all(|f| e.functions.contains(*f));
+        let capable = |e: &Entry| required.iter().all(|f| e.has_function(f));
         let wanted = || describe_functions(required);
         if workers().next().is_none() {
             return Err(PlaceError::NoNodes);
@@ -443,6 +455,12 @@ impl LoadTable {
         // The function first: with no node that has it, the labels do not
         // matter. Then labels that some node has but no node with the
         // function: each node with what it lacks.
+        let wasm_wanted = required.iter().any(|f| WasmName::is_wasm(f));
+        if wasm_wanted && !workers().any(|e| e.wasm) {
+            return Err(PlaceError::NoWasmNode {
+                live: list_nodes(workers(), |_| String::new()),
+            });
+        }
         if !workers().any(capable) {
             let several = required.len() > 1;
             return Err(PlaceError::NoFunction {
@@ -583,7 +601,7 @@ fn describe_functions(functions: &[&str]) -> String {
 fn lacking_functions(e: &Entry, required: &[&str]) -> String {
     required
         .iter()
-        .filter(|f| !e.functions.contains(**f))
+        .filter(|f| !e.has_function(f))
         .map(|f| format!("{f:?}"))
         .collect::<Vec<_>>()
         .join(", ")

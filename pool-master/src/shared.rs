@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::MasterConfig;
 use crate::membership::SessionId;
 use crate::metrics::Metrics;
+use crate::modules::ModuleStore;
 use crate::outbox::{NodeLink, encode};
 use crate::persist::Persister;
 use crate::state::{Effect, NodeRequest, PoolState};
@@ -43,6 +44,10 @@ pub(crate) struct Shared {
     pool: Mutex<Locked>,
     /// Metric handles (also used by the pool's transitions).
     pub(crate) metrics: Arc<Metrics>,
+    /// The WebAssembly modules pushed to the pool, with their own lock
+    /// (never taken inside the pool lock's critical sections that queue
+    /// effects; a placement resolves its function before it locks).
+    pub(crate) modules: ModuleStore,
     /// Saves the state directory after changes; its task runs on a token of
     /// its own so that it writes the last state after everything else has
     /// stopped.
@@ -194,6 +199,7 @@ impl Shared {
         identity: Identity,
         pool: PoolState,
         metrics: Arc<Metrics>,
+        modules: ModuleStore,
         token: CancellationToken,
         tracker: TaskTracker,
     ) -> Self {
@@ -205,6 +211,7 @@ impl Shared {
                 links: HashMap::new(),
             }),
             metrics,
+            modules,
             persister: Arc::new(Persister::new()),
             token,
             tracker,

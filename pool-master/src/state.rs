@@ -271,6 +271,7 @@ impl PoolState {
             names,
             apps: running,
             rejoin,
+            wasm,
         } = join;
         let refuse = |code, msg: String| (Joined::Refused(RemoteError::new(code, msg)), Vec::new());
         // 1. The joiner is who the handshake authenticated, and not a master.
@@ -414,6 +415,7 @@ impl PoolState {
         self.members.insert(Member {
             info: info.clone(),
             functions: functions.into_iter().collect(),
+            wasm,
             session: conn.session,
             live: was_live,
             leaving: false,
@@ -480,6 +482,7 @@ impl PoolState {
         if let Some(m) = self.members.get(id) {
             self.table.add_node(m.info.clone(), at);
             self.table.set_functions(id, m.functions.iter().cloned());
+            self.table.set_wasm(id, m.wasm);
         }
     }
 

@@ -176,6 +176,7 @@ async fn unserved_requests_are_refused() {
             names: vec![],
             apps: vec![],
             rejoin: false,
+            wasm: false,
         }))
         .await;
     assert!(matches!(r, Response::Error(e) if e.code == ErrorCode::Refused));

@@ -9,6 +9,9 @@
 //! - [`id`]: [`NodeId`], [`Pid`], [`Ref`] and their text forms.
 //! - [`exit`]: [`ExitReason`], why a process ended.
 //! - [`message`]: [`Msg`], every frame's body, with its requests and responses.
+//! - [`module`]: WebAssembly modules: [`module::ModuleHash`] and wasm
+//!   function names ([`module::WasmName`]).
+//! - [`sandbox`]: [`Sandbox`], a wasm spawn's limits and grants.
 //! - [`tree`]: [`TreeSpec`] (tree files as data), their validation, tree
 //!   files parsed from TOML ([`tree::parse_tree_str`]), and the tree views.
 //! - [`codec`]: [`Codec`], length-prefixed MessagePack with a frame limit.
@@ -75,10 +78,12 @@ pub use handshake::{Cookie, HandshakeConfig, Identity, PROTOCOL_VERSION};
 pub use id::{NodeId, ParseIdError, Pid, Ref};
 pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
-    Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
-    ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request, Response, RunningApp,
-    SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Unreachable, UnreachableFrom, Welcome,
+    ModuleInfo, Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed,
+    PlacementStrategy, ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request,
+    Response, RunningApp, SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Unreachable,
+    UnreachableFrom, Welcome,
 };
+pub use module::{ModuleHash, WasmName};
 pub use sandbox::{DirGrant, Sandbox};
 pub use size::{Size, format_size, parse_size};
 pub use tree::{

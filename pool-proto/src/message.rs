@@ -21,6 +21,7 @@
 //! | `NodeUp`, `NodeDown` | master → node |
 //! | `LoadReport`, `AppEvent`, `NameReleased` | node → master |
 //! | `Request(Place / RegisterName / WhereIs / ListNames / ListNodes / ListProcesses / TreeStart / TreeList / TreeShow / TreeStop)` | node → master |
+//! | `Request(PushModule / ListModules / FetchModule / ResolveFunction)` → `Response(Modules / ModuleBytes / Function)` | node → master |
 //! | `Request(StartApp / StopApp / LocalProcesses / Inspect)` | master → node |
 //! | `Request(Spawn / Inspect)` → `Response(Spawned / Tree)` | node → node |
 //! | `Send`, `Link`, `Unlink`, `Monitor`, `Demonitor`, `Exit`, `Down` | node → node |
@@ -36,6 +37,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::ExitReason;
 use crate::id::{NodeId, Pid, Ref};
+use crate::module::ModuleHash;
+use crate::sandbox::Sandbox;
 use crate::tree::{AppStatus, AppSummary, TreeSpec, TreeView};
 
 /// Correlation id of a request, unique per connection and sender.
@@ -520,6 +523,10 @@ pub struct Join {
     /// True when this is a reconnect of an incarnation that was live before.
     #[serde(default)]
     pub rejoin: bool,
+    /// True when the node runs WebAssembly functions (it has the wasm
+    /// backend): wasm functions are placed on such nodes only.
+    #[serde(default)]
+    pub wasm: bool,
 }
 
 /// An application root a node runs.
@@ -881,6 +888,10 @@ pub struct SpawnRequest {
     /// Trace id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceId>,
+    /// Limits and grants of a wasm process (a native function ignores
+    /// them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<Sandbox>,
 }
 
 /// A monitor set up atomically with a spawn.
@@ -987,6 +998,25 @@ pub struct Placed {
     pub name: String,
     /// Its peer address.
     pub addr: String,
+    /// The canonical name of the function to spawn there, when the query
+    /// named a wasm function (`app.wasm:count` → `<hash>:count`): the
+    /// spawner sends this one, so a worker only ever sees canonical names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+}
+
+/// One module stored in the pool (`poolctl module ls`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    /// The sha-256 of its bytes.
+    pub hash: ModuleHash,
+    /// The file name it was pushed under.
+    pub file: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was pushed (under this file name), ms since the Unix epoch
+    /// (the master's clock).
+    pub pushed_at: u64,
 }
 
 /// What a request asks.
@@ -1105,6 +1135,38 @@ pub enum Request {
         /// Its holder, on the receiving node.
         pid: Pid,
     },
+    /// Store a WebAssembly module in the pool under its content hash
+    /// (node → master); answered with `Modules` (the one entry stored).
+    /// Refused when `hash` is given and is not the bytes' sha-256, when the
+    /// bytes are not a core wasm module, or when `file` does not end in
+    /// `.wasm`.
+    PushModule {
+        /// The file name it is pushed under (`app.wasm`): `app.wasm:EXPORT`
+        /// names its functions until another module is pushed under it.
+        file: String,
+        /// The module's bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+        /// The hash the sender computed, checked by the master.
+        #[serde(default)]
+        hash: Option<ModuleHash>,
+    },
+    /// The modules stored (node → master); answered with `Modules`.
+    ListModules,
+    /// The bytes of the module `hash` (node → master); answered with
+    /// `ModuleBytes`, or `NotFound`.
+    FetchModule {
+        /// The module.
+        hash: ModuleHash,
+    },
+    /// The canonical name of a function (node → master): a named wasm form
+    /// (`app.wasm:count`) becomes `<hash>:count`; a canonical one is
+    /// checked to be stored; any other name is answered unchanged.
+    /// Answered with `Function`.
+    ResolveFunction {
+        /// The function name.
+        function: String,
+    },
 }
 
 /// The answer to a request.
@@ -1144,6 +1206,17 @@ pub enum Response {
         /// Milliseconds since the last acknowledged report.
         heard_ms_ago: Option<u64>,
     },
+    /// Answer to `ListModules` (every module, by file name) and
+    /// `PushModule` (the entry stored).
+    Modules(Vec<ModuleInfo>),
+    /// Answer to `FetchModule`: the module's bytes.
+    ModuleBytes {
+        /// The bytes, whose sha-256 is the hash asked for.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// Answer to `ResolveFunction`: the canonical name.
+    Function(String),
 }
 
 /// A failed request, with a machine-readable code and a message for people
@@ -1265,6 +1338,10 @@ impl Request {
             Request::Ping => "Ping",
             Request::MasterSeen => "MasterSeen",
             Request::WatchName { .. } => "WatchName",
+            Request::PushModule { .. } => "PushModule",
+            Request::ListModules => "ListModules",
+            Request::FetchModule { .. } => "FetchModule",
+            Request::ResolveFunction { .. } => "ResolveFunction",
         }
     }
 }

@@ -552,6 +552,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
             monitor: None,
             owner: None,
             trace: None,
+            sandbox: None,
         }),
     };
     let body = splice(&body_of(&spawn), &msgpack_str(marker), &arrays);
@@ -606,6 +607,7 @@ fn nesting_up_to_the_limit_decodes_on_a_small_stack() {
             monitor: None,
             owner: None,
             trace: None,
+            sandbox: None,
         }),
     };
     let frame = frame_of(&spawn);

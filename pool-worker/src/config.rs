@@ -75,6 +75,11 @@ pub struct NodeConfig {
     /// The mailbox limit of this node's processes (0: none): a process with
     /// more messages waiting dies with `mailbox overflow`.
     pub max_mailbox: usize,
+    /// The node runs WebAssembly functions: set by whoever installs a wasm
+    /// backend as the runtime's resolver. A worker advertises it in its
+    /// `Join` (`Join.wasm`), and the master places wasm functions
+    /// (`MODULE:EXPORT`) only on such workers. Default false.
+    pub wasm_backend: bool,
 }
 
 /// The CPU count, at least 1.
@@ -104,6 +109,7 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(30),
             max_mailbox: 0,
+            wasm_backend: false,
         }
     }
 

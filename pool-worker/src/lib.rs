@@ -133,6 +133,8 @@ pub mod prelude;
 mod reach;
 mod route;
 mod tasks;
+#[cfg(feature = "wasm")]
+mod wasm;
 
 pub use client::{Client, connect};
 pub use config::NodeConfig;

@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use pool_proto::handshake::HandshakeConfig;
 use pool_proto::transport::Transport;
 use pool_proto::{
-    ErrorCode, Identity, Join, Msg, NodeInfo, NodeKind, Pid, RemoteError, ReqId, Request, Response,
-    RunningApp, SpawnRequest, Welcome,
+    ErrorCode, Identity, Join, ModuleHash, Msg, NodeInfo, NodeKind, Pid, RemoteError, ReqId,
+    Request, Response, RunningApp, SpawnRequest, Welcome,
 };
 use rand::Rng;
 use supervisor::Runtime;
@@ -238,6 +238,24 @@ impl MasterHandle {
         }
         let tx = c.current().ok_or_else(|| c.unreachable("not connected"))?;
         c.request_on(&tx, body, timeout).await
+    }
+
+    /// The bytes of the WebAssembly module `hash`, from the master's module
+    /// store (`Request::FetchModule`). The bytes are checked against the
+    /// hash here, so a caller never gets another module's bytes.
+    pub(crate) async fn fetch_module(&self, hash: ModuleHash) -> Result<Vec<u8>, Error> {
+        match self.request(Request::FetchModule { hash }).await? {
+            Response::ModuleBytes { bytes } if ModuleHash::of(&bytes) == hash => Ok(bytes),
+            Response::ModuleBytes { bytes } => Err(Error::Unexpected {
+                peer: "the master".into(),
+                got: format!(
+                    "{} bytes for module {hash} that hash to {} instead",
+                    bytes.len(),
+                    ModuleHash::of(&bytes)
+                ),
+            }),
+            other => Err(Error::unexpected(other)),
+        }
     }
 
     /// What a peer asking `MasterSeen` is told: how many ms ago the master
@@ -636,6 +654,8 @@ impl MasterLink {
             names,
             apps,
             rejoin,
+            // Only a worker hosts others' processes, wasm ones included.
+            wasm: self.config.wasm_backend && self.config.kind == NodeKind::Worker,
         };
         match c.request_on(&tx, Request::Join(join), JOIN_TIMEOUT).await {
             Ok(Response::Welcome(welcome)) => Ok(Joining {

@@ -107,6 +107,8 @@ impl Node {
             incoming: None,
             transport: None,
             in_process: false,
+            #[cfg(feature = "wasm")]
+            wasm: true,
         }
     }
 }
@@ -135,6 +137,9 @@ pub struct NodeBuilder {
     transport: Option<Arc<dyn Transport>>,
     /// Run on the caller's runtime instead of two of its own.
     in_process: bool,
+    /// Whether a worker installs the WebAssembly backend (feature `wasm`).
+    #[cfg(feature = "wasm")]
+    wasm: bool,
 }
 
 impl NodeBuilder {
@@ -147,6 +152,15 @@ impl NodeBuilder {
     /// Leaves out the `builtin.*` functions.
     pub fn without_builtins(mut self) -> Self {
         self.builtins = false;
+        self
+    }
+
+    /// Leaves out the WebAssembly backend: the node runs no wasm function
+    /// and the master places none on it. A worker built with the `wasm`
+    /// feature has it unless this is called; other nodes never do.
+    #[cfg(feature = "wasm")]
+    pub fn without_wasm(mut self) -> Self {
+        self.wasm = false;
         self
     }
 
@@ -186,14 +200,27 @@ impl NodeBuilder {
     /// is returned at once. A hidden node gives up on the first failure.
     pub async fn start(self) -> Result<NodeHandle, Error> {
         let NodeBuilder {
-            config,
+            #[cfg_attr(not(feature = "wasm"), allow(unused_mut))]
+            mut config,
             mut functions,
             builtins,
             incoming,
             transport,
             in_process,
+            #[cfg(feature = "wasm")]
+            wasm,
         } = self;
         config.validate()?;
+        let master = MasterHandle::new(&config);
+        // Wasm functions are resolved when spawned, from modules fetched
+        // from the master; only a worker hosts others' processes.
+        #[cfg(feature = "wasm")]
+        let resolver = if wasm && config.kind == NodeKind::Worker {
+            config.wasm_backend = true;
+            Some(crate::wasm::backend(&master)?)
+        } else {
+            None
+        };
         if builtins {
             crate::builtins::register(&mut functions);
         }
@@ -222,11 +249,16 @@ impl NodeBuilder {
         let (listener, addr) = listen(&config, incoming, &ctl_handle)?;
 
         // 3. The process runtime.
-        let rt = Runtime::builder(id)
+        let builder = Runtime::builder(id)
             .handle(proc_handle.clone())
             .functions(functions)
-            .max_mailbox(config.max_mailbox)
-            .build();
+            .max_mailbox(config.max_mailbox);
+        #[cfg(feature = "wasm")]
+        let builder = match resolver {
+            Some(r) => builder.resolver(r),
+            None => builder,
+        };
+        let rt = builder.build();
 
         // 4. The parts, leaves first; then what the runtime calls.
         let identity = Identity {
@@ -247,7 +279,6 @@ impl NodeBuilder {
         let stopping = Arc::new(AtomicBool::new(false));
         let traffic = Arc::default();
         let dial_failures = Arc::new(DialFailures::default());
-        let master = MasterHandle::new(&config);
         let peers = Arc::new(Peers::new(PeerParts {
             identity: identity.clone(),
             config: config.clone(),

@@ -11,7 +11,7 @@
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use pool_proto::{
-    ErrorCode, LabelReq, NodeId, PlaceQuery, Placement, RemoteError, Request, Response,
+    ErrorCode, LabelReq, NodeId, PlaceQuery, Placement, RemoteError, Request, Response, WasmName,
 };
 use supervisor::remote::{NodeChanges, Placer};
 
@@ -117,7 +117,42 @@ impl Placer for PoolPlacer {
         self.ask(placement, Some(function), exclude)
     }
 
+    /// A named wasm form (`app.wasm:count`) is resolved by the master to
+    /// the module pushed under that name now; any other name (a native
+    /// one, a canonical wasm one) is answered unchanged, without a round
+    /// trip. A master that cannot be reached is `NoNode`, so the child
+    /// waits pending rather than failing.
+    fn resolve_function(&self, function: &str) -> BoxFuture<'static, Result<String, RemoteError>> {
+        let function = function.to_owned();
+        if !matches!(WasmName::parse(&function), Some(WasmName::Named { .. })) {
+            return futures_util::future::ready(Ok(function)).boxed();
+        }
+        let master = self.master.clone();
+        async move { resolve_via(&master, function).await }.boxed()
+    }
+
     fn node_changes(&self) -> Option<NodeChanges> {
         Some(self.changes.clone())
+    }
+}
+
+/// Asks the master for the canonical name of `function`
+/// (`ResolveFunction`), with the failure as a supervisor's start needs it.
+pub(crate) async fn resolve_via(
+    master: &MasterHandle,
+    function: String,
+) -> Result<String, RemoteError> {
+    match master.request(Request::ResolveFunction { function }).await {
+        Ok(Response::Function(f)) => Ok(f),
+        Ok(other) => Err(RemoteError::new(
+            ErrorCode::Internal,
+            format!("unexpected answer to ResolveFunction: {other:?}"),
+        )),
+        Err(Error::Remote(e)) => Err(e),
+        Err(Error::ShuttingDown) => Err(RemoteError::new(
+            ErrorCode::Internal,
+            "the node is stopping",
+        )),
+        Err(e) => Err(RemoteError::new(ErrorCode::NoNode, e.to_string())),
     }
 }

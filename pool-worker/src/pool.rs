@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_proto::{
-    AppSummary, ErrorCode, ExitReason, LabelReq, NodeId, NodeStatus, Pid, PlaceQuery, Placed,
-    ProcessInfo, Request, Response, SpawnRequest, TraceHex, TraceId, TreeSpec, TreeView,
+    AppSummary, ErrorCode, ExitReason, LabelReq, ModuleHash, ModuleInfo, NodeId, NodeStatus, Pid,
+    PlaceQuery, Placed, ProcessInfo, Request, Response, Sandbox, SpawnRequest, TraceHex, TraceId,
+    TreeSpec, TreeView, WasmName,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -79,6 +80,9 @@ pub struct Spawn {
     pub owner: Option<String>,
     /// Trace id, to follow the spawn through every node's logs.
     pub trace: Option<TraceId>,
+    /// Limits and grants of a wasm process (fuel, memory, directories,
+    /// environment); a native function ignores them.
+    pub sandbox: Option<Sandbox>,
     /// The first thing found wrong while building the request (`None` if
     /// nothing was): [`Pool::spawn`] and [`Pool::run_spec`] refuse it with
     /// this before asking anyone.
@@ -113,6 +117,7 @@ impl Spawn {
             monitor: None,
             owner: None,
             trace: None,
+            sandbox: None,
             problem: None,
         }
     }
@@ -187,6 +192,12 @@ impl Spawn {
     /// Tagged with an owner.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
+        self
+    }
+
+    /// Limits and grants of a wasm process (see [`Sandbox`]).
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
         self
     }
 
@@ -400,13 +411,25 @@ impl Pool {
             .await
     }
 
-    /// Where `spec` goes, never one of `exclude`. Every placement names
-    /// the function, so the master chooses only nodes that register it. A
-    /// named node without labels is taken from the membership, with no
+    /// Where `spec` goes, never one of `exclude`, and the name of the
+    /// function to send there. Every placement names the function, so the
+    /// master chooses only nodes that register it (for a wasm function:
+    /// nodes that run wasm) and answers a wasm function's canonical name.
+    /// A named node without labels is taken from the membership, with no
     /// round trip to the master (the latency path): if it lacks the
     /// function it refuses the spawn itself, and [`spawn_inner`]
-    /// (Self::spawn_inner) then asks the master which nodes have it.
-    async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<NodeId, Error> {
+    /// (Self::spawn_inner) then asks the master which nodes have it; a
+    /// named wasm form (`app.wasm:count`) is then resolved by the master
+    /// first, so a worker only ever sees canonical names.
+    async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<(NodeId, String), Error> {
+        let pinned = |node: NodeId| async move {
+            match WasmName::parse(&spec.function) {
+                Some(WasmName::Named { .. }) => {
+                    Ok((node, self.resolve_function(&spec.function).await?))
+                }
+                _ => Ok((node, spec.function.clone())),
+            }
+        };
         let query = |node: Option<String>, key: Option<String>| PlaceQuery {
             count: 1,
             key,
@@ -421,21 +444,22 @@ impl Pool {
         };
         let first = |placed: Vec<Placed>| {
             placed
-                .first()
-                .map(|p| p.id)
+                .into_iter()
+                .next()
+                .map(|p| (p.id, p.function.unwrap_or_else(|| spec.function.clone())))
                 .ok_or_else(|| Error::Unexpected {
                     peer: "the master".into(),
                     got: "an empty placement".into(),
                 })
         };
         match &spec.target {
-            Target::Local => Ok(self.id),
+            Target::Local => pinned(self.id).await,
             // This node: its own runtime refuses an unknown function
             // before anything is sent.
-            Target::Node(n) if spec.labels.is_empty() && n == &*self.name => Ok(self.id),
+            Target::Node(n) if spec.labels.is_empty() && n == &*self.name => pinned(self.id).await,
             // A named node, as the membership knows it (a name this node
             // does not know fails at once, naming the live ones).
-            Target::Node(n) if spec.labels.is_empty() => self.node_by_name(n),
+            Target::Node(n) if spec.labels.is_empty() => pinned(self.node_by_name(n)?).await,
             // With labels: the master checks that it is live, has the
             // function and the labels (and counts the placement).
             Target::Node(n) => first(self.place(query(Some(n.clone()), None)).await?),
@@ -458,14 +482,15 @@ impl Pool {
         }
         let mut exclude = Vec::new();
         loop {
-            let node = self.resolve(spec, &exclude).await?;
+            let (node, function) = self.resolve(spec, &exclude).await?;
             let req = SpawnRequest {
-                function: spec.function.clone(),
+                function,
                 args: spec.args.clone(),
                 link: None,
                 monitor: None,
                 owner: spec.owner.clone(),
                 trace: spec.trace,
+                sandbox: spec.sandbox.clone(),
             };
             if let Some(trace) = spec.trace {
                 tracing::info!(
@@ -828,6 +853,67 @@ impl Pool {
 }
 
 /// Picks the application list out of an answer.
+impl Pool {
+    /// Stores the WebAssembly module `bytes` in the pool as `file` (a name
+    /// ending in `.wasm`); returns its entry, whose hash names it
+    /// (`<hash>:EXPORT`). The hash is computed here and checked by the
+    /// master, so bytes damaged on the way are refused, as are bytes that
+    /// are not a valid module. A module must fit in one frame (16 MiB by
+    /// default).
+    ///
+    /// ```no_run
+    /// # async fn f(pool: pool_worker::Pool) -> Result<(), pool_worker::Error> {
+    /// let m = pool.push_module("count.wasm", std::fs::read("count.wasm").unwrap()).await?;
+    /// pool.spawn(pool_worker::Spawn::new(format!("{}:count", m.hash), serde_json::json!({}))).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn push_module(&self, file: &str, bytes: Vec<u8>) -> Result<ModuleInfo, Error> {
+        let hash = ModuleHash::of(&bytes);
+        let body = Request::PushModule {
+            file: file.to_owned(),
+            bytes,
+            hash: Some(hash),
+        };
+        self.ask(body, |r| match r {
+            Response::Modules(mut m) if m.len() == 1 => Ok(m.remove(0)),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// The modules stored in the pool, one entry per file name and hash.
+    pub async fn modules(&self) -> Result<Vec<ModuleInfo>, Error> {
+        self.ask(Request::ListModules, |r| match r {
+            Response::Modules(m) => Ok(m),
+            other => Err(other),
+        })
+        .await
+    }
+
+    /// The bytes of module `hash`, from the master's store (checked
+    /// against the hash).
+    pub async fn fetch_module(&self, hash: ModuleHash) -> Result<Vec<u8>, Error> {
+        self.master.fetch_module(hash).await
+    }
+
+    /// The canonical name of `function`: a named wasm form
+    /// (`app.wasm:count`) becomes `<hash>:count`, the module last pushed
+    /// under that file name; a canonical one is checked to be stored; any
+    /// other name comes back as it is (asked of the master all the same).
+    pub async fn resolve_function(&self, function: &str) -> Result<String, Error> {
+        self.ask(
+            Request::ResolveFunction {
+                function: function.to_owned(),
+            },
+            |r| match r {
+                Response::Function(f) => Ok(f),
+                other => Err(other),
+            },
+        )
+        .await
+    }
+}
+
 fn apps(r: Response) -> Result<Vec<AppSummary>, Response> {
     match r {
         Response::Apps(a) => Ok(a),

@@ -112,6 +112,7 @@ async fn a_stopping_node_refuses_spawns() {
         monitor: None,
         owner: None,
         trace: None,
+        sandbox: None,
     });
     match c.master.request("w1", spawn).await {
         Response::Error(e) => {

@@ -33,6 +33,7 @@ fn spawn_linked(link: Option<Pid>) -> Request {
         monitor: None,
         owner: None,
         trace: None,
+        sandbox: None,
     })
 }
 

@@ -242,6 +242,19 @@ pub trait Placer: Send + Sync + 'static {
         self.place(placement, exclude)
     }
 
+    /// The canonical name of `function`, which a supervisor asks once per
+    /// child, at its first start, and keeps for every restart of that
+    /// child (here or elsewhere): a named wasm form (`app.wasm:count`)
+    /// becomes the hash of the module pushed under that name now
+    /// (`<hash>:count`), so a restart never silently upgrades. The default
+    /// answers the name unchanged, at once (a ready future, no round
+    /// trip); pool-worker's placer asks the master for named wasm forms
+    /// only.
+    fn resolve_function(&self, function: &str) -> BoxFuture<'static, Result<String, RemoteError>> {
+        let function = function.to_owned();
+        Box::pin(std::future::ready(Ok(function)))
+    }
+
     /// The signal of the pool's membership changes, if this placer has
     /// one: supervisors whose children wait *pending* (no node could take
     /// them) retry at once when it fires, instead of at their next backoff

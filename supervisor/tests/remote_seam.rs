@@ -75,6 +75,7 @@ fn req(function: &str, args: serde_json::Value) -> SpawnRequest {
         monitor: None,
         owner: None,
         trace: None,
+        sandbox: None,
     }
 }
 

@@ -73,6 +73,7 @@ fn spawn_req(function: &str, args: Value) -> SpawnRequest {
         monitor: None,
         owner: None,
         trace: None,
+        sandbox: None,
     }
 }
 
@@ -146,6 +147,18 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             name: "hostile-name".into(),
             pid,
         },
+        Request::PushModule {
+            file: "hostile.wasm".into(),
+            bytes: b"not a module".to_vec(),
+            hash: None,
+        },
+        Request::ListModules,
+        Request::FetchModule {
+            hash: pool_proto::ModuleHash::of(b"hostile"),
+        },
+        Request::ResolveFunction {
+            function: "hostile.wasm:run".into(),
+        },
     ];
     for r in &all {
         match r {
@@ -172,7 +185,11 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             | Request::TreeRestart { .. }
             | Request::TreeRemove { .. }
             | Request::MasterSeen
-            | Request::WatchName { .. } => {}
+            | Request::WatchName { .. }
+            | Request::PushModule { .. }
+            | Request::ListModules
+            | Request::FetchModule { .. }
+            | Request::ResolveFunction { .. } => {}
         }
     }
     let kinds: std::collections::BTreeSet<&str> = all.iter().map(Request::name).collect();

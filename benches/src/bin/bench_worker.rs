@@ -218,6 +218,7 @@ fn noop_request(function: &str, args: Value) -> SpawnRequest {
         monitor: None,
         owner: None,
         trace: None,
+        sandbox: None,
     }
 }
 

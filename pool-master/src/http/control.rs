@@ -107,13 +107,17 @@ pub(super) async fn spawn(
         Some(l) => l.parse()?,
         None => Vec::new(),
     };
+    // A wasm function goes to the worker by its canonical name (a module
+    // not stored is refused here).
+    let function = h.shared.modules.resolve(&body.function)?;
     let req = SpawnRequest {
-        function: body.function.clone(),
+        function: function.clone(),
         args: body.args.unwrap_or_else(|| json!({})),
         link: None,
         monitor: None,
         owner: None,
         trace: None,
+        sandbox: None,
     };
     let query = PlaceQuery {
         count: 1,
@@ -122,7 +126,7 @@ pub(super) async fn spawn(
         labels,
         node: body.node,
         commit: true,
-        function: Some(body.function.clone()),
+        function: Some(function),
         ..PlaceQuery::default()
     };
     let (pid, node) = spawn_placed(&h.shared, query, req).await?;

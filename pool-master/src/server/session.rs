@@ -37,7 +37,7 @@ use futures_util::StreamExt;
 use pool_proto::codec::{HEADER_LEN, encode_frame};
 use pool_proto::handshake::HandshakeConfig;
 use pool_proto::{
-    Codec, ErrorCode, Msg, NodeKind, RemoteError, ReqId, Request, Response, TraceHex,
+    Codec, ErrorCode, Msg, NodeKind, RemoteError, ReqId, Request, Response, TraceHex, WasmName,
 };
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -436,6 +436,34 @@ impl Session {
             Request::ListNames => Response::Names(self.shared.lock().names.all()),
             Request::ListNodes => Response::Nodes(self.shared.lock().list_nodes(now)),
             Request::TreeList => Response::Apps(self.shared.lock().app_summaries()),
+            Request::ListModules => Response::Modules(self.shared.modules.list()),
+            Request::ResolveFunction { function } => {
+                match self.shared.modules.resolve(&function) {
+                    Ok(f) => Response::Function(f),
+                    Err(e) => Response::Error(e),
+                }
+            }
+            // Every session passed the cookie handshake (and TLS where it
+            // is on): any joined node, poolctl included, may push. Hashing,
+            // validating and writing a module take time: a task.
+            Request::PushModule { file, bytes, hash } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    s.modules
+                        .push(file, bytes, hash, now_ms())
+                        .await
+                        .map(|info| Response::Modules(vec![info]))
+                });
+            }
+            Request::FetchModule { hash } => {
+                let s = self.shared.clone();
+                return self.spawn_answer(id, async move {
+                    s.modules
+                        .fetch(hash)
+                        .await
+                        .map(|bytes| Response::ModuleBytes { bytes })
+                });
+            }
             Request::Ready => {
                 // The NodeUp and the starts are queued on other links by
                 // the transition; answers gathered so far go first.
@@ -527,7 +555,21 @@ impl Session {
     /// A placement query (Erlang's `get_node`). A traced one (a spawn
     /// followed with `poolctl --trace`) has its decision logged at info:
     /// the trace, the chosen node(s) and the strategy that chose them.
-    fn place(&mut self, query: pool_proto::PlaceQuery) -> Response {
+    fn place(&mut self, mut query: pool_proto::PlaceQuery) -> Response {
+        // A wasm function is placed by its canonical name (a named form
+        // resolved to the module last pushed under it), which the answer
+        // carries so that the spawner sends it; a module not stored is
+        // refused before any node is chosen.
+        let canonical = match query.function.as_deref() {
+            Some(f) if WasmName::is_wasm(f) => match self.shared.modules.resolve(f) {
+                Ok(c) => {
+                    query.function = Some(c.clone());
+                    Some(c)
+                }
+                Err(e) => return Response::Error(e),
+            },
+            _ => None,
+        };
         let (result, default) = {
             let mut pool = self.shared.lock();
             (pool.place(&query, now_ms()), pool.settings.placement)
@@ -562,7 +604,14 @@ impl Session {
             }
         }
         match result {
-            Ok(placed) => Response::Placed(placed),
+            Ok(mut placed) => {
+                if canonical.is_some() {
+                    for p in &mut placed {
+                        p.function.clone_from(&canonical);
+                    }
+                }
+                Response::Placed(placed)
+            }
             Err(e) => Response::Error(e.into()),
         }
     }

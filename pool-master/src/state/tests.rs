@@ -70,6 +70,7 @@ fn join_of(info: NodeInfo, functions: &[&str]) -> Join {
         names: Vec::new(),
         apps: Vec::new(),
         rejoin: false,
+        wasm: false,
     }
 }
 

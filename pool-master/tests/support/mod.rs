@@ -125,6 +125,8 @@ pub struct SimSpec {
     pub names: Vec<(String, Pid)>,
     pub apps: Vec<RunningApp>,
     pub cookie: Cookie,
+    /// Advertised as running WebAssembly functions (`Join.wasm`).
+    pub wasm: bool,
 }
 
 impl SimSpec {
@@ -139,6 +141,7 @@ impl SimSpec {
             names: Vec::new(),
             apps: Vec::new(),
             cookie: cookie(),
+            wasm: false,
         }
     }
 
@@ -222,6 +225,7 @@ impl SimNode {
             names: spec.names.clone(),
             apps: spec.apps.clone(),
             rejoin: false,
+            wasm: spec.wasm,
         };
         sink.send(Msg::Request {
             id: 0,

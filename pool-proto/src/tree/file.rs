@@ -57,6 +57,7 @@ const CHILD_FIELDS: &[&str] = &[
     "shutdown",
     "significant",
     "placement",
+    "sandbox",
 ];
 /// The keys of a placement table; exactly one is given.
 const PLACEMENT_FIELDS: &[&str] = &["node", "key", "label"];
@@ -181,6 +182,9 @@ fn write_supervisor(
         }
         if let Some(p) = &child.placement {
             line(out, "placement", inline(p)?);
+        }
+        if let Some(s) = &child.sandbox {
+            line(out, "sandbox", inline(s)?);
         }
         if let Some(nested) = &child.supervisor {
             out.push('\n');
@@ -383,6 +387,17 @@ pub enum Problem {
         why: &'static str,
     },
 
+    /// A `sandbox` that is not a sandbox table.
+    #[error(
+        "invalid sandbox {value}: {why}; write it as {{ fuel = 1000000, memory = \"64MiB\", dirs = [{{ host = \"/srv/data\", guest = \"/data\", write = false }}], env = {{ KEY = \"value\" }} }}"
+    )]
+    BadSandbox {
+        /// The value written, as TOML text.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+
     /// A worker function that is not registered.
     #[error(
         "unknown function {name:?}: no worker node registers it; check the spelling, or register it in your worker build (the stock worker has builtin.echo, builtin.sleep, builtin.busy, builtin.crash and builtin.counter)"
@@ -566,6 +581,7 @@ impl Walk {
                     other => return Err(wrong_type(value, &field, "true or false", other)),
                 },
                 "placement" => child.placement = Some(self.placement(value, &field)?),
+                "sandbox" => child.sandbox = Some(Box::new(parse_sandbox(value, &field)?)),
                 other => return Err(unknown_field(key, path, other, CHILD_FIELDS)),
             }
         }
@@ -906,6 +922,37 @@ fn parse_shutdown(value: &Spanned<DeValue<'_>>, field: &str) -> Parsed<Shutdown>
 
 /// `args` as the JSON value handed to the function. TOML datetimes become
 /// their text; floats that JSON cannot carry (inf, nan) are refused.
+/// A child's `sandbox` table: `memory` may be a size (`"64MiB"`) and `env`
+/// a table of strings, as people write them, or the wire's own forms.
+fn parse_sandbox(value: &Spanned<DeValue<'_>>, field: &str) -> Parsed<crate::sandbox::Sandbox> {
+    let bad = |why: String| {
+        Located::new(
+            value.span(),
+            field,
+            Problem::BadSandbox {
+                value: toml_text(value.get_ref()),
+                why,
+            },
+        )
+    };
+    let mut json = to_json(value, field)?;
+    let Some(obj) = json.as_object_mut() else {
+        return Err(bad("a sandbox is a table".to_owned()));
+    };
+    if let Some(Value::String(size)) = obj.get("memory") {
+        let bytes = crate::size::parse_size(size).map_err(|e| bad(e.to_string()))?;
+        obj.insert("memory".to_owned(), Value::from(bytes));
+    }
+    if let Some(Value::Object(env)) = obj.get("env") {
+        let pairs: Vec<Value> = env
+            .iter()
+            .map(|(k, v)| Value::Array(vec![Value::String(k.clone()), v.clone()]))
+            .collect();
+        obj.insert("env".to_owned(), Value::Array(pairs));
+    }
+    serde_json::from_value(json).map_err(|e| bad(e.to_string()))
+}
+
 fn to_json(value: &Spanned<DeValue<'_>>, field: &str) -> Parsed<Value> {
     let bad = |why| {
         Located::new(

@@ -111,6 +111,11 @@ pub struct ChildSpecData {
     /// alone, and the pool's default placement in a pool application.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// Limits and grants of a wasm child (fuel, memory, directories,
+    /// environment); a native function ignores them. Boxed: most children
+    /// have none, and a spec travels inside small messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<Box<crate::sandbox::Sandbox>>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -133,6 +138,7 @@ impl ChildSpecData {
             shutdown: None,
             significant: false,
             placement: None,
+            sandbox: None,
         }
     }
 
@@ -147,6 +153,7 @@ impl ChildSpecData {
             shutdown: None,
             significant: false,
             placement: None,
+            sandbox: None,
         }
     }
 

@@ -12,12 +12,12 @@ use bytes::BytesMut;
 use pool_proto::handshake::{HandshakeMsg, Identity, NONCE_LEN, RefuseReason};
 use pool_proto::{
     AppEvent, AppEventKind, AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Codec,
-    Dest, DownReason, Dur, ErrorCode, ExitReason, Fence, Join, LabelReq, Labels, LoadReport, Msg,
-    MsgKind, NodeId, NodeInfo, NodeKind, NodeStatus, PROTOCOL_VERSION, Payload, Pid, PlaceQuery,
-    Placed, Placement, PlacementStrategy, ProcStatus, ProcessInfo, Ref, RemoteError, Request,
-    Response, Restart, RunningApp, SendMsg, Shutdown, SpawnMonitor, SpawnRequest,
-    Strategy as SupStrategy, SupervisorSpec, TreeSpec, TreeView, Unreachable, UnreachableFrom,
-    Welcome,
+    Dest, DirGrant, DownReason, Dur, ErrorCode, ExitReason, Fence, Join, LabelReq, Labels,
+    LoadReport, ModuleHash, ModuleInfo, Msg, MsgKind, NodeId, NodeInfo, NodeKind, NodeStatus,
+    PROTOCOL_VERSION, Payload, Pid, PlaceQuery, Placed, Placement, PlacementStrategy, ProcStatus,
+    ProcessInfo, Ref, RemoteError, Request, Response, Restart, RunningApp, Sandbox, SendMsg,
+    Shutdown, SpawnMonitor, SpawnRequest, Strategy as SupStrategy, SupervisorSpec, TreeSpec,
+    TreeView, Unreachable, UnreachableFrom, Welcome,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -250,6 +250,7 @@ prop_compose! {
             shutdown,
             significant,
             placement,
+            sandbox: None,
         }
     }
 }
@@ -300,6 +301,7 @@ pub(crate) fn supervisor_spec() -> impl Strategy<Value = SupervisorSpec> {
                     shutdown,
                     significant: false,
                     placement,
+                    sandbox: None,
                 }
             });
         supervisor_with(vec(prop_oneof![2 => worker_child(), 1 => nested], 0..4))
@@ -429,8 +431,9 @@ prop_compose! {
         names in vec((name(), pid()), 0..4),
         apps in vec(running_app(), 0..3),
         rejoin in any::<bool>(),
+        wasm in any::<bool>(),
     ) -> Join {
-        Join { info, functions, names, apps, rejoin }
+        Join { info, functions, names, apps, rejoin, wasm }
     }
 }
 
@@ -593,8 +596,9 @@ prop_compose! {
         monitor in option::of(spawn_monitor()),
         owner in option::of("[a-z]{1,8}(/[a-z]{1,8}){0,3}"),
         trace in option::of(any::<u64>()),
+        sandbox in option::of(sandbox()),
     ) -> SpawnRequest {
-        SpawnRequest { function, args, link, monitor, owner, trace }
+        SpawnRequest { function, args, link, monitor, owner, trace, sandbox }
     }
 }
 
@@ -654,7 +658,49 @@ prop_compose! {
 
 /// A node chosen by placement.
 pub(crate) fn placed() -> impl Strategy<Value = Placed> {
-    (node_id(), name(), addr()).prop_map(|(id, name, addr)| Placed { id, name, addr })
+    (node_id(), name(), addr(), option::of(name())).prop_map(|(id, name, addr, function)| Placed {
+        id,
+        name,
+        addr,
+        function,
+    })
+}
+
+/// A module hash.
+pub(crate) fn module_hash() -> impl Strategy<Value = ModuleHash> {
+    any::<[u8; 32]>().prop_map(ModuleHash::from)
+}
+
+prop_compose! {
+    /// A wasm spawn's limits and grants.
+    pub(crate) fn sandbox()(
+        fuel in option::of(any::<u64>()),
+        memory in option::of(any::<u64>()),
+        dirs in vec(("/[a-z]{1,8}", "/[a-z]{1,8}", any::<bool>()), 0..3),
+        env in vec(("[A-Z]{1,6}", "\\PC{0,8}"), 0..3),
+    ) -> Sandbox {
+        Sandbox {
+            fuel,
+            memory,
+            dirs: dirs
+                .into_iter()
+                .map(|(host, guest, write)| DirGrant { host, guest, write })
+                .collect(),
+            env,
+        }
+    }
+}
+
+prop_compose! {
+    /// One module of `ListModules`.
+    pub(crate) fn module_info()(
+        hash in module_hash(),
+        file in "[a-z]{1,8}\\.wasm",
+        size in any::<u64>(),
+        pushed_at in any::<u64>(),
+    ) -> ModuleInfo {
+        ModuleInfo { hash, file, size, pushed_at }
+    }
 }
 
 /// Every remote error code.
@@ -759,11 +805,20 @@ pub(crate) fn request() -> impl Strategy<Value = Request> {
         Just(Request::MasterSeen),
         (name(), pid()).prop_map(|(name, pid)| Request::WatchName { name, pid }),
         Just(Request::Leave),
+        (
+            "[a-z]{1,8}\\.wasm",
+            vec(any::<u8>(), 0..64),
+            option::of(module_hash())
+        )
+            .prop_map(|(file, bytes, hash)| Request::PushModule { file, bytes, hash }),
+        Just(Request::ListModules),
+        module_hash().prop_map(|hash| Request::FetchModule { hash }),
+        name().prop_map(|function| Request::ResolveFunction { function }),
     ]
 }
 
 /// The number of [`Request`] variants `request()` chooses from.
-const REQUEST_ARMS: u32 = 24;
+const REQUEST_ARMS: u32 = 28;
 
 /// Every [`Response`] variant, equally often.
 pub(crate) fn response() -> impl Strategy<Value = Response> {
@@ -783,11 +838,14 @@ pub(crate) fn response() -> impl Strategy<Value = Response> {
         pid().prop_map(Response::Spawned),
         Just(Response::Pong),
         option::of(any::<u64>()).prop_map(|heard_ms_ago| Response::MasterSeen { heard_ms_ago }),
+        vec(module_info(), 0..4).prop_map(Response::Modules),
+        vec(any::<u8>(), 0..64).prop_map(|bytes| Response::ModuleBytes { bytes }),
+        name().prop_map(Response::Function),
     ]
 }
 
 /// The number of [`Response`] variants `response()` chooses from.
-const RESPONSE_ARMS: u32 = 14;
+const RESPONSE_ARMS: u32 = 17;
 
 /// Every [`Msg`] variant, with each request and response variant as likely
 /// as each other message.

@@ -53,6 +53,7 @@ fn a_signal_speaks_for_its_own_node_only() {
         }),
         owner: None,
         trace: None,
+        sandbox: None,
     };
     assert_eq!(foreign_spawn(&req(Some(pa), Some(pa)), a), None);
     assert_eq!(foreign_spawn(&req(Some(pb), None), a), Some(("link", pb)));

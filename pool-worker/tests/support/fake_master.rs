@@ -839,6 +839,7 @@ fn place(st: &mut State, q: &PlaceQuery) -> Response {
         id: m.info.id,
         name: m.info.name.clone(),
         addr: m.info.addr.clone(),
+        function: None,
     };
     let count = q.count.max(1) as usize;
     if let Some(n) = &q.node {

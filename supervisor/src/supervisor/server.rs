@@ -108,7 +108,21 @@ struct ChildRec {
     /// Why it stopped for good, when `inspect` should show it `failed`: a
     /// nested supervisor that gave up and is kept stopped.
     failed: Option<String>,
+    /// The canonical name of its function, once resolved at its first
+    /// start (`start.rs`): every later start runs this one.
+    function: PinnedFunction,
 }
+
+/// A child's function as resolved by the placer at its first start
+/// ([`Placer::resolve_function`](crate::remote::Placer::resolve_function)):
+/// a named wasm form (`app.wasm:count`) pinned to the module hash it
+/// named then, so that restarts — here or on another node — run the same
+/// code even after another module is pushed under that name. Empty until
+/// the first resolution succeeds (a failed one is tried again at the next
+/// start). Shared by the clones of its record: a start works on a clone,
+/// and what it pins lands in the record kept.
+#[derive(Debug, Clone, Default)]
+struct PinnedFunction(std::sync::Arc<std::sync::OnceLock<String>>);
 
 impl ChildRec {
     /// What the pure decisions need to know of this child.
@@ -329,6 +343,7 @@ impl Server {
             lost_node: None,
             pending: None,
             failed: None,
+            function: PinnedFunction::default(),
         }
     }
 

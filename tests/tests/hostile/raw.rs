@@ -53,6 +53,7 @@ pub(crate) fn join_for(me: &Identity, addr: &str) -> Join {
         names: Vec::new(),
         apps: Vec::new(),
         rejoin: false,
+        wasm: false,
     }
 }
 

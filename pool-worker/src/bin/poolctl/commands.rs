@@ -11,7 +11,7 @@ use pool_worker::{Client, NodeHandle, Pool, Run, Spawn, Spawned};
 use serde_json::{Value, json};
 
 use crate::output::{self, Table, age, status};
-use crate::{Cli, Command, TreeCommand, trace_id};
+use crate::{Cli, Command, ModuleCommand, TreeCommand, trace_id};
 
 /// How a command failed: exit 2 for a usage error, 1 for a failed
 /// operation.
@@ -116,6 +116,9 @@ fn check_args(command: &Command) -> Result<(), Failure> {
         Command::Tree(TreeCommand::Start { file }) if !file.exists() => {
             Err(usage(format!("no such tree file: {}", file.display())))
         }
+        Command::Module(ModuleCommand::Push { file }) if !file.is_file() => {
+            Err(usage(format!("no such module file: {}", file.display())))
+        }
         _ => Ok(()),
     }
 }
@@ -139,9 +142,20 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             timeout,
             count,
             trace,
+            fuel,
+            memory,
+            grant_dirs,
         } => {
             let mut spec = Spawn::new(function.clone(), parse_json(args.as_deref())?);
             spec.trace = announce_trace(*trace);
+            if fuel.is_some() || memory.is_some() || !grant_dirs.is_empty() {
+                spec = spec.sandbox(pool_proto::Sandbox {
+                    fuel: *fuel,
+                    memory: *memory,
+                    dirs: grant_dirs.clone(),
+                    env: Vec::new(),
+                });
+            }
             if let Some(n) = on {
                 spec = spec.on(n.clone());
             }
@@ -221,6 +235,70 @@ async fn dispatch(cli: &Cli, pool: &Pool) -> Result<(), Failure> {
             Ok(())
         }
         Command::Tree(t) => tree(cli, pool, t).await,
+        Command::Module(m) => module(cli, pool, m).await,
+    }
+}
+
+/// Bytes a frame holds besides a pushed module's own: the request's
+/// envelope, the file name's length aside (generous; the real figure is
+/// under a hundred).
+const PUSH_OVERHEAD: usize = 256;
+
+/// `poolctl module push FILE` and `poolctl module ls`.
+async fn module(cli: &Cli, pool: &Pool, command: &ModuleCommand) -> Result<(), Failure> {
+    match command {
+        ModuleCommand::Push { file } => {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| usage(format!("{} has no usable file name", file.display())))?;
+            pool_proto::module::check_file_name(name).map_err(usage)?;
+            let bytes = std::fs::read(file)
+                .map_err(|e| failed(format!("cannot read {}: {e}", file.display())))?;
+            let limit = cli.max_frame.saturating_sub(PUSH_OVERHEAD + name.len());
+            if bytes.len() > limit {
+                return Err(failed(format!(
+                    "{} is {} bytes, over the {} bytes a module may have with the frame limit of {} (--max-frame / POOL_MAX_FRAME, the same on every node): make the module smaller (cargo build --release, wasm-opt -Oz) or raise the limit on the whole pool",
+                    file.display(),
+                    bytes.len(),
+                    limit,
+                    cli.max_frame
+                )));
+            }
+            pool_proto::module::check_header(&bytes)
+                .map_err(|why| failed(format!("{}: {why}", file.display())))?;
+            let m = pool
+                .push_module(name, bytes)
+                .await
+                .map_err(|e| failed(format!("push of {} refused: {e}", file.display())))?;
+            if cli.json {
+                output::json(&json!({"hash": m.hash, "file": m.file, "size": m.size}));
+            } else {
+                output::line(m.hash);
+            }
+            Ok(())
+        }
+        ModuleCommand::Ls => {
+            let modules = pool.modules().await?;
+            if cli.json {
+                output::json(&modules);
+                return Ok(());
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let mut t = Table::new(&["hash", "file", "size", "pushed"]);
+            for m in &modules {
+                t.row(vec![
+                    format!("{}…", m.hash.short()),
+                    m.file.clone(),
+                    pool_proto::format_size(m.size),
+                    format!("{} ago", age(now.saturating_sub(m.pushed_at))),
+                ]);
+            }
+            t.print();
+            Ok(())
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! ```text
 //! poolctl [--master ADDR] [--json] COMMAND
 //!   nodes | place | spawn | ps | send | call | kill | names | tree start|ls|show|stop
+//!   | module push FILE | module ls
 //! ```
 //!
 //! Exit status: 0 on success, 1 when the operation failed, 2 on a usage
@@ -83,6 +84,14 @@ fn parse_dur(s: &str) -> Result<std::time::Duration, String> {
     pool_proto::parse_duration(s).map_err(|e| e.to_string())
 }
 
+fn parse_size_u64(s: &str) -> Result<u64, String> {
+    pool_proto::parse_size(s).map_err(|e| e.to_string())
+}
+
+fn parse_grant(s: &str) -> Result<pool_proto::DirGrant, String> {
+    pool_proto::DirGrant::parse(s)
+}
+
 fn parse_size(s: &str) -> Result<usize, String> {
     let n = pool_proto::parse_size(s).map_err(|e| e.to_string())?;
     usize::try_from(n).map_err(|_| format!("{s} is too large for this machine"))
@@ -129,7 +138,8 @@ pub(crate) enum Command {
     },
     /// Spawn a function; prints the pid (with --wait, how it ended).
     Spawn {
-        /// The registered function, e.g. builtin.sleep.
+        /// The registered function, e.g. builtin.sleep, or a WebAssembly
+        /// function MODULE:EXPORT (app.wasm:count, or HASH:count).
         function: String,
         /// Its argument as JSON (default {}).
         args: Option<String>,
@@ -157,6 +167,17 @@ pub(crate) enum Command {
         /// ID is hex, random if omitted.
         #[arg(long, value_name = "ID", num_args = 0..=1, require_equals = true, value_parser = parse_trace)]
         trace: Option<Option<TraceId>>,
+        /// WebAssembly only: CPU budget in fuel units; the process ends
+        /// with `out of fuel` when it is spent.
+        #[arg(long, value_name = "N")]
+        fuel: Option<u64>,
+        /// WebAssembly only: memory cap, e.g. 64MiB.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size_u64)]
+        memory: Option<u64>,
+        /// WebAssembly only: show the worker's directory HOST to the module
+        /// as GUEST, read-only unless :rw (repeatable).
+        #[arg(long = "grant-dir", value_name = "HOST:GUEST[:rw]", value_parser = parse_grant)]
+        grant_dirs: Vec<pool_proto::DirGrant>,
     },
     /// Processes: pid, node, function, age, status.
     Ps {
@@ -207,6 +228,22 @@ pub(crate) enum Command {
     /// Pool applications: trees the master keeps alive.
     #[command(subcommand)]
     Tree(TreeCommand),
+    /// WebAssembly modules stored in the pool.
+    #[command(subcommand)]
+    Module(ModuleCommand),
+}
+
+/// `poolctl module ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModuleCommand {
+    /// Store a .wasm file in the pool; prints its hash (spawn its
+    /// functions as FILE:EXPORT or HASH:EXPORT).
+    Push {
+        /// The module file (its name must end in .wasm).
+        file: PathBuf,
+    },
+    /// The modules stored: hash, file, size, pushed.
+    Ls,
 }
 
 /// `poolctl tree ...`

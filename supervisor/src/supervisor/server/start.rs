@@ -190,11 +190,19 @@ impl Server {
                         let args = serde_json::to_value(args).map_err(|e| {
                             StartFailure::Permanent(ExitReason::Error(e.to_string()))
                         })?;
-                        self.spawn_remote(ctx, node, SUPERVISOR_FUNCTION, args, owner)
-                            .await
+                        let req = SpawnRequest {
+                            function: SUPERVISOR_FUNCTION.to_owned(),
+                            args,
+                            link: None,
+                            monitor: None,
+                            owner: Some(owner),
+                            trace: None,
+                            sandbox: None,
+                        };
+                        self.spawn_remote(ctx, node, req).await
                     }
                 } else {
-                    let function = rec.data.function.clone().unwrap_or_default();
+                    let function = self.pinned_function(ctx, rec).await?;
                     let args = merge_args(&rec.data.args, &rec.extra);
                     let node = self.resolve_node(ctx, rec, &function).await?;
                     // An unknown function or arguments that do not fit fail
@@ -206,11 +214,42 @@ impl Server {
                             .map(Started::Pid)
                             .map_err(|e| StartFailure::from_error("", &e))
                     } else {
-                        self.spawn_remote(ctx, node, &function, args, owner).await
+                        let req = SpawnRequest {
+                            function: function.clone(),
+                            args,
+                            link: None,
+                            monitor: None,
+                            owner: Some(owner),
+                            trace: None,
+                            sandbox: rec.data.sandbox.as_deref().cloned(),
+                        };
+                        self.spawn_remote(ctx, node, req).await
                     }
                 }
             }
         }
+    }
+
+    /// The function child `rec` runs: the canonical name pinned at its
+    /// first start, or (at that first start) the placer's resolution of
+    /// its spec's function, pinned now. A runtime without a placer runs
+    /// the spec's name. A resolution that fails is a start failure
+    /// (transient when the master cannot be asked now) and pins nothing.
+    async fn pinned_function(&self, ctx: &Ctx, rec: &ChildRec) -> Result<String, StartFailure> {
+        if let Some(f) = rec.function.0.get() {
+            return Ok(f.clone());
+        }
+        let named = rec.data.function.clone().unwrap_or_default();
+        let Some(placer) = ctx.runtime().placer() else {
+            return Ok(named);
+        };
+        let canonical = placer
+            .resolve_function(&named)
+            .await
+            .map_err(|e| StartFailure::from_error("", &Error::Remote(e)))?;
+        // A concurrent start of the same record cannot happen (one
+        // supervisor process); the first answer stays in any case.
+        Ok(rec.function.0.get_or_init(|| canonical).clone())
     }
 
     /// The node a child running `function` runs on: the supervisor's own
@@ -248,25 +287,15 @@ impl Server {
             })
     }
 
-    /// Spawns `function` on `node`, linked to the supervisor: the link is
-    /// made atomically with the spawn (the other node links before the new
+    /// Spawns `req` on `node`, linked to the supervisor: the link is made
+    /// atomically with the spawn (the other node links before the new
     /// process runs), as with a local child.
     async fn spawn_remote(
         &self,
         ctx: &Ctx,
         node: NodeId,
-        function: &str,
-        args: serde_json::Value,
-        owner: String,
+        req: SpawnRequest,
     ) -> Result<Started, StartFailure> {
-        let req = SpawnRequest {
-            function: function.to_owned(),
-            args,
-            link: None,
-            monitor: None,
-            owner: Some(owner),
-            trace: None,
-        };
         ctx.runtime()
             .spawn_on(node, ctx.pid(), req, true, None)
             .await
