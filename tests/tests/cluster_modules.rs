@@ -21,6 +21,7 @@ use pool_cluster_tests::{Cluster, http_get};
 use pool_proto::ModuleHash;
 use pool_worker::{Node, NodeConfig};
 use serde_json::Value;
+use supervisor::Functions;
 
 /// The empty module plus a custom section named `tag`: a valid module
 /// whose hash depends on `tag`.
@@ -203,7 +204,10 @@ fn a_spawn_of_an_unknown_module_is_refused_naming_it() -> Result<()> {
 
 /// A worker fetches a module from the master by hash and gets its exact
 /// bytes; a worker that advertises the wasm backend is the one the master
-/// chooses for a wasm function, while the stock worker is not.
+/// chooses for a wasm function, while the stock worker is not; and what
+/// reaches that worker is the canonical name, placed or pinned (`--on`):
+/// the worker here registers `<hash>:run` as a native function, which
+/// runs only if the named form was resolved before the spawn left.
 #[test]
 fn a_worker_fetches_the_exact_bytes_and_wasm_workers_are_chosen() -> Result<()> {
     let c = Cluster::start(1)?;
@@ -221,8 +225,16 @@ fn a_worker_fetches_the_exact_bytes_and_wasm_workers_are_chosen() -> Result<()> 
     let mut config = NodeConfig::worker("wasm1", c.master_addr.clone(), cookie);
     config.report_interval = Some(Duration::from_millis(200));
     config.wasm_backend = true;
+    let canonical = format!("{hash}:run");
+    let mut functions = Functions::new();
+    let name = canonical.clone();
+    functions.register(&canonical, move |_ctx, _: Value| {
+        let name = name.clone();
+        async move { Ok::<_, String>(name) }
+    });
     let node = rt.block_on(async {
         Node::builder(config)
+            .functions(functions)
             .listener(std::net::TcpListener::bind("127.0.0.1:0")?)
             .start()
             .await
@@ -239,6 +251,14 @@ fn a_worker_fetches_the_exact_bytes_and_wasm_workers_are_chosen() -> Result<()> 
             .is_some_and(|n| n.len() == 3 && n.iter().all(|x| x == "wasm1")),
         "{placed}"
     );
+    for extra in [&[][..], &["--on", "wasm1"][..]] {
+        let args = [&["spawn", "count.wasm:run", "--wait"][..], extra].concat();
+        let ran = c.poolctl_json(&args)?;
+        ensure!(
+            ran["node"] == "wasm1" && ran["result"] == canonical.as_str(),
+            "{args:?}: {ran}"
+        );
+    }
     rt.block_on(node.shutdown());
     Ok(())
 }
