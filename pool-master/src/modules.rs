@@ -78,21 +78,27 @@ struct Inner {
     bytes: HashMap<ModuleHash, Arc<[u8]>>,
 }
 
-impl Inner {
-    /// Records a push of `hash` as `file` at `now_ms` (a push again of the
-    /// same pair moves it to the end, with the new time).
-    fn record(&mut self, file: &str, hash: ModuleHash, size: u64, now_ms: u64) -> ModuleInfo {
-        self.entries.retain(|e| !(e.file == file && e.hash == hash));
-        let info = ModuleInfo {
-            hash,
-            file: file.to_owned(),
-            size,
-            pushed_at: now_ms,
-        };
-        self.entries.push(info.clone());
-        info
-    }
+/// Records a push of `hash` as `file` at `now_ms` in `entries` (a push
+/// again of the same pair moves it to the end, with the new time).
+fn record(
+    entries: &mut Vec<ModuleInfo>,
+    file: &str,
+    hash: ModuleHash,
+    size: u64,
+    now_ms: u64,
+) -> ModuleInfo {
+    entries.retain(|e| !(e.file == file && e.hash == hash));
+    let info = ModuleInfo {
+        hash,
+        file: file.to_owned(),
+        size,
+        pushed_at: now_ms,
+    };
+    entries.push(info.clone());
+    info
+}
 
+impl Inner {
     fn has(&self, hash: ModuleHash) -> bool {
         self.entries.iter().any(|e| e.hash == hash)
     }
@@ -236,32 +242,33 @@ impl ModuleStore {
         let Some(dir) = self.dir.clone() else {
             let mut inner = self.lock();
             inner.bytes.insert(hash, bytes);
-            return Ok(inner.record(&file, hash, size, now_ms));
+            return Ok(record(&mut inner.entries, &file, hash, size, now_ms));
         };
-        let (info, entries) = {
-            let mut inner = self.lock();
-            let info = inner.record(&file, hash, size, now_ms);
-            (info, inner.entries.clone())
-        };
+        // The next index, applied in memory only once it is on disk (the
+        // `writing` lock keeps other pushes out meanwhile): a push that
+        // could not be written is not stored at all.
+        let mut entries = self.lock().entries.clone();
+        let info = record(&mut entries, &file, hash, size, now_ms);
+        let index = entries.clone();
         let written = tokio::task::spawn_blocking(move || {
             let path = dir.join(format!("{hash}.wasm"));
-            if !path.exists() {
+            // Written unless an intact copy is there already (the same
+            // module pushed under another name, or pushed again).
+            let intact = fs::read(&path).is_ok_and(|b| ModuleHash::of(&b) == hash);
+            if !intact {
                 write_atomic(&dir, &path, &bytes)?;
             }
-            write_index(&dir, &entries)
+            write_index(&dir, &index)
         })
         .await
         .map_err(|e| internal(format!("module write failed: {e}")))?;
         if let Err(e) = written {
-            // Not on disk: not stored (a master restart would lose it).
-            self.lock()
-                .entries
-                .retain(|x| !(x.file == info.file && x.hash == hash && x.pushed_at == now_ms));
             error!(cause = %e, %hash, "could not store a module");
             return Err(internal(format!(
                 "could not store the module in the master's state directory: {e}; check its free space and permissions"
             )));
         }
+        self.lock().entries = entries;
         info!(%hash, file = %info.file, size, "module stored");
         Ok(info)
     }

@@ -197,3 +197,44 @@ async fn the_store_survives_a_master_restart() {
     let listed: Vec<ModuleInfo> = serde_json::from_str(&body).unwrap();
     assert_eq!(listed, vec![info]);
 }
+
+/// A tree that names a module never pushed is refused at `TreeStart`,
+/// naming the field and saying how to push it; nothing is kept.
+#[tokio::test]
+async fn a_tree_naming_an_unknown_module_is_refused() {
+    use pool_proto::{ChildSpecData, Strategy, SupervisorSpec, TreeSpec};
+    let master = start_master(config(), false).await;
+    let mut spec = SimSpec::worker("wa");
+    spec.wasm = true;
+    let _wa = SimNode::join(master.addr(), spec).await.unwrap();
+    let ctl = SimNode::join(master.addr(), SimSpec::hidden("ctl"))
+        .await
+        .unwrap();
+    let mut root = SupervisorSpec::new("app", Strategy::OneForOne);
+    root.children.push(ChildSpecData::worker(
+        "c",
+        "nope.wasm:run",
+        serde_json::Value::Null,
+    ));
+    let start = Request::TreeStart {
+        spec: TreeSpec { supervisor: root },
+        source: Some("app.toml".into()),
+        text: None,
+    };
+    match ctl.request(start).await {
+        Response::Error(e) => {
+            assert_eq!(e.code, ErrorCode::BadSpec);
+            assert!(
+                e.message
+                    .contains("app.toml: supervisor.children[0].function")
+                    && e.message.contains("poolctl module push nope.wasm"),
+                "{e}"
+            );
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+    match ctl.request(Request::TreeList).await {
+        Response::Apps(apps) => assert!(apps.is_empty(), "{apps:?}"),
+        other => panic!("unexpected answer {other:?}"),
+    }
+}

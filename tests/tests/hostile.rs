@@ -1285,3 +1285,38 @@ fn the_raw_client_speaks_the_protocol() -> Result<()> {
     legit.assert_unaffected(&c, true)?;
     Ok(())
 }
+
+// ----- modules -----------------------------------------------------------------
+
+/// A push whose claimed hash is not the sha-256 of its bytes (damaged or
+/// forged on the way) is refused with an error that says so, and nothing
+/// of it is stored; the connection stays usable.
+#[test]
+fn a_push_with_a_hash_that_is_not_its_bytes_is_refused() -> Result<()> {
+    let c = pool_cluster_tests::Cluster::start(1)?;
+    let cookie = cookie(&c)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let me = identity("pusher", NodeKind::Hidden);
+        let join = join_for(&me, "");
+        let (mut r, _) = Raw::joined(&c.master_addr, &cookie, me, join).await?;
+        let answer = r
+            .request(Request::PushModule {
+                file: "forged.wasm".into(),
+                bytes: b"\0asm\x01\0\0\0".to_vec(),
+                hash: Some(pool_proto::ModuleHash::of(b"something else")),
+            })
+            .await?;
+        assert_error(
+            &answer,
+            ErrorCode::BadRequest,
+            "is not the sha-256 of the bytes",
+            "a forged hash",
+        );
+        match r.request(Request::ListModules).await? {
+            Response::Modules(m) => assert!(m.is_empty(), "nothing stored: {m:?}"),
+            other => bail!("ListModules answered {other:?}"),
+        }
+        anyhow::Ok(())
+    })
+}

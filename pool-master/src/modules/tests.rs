@@ -167,3 +167,29 @@ async fn corrupt_entries_are_skipped() {
     let store = ModuleStore::open(dir.path()).unwrap();
     assert!(store.list().is_empty());
 }
+
+/// A module whose file was damaged on disk is written afresh when it is
+/// pushed again, and then served intact.
+#[tokio::test]
+async fn a_push_again_repairs_a_damaged_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ModuleStore::open(dir.path()).unwrap();
+    let info = store
+        .push("m.wasm".into(), tagged(9), None, 1)
+        .await
+        .unwrap();
+    let file = dir
+        .path()
+        .join("modules")
+        .join(format!("{}.wasm", info.hash));
+    fs::write(&file, b"\0asm\x01\0\0\0damaged").unwrap();
+    assert!(
+        store.fetch(info.hash).await.is_err(),
+        "damaged bytes are not served"
+    );
+    store
+        .push("m.wasm".into(), tagged(9), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(store.fetch(info.hash).await.unwrap(), tagged(9));
+}

@@ -797,3 +797,27 @@ fn several_functions_are_required_together() {
          start a worker that registers it, or check the spelling"
     );
 }
+
+/// A wasm function (either form) is placed only on the nodes that run
+/// wasm, by the same water-filling as any function; a native one still
+/// needs its registration (running wasm does not register it); with no
+/// wasm node the error says so.
+#[test]
+fn wasm_functions_go_only_to_wasm_nodes() {
+    let mut t = plain(3);
+    let hash = pool_proto::ModuleHash::of(b"m");
+    let mut q = query(4, PlacementStrategy::LeastLoaded);
+    q.function = Some(format!("{hash}:run"));
+    let e = t.place(&q, DEFAULT_STRATEGY, &mut rng()).unwrap_err();
+    assert!(matches!(e, PlaceError::NoWasmNode { .. }), "{e}");
+    assert_eq!(e.code(), ErrorCode::NoNode);
+    assert!(t.set_wasm(id(2), true) && t.set_wasm(id(3), true));
+    let nodes = t.place(&q, DEFAULT_STRATEGY, &mut rng()).unwrap();
+    assert_eq!(tally(&nodes), BTreeMap::from([(2, 2), (3, 2)]));
+    q.function = Some("app.wasm:run".into());
+    let nodes = t.place(&q, DEFAULT_STRATEGY, &mut rng()).unwrap();
+    assert!(nodes.iter().all(|&n| n != id(1)), "{nodes:?}");
+    q.function = Some("builtin.echo".into());
+    let e = t.place(&q, DEFAULT_STRATEGY, &mut rng()).unwrap_err();
+    assert!(matches!(e, PlaceError::NoFunction { .. }), "{e}");
+}
