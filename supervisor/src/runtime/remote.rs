@@ -164,6 +164,9 @@ impl Runtime {
         opts.monitor = req.monitor.map(|m| (m.watcher, m.mref, m.with_result));
         opts.owner = req.owner;
         opts.trace = req.trace;
+        if let Some(sandbox) = req.sandbox {
+            opts = opts.sandbox(sandbox);
+        }
         let pid = self
             .spawn_function(&req.function, req.args, opts)
             .map_err(|e| match e {

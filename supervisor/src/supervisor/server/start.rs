@@ -209,8 +209,12 @@ impl Server {
                     // before anything runs, here or on the other node: a
                     // start failure, as OTP's `{error, R}`.
                     if node == ctx.runtime().node() {
+                        let mut opts = SpawnOpts::new().link(me).owner(owner);
+                        if let Some(sandbox) = rec.data.sandbox.as_deref() {
+                            opts = opts.sandbox(sandbox.clone());
+                        }
                         ctx.runtime()
-                            .spawn_function(&function, args, SpawnOpts::new().link(me).owner(owner))
+                            .spawn_function(&function, args, opts)
                             .map(Started::Pid)
                             .map_err(|e| StartFailure::from_error("", &e))
                     } else {
