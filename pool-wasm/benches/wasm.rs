@@ -251,6 +251,7 @@ fn main() {
 
     });
     drop(rt);
+    fuel_cost();
     for (label, rt) in [
         (
             "current-thread runtime",
@@ -270,6 +271,43 @@ fn main() {
     ] {
         rt.block_on(echo_under_spin(label));
     }
+}
+
+/// What counting fuel costs a tight loop: the same module on an engine
+/// with fuel off and one with fuel on (the backend's, engine-wide).
+fn fuel_cost() {
+    let wat = r#"(module (func (export "count") (param i64) (result i64) (local $i i64)
+        (loop $l
+          (local.set $i (i64.add (local.get $i) (i64.const 1)))
+          (br_if $l (i64.lt_u (local.get $i) (local.get 0))))
+        (local.get $i)))"#;
+    let bytes = wat::parse_str(wat).unwrap();
+    const ITERS: i64 = 300_000_000;
+    let mut times = Vec::new();
+    for fuel in [false, true] {
+        let mut c = wasmtime::Config::new();
+        c.epoch_interruption(true).consume_fuel(fuel);
+        let engine = wasmtime::Engine::new(&c).unwrap();
+        let module = wasmtime::Module::new(&engine, &bytes).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        store.set_epoch_deadline(1 << 40);
+        if fuel {
+            store.set_fuel(u64::MAX).unwrap();
+        }
+        let inst = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let f = inst
+            .get_typed_func::<i64, i64>(&mut store, "count")
+            .unwrap();
+        let t = Instant::now();
+        assert_eq!(f.call(&mut store, ITERS).unwrap(), ITERS);
+        times.push(t.elapsed());
+    }
+    println!(
+        "tight loop of {ITERS} iterations: fuel off {:.0} ms, fuel on {:.0} ms ({:+.0}%)",
+        times[0].as_secs_f64() * 1e3,
+        times[1].as_secs_f64() * 1e3,
+        (times[1].as_secs_f64() / times[0].as_secs_f64() - 1.0) * 100.0
+    );
 }
 
 /// The call latency of a native echo process, called by a native process

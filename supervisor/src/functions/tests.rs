@@ -181,3 +181,94 @@ fn a_declaration_prints_its_name_and_types() {
     assert!(text.contains("test.count"), "{text}");
     assert!(text.contains("Range") && text.contains("Found"), "{text}");
 }
+
+/// A resolver that answers names starting with `r.` and records the
+/// sandbox each spawn gave it; its bodies end normally with the name.
+#[derive(Default)]
+struct Recording {
+    sandboxes: Mutex<Vec<Option<pool_proto::Sandbox>>>,
+}
+
+impl crate::Resolver for Recording {
+    fn resolves(&self, name: &str) -> bool {
+        name.starts_with("r.")
+    }
+
+    fn prepare(
+        &self,
+        name: &str,
+        _args: serde_json::Value,
+        sandbox: Option<&pool_proto::Sandbox>,
+    ) -> Result<Prepared, Error> {
+        self.sandboxes.lock().unwrap().push(sandbox.cloned());
+        let name = name.to_owned();
+        Ok(Box::new(move |_ctx| {
+            async move { (ExitReason::Normal, Some(Message::new(name))) }.boxed()
+        }))
+    }
+}
+
+/// A spawn by name asks the resolver only for names no registered function
+/// has, passes it the spawn's sandbox, and a name neither knows is
+/// `UnknownFunction`; `contains` stays about registered functions.
+#[tokio::test]
+async fn the_resolver_serves_names_the_registry_lacks() {
+    let resolver = Arc::new(Recording::default());
+    let mut fns = Functions::new();
+    fns.register("r.registered", |_ctx, _: ()| async {
+        Ok::<_, String>("native")
+    });
+    let rt = RuntimeBuilder::new()
+        .functions(fns)
+        .resolver(resolver.clone())
+        .build();
+    assert!(!rt.functions().contains("r.resolved"));
+    let sandbox = pool_proto::Sandbox {
+        fuel: Some(5),
+        ..Default::default()
+    };
+    let outcome = |name: &'static str, opts: SpawnOpts| {
+        let rt = rt.clone();
+        async move {
+            let (_, result) = rt
+                .run(move |mut ctx| async move {
+                    let mref = ctx.make_ref();
+                    let opts = opts.monitor(ctx.pid(), mref, true);
+                    let out =
+                        match ctx
+                            .runtime()
+                            .spawn_function(name, serde_json::Value::Null, opts)
+                        {
+                            Ok(_) => Ok(ctx
+                                .wait_down(mref, None)
+                                .await
+                                .unwrap()
+                                .result
+                                .unwrap()
+                                .take::<String>()
+                                .unwrap()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                    Ok::<_, String>(out)
+                })
+                .await;
+            result.unwrap().take::<Result<String, String>>().unwrap()
+        }
+    };
+    assert_eq!(
+        outcome("r.registered", SpawnOpts::new()).await,
+        Ok("native".into())
+    );
+    assert_eq!(
+        outcome("r.resolved", SpawnOpts::new().sandbox(sandbox.clone())).await,
+        Ok("r.resolved".into())
+    );
+    assert!(
+        outcome("other", SpawnOpts::new())
+            .await
+            .unwrap_err()
+            .contains("no function")
+    );
+    assert_eq!(*resolver.sandboxes.lock().unwrap(), vec![Some(sandbox)]);
+    assert!(rt.set_resolver(resolver).is_err());
+}
