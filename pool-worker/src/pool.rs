@@ -76,6 +76,9 @@ pub struct Spawn {
     pub link: Option<Pid>,
     /// Monitor the new process from this local process.
     pub monitor: Option<Pid>,
+    /// The monitor's `Down` carries the process's result value when it
+    /// ends normally (as [`Pool::run_spec`]'s does).
+    pub monitor_result: bool,
     /// What the process belongs to (shown by `poolctl ps`).
     pub owner: Option<String>,
     /// Trace id, to follow the spawn through every node's logs.
@@ -115,6 +118,7 @@ impl Spawn {
             labels: Vec::new(),
             link: None,
             monitor: None,
+            monitor_result: false,
             owner: None,
             trace: None,
             sandbox: None,
@@ -186,6 +190,14 @@ impl Spawn {
     /// Monitored by local process `pid`.
     pub fn monitor(mut self, pid: Pid) -> Self {
         self.monitor = Some(pid);
+        self
+    }
+
+    /// Monitored by local process `pid`, whose `Down` carries the result
+    /// value of a normal exit.
+    pub fn monitor_with_result(mut self, pid: Pid) -> Self {
+        self.monitor = Some(pid);
+        self.monitor_result = true;
         self
     }
 
@@ -406,7 +418,7 @@ impl Pool {
             .link
             .or(spec.monitor)
             .unwrap_or_else(|| self.rt.system_pid());
-        let monitor = spec.monitor.map(|_| false);
+        let monitor = spec.monitor.map(|_| spec.monitor_result);
         self.spawn_inner(&spec, requester, spec.link.is_some(), monitor)
             .await
     }

@@ -111,7 +111,8 @@ fn spawn_wait_timeout_expires_with_a_clear_message() -> Result<()> {
     let running = c.ps()?.iter().any(|p| p.pid.to_string() == pid);
     assert!(running, "{pid} goes on running");
 
-    // A process that ends in time is waited for as before.
+    // A process that ends in time is waited for as before, its result
+    // shown.
     let out = c.poolctl_raw(&[
         "spawn",
         "builtin.sleep",
@@ -121,7 +122,9 @@ fn spawn_wait_timeout_expires_with_a_clear_message() -> Result<()> {
         "20s",
     ])?;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("exit: normal"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("exit: normal"), "{stdout}");
+    assert!(stdout.contains("result: 10"), "{stdout}");
     Ok(())
 }
 

@@ -72,11 +72,25 @@ fn nodes_of(c: &Cluster, pids: &[String]) -> Result<BTreeMap<String, usize>> {
     Ok(per_node)
 }
 
-/// `poolctl spawn ... --wait` of a wasm export: the JSON it printed.
+/// `poolctl spawn ... --wait --timeout 60s` of a wasm export that ends
+/// normally: the JSON it printed. (The first spawn of a module on a node
+/// compiles it.)
 fn spawn_wait(c: &Cluster, export: &str, args: &Value, extra: &[&str]) -> Result<Value> {
     let f = func(export);
     let a = args.to_string();
-    c.poolctl_json(&[&["spawn", f.as_str(), a.as_str(), "--wait"][..], extra].concat())
+    let base = ["spawn", f.as_str(), a.as_str(), "--wait", "--timeout", "60s"];
+    c.poolctl_json(&[&base[..], extra].concat())
+}
+
+/// `poolctl spawn ... --wait` of a wasm export that must end abnormally:
+/// the one line poolctl printed on stderr (exit status 1).
+fn spawn_wait_fails(c: &Cluster, export: &str, extra: &[&str]) -> Result<String> {
+    let f = func(export);
+    let base = ["spawn", f.as_str(), "{}", "--wait", "--timeout", "60s"];
+    let (code, err) = c.poolctl_fail(&[&base[..], extra].concat())?;
+    ensure!(code == 1, "exit status 1 for an abnormal exit: {code}: {err}");
+    ensure!(err.lines().count() == 1, "one line: {err}");
+    Ok(err)
 }
 
 /// A burst of wasm spawns is spread over the three workers by load, like
@@ -90,11 +104,14 @@ fn wasm_spawns_are_placed_by_load_over_three_workers() -> Result<()> {
         ls.as_array().is_some_and(|a| a.iter().any(|m| m["hash"] == hash.as_str())),
         "module ls lists {hash}: {ls}"
     );
-    let mut pids = Vec::new();
-    for _ in 0..6 {
-        let (pid, _) = c.spawn(&[&func("echo")])?;
-        pids.push(pid);
-    }
+    let v = c.poolctl_json(&["spawn", &func("echo"), "{}", "--count", "6"])?;
+    let pids: Vec<String> = v["spawned"]
+        .as_array()
+        .with_context(|| format!("spawn --count printed {v}"))?
+        .iter()
+        .filter_map(|s| s["pid"].as_str().map(str::to_owned))
+        .collect();
+    ensure!(pids.len() == 6, "six spawned: {v}");
     let per_node = nodes_of(&c, &pids)?;
     ensure!(
         per_node.len() == 3 && per_node.values().all(|n| *n == 2),
@@ -120,7 +137,9 @@ fn wasm_spawns_are_placed_by_load_over_three_workers() -> Result<()> {
 fn calls_cross_between_wasm_and_native_processes_on_other_nodes() -> Result<()> {
     let (c, _) = pool()?;
     let (echo, _) = c.spawn(&[&func("echo"), "{}", "--on", "w3"])?;
-    let reply = c.call(&echo, &json!({"hello": [1, 2, 3]}))?;
+    // The first call waits while w3 compiles the module.
+    let request = json!({"hello": [1, 2, 3]}).to_string();
+    let reply = c.poolctl_json(&["call", &echo, &request, "--timeout", "60s"])?;
     ensure!(reply == json!({"hello": [1, 2, 3]}), "the wasm echo answered {reply}");
 
     let (native, _) = c.spawn(&["builtin.echo", "{}", "--on", "w1"])?;
@@ -150,8 +169,11 @@ fn a_tree_of_wasm_children_is_restarted_elsewhere_with_the_same_hash() -> Result
     let running = |c: &Cluster| -> Option<BTreeMap<String, (String, String)>> {
         let view = c.tree_show("wasmtree").ok()?;
         let mut m = BTreeMap::new();
-        for (id, e) in tree_entries(&view) {
-            m.insert(id, (e.pid?.to_string(), e.node?));
+        // The children, by id (the root's path has no `/`).
+        for (path, e) in tree_entries(&view) {
+            if let Some((_, id)) = path.split_once('/') {
+                m.insert(id.to_owned(), (e.pid?.to_string(), e.node?));
+            }
         }
         (m.len() == 2).then_some(m)
     };
@@ -215,17 +237,15 @@ fn a_looping_module_is_preempted_and_killed_at_once() -> Result<()> {
 #[test]
 fn fuel_memory_and_traps_end_a_wasm_process_with_their_reason() -> Result<()> {
     let (c, _) = pool()?;
-    let v = spawn_wait(&c, "spin", &json!({}), &["--fuel", "5000000"])?;
-    let reason = v["reason"].as_str().unwrap_or_default();
-    ensure!(reason.contains("out of fuel"), "a spent budget: {v}");
-
-    let v = spawn_wait(&c, "hog", &json!({}), &["--memory", "16MiB"])?;
-    let reason = v["reason"].as_str().unwrap_or_default();
-    ensure!(reason.contains("memory limit"), "a memory cap: {v}");
-
-    let v = spawn_wait(&c, "trap", &json!({}), &[])?;
-    let reason = v["reason"].as_str().unwrap_or_default();
-    ensure!(reason.contains("wasm trap"), "a trap: {v}");
+    let err = spawn_wait_fails(&c, "spin", &["--fuel", "5000000"])?;
+    ensure!(
+        err.contains("out of fuel: the spawn's budget of 5000000 units is spent"),
+        "a spent budget: {err}"
+    );
+    let err = spawn_wait_fails(&c, "hog", &["--memory", "16MiB"])?;
+    ensure!(err.contains("memory limit"), "a memory cap: {err}");
+    let err = spawn_wait_fails(&c, "trap", &[])?;
+    ensure!(err.contains("wasm trap"), "a trap: {err}");
 
     let v = spawn_wait(&c, "count", &json!({"text": "one two  three"}), &[])?;
     ensure!(v["result"] == json!(3), "the word count ran: {v}");

@@ -446,7 +446,7 @@ async fn run_until(pool: &Pool, spec: Spawn, limit: Option<Duration>) -> Result<
     let p = pool.clone();
     pool.runtime().spawn(move |mut ctx| async move {
         let me = ctx.pid();
-        match p.spawn(spec.monitor(me)).await {
+        match p.spawn(spec.monitor_with_result(me)).await {
             Err(e) => {
                 let _ = spawned_tx.send(Err(e));
             }
