@@ -22,7 +22,9 @@
 //!    clients pipeline committed `Place` queries (2 × 256 in flight each)
 //!    for `CAPACITY_SECS`. Target: ≥ 200 k answers per second.
 //!
-//! `CAPACITY_ONLY=reports` (or `placement`) runs only that part.
+//! `CAPACITY_ONLY=reports` (or `placement`) runs only that part;
+//! `CAPACITY_MASTER=<path>` measures another build of the `pool-master`
+//! binary.
 //!
 //! Both sides share the machine's cores (2 on the reference machine): the
 //! clients' own CPU use limits the query rate measured here.
@@ -66,7 +68,11 @@ impl Drop for Master {
 impl Master {
     fn start() -> Master {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pool-master"))
+        // `CAPACITY_MASTER`: another build of the master to measure (to
+        // compare two versions with one bench).
+        let bin = std::env::var("CAPACITY_MASTER")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_pool-master").to_owned());
+        let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--http", "off"])
             // The simulated nodes share two cores with the master and go
             // through an O(n²) ramp-up of membership pushes: a generous
