@@ -14,7 +14,7 @@ fn info(v: u64) -> NodeInfo {
         id: NodeId::from_u64(v),
         name: format!("w{v}"),
         addr: format!("127.0.0.1:{}", 7000 + v),
-        kind: if v % 5 == 0 {
+        kind: if v.is_multiple_of(5) {
             NodeKind::Hidden
         } else {
             NodeKind::Worker
@@ -25,7 +25,7 @@ fn info(v: u64) -> NodeInfo {
 }
 
 fn change(v: u64) -> MemberChange {
-    if v % 3 == 0 {
+    if v.is_multiple_of(3) {
         MemberChange::Down {
             node: NodeId::from_u64(v),
             reason: DownReason::Timeout,

@@ -120,7 +120,7 @@ fn a_gap_waits_for_the_list_which_settles_what_was_missed() {
     let (old, w1, w2, w3) = (info("old"), info("w1"), info("w2"), info("w3"));
     let mut m = Members::default();
     // A node from before a master restart, then the new master's session.
-    m.welcome(&[old.clone()], 0, me.id);
+    m.welcome(std::slice::from_ref(&old), 0, me.id);
     m.welcome(&[w1.clone(), w2.clone()], 5, me.id);
     assert_eq!(
         m.delta(7, vec![up(&w3)], me.id),
@@ -162,7 +162,7 @@ fn a_delta_applies_its_changes_in_order() {
     let mut w1_new = info("w1");
     w1_new.addr = "w1:7001".into();
     let mut m = Members::default();
-    m.welcome(&[w1.clone()], 0, me.id);
+    m.welcome(std::slice::from_ref(&w1), 0, me.id);
     let Delta::Applied(c) = m.delta(0, vec![gone(&w1), up(&w1)], me.id) else {
         panic!("in sequence")
     };
