@@ -9,6 +9,8 @@
 //! - [`id`]: [`NodeId`], [`Pid`], [`Ref`] and their text forms.
 //! - [`exit`]: [`ExitReason`], why a process ended.
 //! - [`message`]: [`Msg`], every frame's body, with its requests and responses.
+//! - [`members`]: membership frames assembled from entries encoded once, so
+//!   that a master sends one list to many nodes without encoding it again.
 //! - [`tree`]: [`TreeSpec`] (tree files as data), their validation, tree
 //!   files parsed from TOML ([`tree::parse_tree_str`]), and the tree views.
 //! - [`codec`]: [`Codec`], length-prefixed MessagePack with a frame limit.
@@ -55,6 +57,7 @@ pub mod handshake;
 pub mod id;
 #[cfg(feature = "tls")]
 pub mod listener;
+pub mod members;
 pub mod message;
 pub mod size;
 #[cfg(feature = "tls")]
@@ -71,9 +74,10 @@ pub use handshake::{Cookie, HandshakeConfig, Identity, PROTOCOL_VERSION};
 pub use id::{NodeId, ParseIdError, Pid, Ref};
 pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
-    Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy,
-    ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request, Response, RunningApp,
-    SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Unreachable, UnreachableFrom, Welcome,
+    MemberChange, MemberList, MembersDelta, Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload,
+    PlaceQuery, Placed, PlacementStrategy, ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError,
+    ReqId, Request, Response, RunningApp, SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId,
+    Unreachable, UnreachableFrom, Welcome,
 };
 pub use size::{Size, format_size, parse_size};
 pub use tree::{

@@ -73,6 +73,7 @@ variant_table! {
         Msg::Request { body: Request::TreeRemove { .. }, .. } => "Request::TreeRemove",
         Msg::Request { body: Request::MasterSeen, .. } => "Request::MasterSeen",
         Msg::Request { body: Request::WatchName { .. }, .. } => "Request::WatchName",
+        Msg::Request { body: Request::SyncMembers, .. } => "Request::SyncMembers",
         Msg::Response { body: Response::Ok, .. } => "Response::Ok",
         Msg::Response { body: Response::Error(_), .. } => "Response::Error",
         Msg::Response { body: Response::Welcome(_), .. } => "Response::Welcome",
@@ -100,6 +101,8 @@ variant_table! {
         Msg::Demonitor { .. } => "Demonitor",
         Msg::Exit { .. } => "Exit",
         Msg::Down { .. } => "Down",
+        Msg::Members(_) => "Members",
+        Msg::MembersDelta(_) => "MembersDelta",
     }
 }
 

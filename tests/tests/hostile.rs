@@ -146,6 +146,7 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             name: "hostile-name".into(),
             pid,
         },
+        Request::SyncMembers,
     ];
     for r in &all {
         match r {
@@ -172,7 +173,8 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             | Request::TreeRestart { .. }
             | Request::TreeRemove { .. }
             | Request::MasterSeen
-            | Request::WatchName { .. } => {}
+            | Request::WatchName { .. }
+            | Request::SyncMembers => {}
         }
     }
     let kinds: std::collections::BTreeSet<&str> = all.iter().map(Request::name).collect();

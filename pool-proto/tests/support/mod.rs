@@ -12,12 +12,12 @@ use bytes::BytesMut;
 use pool_proto::handshake::{HandshakeMsg, Identity, NONCE_LEN, RefuseReason};
 use pool_proto::{
     AppEvent, AppEventKind, AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Codec,
-    Dest, DownReason, Dur, ErrorCode, ExitReason, Fence, Join, LabelReq, Labels, LoadReport, Msg,
-    MsgKind, NodeId, NodeInfo, NodeKind, NodeStatus, PROTOCOL_VERSION, Payload, Pid, PlaceQuery,
-    Placed, Placement, PlacementStrategy, ProcStatus, ProcessInfo, Ref, RemoteError, Request,
-    Response, Restart, RunningApp, SendMsg, Shutdown, SpawnMonitor, SpawnRequest,
-    Strategy as SupStrategy, SupervisorSpec, TreeSpec, TreeView, Unreachable, UnreachableFrom,
-    Welcome,
+    Dest, DownReason, Dur, ErrorCode, ExitReason, Fence, Join, LabelReq, Labels, LoadReport,
+    MemberChange, MemberList, MembersDelta, Msg, MsgKind, NodeId, NodeInfo, NodeKind, NodeStatus,
+    PROTOCOL_VERSION, Payload, Pid, PlaceQuery, Placed, Placement, PlacementStrategy, ProcStatus,
+    ProcessInfo, Ref, RemoteError, Request, Response, Restart, RunningApp, SendMsg, Shutdown,
+    SpawnMonitor, SpawnRequest, Strategy as SupStrategy, SupervisorSpec, TreeSpec, TreeView,
+    Unreachable, UnreachableFrom, Welcome,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -449,8 +449,9 @@ prop_compose! {
         report_interval_ms in 1u64..10_000,
         node_timeout_ms in 1u64..60_000,
         fence in option::of(fence()),
+        members_next in any::<u64>(),
     ) -> Welcome {
-        Welcome { members, report_interval_ms, node_timeout_ms, fence }
+        Welcome { members, report_interval_ms, node_timeout_ms, fence, members_next }
     }
 }
 
@@ -759,11 +760,12 @@ pub(crate) fn request() -> impl Strategy<Value = Request> {
         Just(Request::MasterSeen),
         (name(), pid()).prop_map(|(name, pid)| Request::WatchName { name, pid }),
         Just(Request::Leave),
+        Just(Request::SyncMembers),
     ]
 }
 
 /// The number of [`Request`] variants `request()` chooses from.
-const REQUEST_ARMS: u32 = 24;
+const REQUEST_ARMS: u32 = 25;
 
 /// Every [`Response`] variant, equally often.
 pub(crate) fn response() -> impl Strategy<Value = Response> {
@@ -788,6 +790,14 @@ pub(crate) fn response() -> impl Strategy<Value = Response> {
 
 /// The number of [`Response`] variants `response()` chooses from.
 const RESPONSE_ARMS: u32 = 14;
+
+/// One membership change, either kind.
+pub(crate) fn member_change() -> impl Strategy<Value = MemberChange> {
+    prop_oneof![
+        node_info().prop_map(MemberChange::Up),
+        (node_id(), down_reason()).prop_map(|(node, reason)| MemberChange::Down { node, reason }),
+    ]
+}
 
 /// Every [`Msg`] variant, with each request and response variant as likely
 /// as each other message.
@@ -815,6 +825,10 @@ pub(crate) fn msg() -> impl Strategy<Value = Msg> {
         1 => (pid(), mref(), pid(), exit_reason(), option::of(payload())).prop_map(
             |(watcher, mref, pid, reason, result)| Msg::Down { watcher, mref, pid, reason, result }
         ),
+        1 => (any::<u64>(), vec(node_info(), 0..5))
+            .prop_map(|(next, members)| Msg::Members(MemberList { next, members })),
+        1 => (any::<u64>(), vec(member_change(), 0..5))
+            .prop_map(|(first, changes)| Msg::MembersDelta(MembersDelta { first, changes })),
     ]
 }
 
