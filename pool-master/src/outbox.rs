@@ -55,6 +55,12 @@ pub(crate) const MAX_OUTBOX_BYTES: usize = 64 * 1024 * 1024;
 /// How much the writer gathers into one `write`.
 const MAX_BATCH: usize = 256 * 1024;
 
+/// The writer's buffer to begin with.
+const INITIAL_BUF: usize = 16 * 1024;
+
+/// The largest buffer a writer keeps between writes.
+const KEEP_BUF: usize = 64 * 1024;
+
 /// How long a writer lets membership changes gather after a write that
 /// carried some, before it writes them on their own, in a small pool
 /// ([`push_linger`] scales it). A burst of joins makes one change per join
@@ -338,7 +344,7 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     let max = link.max_frame_len;
     let mut grew = feed.grew.subscribe();
     let mut downs = feed.downs.subscribe();
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut buf = BytesMut::with_capacity(INITIAL_BUF);
     // The number of the next membership change the node lacks; none until
     // its Welcome is written (a connection that has not joined is told
     // nothing).
@@ -428,6 +434,12 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             };
             link.written(counted);
             buf.clear();
+            // A Welcome or a list of a large pool makes the buffer as
+            // large (700 kB at 10,000 members); kept by every connection
+            // it would hold gigabytes.
+            if buf.capacity() > KEEP_BUF {
+                buf = BytesMut::with_capacity(INITIAL_BUF);
+            }
             if changes {
                 last_changes = Some((Instant::now(), linger_for));
             }

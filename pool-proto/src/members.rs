@@ -40,6 +40,22 @@ pub fn encode_entry<T: Serialize>(entry: &T) -> Result<Bytes, Error> {
     Ok(w.into_inner().freeze())
 }
 
+/// [`encode_entry`] appending to `dst` instead: entries encoded one after
+/// another into one buffer lie side by side in memory, which a master
+/// that copies thousands of them per write reads much faster than as many
+/// separate allocations. On error `dst` is unchanged.
+pub fn encode_entry_into<T: Serialize>(entry: &T, dst: &mut BytesMut) -> Result<(), Error> {
+    let start = dst.len();
+    let res = rmp_serde::encode::write_named(&mut (&mut *dst).writer(), entry);
+    if let Err(e) = res {
+        dst.truncate(start);
+        return Err(Error::Encode {
+            reason: e.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// Appends a [`Msg::Members`] frame to `dst`: the list whose next change is
 /// `next`, made of `members`, each encoded by [`encode_entry`] from a
 /// [`NodeInfo`](crate::NodeInfo). On error (a frame over `max` bytes)
@@ -71,11 +87,24 @@ pub fn members_frame<E: AsRef<[u8]>>(
     dst: &mut BytesMut,
     max: usize,
 ) -> Result<(), Error> {
+    members_frame_runs(next, members.len(), members, dst, max)
+}
+
+/// [`members_frame`] from runs of entries: `count` entries, one after
+/// another, in any number of slices (a block that holds many entries is
+/// copied at once).
+pub fn members_frame_runs<E: AsRef<[u8]>>(
+    next: u64,
+    count: usize,
+    runs: impl Iterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
     let head = Msg::Members(MemberList {
         next,
         members: Vec::new(),
     });
-    splice(&head, None, members, dst, max)
+    splice(&head, None, count, runs, dst, max)
 }
 
 /// Appends a [`Msg::MembersDelta`] frame to `dst`: the changes numbered
@@ -104,7 +133,7 @@ pub fn delta_frame<E: AsRef<[u8]>>(
         first,
         changes: Vec::<MemberChange>::new(),
     });
-    splice(&head, None, changes, dst, max)
+    splice(&head, None, changes.len(), changes, dst, max)
 }
 
 /// Appends the answer to a `Join` to `dst`: `welcome` (whose own
@@ -147,6 +176,19 @@ pub fn welcome_frame<E: AsRef<[u8]>>(
     dst: &mut BytesMut,
     max: usize,
 ) -> Result<(), Error> {
+    welcome_frame_runs(id, welcome, members.len(), members, dst, max)
+}
+
+/// [`welcome_frame`] from runs of entries: `count` entries, one after
+/// another, in any number of slices (see [`members_frame_runs`]).
+pub fn welcome_frame_runs<E: AsRef<[u8]>>(
+    id: ReqId,
+    welcome: &Welcome,
+    count: usize,
+    runs: impl Iterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
     let head = Msg::Response {
         id,
         body: Response::Welcome(Welcome {
@@ -156,7 +198,7 @@ pub fn welcome_frame<E: AsRef<[u8]>>(
     };
     // `members` is the Welcome's first field: the first `members` key of
     // the encoding (nothing before it is a string of user data).
-    splice(&head, WELCOME_LIST, members, dst, max)
+    splice(&head, WELCOME_LIST, count, runs, dst, max)
 }
 
 /// How the empty list to fill is found in the encoded head: the key that
@@ -167,11 +209,12 @@ type ListKey = Option<&'static [u8]>;
 const WELCOME_LIST: ListKey = Some(b"\xa7members");
 
 /// Encodes `head` as a frame, then replaces its empty list (found by
-/// `key`) by `entries`.
+/// `key`) by `count` entries, given as `runs` of entries one after another.
 fn splice<E: AsRef<[u8]>>(
     head: &Msg,
     key: ListKey,
-    entries: impl ExactSizeIterator<Item = E>,
+    count: usize,
+    runs: impl Iterator<Item = E>,
     dst: &mut BytesMut,
     max: usize,
 ) -> Result<(), Error> {
@@ -192,7 +235,6 @@ fn splice<E: AsRef<[u8]>>(
     };
     let start = dst.len();
     dst.extend_from_slice(&encoded[..at]);
-    let count = entries.len();
     match u16::try_from(count) {
         Ok(n) if n < 16 => dst.put_u8(EMPTY_ARRAY | n as u8),
         Ok(n) => {
@@ -204,8 +246,8 @@ fn splice<E: AsRef<[u8]>>(
             dst.put_u32(u32::try_from(count).unwrap_or(u32::MAX));
         }
     }
-    for entry in entries {
-        dst.extend_from_slice(entry.as_ref());
+    for run in runs {
+        dst.extend_from_slice(run.as_ref());
     }
     dst.extend_from_slice(&encoded[at + 1..]);
     let len = dst.len() - start - HEADER_LEN;

@@ -39,6 +39,10 @@ pub(crate) fn write(m: &RwLock<Members>) -> RwLockWriteGuard<'_, Members> {
 pub(crate) struct Members {
     /// Live nodes (this one left out), by id.
     live: HashMap<NodeId, NodeInfo>,
+    /// The live nodes' ids by name (a name is live under one id at most):
+    /// a change costs O(1), not a scan of every member, so that the
+    /// changes of a join storm cost a node O(n) in all rather than O(n²).
+    names: HashMap<String, NodeId>,
     /// Ids declared down: their pids answer `noconnection`, and a
     /// connection claiming one is refused.
     dead: HashSet<NodeId>,
@@ -148,16 +152,25 @@ impl Members {
     /// monitors towards them.
     pub(crate) fn up(&mut self, info: NodeInfo) -> Vec<NodeId> {
         let superseded: Vec<NodeId> = self
-            .live
-            .values()
-            .filter(|n| n.name == info.name && n.id != info.id)
-            .map(|n| n.id)
+            .names
+            .get(&info.name)
+            .filter(|&&id| id != info.id && self.live.contains_key(&id))
+            .copied()
+            .into_iter()
             .collect();
         // Not marked dead: a pid of the old incarnation then reads as
         // `Unknown` (noproc), as OTP answers for an old creation.
         for old in &superseded {
             self.live.remove(old);
         }
+        // New details of a live node may come with a new name.
+        if let Some(before) = self.live.get(&info.id)
+            && before.name != info.name
+            && self.names.get(&before.name) == Some(&info.id)
+        {
+            self.names.remove(&before.name);
+        }
+        self.names.insert(info.name.clone(), info.id);
         self.dead.remove(&info.id);
         if self.former.insert(info.id, info.name.clone()).is_none() {
             self.former_order.push_back(info.id);
@@ -187,7 +200,11 @@ impl Members {
                 self.dead.remove(&old);
             }
         }
-        self.live.remove(&node)
+        let info = self.live.remove(&node)?;
+        if self.names.get(&info.name) == Some(&node) {
+            self.names.remove(&info.name);
+        }
+        Some(info)
     }
 
     pub(crate) fn get(&self, node: NodeId) -> Option<&NodeInfo> {
@@ -195,7 +212,7 @@ impl Members {
     }
 
     pub(crate) fn by_name(&self, name: &str) -> Option<&NodeInfo> {
-        self.live.values().find(|n| n.name == name)
+        self.names.get(name).and_then(|id| self.live.get(id))
     }
 
     /// Applies one change: the per-member code that a Welcome, a list, a

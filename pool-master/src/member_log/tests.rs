@@ -139,3 +139,63 @@ fn deltas_are_split_at_the_frame_limit() {
     }
     assert_eq!(expected, 101);
 }
+
+/// The list a Welcome or `Members` carries stays exact through holes
+/// (members gone, members relisted with new details) and the compaction
+/// that closes them: every live member once, with its latest details, and
+/// the joiner with the Welcome's.
+#[test]
+fn lists_stay_exact_through_downs_relists_and_compaction() {
+    let mut log = MemberLog::default();
+    let mut live = std::collections::BTreeMap::new();
+    for round in 0..40u64 {
+        for v in 0..100 {
+            let mut w = worker(v);
+            w.capacity = (round + v) as u32 % 7 + 1;
+            if (v + round) % 3 == 0 {
+                log.record(&down(v));
+                live.remove(&v);
+            } else {
+                log.record(&MemberChange::Up(w.clone()));
+                live.insert(v, w);
+            }
+        }
+        let mut buf = BytesMut::new();
+        log.list(&mut buf, MAX_FRAME_LEN).unwrap();
+        let [Msg::Members(MemberList { members, .. })] = &frames(buf)[..] else {
+            panic!("one list")
+        };
+        assert_eq!(
+            sorted(members.clone()),
+            live.values().cloned().collect::<Vec<_>>()
+        );
+        // A joiner listed with the Welcome's details, not the log's.
+        let mut joiner = worker(1);
+        joiner.addr = "127.0.0.1:1".into();
+        let head = Welcome {
+            members: vec![joiner.clone()],
+            report_interval_ms: 500,
+            node_timeout_ms: 3000,
+            fence: None,
+            members_next: 0,
+        };
+        let mut buf = BytesMut::new();
+        log.welcome(1, &head, &mut buf, MAX_FRAME_LEN).unwrap();
+        let [
+            Msg::Response {
+                body: Response::Welcome(w),
+                ..
+            },
+        ] = &frames(buf)[..]
+        else {
+            panic!("one Welcome")
+        };
+        let mut expected = live.clone();
+        expected.insert(1, joiner);
+        assert_eq!(
+            sorted(w.members.clone()),
+            expected.into_values().collect::<Vec<_>>()
+        );
+    }
+    assert!(log.live.hole_bytes < COMPACT_MIN.max(log.live.bytes.len() / 2) + 1);
+}

@@ -65,6 +65,33 @@ fn a_newer_incarnation_supersedes_the_old_one() {
     assert_eq!(m.ids(), vec![new_id]);
 }
 
+/// The name index follows the live set: a newer incarnation takes the
+/// name, the old one's `Down` leaves it with the newer one, a renamed node
+/// is found under its new name only, and a name whose node went down is
+/// free.
+#[test]
+fn names_follow_incarnations_renames_and_downs() {
+    let mut m = Members::default();
+    let old = info("w1");
+    let new = info("w1");
+    m.up(old.clone());
+    assert_eq!(m.up(new.clone()), vec![old.id]);
+    m.down(old.id);
+    assert_eq!(m.by_name("w1").map(|n| n.id), Some(new.id));
+    let renamed = NodeInfo {
+        name: "w2".into(),
+        ..new.clone()
+    };
+    assert!(m.up(renamed).is_empty());
+    assert!(m.by_name("w1").is_none());
+    assert_eq!(m.by_name("w2").map(|n| n.id), Some(new.id));
+    // A newcomer named w1 supersedes nobody: the name was free.
+    assert!(m.up(info("w1")).is_empty());
+    m.down(new.id);
+    assert!(m.by_name("w2").is_none());
+    assert!(m.by_name("w1").is_some());
+}
+
 fn up(i: &NodeInfo) -> MemberChange {
     MemberChange::Up(i.clone())
 }
