@@ -156,6 +156,7 @@ fn main() {
                 report_interval_ms: 500,
                 node_timeout_ms: 3000,
                 fence: Some(Fence::default()),
+                members_next: 0,
             }),
         ),
         resp(

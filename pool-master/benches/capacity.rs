@@ -6,18 +6,25 @@
 //! ```text
 //! cargo bench -p pool-master --bench capacity
 //! CAPACITY_NODES=2000 CAPACITY_SECS=5 cargo bench -p pool-master --bench capacity
+//! CAPACITY_ONLY=reports CAPACITY_NODES=1000 cargo bench -p pool-master --bench capacity
 //! ```
 //!
 //! 1. **Reports.** `CAPACITY_NODES` (default 10,000) lightweight simulated
 //!    workers — in this process, speaking the real protocol (TCP, handshake,
-//!    Join) — report every 500 ms (phases spread evenly). Once all have
-//!    joined and the ramp-up pushes have drained, the master's CPU (utime +
-//!    stime) is measured over `CAPACITY_SECS` (default 10 s). Afterwards
-//!    `ListNodes` must list every node with a fresh report: none was
-//!    declared down. Target: 10,000 nodes on < 50 % of a core.
+//!    Join) — report every 500 ms (phases spread evenly). The ramp-up line
+//!    gives the time for all to join, the master's CPU meanwhile, and every
+//!    byte the nodes read until the membership pushes have drained
+//!    (`Welcome` answers included), in total and per node. Then the master's
+//!    CPU (utime + stime) is measured over `CAPACITY_SECS` (default 10 s).
+//!    Afterwards `ListNodes` must list every node with a fresh report: none
+//!    was declared down. Target: 10,000 nodes on < 50 % of a core.
 //! 2. **Placement queries.** A fresh master with 8 idle workers; 4 hidden
 //!    clients pipeline committed `Place` queries (2 × 256 in flight each)
 //!    for `CAPACITY_SECS`. Target: ≥ 200 k answers per second.
+//!
+//! `CAPACITY_ONLY=reports` (or `placement`) runs only that part;
+//! `CAPACITY_MASTER=<path>` measures another build of the `pool-master`
+//! binary.
 //!
 //! Both sides share the machine's cores (2 on the reference machine): the
 //! clients' own CPU use limits the query rate measured here.
@@ -61,7 +68,11 @@ impl Drop for Master {
 impl Master {
     fn start() -> Master {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pool-master"))
+        // `CAPACITY_MASTER`: another build of the master to measure (to
+        // compare two versions with one bench).
+        let bin = std::env::var("CAPACITY_MASTER")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_pool-master").to_owned());
+        let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--http", "off"])
             // The simulated nodes share two cores with the master and go
             // through an O(n²) ramp-up of membership pushes: a generous
@@ -148,15 +159,17 @@ fn frame(msg: &Msg) -> BytesMut {
 
 /// Connects, handshakes and joins; returns the halves after the Welcome.
 async fn join(addr: SocketAddr, name: String, kind: NodeKind) -> (OwnedReadHalf, OwnedWriteHalf) {
-    try_join(addr, name, kind).await.expect("join")
+    let (rd, wr, _) = try_join(addr, name, kind).await.expect("join");
+    (rd, wr)
 }
 
-/// [`join`], with the failure as text.
+/// [`join`], with the failure as text; also returns the bytes of the
+/// Welcome frame.
 async fn try_join(
     addr: SocketAddr,
     name: String,
     kind: NodeKind,
-) -> Result<(OwnedReadHalf, OwnedWriteHalf), String> {
+) -> Result<(OwnedReadHalf, OwnedWriteHalf, usize), String> {
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let stream = TcpStream::connect(addr).await.map_err(|x| e(&x))?;
     stream.set_nodelay(true).map_err(|x| e(&x))?;
@@ -201,7 +214,7 @@ async fn try_join(
     // milliseconds; ten thousand of them would starve the simulation, so
     // only its start is checked: {"Response": {"id": 0, "body": {"Welcome":
     if body.windows(8).take(40).any(|w| w == b"\xa7Welcome") {
-        Ok((rd, wr))
+        Ok((rd, wr, 4 + len))
     } else {
         Err(format!("not welcomed: {:?}", decode_exact::<Msg>(&body)))
     }
@@ -221,7 +234,10 @@ async fn reporter(
     let mut attempt = 0;
     let (mut rd, mut wr) = loop {
         match try_join(addr, format!("n{i}"), NodeKind::Worker).await {
-            Ok(halves) => break halves,
+            Ok((rd, wr, welcome)) => {
+                read_bytes.fetch_add(welcome as u64, Ordering::Relaxed);
+                break (rd, wr);
+            }
             Err(e) if attempt < 5 => {
                 attempt += 1;
                 if attempt == 1 {
@@ -330,21 +346,27 @@ async fn bench_reports(nodes: usize, secs: u64) {
     }
     let ramp = t0.elapsed();
     let ramp_cpu = master.cpu_secs() - cpu0;
-    // Let the membership pushes of the ramp-up drain.
+    // Let the membership pushes of the ramp-up drain: settled when less
+    // than 1 MB arrives in a second (that last second not counted).
     let mut last = read_bytes.load(Ordering::Relaxed);
+    let mut settled = ramp;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let now = read_bytes.load(Ordering::Relaxed);
         if now - last < 1_000_000 {
             break;
         }
+        settled = t0.elapsed();
         last = now;
     }
+    let read = read_bytes.load(Ordering::Relaxed) as f64;
     println!(
-        "ramp-up: {nodes} joined in {:.1} s, master CPU {:.1} s (membership pushes are O(n^2): {:.2} GB read by the nodes)",
+        "ramp-up: {nodes} joined in {:.1} s (pushes drained by {:.1} s), master CPU {:.1} s; the nodes read {:.3} GB ({:.1} kB per node, Welcome included)",
         ramp.as_secs_f64(),
+        settled.as_secs_f64(),
         ramp_cpu,
-        read_bytes.load(Ordering::Relaxed) as f64 / 1e9
+        read / 1e9,
+        read / nodes.max(1) as f64 / 1e3
     );
     let (c0, w0) = (master.cpu_secs(), Instant::now());
     tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -520,8 +542,13 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let only = std::env::var("CAPACITY_ONLY").unwrap_or_default();
     rt.block_on(async {
-        bench_placement(secs).await;
-        bench_reports(nodes, secs).await;
+        if only != "reports" {
+            bench_placement(secs).await;
+        }
+        if only != "placement" {
+            bench_reports(nodes, secs).await;
+        }
     });
 }

@@ -25,7 +25,8 @@
 //! - `server`: the accept loop and one session per node connection, which
 //!   turns frames into transitions.
 //! - `outbox`: `NodeLink`, one connection's outbox, pending requests and
-//!   close token, and its writer task.
+//!   close token; `MemberFeed`, the membership every writer sends from;
+//!   and the writer task.
 //! - `node_requests`: requests that wait on nodes (`StartApp`,
 //!   `ListProcesses`, `TreeShow`, ...), as free functions over the shared
 //!   state.
@@ -36,6 +37,8 @@
 //!   instead of sending.
 //! - `membership`: joined nodes, unique names, their sessions, recently
 //!   down ids.
+//! - `member_log`: the membership as the nodes are told it — live entries
+//!   and numbered changes, encoded once — for Welcomes, deltas and lists.
 //! - [`load_table`]: [`LoadTable`], each node's last report plus the
 //!   placements made since, its score, and the `poolctl nodes` view.
 //! - [`placement`]: [`LoadTable::place`], the strategies (least-loaded with
@@ -100,6 +103,7 @@ pub mod failure;
 mod http;
 pub mod load_table;
 pub mod master;
+mod member_log;
 mod membership;
 mod metrics;
 mod modules;

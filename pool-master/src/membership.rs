@@ -144,17 +144,6 @@ impl Membership {
             v.join(", ")
         }
     }
-
-    /// The sessions of every member that got its `Welcome` (live or
-    /// fencing) except node `except`: where a change about `except` is
-    /// pushed. In no particular order.
-    pub(crate) fn sessions_except(&self, except: NodeId) -> Vec<SessionId> {
-        self.by_id
-            .values()
-            .filter(|m| m.info.id != except)
-            .map(|m| m.session)
-            .collect()
-    }
 }
 
 /// A node id the master declared down, with when and why.

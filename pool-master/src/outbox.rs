@@ -1,11 +1,15 @@
 //! [`NodeLink`]: the master's handle on one node connection — the outbox its
 //! writer task drains, the requests the master sent it that await an
-//! answer, and the token that closes it — and [`run_writer`], that task.
+//! answer, and the token that closes it — [`MemberFeed`], the membership
+//! every writer brings its node up to date from, and [`run_writer`], that
+//! task.
 //!
 //! ```text
 //!   session reader ──answers──┐
-//!   state effects ──push()────┼─> outbox (unbounded, byte-counted) ──> writer task ──> socket
-//!   node requests ──request()─┘         pending[id] <── complete(id) <── session reader
+//!   state effects ──push()────┼─> outbox (unbounded, byte-counted) ──┐
+//!   node requests ──request()─┘                                      ├─> writer task ──> socket
+//!   state effects ──record()──> MemberFeed (log of changes) ─ grew ──┘
+//!                                        pending[id] <── complete(id) <── session reader
 //! ```
 //!
 //! Who holds it: the session that owns the connection (and spawns the
@@ -13,55 +17,139 @@
 //! which name connections by session, reach it), and any request task
 //! waiting on it. Its [`closed`](NodeLink::closed) token, a child of the
 //! master's root token, ends both the reader and the writer; the last
-//! holder to drop it frees the outbox.
+//! holder to drop it frees the outbox. The feed is the master's (`shared.rs`);
+//! each link holds it to read.
 //!
 //! The writer coalesces every queued frame into one `write` (DESIGN.md
-//! "Wire protocol"). A node that lets more than [`MAX_OUTBOX_BYTES`] pile up
-//! is too slow to read its membership updates and is disconnected.
+//! "Wire protocol"). Membership does not go through the outbox: the changes
+//! are recorded once in the feed, and each writer, once its node's
+//! `Welcome` is written, sends the changes its node lacks as one delta in
+//! front of what it writes next (docs/protocol.md, "Membership"). A node
+//! that lets more than [`MAX_OUTBOX_BYTES`] of other frames pile up is too
+//! slow to read and is disconnected.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pool_proto::codec::encode_frame;
-use pool_proto::{Msg, ReqId, Request, Response};
+use pool_proto::{MemberChange, Msg, ReqId, Request, Response, Welcome};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::member_log::MemberLog;
 use crate::membership::Conn;
 
 /// Bytes queued for one connection beyond which it is disconnected: a node this
 /// far behind on reading is hung or overloaded, and buffering more would
-/// let one bad node exhaust the master's memory. 64 MiB holds the
-/// membership of a 10,000-node pool several times over.
+/// let one bad node exhaust the master's memory. (Membership changes are
+/// not counted: a writer that falls behind them sends the whole list once
+/// it can write again.)
 pub(crate) const MAX_OUTBOX_BYTES: usize = 64 * 1024 * 1024;
 
 /// How much the writer gathers into one `write`.
 const MAX_BATCH: usize = 256 * 1024;
 
-/// How long the writer lets `NodeUp` pushes gather after a write of pushes
-/// before it writes again. A burst of joins makes the master push one `NodeUp` to
-/// every node per join; without this each would cost every connection a
+/// The writer's buffer to begin with.
+const INITIAL_BUF: usize = 16 * 1024;
+
+/// The largest buffer a writer keeps between writes.
+const KEEP_BUF: usize = 64 * 1024;
+
+/// How long a writer lets membership changes gather after a write that
+/// carried some, before it writes them on their own, in a small pool
+/// ([`push_linger`] scales it). A burst of joins makes one change per join
+/// for every node; without this each would cost every connection a
 /// `write` of its own (O(n²) system calls, and as many wake-ups on every
 /// node, while a 10,000-node pool starts). A node learns of a newcomer at
-/// most this late, and only during such a burst; answers and `NodeDown`
-/// pushes are never held back (and flush the `NodeUp`s queued before them).
+/// most this late, and only during such a burst; a `Down` and any other
+/// frame end the wait at once (and carry the changes gathered).
 const PUSH_LINGER: Duration = Duration::from_millis(100);
+
+/// The longest a change waits to gather with others ([`push_linger`]).
+const MAX_PUSH_LINGER: Duration = Duration::from_secs(1);
+
+/// How long changes gather in a pool of `members`: [`PUSH_LINGER`] per
+/// 1,000 members (at least one), at most [`MAX_PUSH_LINGER`]. Every
+/// connection writes the changes of a burst at most once per linger, so
+/// the master's writes (and the nodes' wake-ups) per second stay near
+/// 10,000 whatever the pool's size, rather than growing with it.
+pub(crate) fn push_linger(members: usize) -> Duration {
+    let thousands = u32::try_from(members / 1000).unwrap_or(u32::MAX).max(1);
+    PUSH_LINGER.saturating_mul(thousands).min(MAX_PUSH_LINGER)
+}
 
 /// What the writer task is given.
 #[derive(Debug)]
 pub(crate) enum Out {
     /// Bytes of one or more whole frames.
     Frames(Bytes),
-    /// A push (membership change): may wait up to [`PUSH_LINGER`] to be
-    /// written with the pushes behind it.
-    Push(Bytes),
+    /// The answer to `Join` request `id`: `welcome` (its `members` the
+    /// joiner alone) with every live member listed, numbered from the
+    /// feed; from then on the writer keeps the node up to date.
+    Welcome {
+        /// The request answered.
+        id: ReqId,
+        /// The answer, less the other members.
+        welcome: Box<Welcome>,
+    },
+    /// The whole membership list (the node saw a gap in the deltas).
+    MemberList,
     /// Write what is queued, then close the connection.
     Close,
+}
+
+/// The membership as the nodes are told it, and the signals that it
+/// grew: recorded by the shell under the pool lock, read by every writer.
+#[derive(Debug)]
+pub(crate) struct MemberFeed {
+    /// The live members and the numbered recent changes, encoded once.
+    log: RwLock<MemberLog>,
+    /// The number of the next change, sent on every change: wakes the
+    /// writers that wait for news.
+    grew: watch::Sender<u64>,
+    /// The same, sent on `Down` changes only: wakes the writers that let
+    /// changes gather ([`PUSH_LINGER`]), since a `Down` is not held back.
+    downs: watch::Sender<u64>,
+}
+
+impl Default for MemberFeed {
+    fn default() -> Self {
+        MemberFeed {
+            log: RwLock::new(MemberLog::default()),
+            grew: watch::Sender::new(0),
+            downs: watch::Sender::new(0),
+        }
+    }
+}
+
+impl MemberFeed {
+    /// Records a change decided by the state and wakes the writers.
+    pub(crate) fn record(&self, change: &MemberChange) {
+        let next = {
+            let mut log = self.write_log();
+            log.record(change);
+            log.next()
+        };
+        self.grew.send_replace(next);
+        if matches!(change, MemberChange::Down { .. }) {
+            self.downs.send_replace(next);
+        }
+    }
+
+    fn read_log(&self) -> std::sync::RwLockReadGuard<'_, MemberLog> {
+        // A poisoned log only means a panic elsewhere; the log is still valid.
+        self.log.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_log(&self) -> std::sync::RwLockWriteGuard<'_, MemberLog> {
+        self.log.write().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Why a request to a node got no answer.
@@ -91,6 +179,8 @@ pub(crate) struct NodeLink {
     next_req: AtomicU64,
     /// Frame limit, for encoding.
     max_frame_len: usize,
+    /// The master's membership feed, which the writer sends from.
+    feed: Arc<MemberFeed>,
     /// Cancelled when the connection must close (the master stops, the
     /// state closed it, the node reads too slowly, the socket failed):
     /// stops the reader and the writer. A child of the master's root token.
@@ -103,6 +193,7 @@ impl NodeLink {
     pub(crate) fn new(
         conn: Conn,
         max_frame_len: usize,
+        feed: Arc<MemberFeed>,
         closed: CancellationToken,
     ) -> (Self, mpsc::UnboundedReceiver<Out>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -113,6 +204,7 @@ impl NodeLink {
             pending: Mutex::new(HashMap::new()),
             next_req: AtomicU64::new(1),
             max_frame_len,
+            feed,
             closed,
         };
         (link, rx)
@@ -122,11 +214,6 @@ impl NodeLink {
     /// [`MAX_OUTBOX_BYTES`] behind is closed instead.
     pub(crate) fn send(&self, frames: Bytes) {
         self.enqueue(frames.len(), Out::Frames(frames));
-    }
-
-    /// Queues an encoded push (see [`PUSH_LINGER`]).
-    pub(crate) fn send_push(&self, frame: Bytes) {
-        self.enqueue(frame.len(), Out::Push(frame));
     }
 
     /// Queues `out` (`len` bytes) unless the link is closed or too far
@@ -152,15 +239,20 @@ impl NodeLink {
         }
     }
 
-    /// Queues an already-encoded membership push: a `NodeUp` may wait up
-    /// to [`PUSH_LINGER`] to share a write with the pushes behind it; any
-    /// other message goes out at once.
-    pub(crate) fn send_membership(&self, msg: &Msg, frame: Bytes) {
-        if matches!(msg, Msg::NodeUp(_)) {
-            self.send_push(frame);
-        } else {
-            self.send(frame);
-        }
+    /// Queues the answer to `Join` request `id` (see [`Out::Welcome`]).
+    pub(crate) fn welcome(&self, id: ReqId, welcome: Welcome) {
+        self.enqueue(
+            0,
+            Out::Welcome {
+                id,
+                welcome: Box::new(welcome),
+            },
+        );
+    }
+
+    /// Queues the whole membership list (see [`Out::MemberList`]).
+    pub(crate) fn member_list(&self) {
+        self.enqueue(0, Out::MemberList);
     }
 
     /// Queues a response to request `id`.
@@ -239,97 +331,117 @@ pub(crate) fn encode(msg: &Msg, max_frame_len: usize) -> Option<Bytes> {
 }
 
 /// The writer task of a connection: drains the outbox, gathering whatever
-/// is queued into one `write`, until the link is closed, the socket fails
-/// or a [`Out::Close`] is written. Closing the link's token on the way out
-/// stops the reader too.
+/// is queued into one `write`, and once its node's `Welcome` is written
+/// puts in front of each write the membership changes the node lacks,
+/// until the link is closed, the socket fails or a [`Out::Close`] is
+/// written. Closing the link's token on the way out stops the reader too.
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
-    link: std::sync::Arc<NodeLink>,
+    link: Arc<NodeLink>,
     mut rx: mpsc::UnboundedReceiver<Out>,
     mut wr: W,
 ) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    // When a write last carried a push: only then are we in a burst of
-    // joins worth lingering for. A lone join is pushed at once, so a node
-    // learns of a newcomer as soon as the master lists it.
-    let mut last_push_write: Option<tokio::time::Instant> = None;
+    let feed = link.feed.clone();
+    let max = link.max_frame_len;
+    let mut grew = feed.grew.subscribe();
+    let mut downs = feed.downs.subscribe();
+    let mut buf = BytesMut::with_capacity(INITIAL_BUF);
+    // The number of the next membership change the node lacks; none until
+    // its Welcome is written (a connection that has not joined is told
+    // nothing).
+    let mut cursor: Option<u64> = None;
+    // When a write last carried membership changes: only then are we in a
+    // burst worth letting changes gather for. A lone join is sent at once,
+    // so a node learns of a newcomer as soon as the master lists it.
+    // With how long the next ones gather.
+    let mut last_changes: Option<(Instant, Duration)> = None;
+    let mut linger_for = PUSH_LINGER;
     loop {
-        let first = tokio::select! {
+        let linger = last_changes
+            .map(|(at, wait)| at + wait)
+            .filter(|until| *until > Instant::now());
+        let joined = cursor.is_some();
+        // `Some(item)`: an item of the outbox (`None` in it: the outbox is
+        // gone); `None`: membership news, or the end of a wait.
+        let first: Option<Option<Out>> = tokio::select! {
             biased;
             _ = link.closed.cancelled() => break,
-            out = rx.recv() => out,
+            out = rx.recv() => Some(out),
+            _ = downs.changed(), if joined && linger.is_some() => None,
+            _ = tokio::time::sleep_until(linger.unwrap_or_else(Instant::now)), if joined && linger.is_some() => None,
+            _ = grew.changed(), if joined && linger.is_none() => None,
         };
-        // A push right after a write of pushes (a burst of joins) waits a
-        // moment for the pushes behind it, so that they share one write;
-        // anything else arriving meanwhile (an answer, a NodeDown) ends the
-        // wait at once: answers are never held back.
-        let mut gathered = Vec::new();
-        if let (Some(Out::Push(_)), Some(at)) = (&first, last_push_write)
-            && at.elapsed() < PUSH_LINGER
-        {
-            let until = at + PUSH_LINGER;
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = link.closed.cancelled() => break,
-                    _ = tokio::time::sleep_until(until) => break,
-                    out = rx.recv() => {
-                        let push = matches!(out, Some(Out::Push(_)));
-                        gathered.push(out);
-                        if !push {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
         let mut close = false;
-        let mut pushed = false;
-        let mut take = |out: Option<Out>, buf: &mut BytesMut| match out {
-            Some(Out::Frames(b)) => {
-                buf.extend_from_slice(&b);
-                true
-            }
-            Some(Out::Push(b)) => {
-                pushed = true;
-                buf.extend_from_slice(&b);
-                true
-            }
-            Some(Out::Close) | None => {
-                close = true;
-                false
-            }
-        };
-        let mut more = true;
-        for out in std::iter::once(first).chain(gathered) {
-            if !take(out, &mut buf) {
-                more = false;
-                break;
-            }
+        let mut changes = false;
+        // Frames' bytes, as counted by the outbox.
+        let mut counted = 0;
+        // The changes go first: every change decided before the frames
+        // below is in front of them (changes decided since may be too:
+        // news may come early, never late).
+        if let Some(c) = cursor {
+            grew.mark_unchanged();
+            downs.mark_unchanged();
+            let (next, members) = {
+                let log = feed.read_log();
+                (log.catch_up(c, &mut buf, max), log.live_count())
+            };
+            linger_for = push_linger(members);
+            changes = next != c;
+            cursor = Some(next);
         }
-        if more {
-            // Coalesce everything else already queued.
-            while buf.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(out) => {
-                        if !take(Some(out), &mut buf) {
-                            break;
+        if let Some(first) = first {
+            let mut item = Some(first);
+            loop {
+                let out = match item.take() {
+                    Some(out) => out,
+                    None if buf.len() >= MAX_BATCH => break,
+                    None => match rx.try_recv() {
+                        Ok(out) => Some(out),
+                        Err(_) => break,
+                    },
+                };
+                match out {
+                    Some(Out::Frames(b)) => {
+                        counted += b.len();
+                        buf.extend_from_slice(&b);
+                    }
+                    Some(Out::Welcome { id, welcome }) => {
+                        grew.mark_unchanged();
+                        downs.mark_unchanged();
+                        if let Some(next) = feed.read_log().welcome(id, &welcome, &mut buf, max) {
+                            cursor = Some(next);
                         }
                     }
-                    Err(_) => break,
+                    Some(Out::MemberList) => {
+                        grew.mark_unchanged();
+                        downs.mark_unchanged();
+                        if let Some(next) = feed.read_log().list(&mut buf, max) {
+                            cursor = Some(next);
+                            changes = true;
+                        }
+                    }
+                    Some(Out::Close) | None => {
+                        close = true;
+                        break;
+                    }
                 }
             }
         }
         if !buf.is_empty() {
-            let n = buf.len();
             let res = tokio::select! {
                 biased;
                 _ = link.closed.cancelled() => break,
                 res = wr.write_all(&buf) => res,
             };
-            link.written(n);
+            link.written(counted);
             buf.clear();
-            if pushed {
-                last_push_write = Some(tokio::time::Instant::now());
+            // A Welcome or a list of a large pool makes the buffer as
+            // large (700 kB at 10,000 members); kept by every connection
+            // it would hold gigabytes.
+            if buf.capacity() > KEEP_BUF {
+                buf = BytesMut::with_capacity(INITIAL_BUF);
+            }
+            if changes {
+                last_changes = Some((Instant::now(), linger_for));
             }
             if let Err(e) = res {
                 debug!(node = %link.conn.node, cause = %e, "write failed; closing the connection");

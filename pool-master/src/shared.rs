@@ -26,7 +26,7 @@ use crate::config::MasterConfig;
 use crate::membership::SessionId;
 use crate::metrics::Metrics;
 use crate::modules::ModuleStore;
-use crate::outbox::{NodeLink, encode};
+use crate::outbox::{MemberFeed, NodeLink};
 use crate::persist::Persister;
 use crate::state::{Effect, NodeRequest, PoolState};
 
@@ -66,6 +66,10 @@ pub(crate) struct Shared {
     pub(crate) apps_wakeup: Notify,
     /// Serial of the next connection.
     next_session: AtomicU64,
+    /// The membership as the nodes are told it: the state's membership
+    /// changes are recorded there (under the pool lock, in the order
+    /// decided) and every connection's writer sends from it.
+    pub(crate) feed: Arc<MemberFeed>,
 }
 
 /// What the one lock guards.
@@ -86,10 +90,10 @@ pub(crate) struct PoolGuard<'a> {
     guard: MutexGuard<'a, Locked>,
     /// Where changes are reported.
     persister: &'a Persister,
-    /// The frame limit, for encoding the effects' messages.
-    max_frame_len: usize,
     /// The app timer's wake-up, notified if a retry was set.
     apps_wakeup: &'a Notify,
+    /// Where membership changes are recorded.
+    feed: &'a MemberFeed,
 }
 
 impl std::ops::Deref for PoolGuard<'_> {
@@ -149,22 +153,13 @@ impl PoolGuard<'_> {
         let mut requests = Vec::new();
         for effect in effects {
             match effect {
-                Effect::Send { to, msg } => {
+                Effect::Welcome { to, id, welcome } => {
                     if let Some(link) = self.guard.links.get(&to) {
-                        link.push(&msg);
+                        link.welcome(id, welcome);
                     }
                 }
-                Effect::Broadcast { to, msg } => {
-                    // Encoded once; every outbox gets the same bytes.
-                    let Some(frame) = encode(&msg, self.max_frame_len) else {
-                        continue;
-                    };
-                    for session in to {
-                        if let Some(link) = self.guard.links.get(&session) {
-                            link.send_membership(&msg, frame.clone());
-                        }
-                    }
-                }
+                // Recorded once; every joined connection's writer sends it.
+                Effect::Membership(change) => self.feed.record(&change),
                 Effect::Close(session) => {
                     if let Some(link) = self.guard.links.get(&session) {
                         link.closed.cancel();
@@ -218,6 +213,7 @@ impl Shared {
             fd_wakeup: Notify::new(),
             apps_wakeup: Notify::new(),
             next_session: AtomicU64::new(1),
+            feed: Arc::default(),
         }
     }
 
@@ -228,8 +224,8 @@ impl Shared {
             // panic; carrying on beats taking the whole pool down.
             guard: self.pool.lock().unwrap_or_else(|e| e.into_inner()),
             persister: &self.persister,
-            max_frame_len: self.config.max_frame_len,
             apps_wakeup: &self.apps_wakeup,
+            feed: &self.feed,
         }
     }
 

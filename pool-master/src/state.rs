@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_proto::{
-    AppEvent, AppEventKind, AppSummary, DownReason, ErrorCode, Fence, Join, LoadReport, Msg,
-    NodeId, NodeInfo, NodeKind, NodeStatus, Pid, PlaceQuery, Placed, PlacementStrategy,
-    RemoteError, ReqId, Response, TreeSpec, TreeView, Welcome,
+    AppEvent, AppEventKind, AppSummary, DownReason, ErrorCode, Fence, Join, LoadReport,
+    MemberChange, NodeId, NodeKind, NodeStatus, Pid, PlaceQuery, Placed, PlacementStrategy,
+    RemoteError, ReqId, TreeSpec, TreeView, Welcome,
 };
 use rand::rngs::StdRng;
 use tracing::{debug, info, warn};
@@ -57,25 +57,24 @@ pub(crate) struct PoolSettings {
 /// returns its effects in the order they must happen.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Effect {
-    /// Queue `msg` on the connection `to` (the answer to a `Join`).
-    Send {
+    /// Answer `Join` request `id` on the connection `to` with `welcome`,
+    /// whose `members` holds the joiner alone: the shell lists every live
+    /// member beside it and numbers it (from the member log, whose entries
+    /// are encoded once), and from then on keeps that connection up to
+    /// date with the changes.
+    Welcome {
         /// The connection.
         to: SessionId,
-        /// The message.
-        msg: Msg,
+        /// The `Join` request answered.
+        id: ReqId,
+        /// The answer, the other members left to the shell.
+        welcome: Welcome,
     },
-    /// Queue `msg` on each of these connections, in no particular order:
-    /// the members that got their `Welcome` when the change was decided,
-    /// less the node the change is about. They are listed here rather than
-    /// looked up when applied, because one transition can change the
-    /// membership twice (a join that replaces a fencing node announces its
-    /// `NodeDown` before the newcomer is a member).
-    Broadcast {
-        /// The connections.
-        to: Vec<SessionId>,
-        /// The push (`NodeUp`, `NodeDown`).
-        msg: Msg,
-    },
+    /// A membership change (a node live, a live node gone): recorded once,
+    /// in the order decided, and sent to every connection that got its
+    /// `Welcome` (the node it is about too, which ignores it) as part of a
+    /// delta.
+    Membership(MemberChange),
     /// Close the connection once it is no node's current session (replaced
     /// by a newer one, or its node declared down): its end declares nothing.
     Close(SessionId),
@@ -242,13 +241,6 @@ impl PoolState {
         }
     }
 
-    /// A push of `msg` to every member but `except`; none when no one else
-    /// is a member.
-    fn broadcast(&self, except: NodeId, msg: Msg) -> Option<Effect> {
-        let to = self.members.sessions_except(except);
-        (!to.is_empty()).then_some(Effect::Broadcast { to, msg })
-    }
-
     fn update_gauges(&self) {
         let (w, h) = self.members.count_live();
         self.metrics.workers_up.set(w as f64);
@@ -391,26 +383,19 @@ impl PoolState {
                 lost_names,
             });
         let live = was_live || fence.is_none();
-        // 5. Welcome: every live node, the joiner included.
-        let mut list: Vec<NodeInfo> = self
-            .members
-            .live()
-            .filter(|m| m.info.id != id)
-            .map(|m| m.info.clone())
-            .collect();
-        list.push(info.clone());
+        // 5. Welcome: the joiner; the shell adds every live node (whose
+        //    entries it keeps encoded: a join costs no O(n) encoding).
         let welcome = Welcome {
-            members: list,
+            members: vec![info.clone()],
             report_interval_ms: ms(self.settings.report_interval),
             node_timeout_ms: ms(self.settings.node_timeout),
             fence,
+            members_next: 0,
         };
-        effects.push(Effect::Send {
+        effects.push(Effect::Welcome {
             to: conn.session,
-            msg: Msg::Response {
-                id: req,
-                body: Response::Welcome(welcome),
-            },
+            id: req,
+            welcome,
         });
         self.members.insert(Member {
             info: info.clone(),
@@ -440,7 +425,7 @@ impl PoolState {
                 // Reconnected with new details (address, labels): tell
                 // everyone.
                 self.table_add(id, now.at);
-                effects.extend(self.broadcast(id, Msg::NodeUp(info.clone())));
+                effects.push(Effect::Membership(MemberChange::Up(info.clone())));
             }
             if !lost_roots.is_empty() {
                 effects.extend(self.schedule(now));
@@ -503,10 +488,7 @@ impl PoolState {
         if info.kind == NodeKind::Worker {
             self.activity.node_up(&info, now.ms);
         }
-        let mut effects: Vec<Effect> = self
-            .broadcast(id, Msg::NodeUp(info.clone()))
-            .into_iter()
-            .collect();
+        let mut effects = vec![Effect::Membership(MemberChange::Up(info.clone()))];
         self.update_gauges();
         // A node that joins may be the one a pending app waits for: every
         // pending app tries now rather than at the end of its backoff. A
@@ -585,11 +567,10 @@ impl PoolState {
         }
         let mut effects = Vec::new();
         if m.live {
-            let down = Msg::NodeDown {
+            effects.push(Effect::Membership(MemberChange::Down {
                 node,
                 reason: reason.clone(),
-            };
-            effects.extend(self.broadcast(node, down));
+            }));
         }
         // A client (poolctl) hanging up is no node going down.
         if worker {

@@ -9,6 +9,8 @@
 //! - [`id`]: [`NodeId`], [`Pid`], [`Ref`] and their text forms.
 //! - [`exit`]: [`ExitReason`], why a process ended.
 //! - [`message`]: [`Msg`], every frame's body, with its requests and responses.
+//! - [`members`]: membership frames assembled from entries encoded once, so
+//!   that a master sends one list to many nodes without encoding it again.
 //! - [`module`]: WebAssembly modules: [`module::ModuleHash`] and wasm
 //!   function names ([`module::WasmName`]).
 //! - [`sandbox`]: [`Sandbox`], a wasm spawn's limits and grants.
@@ -60,6 +62,7 @@ pub mod handshake;
 pub mod id;
 #[cfg(feature = "tls")]
 pub mod listener;
+pub mod members;
 pub mod message;
 pub mod module;
 pub mod sandbox;
@@ -78,10 +81,10 @@ pub use handshake::{Cookie, HandshakeConfig, Identity, PROTOCOL_VERSION};
 pub use id::{NodeId, ParseIdError, Pid, Ref};
 pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
-    ModuleInfo, Msg, MsgKind, NodeInfo, NodeKind, NodeStatus, Payload, PlaceQuery, Placed,
-    PlacementStrategy, ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request,
-    Response, RunningApp, SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Unreachable,
-    UnreachableFrom, Welcome,
+    MemberChange, MemberList, MembersDelta, ModuleInfo, Msg, MsgKind, NodeInfo, NodeKind,
+    NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy, ProcStatus, ProcessInfo,
+    ProcessOutcomes, RemoteError, ReqId, Request, Response, RunningApp, SendMsg, SpawnMonitor,
+    SpawnRequest, TraceHex, TraceId, Unreachable, UnreachableFrom, Welcome,
 };
 pub use module::{ModuleHash, WasmName};
 pub use sandbox::{DirGrant, Sandbox};

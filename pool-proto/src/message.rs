@@ -18,7 +18,8 @@
 //! | `Request(Join)` → `Response(Welcome)` | node → master |
 //! | `Request(Ready)` → `Response(Ok)` | node → master, after fencing |
 //! | `Request(Leave)` → `Response(Ok)` | node → master, when stopping |
-//! | `NodeUp`, `NodeDown` | master → node |
+//! | `Members`, then `MembersDelta` (formerly `NodeUp`, `NodeDown`) | master → node |
+//! | `Request(SyncMembers)` → `Response(Ok)` | node → master, after a gap in the deltas |
 //! | `LoadReport`, `AppEvent`, `NameReleased` | node → master |
 //! | `Request(Place / RegisterName / WhereIs / ListNames / ListNodes / ListProcesses / TreeStart / TreeList / TreeShow / TreeStop)` | node → master |
 //! | `Request(PushModule / ListModules / FetchModule / ResolveFunction)` → `Response(Modules / ModuleBytes / Function)` | node → master |
@@ -181,6 +182,53 @@ pub enum Msg {
         /// normally with one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         result: Option<Payload>,
+    },
+
+    // ----- master -> node membership, as a list and as deltas ---------------
+    /// Every live node: sent right after a `Welcome`, and again when the node
+    /// asks (`Request::SyncMembers`) because it saw a gap in the deltas.
+    /// The node replaces what it knew from this master with it.
+    Members(MemberList),
+    /// Membership changes since the last list or delta, in the order the
+    /// master decided them (docs/protocol.md, "Membership").
+    MembersDelta(MembersDelta),
+}
+
+/// The master's membership as a whole ([`Msg::Members`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberList {
+    /// The number of the first change the list does not include: the
+    /// next [`MembersDelta`] on this connection starts there.
+    pub next: u64,
+    /// Every live node (hidden ones too, with an empty `addr`). Last field:
+    /// the master appends the entries to an encoded head
+    /// (`pool_proto::members`).
+    pub members: Vec<NodeInfo>,
+}
+
+/// Consecutive membership changes ([`Msg::MembersDelta`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MembersDelta {
+    /// The number of the first change; the others follow one by one. The
+    /// first delta after a [`MemberList`] starts at its `next`, every other
+    /// one where the previous one ended: anything else is a gap.
+    pub first: u64,
+    /// The changes, oldest first. Last field (see [`MemberList::members`]).
+    pub changes: Vec<MemberChange>,
+}
+
+/// One membership change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MemberChange {
+    /// A node is live (joined, finished fencing, or reconnected with new
+    /// details): as [`Msg::NodeUp`].
+    Up(NodeInfo),
+    /// A live node is gone: as [`Msg::NodeDown`].
+    Down {
+        /// The node that is gone.
+        node: NodeId,
+        /// Why the master declared it down.
+        reason: DownReason,
     },
 }
 
@@ -543,7 +591,9 @@ pub struct RunningApp {
 /// The master's answer to a `Join`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
-    /// Every live node, the joining one included.
+    /// Every live node, the joining one included. First field: the master
+    /// puts the entries, encoded once, into an encoded head
+    /// (`pool_proto::members`).
     pub members: Vec<NodeInfo>,
     /// How often the node should report.
     pub report_interval_ms: u64,
@@ -555,6 +605,11 @@ pub struct Welcome {
     /// listed application roots, and then send `Request::Ready`.
     #[serde(default)]
     pub fence: Option<Fence>,
+    /// The number of the first membership change `members` does not
+    /// include: the master's [`MembersDelta`]s on this connection start
+    /// there. (0 from a master that pushes `NodeUp`/`NodeDown` instead.)
+    #[serde(default)]
+    pub members_next: u64,
 }
 
 /// What a node declared down must stop before it is live again.
@@ -1167,6 +1222,10 @@ pub enum Request {
         /// The function name.
         function: String,
     },
+    /// Node → master: the node saw a gap in the membership deltas; the
+    /// master sends the whole list again (`Msg::Members`, queued before
+    /// the answer `Ok`).
+    SyncMembers,
 }
 
 /// The answer to a request.
@@ -1306,6 +1365,8 @@ impl Msg {
             Msg::Demonitor { .. } => "Demonitor",
             Msg::Exit { .. } => "Exit",
             Msg::Down { .. } => "Down",
+            Msg::Members(_) => "Members",
+            Msg::MembersDelta(_) => "MembersDelta",
         }
     }
 }
@@ -1342,6 +1403,7 @@ impl Request {
             Request::ListModules => "ListModules",
             Request::FetchModule { .. } => "FetchModule",
             Request::ResolveFunction { .. } => "ResolveFunction",
+            Request::SyncMembers => "SyncMembers",
         }
     }
 }

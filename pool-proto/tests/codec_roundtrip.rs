@@ -77,6 +77,7 @@ variant_table! {
         Msg::Request { body: Request::ListModules, .. } => "Request::ListModules",
         Msg::Request { body: Request::FetchModule { .. }, .. } => "Request::FetchModule",
         Msg::Request { body: Request::ResolveFunction { .. }, .. } => "Request::ResolveFunction",
+        Msg::Request { body: Request::SyncMembers, .. } => "Request::SyncMembers",
         Msg::Response { body: Response::Ok, .. } => "Response::Ok",
         Msg::Response { body: Response::Error(_), .. } => "Response::Error",
         Msg::Response { body: Response::Welcome(_), .. } => "Response::Welcome",
@@ -107,6 +108,8 @@ variant_table! {
         Msg::Demonitor { .. } => "Demonitor",
         Msg::Exit { .. } => "Exit",
         Msg::Down { .. } => "Down",
+        Msg::Members(_) => "Members",
+        Msg::MembersDelta(_) => "MembersDelta",
     }
 }
 

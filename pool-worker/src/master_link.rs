@@ -16,7 +16,9 @@
 //!
 //! - **Owns** the master connection and its pending requests (`Client`,
 //!   shared with the handles), the link machine, the report sampler.
-//! - **Writes** the membership (Welcome, NodeUp, NodeDown); **calls** the
+//! - **Writes** the membership (the Welcome's list, the master's numbered
+//!   deltas and lists — asking for the list again after a gap — and the
+//!   single NodeUp/NodeDown pushes of an older master); **calls** the
 //!   process runtime (spawns and exit signals from the master) and
 //!   `local` (`poolctl ps`, tree views); **sends** a [`NodeEvent`] up to
 //!   the node task for what touches other parts (fencing, a node down,
@@ -36,8 +38,8 @@ use std::time::{Duration, Instant};
 use pool_proto::handshake::HandshakeConfig;
 use pool_proto::transport::Transport;
 use pool_proto::{
-    ErrorCode, Identity, Join, ModuleHash, Msg, NodeInfo, NodeKind, Pid, RemoteError, ReqId,
-    Request, Response, RunningApp, SpawnRequest, Welcome,
+    ErrorCode, Identity, Join, MemberChange, ModuleHash, Msg, NodeInfo, NodeKind, Pid, RemoteError,
+    ReqId, Request, Response, RunningApp, SpawnRequest, Welcome,
 };
 use rand::Rng;
 use supervisor::Runtime;
@@ -712,20 +714,63 @@ impl MasterLink {
         // No lease until the session is up (a fence stops what it must).
         lock(&self.client.lease).pause();
         self.client.lease_moved.notify_one();
-        let mut members = members::write(&self.members);
-        // After a master restart the new master may not know every node yet:
-        // members are only added here; departures come as NodeDown (or as
-        // a newer incarnation of the same name).
-        let mut superseded = Vec::new();
-        for info in &w.members {
-            if info.id != self.info.id {
-                superseded.extend(members.up(info.clone()));
-            }
-        }
-        drop(members);
-        self.superseded(superseded);
+        // The members it lists were applied by the connection's reader as
+        // the Welcome went by (`on_frame`), before the changes behind it.
         if !rejoin {
             tracing::debug!(members = w.members.len(), "membership received");
+        }
+    }
+
+    /// Acts on what membership news changed: the nodes gone get
+    /// `noconnection` (through the node task), pending children may find a
+    /// node that came up.
+    fn members_changed(&self, changed: members::Changed) {
+        let members::Changed {
+            up,
+            superseded,
+            down,
+        } = changed;
+        self.superseded(superseded);
+        for (node, info, reason) in down {
+            let why = reason.map_or_else(
+                || "no longer in the master's list".to_owned(),
+                |r| r.to_string(),
+            );
+            match &info {
+                // Clients such as poolctl come and go all the time.
+                Some(i) if i.kind == NodeKind::Hidden => {
+                    tracing::debug!(%node, name = %i.name, reason = %why, "client left");
+                }
+                _ => {
+                    tracing::info!(%node, name = info.as_ref().map_or("?", |i| i.name.as_str()), reason = %why, "node down")
+                }
+            }
+            // The node task closes the connections and fires noconnection
+            // on links and monitors towards it (even if we never had a
+            // connection with it).
+            let _ = self.events.send(NodeEvent::NodeDown(node));
+        }
+        if !up.is_empty() {
+            tracing::debug!(nodes = ?up, "nodes up");
+            self.rt.nodes_changed(); // pending children may find a node now
+        }
+    }
+
+    /// A gap in the membership deltas: asks the master for the whole list
+    /// again (it comes as `Members`, ahead of the answer, which is not
+    /// waited for: deltas are dropped until the list arrives).
+    fn ask_members(&self, expected: u64, got: u64) {
+        tracing::warn!(
+            expected,
+            got,
+            "membership changes are missing from the master's deltas: asking for the whole list again"
+        );
+        if let Some(tx) = self.client.current() {
+            let id = self.client.next_req.fetch_add(1, Ordering::Relaxed);
+            tx.send(Msg::Request {
+                id,
+                body: Request::SyncMembers,
+            });
         }
     }
 
@@ -879,6 +924,16 @@ impl MasterLink {
     fn on_frame(self: &Arc<Self>, msg: Msg) {
         match msg {
             Msg::Response { id, body } => {
+                // The members a Welcome lists are applied here, in the
+                // order of the frames: before the deltas behind it.
+                if let Response::Welcome(w) = &body {
+                    let changed = members::write(&self.members).welcome(
+                        &w.members,
+                        w.members_next,
+                        self.info.id,
+                    );
+                    self.members_changed(changed);
+                }
                 if let Some(tx) = lock(&self.client.pending).remove(&id) {
                     let _ = tx.send(body);
                 }
@@ -887,32 +942,24 @@ impl MasterLink {
                 lock(&self.client.lease).on_ack(seq, now());
                 self.client.lease_moved.notify_one();
             }
-            Msg::NodeUp(info) => {
-                if info.id != self.info.id {
-                    tracing::debug!(node = %info.id, name = %info.name, "node up");
-                    let superseded = members::write(&self.members).up(info);
-                    self.superseded(superseded);
-                    self.rt.nodes_changed(); // pending children may find a node now
+            // Membership: the numbered deltas and lists of this master, and
+            // the single pushes of an older one.
+            Msg::MembersDelta(d) => {
+                let verdict = members::write(&self.members).delta(d.first, d.changes, self.info.id);
+                match verdict {
+                    members::Delta::Applied(changed) => self.members_changed(changed),
+                    members::Delta::Skipped => {}
+                    members::Delta::Gap { expected, got } => self.ask_members(expected, got),
                 }
             }
+            Msg::Members(list) => {
+                let changed =
+                    members::write(&self.members).list(&list.members, list.next, self.info.id);
+                self.members_changed(changed);
+            }
+            Msg::NodeUp(info) => self.member_change(MemberChange::Up(info)),
             Msg::NodeDown { node, reason } => {
-                if node == self.info.id {
-                    return;
-                }
-                let info = members::write(&self.members).down(node);
-                match &info {
-                    // Clients such as poolctl come and go all the time.
-                    Some(i) if i.kind == NodeKind::Hidden => {
-                        tracing::debug!(%node, name = %i.name, %reason, "client left");
-                    }
-                    _ => {
-                        tracing::info!(%node, name = info.as_ref().map_or("?", |i| i.name.as_str()), %reason, "node down")
-                    }
-                }
-                // The node task closes the connections and fires
-                // noconnection on links and monitors towards it (even if
-                // we never had a connection with it).
-                let _ = self.events.send(NodeEvent::NodeDown(node));
+                self.member_change(MemberChange::Down { node, reason });
             }
             Msg::Request {
                 id,
@@ -928,6 +975,13 @@ impl MasterLink {
             }
             other => tracing::debug!(frame = ?other, "ignored a frame the master may not send"),
         }
+    }
+
+    /// One change pushed on its own (`NodeUp`, `NodeDown`).
+    fn member_change(&self, change: MemberChange) {
+        let mut changed = members::Changed::default();
+        members::write(&self.members).apply(change, self.info.id, &mut changed);
+        self.members_changed(changed);
     }
 
     fn respond(&self, id: ReqId, body: Response) {

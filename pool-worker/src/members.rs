@@ -1,7 +1,8 @@
 //! The membership as this node knows it: live nodes (from the master's
-//! Welcome and NodeUp pushes), the ids it declared down, and the names of
-//! ids that were once live (to tell an old incarnation from a node this
-//! node has never heard of).
+//! Welcome, its numbered deltas and lists, or the older NodeUp pushes),
+//! the ids it declared down, the names of ids that were once live (to tell
+//! an old incarnation from a node this node has never heard of), and where
+//! it is in the master's numbered changes (a gap asks for the list again).
 //!
 //! A leaf: the master link writes it, the peers, the router and the Pool
 //! API read it ([`SharedMembers`]).
@@ -9,7 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use pool_proto::{NodeId, NodeInfo, NodeKind};
+use pool_proto::{DownReason, MemberChange, NodeId, NodeInfo, NodeKind};
 use supervisor::remote::Reach;
 
 #[cfg(test)]
@@ -38,6 +39,10 @@ pub(crate) fn write(m: &RwLock<Members>) -> RwLockWriteGuard<'_, Members> {
 pub(crate) struct Members {
     /// Live nodes (this one left out), by id.
     live: HashMap<NodeId, NodeInfo>,
+    /// The live nodes' ids by name (a name is live under one id at most):
+    /// a change costs O(1), not a scan of every member, so that the
+    /// changes of a join storm cost a node O(n) in all rather than O(n²).
+    names: HashMap<String, NodeId>,
     /// Ids declared down: their pids answer `noconnection`, and a
     /// connection claiming one is refused.
     dead: HashSet<NodeId>,
@@ -54,6 +59,59 @@ pub(crate) struct Members {
     /// Woken when a node becomes live: a peer that connected before its
     /// NodeUp reached this node waits on it ([`Members::joins`]).
     joined: Arc<tokio::sync::Notify>,
+    /// Where this node is in the current master session's numbered
+    /// changes.
+    feed: Feed,
+}
+
+/// This node's place in the numbered membership changes of its current
+/// master session (docs/protocol.md, "Membership").
+#[derive(Debug, Default)]
+struct Feed {
+    /// The number of the next change expected.
+    next: u64,
+    /// A gap was seen and the list asked for again: deltas are dropped
+    /// until it arrives (it covers them).
+    resyncing: bool,
+    /// The nodes this master session listed or announced and has not
+    /// declared down: a list sent again that leaves one out means its
+    /// `Down` was missed. Nodes learnt from an earlier master (one that
+    /// restarted) are not here, so a list never declares them down: the new
+    /// master may not have heard from them yet.
+    announced: HashSet<NodeId>,
+}
+
+/// What applying membership news did, for the master link to act on.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Changed {
+    /// Nodes that came up (or changed details), in order: pending children
+    /// may find a node now.
+    pub(crate) up: Vec<NodeId>,
+    /// Older incarnations of names now live under a newer id: gone, though
+    /// nobody declared them down (see [`Members::up`]).
+    pub(crate) superseded: Vec<NodeId>,
+    /// Nodes gone, in order: each with its details if it was live here,
+    /// and the master's reason (`None`: a list sent again no longer has
+    /// it).
+    pub(crate) down: Vec<(NodeId, Option<NodeInfo>, Option<DownReason>)>,
+}
+
+/// What became of a delta.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Delta {
+    /// Its new changes were applied.
+    Applied(Changed),
+    /// Nothing new in it (an old one, or a list to be sent again covers
+    /// it).
+    Skipped,
+    /// Changes before it are missing: ask the master for the list again
+    /// (`Request::SyncMembers`); deltas are dropped until it arrives.
+    Gap {
+        /// The number expected.
+        expected: u64,
+        /// The number it started with.
+        got: u64,
+    },
 }
 
 impl Members {
@@ -94,16 +152,25 @@ impl Members {
     /// monitors towards them.
     pub(crate) fn up(&mut self, info: NodeInfo) -> Vec<NodeId> {
         let superseded: Vec<NodeId> = self
-            .live
-            .values()
-            .filter(|n| n.name == info.name && n.id != info.id)
-            .map(|n| n.id)
+            .names
+            .get(&info.name)
+            .filter(|&&id| id != info.id && self.live.contains_key(&id))
+            .copied()
+            .into_iter()
             .collect();
         // Not marked dead: a pid of the old incarnation then reads as
         // `Unknown` (noproc), as OTP answers for an old creation.
         for old in &superseded {
             self.live.remove(old);
         }
+        // New details of a live node may come with a new name.
+        if let Some(before) = self.live.get(&info.id)
+            && before.name != info.name
+            && self.names.get(&before.name) == Some(&info.id)
+        {
+            self.names.remove(&before.name);
+        }
+        self.names.insert(info.name.clone(), info.id);
         self.dead.remove(&info.id);
         if self.former.insert(info.id, info.name.clone()).is_none() {
             self.former_order.push_back(info.id);
@@ -133,7 +200,11 @@ impl Members {
                 self.dead.remove(&old);
             }
         }
-        self.live.remove(&node)
+        let info = self.live.remove(&node)?;
+        if self.names.get(&info.name) == Some(&node) {
+            self.names.remove(&info.name);
+        }
+        Some(info)
     }
 
     pub(crate) fn get(&self, node: NodeId) -> Option<&NodeInfo> {
@@ -141,7 +212,102 @@ impl Members {
     }
 
     pub(crate) fn by_name(&self, name: &str) -> Option<&NodeInfo> {
-        self.live.values().find(|n| n.name == name)
+        self.names.get(name).and_then(|id| self.live.get(id))
+    }
+
+    /// Applies one change: the per-member code that a Welcome, a list, a
+    /// delta and the older NodeUp/NodeDown pushes share. News about this
+    /// node itself (`me`) is ignored.
+    pub(crate) fn apply(&mut self, change: MemberChange, me: NodeId, out: &mut Changed) {
+        match change {
+            MemberChange::Up(info) => {
+                if info.id == me {
+                    return;
+                }
+                let id = info.id;
+                self.feed.announced.insert(id);
+                out.superseded.extend(self.up(info));
+                out.up.push(id);
+            }
+            MemberChange::Down { node, reason } => {
+                if node == me {
+                    return;
+                }
+                self.feed.announced.remove(&node);
+                let info = self.down(node);
+                out.down.push((node, info, Some(reason)));
+            }
+        }
+    }
+
+    /// A new master session's Welcome: its members are added (only added:
+    /// a master that restarted may not know every node yet; departures
+    /// come as changes), and changes are expected from `next` on.
+    pub(crate) fn welcome(&mut self, members: &[NodeInfo], next: u64, me: NodeId) -> Changed {
+        self.feed = Feed {
+            next,
+            ..Feed::default()
+        };
+        let mut out = Changed::default();
+        for info in members {
+            self.apply(MemberChange::Up(info.clone()), me, &mut out);
+        }
+        out
+    }
+
+    /// The whole list again (after a gap, or because this node fell too
+    /// far behind): every node it lists is up, and a node this master
+    /// session announced that it no longer lists is down (its `Down` was
+    /// missed). Changes are expected from `next` on.
+    pub(crate) fn list(&mut self, members: &[NodeInfo], next: u64, me: NodeId) -> Changed {
+        let listed: HashSet<NodeId> = members.iter().map(|m| m.id).collect();
+        let mut gone: Vec<NodeId> = self
+            .feed
+            .announced
+            .iter()
+            .filter(|id| !listed.contains(id))
+            .copied()
+            .collect();
+        gone.sort_unstable();
+        let mut out = Changed::default();
+        for node in gone {
+            self.feed.announced.remove(&node);
+            let info = self.down(node);
+            out.down.push((node, info, None));
+        }
+        for info in members {
+            self.apply(MemberChange::Up(info.clone()), me, &mut out);
+        }
+        self.feed.next = next;
+        self.feed.resyncing = false;
+        out
+    }
+
+    /// Changes numbered from `first`: applied if they follow on from what
+    /// this node has (the ones it already has are skipped), a gap
+    /// otherwise.
+    pub(crate) fn delta(&mut self, first: u64, changes: Vec<MemberChange>, me: NodeId) -> Delta {
+        if self.feed.resyncing {
+            return Delta::Skipped;
+        }
+        let expected = self.feed.next;
+        if first > expected {
+            self.feed.resyncing = true;
+            return Delta::Gap {
+                expected,
+                got: first,
+            };
+        }
+        let end = first.saturating_add(changes.len() as u64);
+        if end <= expected {
+            return Delta::Skipped;
+        }
+        let mut out = Changed::default();
+        for change in changes.into_iter().skip((expected - first) as usize) {
+            self.apply(change, me, &mut out);
+        }
+        self.feed.next = end;
+        Delta::Applied(out)
     }
 
     /// The live ids, for fencing.

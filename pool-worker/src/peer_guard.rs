@@ -108,7 +108,7 @@ pub(crate) fn foreign_spawn(req: &SpawnRequest, sender: NodeId) -> Option<(&'sta
 /// nor a process signal.
 pub(crate) fn why_not_from_a_peer(msg: &Msg) -> &'static str {
     match msg {
-        Msg::NodeUp(_) | Msg::NodeDown { .. } => {
+        Msg::NodeUp(_) | Msg::NodeDown { .. } | Msg::Members(_) | Msg::MembersDelta(_) => {
             "only the master sends membership changes, on its own connection"
         }
         Msg::LoadReport(_) | Msg::AppEvent(_) | Msg::NameReleased { .. } => {

@@ -16,7 +16,7 @@
 //! - A spawn of a module the pool does not hold fails naming it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -46,7 +46,7 @@ fn pool() -> Result<(Cluster, String)> {
 }
 
 /// `poolctl module push FILE`: the hash it printed.
-fn push(c: &Cluster, file: &PathBuf) -> Result<String> {
+fn push(c: &Cluster, file: &Path) -> Result<String> {
     let v = c.poolctl_json(&["module", "push", &file.to_string_lossy()])?;
     let hash = v["hash"]
         .as_str()
@@ -78,7 +78,14 @@ fn nodes_of(c: &Cluster, pids: &[String]) -> Result<BTreeMap<String, usize>> {
 fn spawn_wait(c: &Cluster, export: &str, args: &Value, extra: &[&str]) -> Result<Value> {
     let f = func(export);
     let a = args.to_string();
-    let base = ["spawn", f.as_str(), a.as_str(), "--wait", "--timeout", "60s"];
+    let base = [
+        "spawn",
+        f.as_str(),
+        a.as_str(),
+        "--wait",
+        "--timeout",
+        "60s",
+    ];
     c.poolctl_json(&[&base[..], extra].concat())
 }
 
@@ -88,7 +95,10 @@ fn spawn_wait_fails(c: &Cluster, export: &str, extra: &[&str]) -> Result<String>
     let f = func(export);
     let base = ["spawn", f.as_str(), "{}", "--wait", "--timeout", "60s"];
     let (code, err) = c.poolctl_fail(&[&base[..], extra].concat())?;
-    ensure!(code == 1, "exit status 1 for an abnormal exit: {code}: {err}");
+    ensure!(
+        code == 1,
+        "exit status 1 for an abnormal exit: {code}: {err}"
+    );
     ensure!(err.lines().count() == 1, "one line: {err}");
     Ok(err)
 }
@@ -101,7 +111,8 @@ fn wasm_spawns_are_placed_by_load_over_three_workers() -> Result<()> {
     let (c, hash) = pool()?;
     let ls = c.poolctl_json(&["module", "ls"])?;
     ensure!(
-        ls.as_array().is_some_and(|a| a.iter().any(|m| m["hash"] == hash.as_str())),
+        ls.as_array()
+            .is_some_and(|a| a.iter().any(|m| m["hash"] == hash.as_str())),
         "module ls lists {hash}: {ls}"
     );
     let v = c.poolctl_json(&["spawn", &func("echo"), "{}", "--count", "6"])?;
@@ -140,10 +151,18 @@ fn calls_cross_between_wasm_and_native_processes_on_other_nodes() -> Result<()> 
     // The first call waits while w3 compiles the module.
     let request = json!({"hello": [1, 2, 3]}).to_string();
     let reply = c.poolctl_json(&["call", &echo, &request, "--timeout", "60s"])?;
-    ensure!(reply == json!({"hello": [1, 2, 3]}), "the wasm echo answered {reply}");
+    ensure!(
+        reply == json!({"hello": [1, 2, 3]}),
+        "the wasm echo answered {reply}"
+    );
 
     let (native, _) = c.spawn(&["builtin.echo", "{}", "--on", "w1"])?;
-    let v = spawn_wait(&c, "pingpong", &json!({"peer": native, "n": 25}), &["--on", "w2"])?;
+    let v = spawn_wait(
+        &c,
+        "pingpong",
+        &json!({"peer": native, "n": 25}),
+        &["--on", "w2"],
+    )?;
     ensure!(v["reason"] == "normal", "pingpong ended normally: {v}");
     ensure!(v["result"] == json!(25), "25 round trips answered: {v}");
     Ok(())
@@ -191,7 +210,10 @@ fn a_tree_of_wasm_children_is_restarted_elsewhere_with_the_same_hash() -> Result
 
     c.worker(&lost_node).kill9();
     let after = wait_until("child a to run again elsewhere", WAIT, || {
-        running(&c).filter(|m| m.get("a").is_some_and(|(p, n)| *p != old_pid && *n != lost_node))
+        running(&c).filter(|m| {
+            m.get("a")
+                .is_some_and(|(p, n)| *p != old_pid && *n != lost_node)
+        })
     })?;
     let (new_pid, _) = &after["a"];
     let ps = c.ps()?;
@@ -218,11 +240,18 @@ fn a_looping_module_is_preempted_and_killed_at_once() -> Result<()> {
     let (echo, _) = c.spawn(&["builtin.echo", "{}", "--on", "w1"])?;
     for i in 0..20 {
         let reply = c.poolctl_json(&["call", &echo, &json!(i).to_string(), "--timeout", "5s"])?;
-        ensure!(reply == json!(i), "the native echo answers beside the spinners: {reply}");
+        ensure!(
+            reply == json!(i),
+            "the native echo answers beside the spinners: {reply}"
+        );
     }
     for s in [&s1, &s2] {
         let out = c.poolctl_raw(&["kill", s])?;
-        ensure!(out.status.success(), "poolctl kill {s}: {}", String::from_utf8_lossy(&out.stderr));
+        ensure!(
+            out.status.success(),
+            "poolctl kill {s}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     wait_until("both spinners to be gone", Duration::from_secs(5), || {
         let ps = c.ps().ok()?;

@@ -159,6 +159,7 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
         Request::ResolveFunction {
             function: "hostile.wasm:run".into(),
         },
+        Request::SyncMembers,
     ];
     for r in &all {
         match r {
@@ -189,7 +190,8 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             | Request::PushModule { .. }
             | Request::ListModules
             | Request::FetchModule { .. }
-            | Request::ResolveFunction { .. } => {}
+            | Request::ResolveFunction { .. }
+            | Request::SyncMembers => {}
         }
     }
     let kinds: std::collections::BTreeSet<&str> = all.iter().map(Request::name).collect();

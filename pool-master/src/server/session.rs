@@ -122,6 +122,7 @@ async fn run_inner(shared: Arc<Shared>, stream: TcpStream) {
     let (link, rx) = NodeLink::new(
         conn,
         shared.config.max_frame_len,
+        shared.feed.clone(),
         shared.token.child_token(),
     );
     let link = Arc::new(link);
@@ -383,9 +384,10 @@ impl Session {
                     Msg::LoadReport(_) | Msg::AppEvent(_) | Msg::NameReleased { .. } => {
                         "send Join first: the master serves joined nodes only"
                     }
-                    Msg::NodeUp(_) | Msg::NodeDown { .. } => {
-                        "only the master sends membership changes"
-                    }
+                    Msg::NodeUp(_)
+                    | Msg::NodeDown { .. }
+                    | Msg::Members(_)
+                    | Msg::MembersDelta(_) => "only the master sends membership changes",
                     _ => {
                         "process signals go from node to node, never to the master (it hosts no processes)"
                     }
@@ -417,6 +419,13 @@ impl Session {
         // wait on other nodes return early and answer from their task.
         let resp = match body {
             Request::Ping => Response::Pong,
+            // The node saw a gap in the deltas: the whole list goes out
+            // ahead of this answer (the writer sends it from the feed).
+            Request::SyncMembers => {
+                self.flush();
+                self.link.member_list();
+                Response::Ok
+            }
             Request::Place(query) => self.place(query),
             // OTP `global`: first come first served; `false` if taken.
             Request::RegisterName { name, pid } => {

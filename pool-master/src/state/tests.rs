@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use pool_proto::{
     AppEvent, AppEventKind, AppStatus, ChildSpecData, DownReason, ErrorCode, ExitReason, Fence,
-    Join, LoadReport, Msg, NodeId, NodeInfo, NodeKind, Pid, PlacementStrategy, Response,
-    RunningApp, Strategy, SupervisorSpec, TreeSpec, Welcome,
+    Join, LoadReport, MemberChange, NodeId, NodeInfo, NodeKind, Pid, PlacementStrategy, RunningApp,
+    Strategy, SupervisorSpec, TreeSpec, Welcome,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -85,37 +85,33 @@ fn tree(id: &str, function: &str) -> TreeSpec {
     TreeSpec { supervisor: sup }
 }
 
-/// The `Welcome` answer on `to`.
-fn welcome(to: SessionId, members: Vec<NodeInfo>, fence: Option<Fence>) -> Effect {
-    Effect::Send {
+/// The `Welcome` answer on `to` to `joiner` (the shell lists the other
+/// live members beside it).
+fn welcome(to: SessionId, joiner: NodeInfo, fence: Option<Fence>) -> Effect {
+    Effect::Welcome {
         to,
-        msg: Msg::Response {
-            id: REQ,
-            body: Response::Welcome(Welcome {
-                members,
-                report_interval_ms: 500,
-                node_timeout_ms: 3000,
-                fence,
-            }),
+        id: REQ,
+        welcome: Welcome {
+            members: vec![joiner],
+            report_interval_ms: 500,
+            node_timeout_ms: 3000,
+            fence,
+            members_next: 0,
         },
     }
 }
 
-fn node_up(to: &[u64], info: NodeInfo) -> Effect {
-    Effect::Broadcast {
-        to: to.iter().map(|&v| s(v)).collect(),
-        msg: Msg::NodeUp(info),
-    }
+/// The change "`info` is live", for every welcomed connection.
+fn node_up(info: NodeInfo) -> Effect {
+    Effect::Membership(MemberChange::Up(info))
 }
 
-fn node_down(to: &[u64], node: u64, reason: DownReason) -> Effect {
-    Effect::Broadcast {
-        to: to.iter().map(|&v| s(v)).collect(),
-        msg: Msg::NodeDown {
-            node: n(node),
-            reason,
-        },
-    }
+/// The change "`node` is gone", for every welcomed connection.
+fn node_down(node: u64, reason: DownReason) -> Effect {
+    Effect::Membership(MemberChange::Down {
+        node: n(node),
+        reason,
+    })
 }
 
 fn start(app: &str, generation: u64, function: &str, on: &NodeInfo, to: SessionId) -> Effect {
@@ -135,26 +131,6 @@ fn order(app: &str, generation: u64, function: &str, on: &NodeInfo, to: SessionI
         to,
         name: on.name.clone(),
     }
-}
-
-/// Effects with the order that carries no meaning taken out: broadcast
-/// recipients and the members of a `Welcome` are sorted.
-fn norm(mut effects: Vec<Effect>) -> Vec<Effect> {
-    for e in &mut effects {
-        match e {
-            Effect::Broadcast { to, .. } => to.sort(),
-            Effect::Send {
-                msg:
-                    Msg::Response {
-                        body: Response::Welcome(w),
-                        ..
-                    },
-                ..
-            } => w.members.sort_by_key(|m| m.id),
-            _ => {}
-        }
-    }
-    effects
 }
 
 /// A pool state under test and the origin of its clock.
@@ -207,7 +183,7 @@ impl Fixture {
         let c = conn(&join.info, session);
         let now = self.at(0);
         let (joined, effects) = self.state.join(&c, REQ, join, now);
-        (joined, norm(effects))
+        (joined, effects)
     }
 
     /// Node `v` reports run queue `rq`, at `ms`.
@@ -243,24 +219,25 @@ impl Fixture {
 
 // ----- joining -------------------------------------------------------------
 
-/// A fresh worker is welcomed with every live node and itself, without a
-/// fence, counted live at once, and announced to the nodes that were there
-/// before it — the first one has nobody to tell.
+/// A fresh worker is welcomed (the shell lists every live node beside it),
+/// without a fence, counted live at once, and announced: a change every
+/// welcomed connection is sent, recorded for the first one too (the list
+/// later joiners get is made of these changes).
 #[test]
 fn fresh_worker_is_welcomed_then_announced() {
     let mut f = Fixture::new();
     let (joined, effects) = f.join(1);
     assert_eq!(joined, Joined::Welcomed { fenced: false });
-    assert_eq!(effects, vec![welcome(s(1), vec![worker(1)], None)]);
+    assert_eq!(
+        effects,
+        vec![welcome(s(1), worker(1), None), node_up(worker(1))]
+    );
 
     let (joined, effects) = f.join(2);
     assert_eq!(joined, Joined::Welcomed { fenced: false });
     assert_eq!(
         effects,
-        vec![
-            welcome(s(2), vec![worker(1), worker(2)], None),
-            node_up(&[1], worker(2)),
-        ]
+        vec![welcome(s(2), worker(2), None), node_up(worker(2))]
     );
     assert!(f.live(2));
     assert!(f.state.detector.contains(n(2)));
@@ -327,10 +304,7 @@ fn reconnect_replaces_the_old_session() {
     assert_eq!(joined, Joined::Welcomed { fenced: false });
     assert_eq!(
         effects,
-        vec![
-            welcome(s(101), vec![worker(1), worker(2)], None),
-            Effect::Close(s(1)),
-        ]
+        vec![welcome(s(101), worker(1), None), Effect::Close(s(1))]
     );
     assert_eq!(f.state.members.get(n(1)).unwrap().session, s(101));
 
@@ -352,9 +326,9 @@ fn reconnect_with_a_new_address_is_announced() {
     assert_eq!(
         effects,
         vec![
-            welcome(s(101), vec![moved.clone(), worker(2)], None),
+            welcome(s(101), moved.clone(), None),
             Effect::Close(s(1)),
-            node_up(&[2], moved),
+            node_up(moved),
         ]
     );
     assert_eq!(f.state.table.info(n(1)).unwrap().addr, "127.0.0.1:9999");
@@ -402,9 +376,9 @@ fn declare_down_announces_closes_and_restarts_roots_elsewhere() {
     let mut f = pool_with_a_root_on_w1();
     let effects = f.state.declare_down(n(1), DownReason::Timeout, f.at(200));
     assert_eq!(
-        norm(effects),
+        effects,
         vec![
-            node_down(&[2], 1, DownReason::Timeout),
+            node_down(1, DownReason::Timeout),
             Effect::Close(s(1)),
             start("a", 2, "builtin.echo", &worker(2), s(2)),
         ]
@@ -452,10 +426,7 @@ fn rejoin_after_down_is_fenced() {
         stop_apps: vec!["a".into()],
         lost_names: vec!["db".into()],
     };
-    assert_eq!(
-        effects,
-        vec![welcome(s(101), vec![worker(1), worker(2)], Some(fence))]
-    );
+    assert_eq!(effects, vec![welcome(s(101), worker(1), Some(fence))]);
     assert!(!f.live(1));
     assert!(f.state.table.info(n(1)).is_none());
     assert!(!f.state.detector.contains(n(1)));
@@ -479,7 +450,7 @@ fn ready_after_fencing_makes_the_node_live() {
 
     let (res, effects) = f.state.ready(&conn(&worker(1), s(101)), f.at(200));
     assert_eq!(res, Ok(()));
-    assert_eq!(norm(effects), vec![node_up(&[2], worker(1))]);
+    assert_eq!(effects, vec![node_up(worker(1))]);
     assert!(f.live(1));
     assert!(f.state.table.info(n(1)).is_some());
     assert!(f.state.detector.contains(n(1)));
@@ -511,8 +482,8 @@ fn fencing_node_is_replaced_by_a_newcomer_of_its_name() {
         effects,
         vec![
             Effect::Close(s(101)),
-            welcome(s(11), vec![worker(2), newcomer.clone()], None),
-            node_up(&[2], newcomer),
+            welcome(s(11), newcomer.clone(), None),
+            node_up(newcomer),
         ]
     );
     assert!(f.state.members.get(n(1)).is_none());
@@ -553,7 +524,10 @@ fn running_root_is_adopted_after_a_master_restart() {
     }];
     let (joined, effects) = f.join_with(s(1), join);
     assert_eq!(joined, Joined::Welcomed { fenced: false });
-    assert_eq!(effects, vec![welcome(s(1), vec![worker(1)], None)]);
+    assert_eq!(
+        effects,
+        vec![welcome(s(1), worker(1), None), node_up(worker(1))]
+    );
     let a = f.state.apps.get("a").unwrap();
     assert_eq!(
         (a.rec.node, a.rec.root, a.hold_until),
@@ -584,7 +558,10 @@ fn held_root_starts_elsewhere_when_the_grace_ends() {
         )
     });
     let (_, effects) = f.join(2);
-    assert_eq!(effects, vec![welcome(s(2), vec![worker(2)], None)]);
+    assert_eq!(
+        effects,
+        vec![welcome(s(2), worker(2), None), node_up(worker(2))]
+    );
     assert!(f.state.schedule(f.at(9_999)).is_empty());
     assert_eq!(
         f.state.schedule(f.at(10_000)),
@@ -615,7 +592,10 @@ fn a_newer_incarnation_of_the_name_ends_the_hold() {
     });
     // Another worker joining changes nothing: still held.
     let (_, effects) = f.join(2);
-    assert_eq!(effects, vec![welcome(s(2), vec![worker(2)], None)]);
+    assert_eq!(
+        effects,
+        vec![welcome(s(2), worker(2), None), node_up(worker(2))]
+    );
     // Incarnation 3 of w1 joins: the root starts now.
     let (_, effects) = f.join_with(s(3), join_of(named(3, "w1"), &["builtin.echo"]));
     assert!(
@@ -643,10 +623,7 @@ fn stale_root_is_fenced() {
         stop_apps: vec!["a".into()],
         lost_names: Vec::new(),
     };
-    assert_eq!(
-        effects,
-        vec![welcome(s(1), vec![worker(1), worker(2)], Some(fence))]
-    );
+    assert_eq!(effects, vec![welcome(s(1), worker(1), Some(fence))]);
     assert_eq!(f.state.apps.get("a").unwrap().rec.node, Some(n(2)));
 }
 
@@ -663,8 +640,8 @@ fn leave_then_close_is_a_left_down() {
     assert!(f.state.table.info(n(1)).is_none());
     let effects = f.state.session_closed(&conn(&worker(1), s(1)), f.at(100));
     assert_eq!(
-        norm(effects),
-        vec![node_down(&[2], 1, DownReason::Left), Effect::Close(s(1))]
+        effects,
+        vec![node_down(1, DownReason::Left), Effect::Close(s(1))]
     );
     assert!(!f.state.downs.contains(n(1)));
     assert!(f.state.members.get(n(1)).is_none());
@@ -681,8 +658,8 @@ fn tick_declares_silent_workers_down() {
     assert!(f.state.tick(f.at(2_999)).is_empty());
     let effects = f.state.tick(f.at(3_500));
     assert_eq!(
-        norm(effects),
-        vec![node_down(&[2], 1, DownReason::Timeout), Effect::Close(s(1))]
+        effects,
+        vec![node_down(1, DownReason::Timeout), Effect::Close(s(1))]
     );
     assert!(f.live(2));
     assert_eq!(
@@ -734,15 +711,21 @@ fn root_waits_for_a_worker() {
     client.kind = NodeKind::Hidden;
     let (_, effects) = f.join_with(s(50), join_of(client.clone(), &[]));
     client.addr.clear();
-    assert_eq!(effects, vec![welcome(s(50), vec![client.clone()], None)]);
+    assert_eq!(
+        effects,
+        vec![
+            welcome(s(50), client.clone(), None),
+            node_up(client.clone())
+        ]
+    );
     assert!(f.state.schedule(f.at(0)).is_empty());
 
     let (_, effects) = f.join(1);
     assert_eq!(
         effects,
         vec![
-            welcome(s(1), vec![worker(1), client], None),
-            node_up(&[50], worker(1)),
+            welcome(s(1), worker(1), None),
+            node_up(worker(1)),
             start("a", 1, "builtin.echo", &worker(1), s(1)),
         ]
     );
@@ -761,7 +744,8 @@ fn root_without_a_capable_worker_goes_to_any_worker() {
     assert_eq!(
         effects,
         vec![
-            welcome(s(1), vec![worker(1)], None),
+            welcome(s(1), worker(1), None),
+            node_up(worker(1)),
             start("a", 1, "db.shard", &worker(1), s(1)),
         ]
     );
@@ -975,8 +959,8 @@ fn a_paused_master_declares_nobody_down() {
         }
     }
     assert_eq!(
-        norm(f.state.tick(f.at(8_500))),
-        vec![node_down(&[2], 1, DownReason::Timeout), Effect::Close(s(1))]
+        f.state.tick(f.at(8_500)),
+        vec![node_down(1, DownReason::Timeout), Effect::Close(s(1))]
     );
 }
 
@@ -1002,10 +986,10 @@ fn a_master_in_the_minority_declares_nobody_down_by_timeout() {
     assert!(effects.contains(&Effect::Close(s(2))));
     // Now 1 of 2 heard: half, no minority: node 3 is down.
     f.report(1, 0, 4_500);
-    let effects = norm(f.state.tick(f.at(4_500)));
+    let effects = f.state.tick(f.at(4_500));
     assert_eq!(
         effects,
-        vec![node_down(&[1], 3, DownReason::Timeout), Effect::Close(s(3))]
+        vec![node_down(3, DownReason::Timeout), Effect::Close(s(3))]
     );
 }
 

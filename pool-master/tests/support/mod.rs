@@ -1,6 +1,7 @@
 //! Test support: a master on loopback port 0, and [`SimNode`], a simulated
 //! node speaking the real protocol with pool-proto (TCP, handshake, Join,
-//! pushes, master requests answered with canned data, load reports).
+//! pushes (the changes of a delta as events), master requests answered with
+//! canned data, load reports).
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -14,9 +15,9 @@ use futures_util::{SinkExt, StreamExt};
 use pool_master::{MasterConfig, MasterHandle, spawn_master};
 use pool_proto::handshake::{Cookie, HandshakeConfig, Identity, initiate};
 use pool_proto::{
-    ChildStatus, DownReason, ErrorCode, Join, Labels, LoadReport, Msg, NodeId, NodeInfo, NodeKind,
-    Pid, ProcStatus, ProcessInfo, RemoteError, ReqId, Request, Response, RunningApp, Strategy,
-    TreeView, Welcome,
+    ChildStatus, DownReason, ErrorCode, Join, Labels, LoadReport, MemberChange, Msg, NodeId,
+    NodeInfo, NodeKind, Pid, ProcStatus, ProcessInfo, RemoteError, ReqId, Request, Response,
+    RunningApp, Strategy, TreeView, Welcome,
 };
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -277,6 +278,21 @@ impl SimNode {
                         }
                         Msg::NodeDown { node, reason } => {
                             let _ = ev_tx.send(Event::NodeDown { node, reason });
+                        }
+                        // Each change of a delta is one event, in order
+                        // (news about this node itself left out, as a
+                        // worker ignores it).
+                        Msg::MembersDelta(delta) => {
+                            for change in delta.changes {
+                                let event = match change {
+                                    MemberChange::Up(info) if info.id != me => Event::NodeUp(info),
+                                    MemberChange::Down { node, reason } if node != me => {
+                                        Event::NodeDown { node, reason }
+                                    }
+                                    _ => continue,
+                                };
+                                let _ = ev_tx.send(event);
+                            }
                         }
                         Msg::ReportAck { seq } => {
                             let _ = ev_tx.send(Event::ReportAck(seq));

@@ -13,11 +13,12 @@ use pool_proto::handshake::{HandshakeMsg, Identity, NONCE_LEN, RefuseReason};
 use pool_proto::{
     AppEvent, AppEventKind, AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Codec,
     Dest, DirGrant, DownReason, Dur, ErrorCode, ExitReason, Fence, Join, LabelReq, Labels,
-    LoadReport, ModuleHash, ModuleInfo, Msg, MsgKind, NodeId, NodeInfo, NodeKind, NodeStatus,
-    PROTOCOL_VERSION, Payload, Pid, PlaceQuery, Placed, Placement, PlacementStrategy, ProcStatus,
-    ProcessInfo, Ref, RemoteError, Request, Response, Restart, RunningApp, Sandbox, SendMsg,
-    Shutdown, SpawnMonitor, SpawnRequest, Strategy as SupStrategy, SupervisorSpec, TreeSpec,
-    TreeView, Unreachable, UnreachableFrom, Welcome,
+    LoadReport, MemberChange, MemberList, MembersDelta, ModuleHash, ModuleInfo, Msg, MsgKind,
+    NodeId, NodeInfo, NodeKind, NodeStatus, PROTOCOL_VERSION, Payload, Pid, PlaceQuery, Placed,
+    Placement, PlacementStrategy, ProcStatus, ProcessInfo, Ref, RemoteError, Request, Response,
+    Restart, RunningApp, Sandbox, SendMsg, Shutdown, SpawnMonitor, SpawnRequest,
+    Strategy as SupStrategy, SupervisorSpec, TreeSpec, TreeView, Unreachable, UnreachableFrom,
+    Welcome,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -452,8 +453,9 @@ prop_compose! {
         report_interval_ms in 1u64..10_000,
         node_timeout_ms in 1u64..60_000,
         fence in option::of(fence()),
+        members_next in any::<u64>(),
     ) -> Welcome {
-        Welcome { members, report_interval_ms, node_timeout_ms, fence }
+        Welcome { members, report_interval_ms, node_timeout_ms, fence, members_next }
     }
 }
 
@@ -814,11 +816,12 @@ pub(crate) fn request() -> impl Strategy<Value = Request> {
         Just(Request::ListModules),
         module_hash().prop_map(|hash| Request::FetchModule { hash }),
         name().prop_map(|function| Request::ResolveFunction { function }),
+        Just(Request::SyncMembers),
     ]
 }
 
 /// The number of [`Request`] variants `request()` chooses from.
-const REQUEST_ARMS: u32 = 28;
+const REQUEST_ARMS: u32 = 29;
 
 /// Every [`Response`] variant, equally often.
 pub(crate) fn response() -> impl Strategy<Value = Response> {
@@ -847,6 +850,14 @@ pub(crate) fn response() -> impl Strategy<Value = Response> {
 /// The number of [`Response`] variants `response()` chooses from.
 const RESPONSE_ARMS: u32 = 17;
 
+/// One membership change, either kind.
+pub(crate) fn member_change() -> impl Strategy<Value = MemberChange> {
+    prop_oneof![
+        node_info().prop_map(MemberChange::Up),
+        (node_id(), down_reason()).prop_map(|(node, reason)| MemberChange::Down { node, reason }),
+    ]
+}
+
 /// Every [`Msg`] variant, with each request and response variant as likely
 /// as each other message.
 pub(crate) fn msg() -> impl Strategy<Value = Msg> {
@@ -873,6 +884,10 @@ pub(crate) fn msg() -> impl Strategy<Value = Msg> {
         1 => (pid(), mref(), pid(), exit_reason(), option::of(payload())).prop_map(
             |(watcher, mref, pid, reason, result)| Msg::Down { watcher, mref, pid, reason, result }
         ),
+        1 => (any::<u64>(), vec(node_info(), 0..5))
+            .prop_map(|(next, members)| Msg::Members(MemberList { next, members })),
+        1 => (any::<u64>(), vec(member_change(), 0..5))
+            .prop_map(|(first, changes)| Msg::MembersDelta(MembersDelta { first, changes })),
     ]
 }
 

@@ -23,8 +23,8 @@ use futures_util::{SinkExt, StreamExt};
 use pool_proto::handshake::{self, Cookie, HandshakeConfig, Identity};
 use pool_proto::transport::{BoxIo, Listen, MemNetwork};
 use pool_proto::{
-    AppEvent, DownReason, ErrorCode, Fence, Join, LoadReport, Msg, NodeId, NodeInfo, NodeKind,
-    NodeStatus, Pid, PlaceQuery, Placed, RemoteError, ReqId, Request, Response, Welcome,
+    AppEvent, DownReason, ErrorCode, Fence, Join, LoadReport, MemberList, Msg, NodeId, NodeInfo,
+    NodeKind, NodeStatus, Pid, PlaceQuery, Placed, RemoteError, ReqId, Request, Response, Welcome,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -60,6 +60,8 @@ pub enum Seen {
     /// The holder's node answered `Ok` to the `WatchName` the master sent
     /// for a name another node registered.
     Watched { name: String, pid: Pid },
+    /// Node `name` asked for the membership list again (`SyncMembers`).
+    MembersSynced { name: String },
 }
 
 /// One node's session.
@@ -110,6 +112,10 @@ struct State {
     pending: HashMap<ReqId, oneshot::Sender<Response>>,
     /// Round-robin position.
     rr: usize,
+    /// The number a Welcome and a list sent again (`SyncMembers`) give as
+    /// the next membership change; the tests push numbered deltas
+    /// themselves ([`FakeMaster::push`]).
+    members_next: u64,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -163,6 +169,7 @@ impl FakeMaster {
             next_req: 1,
             pending: HashMap::new(),
             rr: 0,
+            members_next: 0,
         }));
         let stop = CancellationToken::new();
         let (st, token) = (state.clone(), stop.clone());
@@ -360,6 +367,12 @@ impl FakeMaster {
             .await
             .expect("the node answers in time")
             .expect("the node answers")
+    }
+
+    /// Sets the number of the next membership change that Welcomes and
+    /// lists sent again (answering `SyncMembers`) give.
+    pub fn set_members_next(&self, next: u64) {
+        lock(&self.state).members_next = next;
     }
 
     /// Sends a frame to node `name`.
@@ -685,6 +698,21 @@ fn on_request(
                 Response::Processes(all)
             }));
         }
+        // The live members as a list, ahead of the answer.
+        Request::SyncMembers => {
+            let members = s
+                .members
+                .values()
+                .filter(|m| m.live)
+                .map(|m| m.info.clone())
+                .collect();
+            let next = s.members_next;
+            let _ = out.send(Msg::Members(MemberList { next, members }));
+            s.seen.push(Seen::MembersSynced {
+                name: peer.name.clone(),
+            });
+            Response::Ok
+        }
         other => refuse(
             ErrorCode::Refused,
             format!("the fake master does not serve {}", other.name()),
@@ -799,6 +827,7 @@ fn join_node(
         report_interval_ms: REPORT_INTERVAL.as_millis() as u64,
         node_timeout_ms: 3000,
         fence: fence.clone(),
+        members_next: st.members_next,
     };
     st.members.insert(
         id,

@@ -1,0 +1,266 @@
+//! Membership frames ([`Msg::Members`], [`Msg::MembersDelta`], and the
+//! `Welcome` answer with its list) assembled from entries encoded once.
+//!
+//! A master tells thousands of nodes the same list and the same changes.
+//! Encoding every entry again for every node would cost it O(n) encodings
+//! per node; instead each entry (a [`NodeInfo`](crate::NodeInfo) or a
+//! [`MemberChange`]) is encoded once with [`encode_entry`], and a frame is
+//! the encoded head of the message with its empty list replaced by the
+//! entries, copied. A MessagePack array is its length marker followed by
+//! its elements, so the result is byte for byte what encoding the whole
+//! message gives (the tests check it).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+
+use crate::codec::{HEADER_LEN, encode_frame};
+use crate::error::Error;
+use crate::message::{MemberChange, MemberList, MembersDelta, Msg, ReqId, Response, Welcome};
+
+/// The MessagePack marker of an empty array (fixarray of length 0): what
+/// the head of a message ends with, its list left empty.
+const EMPTY_ARRAY: u8 = 0x90;
+
+/// Encodes one list entry (a [`NodeInfo`](crate::NodeInfo) for
+/// [`members_frame`], a [`MemberChange`] for [`delta_frame`]) as it
+/// appears inside a frame.
+///
+/// ```
+/// use pool_proto::members::encode_entry;
+/// use pool_proto::{DownReason, MemberChange, NodeId};
+///
+/// let change = MemberChange::Down { node: NodeId::from_u64(7), reason: DownReason::Timeout };
+/// assert!(!encode_entry(&change).unwrap().is_empty());
+/// ```
+pub fn encode_entry<T: Serialize>(entry: &T) -> Result<Bytes, Error> {
+    let mut w = BytesMut::new().writer();
+    rmp_serde::encode::write_named(&mut w, entry).map_err(|e| Error::Encode {
+        reason: e.to_string(),
+    })?;
+    Ok(w.into_inner().freeze())
+}
+
+/// [`encode_entry`] appending to `dst` instead: entries encoded one after
+/// another into one buffer lie side by side in memory, which a master
+/// that copies thousands of them per write reads much faster than as many
+/// separate allocations. On error `dst` is unchanged.
+pub fn encode_entry_into<T: Serialize>(entry: &T, dst: &mut BytesMut) -> Result<(), Error> {
+    let start = dst.len();
+    let res = rmp_serde::encode::write_named(&mut (&mut *dst).writer(), entry);
+    if let Err(e) = res {
+        dst.truncate(start);
+        return Err(Error::Encode {
+            reason: e.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Appends a [`Msg::Members`] frame to `dst`: the list whose next change is
+/// `next`, made of `members`, each encoded by [`encode_entry`] from a
+/// [`NodeInfo`](crate::NodeInfo). On error (a frame over `max` bytes)
+/// `dst` is unchanged.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use pool_proto::members::{encode_entry, members_frame};
+/// use pool_proto::codec::decode_exact;
+/// use pool_proto::{MemberList, Msg, NodeId, NodeInfo, NodeKind, MAX_FRAME_LEN};
+///
+/// let info = NodeInfo {
+///     id: NodeId::from_u64(1),
+///     name: "w1".into(),
+///     addr: "127.0.0.1:7001".into(),
+///     kind: NodeKind::Worker,
+///     capacity: 2,
+///     labels: Default::default(),
+/// };
+/// let entry = encode_entry(&info).unwrap();
+/// let mut frame = BytesMut::new();
+/// members_frame(5, [&entry].into_iter(), &mut frame, MAX_FRAME_LEN).unwrap();
+/// let back: Msg = decode_exact(&frame[4..]).unwrap();
+/// assert_eq!(back, Msg::Members(MemberList { next: 5, members: vec![info] }));
+/// ```
+pub fn members_frame<E: AsRef<[u8]>>(
+    next: u64,
+    members: impl ExactSizeIterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
+    members_frame_runs(next, members.len(), members, dst, max)
+}
+
+/// [`members_frame`] from runs of entries: `count` entries, one after
+/// another, in any number of slices (a block that holds many entries is
+/// copied at once).
+pub fn members_frame_runs<E: AsRef<[u8]>>(
+    next: u64,
+    count: usize,
+    runs: impl Iterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
+    let head = Msg::Members(MemberList {
+        next,
+        members: Vec::new(),
+    });
+    splice(&head, None, count, runs, dst, max)
+}
+
+/// Appends a [`Msg::MembersDelta`] frame to `dst`: the changes numbered
+/// from `first`, each encoded by [`encode_entry`] from a [`MemberChange`].
+/// On error (a frame over `max` bytes) `dst` is unchanged.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use pool_proto::members::{delta_frame, encode_entry};
+/// use pool_proto::codec::decode_exact;
+/// use pool_proto::{DownReason, MemberChange, MembersDelta, Msg, NodeId, MAX_FRAME_LEN};
+///
+/// let change = MemberChange::Down { node: NodeId::from_u64(7), reason: DownReason::Left };
+/// let mut frame = BytesMut::new();
+/// delta_frame(9, [encode_entry(&change).unwrap()].iter(), &mut frame, MAX_FRAME_LEN).unwrap();
+/// let back: Msg = decode_exact(&frame[4..]).unwrap();
+/// assert_eq!(back, Msg::MembersDelta(MembersDelta { first: 9, changes: vec![change] }));
+/// ```
+pub fn delta_frame<E: AsRef<[u8]>>(
+    first: u64,
+    changes: impl ExactSizeIterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
+    let head = Msg::MembersDelta(MembersDelta {
+        first,
+        changes: Vec::<MemberChange>::new(),
+    });
+    splice(&head, None, changes.len(), changes, dst, max)
+}
+
+/// Appends the answer to a `Join` to `dst`: `welcome` (whose own
+/// `members` is ignored) listing `members`, each encoded by
+/// [`encode_entry`] from a [`NodeInfo`](crate::NodeInfo). On error (a frame
+/// over `max` bytes) `dst` is unchanged.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use pool_proto::members::{encode_entry, welcome_frame};
+/// use pool_proto::codec::decode_exact;
+/// use pool_proto::{Msg, NodeId, NodeInfo, NodeKind, Response, Welcome, MAX_FRAME_LEN};
+///
+/// let info = NodeInfo {
+///     id: NodeId::from_u64(1),
+///     name: "w1".into(),
+///     addr: "127.0.0.1:7001".into(),
+///     kind: NodeKind::Worker,
+///     capacity: 2,
+///     labels: Default::default(),
+/// };
+/// let mut welcome = Welcome {
+///     members: vec![],
+///     report_interval_ms: 500,
+///     node_timeout_ms: 3000,
+///     fence: None,
+///     members_next: 4,
+/// };
+/// let mut frame = BytesMut::new();
+/// welcome_frame(3, &welcome, [encode_entry(&info).unwrap()].iter(), &mut frame, MAX_FRAME_LEN)
+///     .unwrap();
+/// welcome.members = vec![info];
+/// let back: Msg = decode_exact(&frame[4..]).unwrap();
+/// assert_eq!(back, Msg::Response { id: 3, body: Response::Welcome(welcome) });
+/// ```
+pub fn welcome_frame<E: AsRef<[u8]>>(
+    id: ReqId,
+    welcome: &Welcome,
+    members: impl ExactSizeIterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
+    welcome_frame_runs(id, welcome, members.len(), members, dst, max)
+}
+
+/// [`welcome_frame`] from runs of entries: `count` entries, one after
+/// another, in any number of slices (see [`members_frame_runs`]).
+pub fn welcome_frame_runs<E: AsRef<[u8]>>(
+    id: ReqId,
+    welcome: &Welcome,
+    count: usize,
+    runs: impl Iterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
+    let head = Msg::Response {
+        id,
+        body: Response::Welcome(Welcome {
+            members: Vec::new(),
+            ..welcome.clone()
+        }),
+    };
+    // `members` is the Welcome's first field: the first `members` key of
+    // the encoding (nothing before it is a string of user data).
+    splice(&head, WELCOME_LIST, count, runs, dst, max)
+}
+
+/// How the empty list to fill is found in the encoded head: the key that
+/// comes right before it (`None`: the list ends the head).
+type ListKey = Option<&'static [u8]>;
+
+/// The Welcome's list: after the key `members` (fixstr of 7 bytes).
+const WELCOME_LIST: ListKey = Some(b"\xa7members");
+
+/// Encodes `head` as a frame, then replaces its empty list (found by
+/// `key`) by `count` entries, given as `runs` of entries one after another.
+fn splice<E: AsRef<[u8]>>(
+    head: &Msg,
+    key: ListKey,
+    count: usize,
+    runs: impl Iterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
+    let mut encoded = BytesMut::new();
+    encode_frame(head, &mut encoded, max)?;
+    let at = match key {
+        None => encoded.len().checked_sub(1),
+        Some(key) => encoded
+            .windows(key.len() + 1)
+            .position(|w| w[..key.len()] == *key && w[key.len()] == EMPTY_ARRAY)
+            .map(|p| p + key.len()),
+    };
+    let Some(at) = at.filter(|&at| encoded[at] == EMPTY_ARRAY) else {
+        // Only if the message's fields changed: a bug, not bad input.
+        return Err(Error::Encode {
+            reason: format!("the {} head has no empty list to fill", head.name()),
+        });
+    };
+    let start = dst.len();
+    dst.extend_from_slice(&encoded[..at]);
+    match u16::try_from(count) {
+        Ok(n) if n < 16 => dst.put_u8(EMPTY_ARRAY | n as u8),
+        Ok(n) => {
+            dst.put_u8(0xdc);
+            dst.put_u16(n);
+        }
+        Err(_) => {
+            dst.put_u8(0xdd);
+            dst.put_u32(u32::try_from(count).unwrap_or(u32::MAX));
+        }
+    }
+    for run in runs {
+        dst.extend_from_slice(run.as_ref());
+    }
+    dst.extend_from_slice(&encoded[at + 1..]);
+    let len = dst.len() - start - HEADER_LEN;
+    if len > max {
+        dst.truncate(start);
+        return Err(Error::FrameTooLarge {
+            len: len as u64,
+            max,
+        });
+    }
+    dst[start..start + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
