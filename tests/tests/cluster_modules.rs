@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use pool_cluster_tests::{Cluster, http_get};
 use pool_proto::ModuleHash;
-use pool_worker::{Node, NodeConfig};
+use pool_worker::{Node, NodeConfig, NodeHandle};
 use serde_json::Value;
 use supervisor::Functions;
 
@@ -173,7 +173,10 @@ fn a_push_with_a_wrong_cookie_is_refused() -> Result<()> {
 /// module with no worker that runs wasm is refused saying so.
 #[test]
 fn a_spawn_of_an_unknown_module_is_refused_naming_it() -> Result<()> {
-    let c = Cluster::start(1)?;
+    let c = Cluster::start(0)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let w1 = plain_worker(&rt, &c, "w1")?;
+    c.wait_nodes(1)?;
     let (code, err) = c.poolctl_fail(&["spawn", "nope.wasm:run"])?;
     ensure!(
         code == 1 && err.contains("nope.wasm") && err.contains("poolctl module push"),
@@ -199,18 +202,35 @@ fn a_spawn_of_an_unknown_module_is_refused_naming_it() -> Result<()> {
     );
     let (code, err) = c.poolctl_fail(&["spawn", "count.wasm:run", "--grant-dir", "/tmp"])?;
     ensure!(code == 2 && err.contains("HOST:GUEST"), "{code}: {err}");
+    rt.block_on(w1.shutdown());
     Ok(())
+}
+
+/// A worker of this test process without the WebAssembly backend (as one
+/// built without pool-worker's `wasm` feature), named `name`.
+fn plain_worker(rt: &tokio::runtime::Runtime, c: &Cluster, name: &str) -> Result<NodeHandle> {
+    let cookie = pool_proto::cookie::read_cookie_file(&c.cookie)?;
+    let mut config = NodeConfig::worker(name, c.master_addr.clone(), cookie);
+    config.report_interval = Some(Duration::from_millis(200));
+    rt.block_on(async {
+        Node::builder(config)
+            .without_wasm()
+            .listener(std::net::TcpListener::bind("127.0.0.1:0")?)
+            .start()
+            .await
+            .map_err(anyhow::Error::from)
+    })
 }
 
 /// A worker fetches a module from the master by hash and gets its exact
 /// bytes; a worker that advertises the wasm backend is the one the master
-/// chooses for a wasm function, while the stock worker is not; and what
+/// chooses for a wasm function, while a worker without it is not; and what
 /// reaches that worker is the canonical name, placed or pinned (`--on`):
 /// the worker here registers `<hash>:run` as a native function, which
 /// runs only if the named form was resolved before the spawn left.
 #[test]
 fn a_worker_fetches_the_exact_bytes_and_wasm_workers_are_chosen() -> Result<()> {
-    let c = Cluster::start(1)?;
+    let c = Cluster::start(0)?;
     let bytes = module(5);
     let file = write(&c, "count.wasm", &bytes)?;
     let pushed = c.poolctl_json(&["module", "push", path_str(&file)?])?;
@@ -221,6 +241,7 @@ fn a_worker_fetches_the_exact_bytes_and_wasm_workers_are_chosen() -> Result<()> 
         .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let rt = tokio::runtime::Runtime::new()?;
+    let plain = plain_worker(&rt, &c, "w1")?;
     let cookie = pool_proto::cookie::read_cookie_file(&c.cookie)?;
     let mut config = NodeConfig::worker("wasm1", c.master_addr.clone(), cookie);
     config.report_interval = Some(Duration::from_millis(200));
@@ -260,5 +281,6 @@ fn a_worker_fetches_the_exact_bytes_and_wasm_workers_are_chosen() -> Result<()> 
         );
     }
     rt.block_on(node.shutdown());
+    rt.block_on(plain.shutdown());
     Ok(())
 }

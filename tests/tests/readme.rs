@@ -342,3 +342,52 @@ fn example_trees_fit_the_compose_workers() -> Result<()> {
     );
     Ok(())
 }
+
+/// README's "Shipping code" block runs as printed against a master and a
+/// stock worker: the push prints a sha-256, the word count's result is 3,
+/// and the spin with a fuel budget fails, saying it ran out of fuel.
+#[test]
+fn readme_wasm_block_runs_as_printed() -> Result<()> {
+    let lines = readme_block("## Shipping code: WebAssembly processes")?;
+    ensure!(lines.len() == 3, "push, count, spin: {lines:?}");
+    // The block pushes the module the demo builds.
+    let module = pool_cluster_tests::guests::guest_module("demo");
+    ensure!(
+        module == root().join("target/guests/demo.wasm"),
+        "the README's path is where the module is built: {}",
+        module.display()
+    );
+    let env = Env::new()?;
+    let master = Proc::start("pool-master", env.command("target/release/pool-master"))?;
+    let addr = env.master.clone();
+    wait_until("the master to listen", Duration::from_secs(15), || {
+        std::net::TcpStream::connect(&addr).ok().map(|_| ())
+    })
+    .map_err(|e| anyhow!("{e}; log:\n{}", master.log()))?;
+    let worker = Proc::start(
+        "pool-worker",
+        env.command("target/release/pool-worker --name w1"),
+    )?;
+    wait_until("w1 to join", Duration::from_secs(15), || {
+        env.nodes()?.contains(&"w1".to_owned()).then_some(())
+    })
+    .map_err(|e| anyhow!("{e}; log:\n{}", worker.log()))?;
+
+    let line = |i: usize| format!("target/release/{}", strip_comment(&lines[i]));
+    let out = env.run(&line(0))?;
+    let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    ensure!(
+        hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "the push printed a sha-256: {hash}"
+    );
+    let out = env.run(&format!("{} --timeout 60s", line(1)))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(stdout.contains("result: 3"), "the word count: {stdout}");
+    let out = env.command(&line(2)).stdin(Stdio::null()).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1) && stderr.contains("out of fuel"),
+        "the spin ends out of fuel: {stderr}"
+    );
+    Ok(())
+}

@@ -113,8 +113,8 @@ pub fn send_body(to: Pid, body: &Body) {
     unsafe { sys::send(node, serial, body.0.as_ptr(), body.0.len()) };
 }
 
-/// Sends `value` to the process registered as `name` (on this node first,
-/// then globally); [`Error::NoProc`] if nobody has the name.
+/// Sends `value` to the process registered as `name` on this node;
+/// [`Error::NoProc`] if nobody here has the name.
 ///
 /// ```no_run
 /// spawnpool_guest::send_name("logger", "started").unwrap();

@@ -69,7 +69,7 @@ host_imports! {
     fn self_pid(out: *mut u8);
     /// `Pid ! Msg` (msgpack body); 0.
     fn send(node: i64, serial: i64, ptr: *const u8, len: usize) -> i32;
-    /// Sends to a registered name (local, then global); 0 or -2.
+    /// Sends to a name registered on this node; 0 or -2.
     fn send_name(name_ptr: *const u8, name_len: usize, ptr: *const u8, len: usize) -> i32;
     /// The next envelope into pending (timeout < 0: forever); L or -1.
     fn recv(timeout_ms: i64) -> i32;
