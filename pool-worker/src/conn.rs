@@ -35,6 +35,16 @@
 //! kept: the direct write happens under the buffer's lock, and only while
 //! the writer holds nothing in flight.
 //!
+//! **One write per poll of the sender.** Inside a batch
+//! ([`supervisor::remote::batch_sends`]: every poll of a process, and each
+//! batch of frames a reader delivers) that first send queues its frame
+//! instead and registers the connection; later sends of the batch append to
+//! it, and when the batch ends the connection writes them all with one
+//! direct write. A process that sends one message and then waits has it
+//! written when its poll ends at the wait, still on its own thread; one that
+//! sends a thousand in a poll makes one system call, not a thousand. A batch
+//! that grows past [`DEFER_MAX`] hands its bytes to the writer at once.
+//!
 //! **The buffer is bounded in bytes** (`--peer-queue`, [`ConnTx::pending`]'s
 //! `limit`): the encoded bytes not yet taken by the writer. A send that
 //! would take it over the limit (unless it is empty: one frame always fits)
@@ -78,6 +88,11 @@ const SHRINK_OVER: usize = 8 * 1024 * 1024;
 /// `--peer-queue` (and paying for fresh memory all the way).
 pub(crate) const BUSY_LIMIT: usize = 1024 * 1024;
 
+/// Bytes a batch may hold back before the writer is woken for them: a
+/// process that sends much in one poll streams through the writer, as
+/// without batching, instead of holding a large buffer until it yields.
+const DEFER_MAX: usize = 64 * 1024;
+
 /// Frames a reader delivers before it lets the receivers it woke run
 /// (see [`supervisor::process::defer_wakes`]).
 const READ_BATCH: u64 = 256;
@@ -105,6 +120,9 @@ struct Outbox {
     /// The writer holds bytes it has not finished writing (and flushing):
     /// a send must not write past them.
     writing: bool,
+    /// What `buf` holds was queued during a batch that has not ended: the
+    /// batch's flush writes it (unless the writer was woken for it).
+    deferred: bool,
     /// Closed: sends are refused.
     closed: bool,
 }
@@ -242,6 +260,66 @@ impl Queue {
     }
 }
 
+impl Queue {
+    /// Writes the `frames` frames in `out.buf` to the socket at once (the
+    /// writer is idle and nothing is queued before them): true if it all
+    /// went out. Otherwise the bytes written are dropped from the buffer
+    /// and the rest is left for the writer, which the caller wakes.
+    fn write_direct(&self, out: &mut Outbox, frames: u64) -> bool {
+        // Never wait for the writer's lock: it is only held for one poll,
+        // and the queued path is always correct.
+        let Ok(mut io) = self.io.try_lock() else {
+            return false;
+        };
+        let Some(io) = io.as_mut() else {
+            return false;
+        };
+        let len = out.buf.len();
+        match write_now(&mut *io.w, &out.buf) {
+            Direct::Done => {
+                out.buf.clear();
+                if let Some(t) = &io.traffic {
+                    t.frames_out.fetch_add(frames, Ordering::Relaxed);
+                    t.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
+                }
+                true
+            }
+            Direct::Partial(n) => {
+                let _ = out.buf.split_to(n);
+                if let Some(t) = &io.traffic {
+                    t.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                false
+            }
+        }
+    }
+}
+
+impl supervisor::remote::Flush for Queue {
+    /// Writes what a batch queued: directly if the writer is idle, else by
+    /// waking it. Nothing to do if the writer was woken meanwhile (the
+    /// batch outgrew [`DEFER_MAX`]) or the connection closed.
+    fn flush(&self) {
+        let mut out = lock(&self.out);
+        if !std::mem::replace(&mut out.deferred, false) || out.woken || out.closed {
+            return;
+        }
+        if out.buf.is_empty() && out.frames == 0 {
+            return;
+        }
+        let frames = out.frames;
+        if !out.writing && self.write_direct(&mut out, frames as u64) {
+            out.frames = 0;
+            drop(out);
+            self.unwritten.fetch_sub(frames, Ordering::Relaxed);
+            return;
+        }
+        out.woken = true;
+        drop(out);
+        self.wake.notify_one();
+    }
+}
+
 impl ConnTx {
     /// Queues a frame; false if the connection is closed.
     pub(crate) fn send(&self, msg: Msg) -> bool {
@@ -284,10 +362,31 @@ impl ConnTx {
             q.close(&self.closed);
             return Err(msg);
         }
-        if before == 0 && !out.woken && !out.writing && self.write_direct(&mut out) {
-            drop(out);
-            drop(msg);
-            return Ok(());
+        if !out.woken {
+            let held = if out.deferred {
+                // Later sends of the batch join its frames, up to a bound.
+                out.buf.len() <= DEFER_MAX
+            } else if before == 0 && !out.writing {
+                if supervisor::remote::defer_flush(|| self.queue.clone()) {
+                    out.deferred = true;
+                    true
+                } else if q.write_direct(&mut out, 1) {
+                    drop(out);
+                    drop(msg);
+                    return Ok(());
+                } else {
+                    false
+                }
+            } else {
+                false
+            };
+            if held {
+                out.frames += 1;
+                q.unwritten.fetch_add(1, Ordering::Relaxed);
+                drop(out);
+                drop(msg);
+                return Ok(());
+            }
         }
         out.frames += 1;
         if out.buf.len() > BUSY_LIMIT {
@@ -301,40 +400,6 @@ impl ConnTx {
         }
         drop(msg);
         Ok(())
-    }
-
-    /// Writes the one frame in `out.buf` to the socket at once (the writer
-    /// is idle and nothing is queued before it): true if it all went out.
-    /// Otherwise the bytes written are dropped from the buffer and the rest
-    /// is left for the writer, which the caller wakes as for any send.
-    fn write_direct(&self, out: &mut Outbox) -> bool {
-        let q = &*self.queue;
-        // Never wait for the writer's lock: it is only held for one poll,
-        // and the queued path is always correct.
-        let Ok(mut io) = q.io.try_lock() else {
-            return false;
-        };
-        let Some(io) = io.as_mut() else {
-            return false;
-        };
-        let len = out.buf.len();
-        match write_now(&mut *io.w, &out.buf) {
-            Direct::Done => {
-                out.buf.clear();
-                if let Some(t) = &io.traffic {
-                    t.frames_out.fetch_add(1, Ordering::Relaxed);
-                    t.bytes_out.fetch_add(len as u64, Ordering::Relaxed);
-                }
-                true
-            }
-            Direct::Partial(n) => {
-                let _ = out.buf.split_to(n);
-                if let Some(t) = &io.traffic {
-                    t.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-                }
-                false
-            }
-        }
     }
 
     /// Closes the connection (both tasks stop; `on_close` runs).
@@ -405,6 +470,7 @@ impl ConnTx {
                 frames: 0,
                 woken: false,
                 writing: false,
+                deferred: false,
                 closed: false,
             }),
             wake: Notify::new(),
@@ -528,38 +594,43 @@ pub(crate) fn run<S, H, C>(
                 next = reader.next() => next,
             };
             // Deliver every frame already read (up to a batch) before the
-            // receivers run: each is woken once per batch, not per frame.
+            // receivers run: each is woken once per batch, not per frame;
+            // the frames the handler sends meanwhile (answers to spawns,
+            // exit signals) leave together when the batch ends, before the
+            // wakes.
             let end = supervisor::process::defer_wakes(|| {
-                let mut next = first;
-                let mut frames = 0u64;
-                let end = loop {
-                    match next {
-                        Some(Ok(msg)) => {
-                            frames += 1;
-                            handler(msg);
+                supervisor::remote::batch_sends(|| {
+                    let mut next = first;
+                    let mut frames = 0u64;
+                    let end = loop {
+                        match next {
+                            Some(Ok(msg)) => {
+                                frames += 1;
+                                handler(msg);
+                            }
+                            Some(Err(e)) => break Some(CloseReason::Error(e.to_string())),
+                            None => break Some(CloseReason::Eof),
                         }
-                        Some(Err(e)) => break Some(CloseReason::Error(e.to_string())),
-                        None => break Some(CloseReason::Eof),
+                        if frames >= READ_BATCH {
+                            break None;
+                        }
+                        // Closed meanwhile (e.g. the node was declared down):
+                        // nothing more is delivered.
+                        if rqueue.closing.load(Ordering::Acquire) {
+                            break Some(rqueue.close_reason());
+                        }
+                        // Frames still buffered (or readable at once); `None`
+                        // when the next would have to wait.
+                        match reader.next().now_or_never() {
+                            Some(n) => next = n,
+                            None => break None,
+                        }
+                    };
+                    if let Some(t) = &traffic {
+                        t.frames_in.fetch_add(frames, Ordering::Relaxed);
                     }
-                    if frames >= READ_BATCH {
-                        break None;
-                    }
-                    // Closed meanwhile (e.g. the node was declared down):
-                    // nothing more is delivered.
-                    if rqueue.closing.load(Ordering::Acquire) {
-                        break Some(rqueue.close_reason());
-                    }
-                    // Frames still buffered (or readable at once); `None`
-                    // when the next would have to wait.
-                    match reader.next().now_or_never() {
-                        Some(n) => next = n,
-                        None => break None,
-                    }
-                };
-                if let Some(t) = &traffic {
-                    t.frames_in.fetch_add(frames, Ordering::Relaxed);
-                }
-                end
+                    end
+                })
             });
             if let Some(why) = end {
                 break why;

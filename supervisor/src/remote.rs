@@ -2,7 +2,8 @@
 //! which pool-worker implements over its peer connections (and tests
 //! implement in memory), [`Placer`], which chooses the node of a placed
 //! child, and what goes with them ([`Reach`], [`SpawnReply`], [`SpawnGate`],
-//! [`NodeChanges`], [`note_busy`]).
+//! [`NodeChanges`], [`note_busy`], and [`batch_sends`], which holds a
+//! process's sends to a node until its poll ends).
 //!
 //! The runtime calls the router for every operation on a pid of another
 //! node. Each operation has a default implementation that turns it into the
@@ -26,6 +27,10 @@ use pool_proto::{
     ExitReason, Msg, NodeId, Payload, Pid, Placement, Ref, RemoteError, SendMsg, SpawnRequest,
 };
 use tokio::sync::{oneshot, watch};
+
+mod batch;
+
+pub use batch::{Flush, batch_sends, defer_flush};
 
 thread_local! {
     /// A node whose outgoing queue a send of the running process found

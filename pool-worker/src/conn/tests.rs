@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use pool_proto::{Dest, MAX_FRAME_LEN, MsgKind, NodeId, Payload, Pid, SendMsg};
 use tokio::io::AsyncReadExt;
+use tokio_util::codec::Decoder;
 use tokio::sync::oneshot;
 use tokio_util::codec::Framed;
 
@@ -251,6 +252,70 @@ async fn an_idle_connection_is_written_by_the_sender_itself() {
         let Msg::Send(m) = tokio::time::timeout(Duration::from_secs(5), reader.next())
             .await
             .expect("the writer sends the rest")
+            .unwrap()
+            .unwrap()
+        else {
+            panic!("not a Send frame");
+        };
+        assert_eq!(m.payload.0.len(), want);
+    }
+}
+
+/// Inside a batch (a process's poll) the sends to an idle connection are
+/// held and leave together, in order, with one direct write when the
+/// batch ends, still without the writer task (which never runs here).
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_of_sends_leaves_in_one_write_when_it_ends() {
+    let (tx, mut far, _done) = start(64 * 1024, 1 << 20);
+    let mut got = vec![0u8; 64 * 1024];
+    supervisor::remote::batch_sends(|| {
+        for len in [10, 20, 30] {
+            assert!(tx.send(message(len)));
+        }
+        assert!(
+            far.read(&mut got).now_or_never().is_none(),
+            "a frame left before the batch ended"
+        );
+        assert!(!tx.is_empty(), "the held frames count as unwritten");
+    });
+    assert!(tx.is_empty(), "the batch's flush wrote every frame");
+    let n = far
+        .read(&mut got)
+        .now_or_never()
+        .expect("the frames are in the pipe without the writer running")
+        .unwrap();
+    let mut buf = BytesMut::from(&got[..n]);
+    let mut codec = Codec::<Msg>::new();
+    for want in [10, 20, 30] {
+        let Some(Msg::Send(m)) = codec.decode(&mut buf).unwrap() else {
+            panic!("not the next Send frame");
+        };
+        assert_eq!(m.payload.0.len(), want);
+    }
+    assert!(buf.is_empty(), "one write held exactly the three frames");
+}
+
+/// A batch that sends more than it may hold hands its bytes to the writer
+/// without waiting for the batch to end, and every frame still arrives in
+/// order.
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_that_outgrows_its_bound_streams_through_the_writer() {
+    let (tx, far, _done) = start(64 * 1024, 1 << 20);
+    let sizes: Vec<usize> = (0..40).map(|i| 4_000 + i).collect();
+    supervisor::remote::batch_sends(|| {
+        for &len in &sizes {
+            assert!(tx.send(message(len)));
+        }
+        assert!(
+            lock(&tx.queue.out).woken,
+            "the writer was not woken for the batch's bytes"
+        );
+    });
+    let mut reader = FramedRead::new(far, Codec::<Msg>::new());
+    for want in sizes {
+        let Msg::Send(m) = tokio::time::timeout(Duration::from_secs(5), reader.next())
+            .await
+            .expect("every frame arrives")
             .unwrap()
             .unwrap()
         else {

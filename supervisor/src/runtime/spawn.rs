@@ -213,7 +213,11 @@ fn poll_body<F: Future>(
     proc.sched.store(SCHED_RUNNING, Ordering::Release);
     crate::remote::clear_busy();
     let mut cx = Context::from_waker(waker);
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.poll(&mut cx)));
+    // Sends to other nodes made during the poll leave together when it
+    // ends (see `remote::batch_sends`).
+    let res = crate::remote::batch_sends(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.poll(&mut cx)))
+    });
     match res {
         Ok(Poll::Pending) => {
             if proc
