@@ -2,8 +2,8 @@ use std::time::Duration;
 
 use pool_proto::{Dest, MAX_FRAME_LEN, MsgKind, NodeId, Payload, Pid, SendMsg};
 use tokio::io::AsyncReadExt;
-use tokio_util::codec::Decoder;
 use tokio::sync::oneshot;
+use tokio_util::codec::Decoder;
 use tokio_util::codec::Framed;
 
 use super::*;
