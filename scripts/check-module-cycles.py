@@ -21,7 +21,7 @@ import re
 import sys
 from collections import defaultdict
 
-CRATES = ["pool-proto", "supervisor", "pool-master", "pool-worker"]
+CRATES = ["pool-proto", "pool-place", "supervisor", "pool-master", "pool-worker"]
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 

@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pool_place::load_table::LoadTableConfig;
+use pool_place::placement::DEFAULT_STRATEGY;
 use pool_proto::handshake::{Cookie, DEFAULT_HANDSHAKE_TIMEOUT};
 use pool_proto::{MAX_FRAME_LEN, PlacementStrategy, TreeSpec};
 
 use crate::error::{Error, Result};
 use crate::failure::DEFAULT_NODE_TIMEOUT;
-use crate::load_table::LoadTableConfig;
-use crate::placement::DEFAULT_STRATEGY;
 
 /// How often workers report by default (DESIGN.md "Load reports").
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_millis(500);

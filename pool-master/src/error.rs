@@ -8,7 +8,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::placement::PlaceError;
+use pool_place::placement::PlaceError;
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

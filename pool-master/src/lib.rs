@@ -43,7 +43,11 @@
 //!   placements made since, its score, and the `poolctl nodes` view.
 //! - [`placement`]: [`LoadTable::place`], the strategies (least-loaded with
 //!   water-filling, two-choices, round-robin, random, keyed) and
-//!   [`PlaceError`]; [`placement::keyed`] is the rendezvous hash.
+//!   [`PlaceError`]; [`placement::keyed`] is the rendezvous hash. Both are
+//!   the `pool-place` crate's, re-exported: the nodes that place on a copy
+//!   of the table run the same code.
+//! - `load_watch`: the nodes that hold a copy of the load table, the rows
+//!   changed since their last update, and the placements they told of.
 //! - [`failure`]: [`FailureDetector`], node down on disconnect or silence.
 //! - [`names`]: [`names::GlobalNames`], OTP `global` semantics.
 //! - `apps`: pool applications — generations, adoption, failure — and
@@ -101,7 +105,7 @@ pub mod config;
 pub mod error;
 pub mod failure;
 mod http;
-pub mod load_table;
+mod load_watch;
 pub mod master;
 mod member_log;
 mod membership;
@@ -111,7 +115,6 @@ pub mod names;
 mod node_requests;
 mod outbox;
 mod persist;
-pub mod placement;
 mod server;
 mod shared;
 mod state;
@@ -119,6 +122,10 @@ mod state;
 pub use config::{BootTree, HttpToken, MasterConfig};
 pub use error::{Error, Result};
 pub use failure::{DownEvent, FailureDetector, Verdict};
+// The load table and the strategies live in `pool-place` (the nodes that
+// place on a copy of the table run the same code); these paths stay.
+pub use pool_place::{load_table, placement};
+
 pub use load_table::{LoadTable, LoadTableConfig};
 pub use master::{MasterHandle, spawn_master};
 pub use placement::PlaceError;

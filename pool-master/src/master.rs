@@ -18,6 +18,8 @@
 //! │                   retries pending apps when their backoff is over
 //! ├── upkeep          metrics histogram upkeep, down-list pruning
 //! ├── sampler         the dashboard's load history, once a second
+//! ├── load push       the load table's changed rows to the nodes that hold a copy
+//! │                   (load_watch.rs), at most once per LOAD_PUSH_EVERY
 //! ├── HTTP server     axum (http.rs), graceful shutdown on the same token
 //! └── state writer    writes the state directory after changes; flushes last
 //!                     (its own token: it outlives the others)
@@ -39,6 +41,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pool_place::load_table::LoadTable;
 use pool_proto::{Identity, NodeId, NodeKind};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -52,7 +55,6 @@ use crate::apps::Apps;
 use crate::clock::{Now, now_ms};
 use crate::config::MasterConfig;
 use crate::error::{Error, Result};
-use crate::load_table::LoadTable;
 use crate::membership::DownList;
 use crate::metrics::Metrics;
 use crate::modules::ModuleStore;
@@ -260,6 +262,7 @@ pub async fn spawn_master(
     tracker.spawn(upkeep(shared.clone()));
     tracker.spawn(sample_activity(shared.clone()));
     tracker.spawn(app_timer(shared.clone()));
+    tracker.spawn(push_loads(shared.clone()));
     if let Some(http) = http {
         tracker.spawn(crate::http::serve(shared.clone(), http));
     }
@@ -367,6 +370,51 @@ async fn app_timer(shared: Arc<Shared>) {
         }
         node_requests::spawn(&shared, requests);
         next = after;
+    }
+}
+
+/// How long the load push gathers changes before it sends them: the rows
+/// changed by the reports, placements and notices of that time go out in
+/// one update per watching node.
+const LOAD_PUSH_EVERY: Duration = Duration::from_millis(2);
+
+/// The load push: when rows of the load table changed while nodes hold a
+/// copy of it (`Shared::loads_wakeup`), waits [`LOAD_PUSH_EVERY`] for more,
+/// then sends one numbered update to each watching node. Built under the
+/// lock (so its number and rows match the table), encoded and queued
+/// outside it; a watcher's copy was queued on its link before the first
+/// update that follows it could be built, so it never overtakes it.
+async fn push_loads(shared: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            _ = shared.token.cancelled() => return,
+            _ = shared.loads_wakeup.notified() => {}
+        }
+        tokio::select! {
+            _ = shared.token.cancelled() => return,
+            _ = tokio::time::sleep(LOAD_PUSH_EVERY) => {}
+        }
+        let out: Vec<_> = {
+            let mut pool = shared.lock();
+            let Some((update, to)) = ({
+                let state = &mut *pool;
+                state.loads.take_update(&state.table)
+            }) else {
+                continue;
+            };
+            let links: Vec<_> = to
+                .into_iter()
+                .filter_map(|(session, notices)| pool.link(session).map(|l| (l, notices)))
+                .collect();
+            links
+                .into_iter()
+                .map(|(l, n)| (l, n, update.clone()))
+                .collect()
+        };
+        for (link, notices, mut update) in out {
+            update.notices = notices;
+            link.push(&pool_proto::Msg::LoadUpdate(update));
+        }
     }
 }
 

@@ -64,6 +64,10 @@ pub(crate) struct Shared {
     /// state's `rearm` flag), since it may come before the timer's next
     /// wake-up. Notified by [`PoolGuard`] when the lock is released.
     pub(crate) apps_wakeup: Notify,
+    /// Wakes the load-push task (`master.rs`) when rows of the load table
+    /// changed while nodes watch it. Notified by [`PoolGuard`] when the
+    /// lock is released.
+    pub(crate) loads_wakeup: Notify,
     /// Serial of the next connection.
     next_session: AtomicU64,
     /// The membership as the nodes are told it: the state's membership
@@ -92,6 +96,8 @@ pub(crate) struct PoolGuard<'a> {
     persister: &'a Persister,
     /// The app timer's wake-up, notified if a retry was set.
     apps_wakeup: &'a Notify,
+    /// The load-push task's wake-up, notified if an update is due.
+    loads_wakeup: &'a Notify,
     /// Where membership changes are recorded.
     feed: &'a MemberFeed,
 }
@@ -131,6 +137,7 @@ impl PoolGuard<'_> {
     /// still addressed to it are dropped.
     pub(crate) fn detach(&mut self, session: SessionId) {
         self.guard.links.remove(&session);
+        self.guard.state.unwatch_loads(session);
     }
 
     /// The outbox of `session`, if that connection is open.
@@ -182,6 +189,9 @@ impl Drop for PoolGuard<'_> {
             self.guard.state.rearm = false;
             self.apps_wakeup.notify_one();
         }
+        if self.guard.state.loads.due() {
+            self.loads_wakeup.notify_one();
+        }
     }
 }
 
@@ -212,6 +222,7 @@ impl Shared {
             tracker,
             fd_wakeup: Notify::new(),
             apps_wakeup: Notify::new(),
+            loads_wakeup: Notify::new(),
             next_session: AtomicU64::new(1),
             feed: Arc::default(),
         }
@@ -225,6 +236,7 @@ impl Shared {
             guard: self.pool.lock().unwrap_or_else(|e| e.into_inner()),
             persister: &self.persister,
             apps_wakeup: &self.apps_wakeup,
+            loads_wakeup: &self.loads_wakeup,
             feed: &self.feed,
         }
     }

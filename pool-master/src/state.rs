@@ -17,10 +17,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pool_place::load_table::LoadTable;
+use pool_place::placement::PlaceError;
 use pool_proto::{
     AppEvent, AppEventKind, AppSummary, DownReason, ErrorCode, Fence, Join, LoadReport,
-    MemberChange, NodeId, NodeKind, NodeStatus, Pid, PlaceQuery, Placed, PlacementStrategy,
-    RemoteError, ReqId, TreeSpec, TreeView, Welcome,
+    LoadTableCopy, MemberChange, NodeId, NodeKind, NodeStatus, Pid, PlaceQuery, Placed,
+    PlacedNotice, PlacementStrategy, RemoteError, ReqId, TreeSpec, TreeView, Welcome,
 };
 use rand::rngs::StdRng;
 use tracing::{debug, info, warn};
@@ -30,12 +32,11 @@ use crate::apps::schedule::RootChoice;
 use crate::apps::{Apps, Assignment};
 use crate::clock::Now;
 use crate::failure::{FailureDetector, Verdict};
-use crate::load_table::LoadTable;
+use crate::load_watch::LoadWatch;
 use crate::membership::{Conn, DownList, Member, Membership, SessionId};
 use crate::metrics::{Metrics, SpawnFailure};
 use crate::names::{GlobalNames, Reclaim};
 use crate::persist::Snapshot;
-use crate::placement::PlaceError;
 
 #[cfg(test)]
 mod tests;
@@ -177,6 +178,9 @@ pub(crate) struct PoolState {
     pub(crate) settings: PoolSettings,
     /// Live nodes' load.
     pub(crate) table: LoadTable,
+    /// The nodes that hold a copy of `table`, and its rows changed since
+    /// their last update.
+    pub(crate) loads: LoadWatch,
     /// Report deadlines of live workers.
     pub(crate) detector: FailureDetector,
     /// Joined nodes and their sessions.
@@ -218,6 +222,7 @@ impl PoolState {
                 .with_report_interval(settings.report_interval),
             settings,
             table,
+            loads: LoadWatch::default(),
             members: Membership::default(),
             names: GlobalNames::default(),
             apps,
@@ -468,6 +473,7 @@ impl PoolState {
             self.table.add_node(m.info.clone(), at);
             self.table.set_functions(id, m.functions.iter().cloned());
             self.table.set_wasm(id, m.wasm);
+            self.loads.node_changed(id);
         }
     }
 
@@ -509,6 +515,7 @@ impl PoolState {
             Some(m) if m.session == conn.session => {
                 m.leaving = true;
                 self.table.remove_node(conn.node);
+                self.loads.gone(conn.node);
                 info!(node = %conn.name, "node is leaving");
                 true
             }
@@ -553,6 +560,7 @@ impl PoolState {
             .then(|| self.table.status(now.at).into_iter().find(|s| s.id == node))
             .flatten();
         self.table.remove_node(node);
+        self.loads.gone(node);
         self.detector.forget(node);
         let names = self.names.remove_node(node);
         let apps = self.apps.node_down(node);
@@ -642,7 +650,45 @@ impl PoolState {
         if !self.detector.on_report(node, now) {
             return false;
         }
-        self.table.on_report(node, report, now)
+        let taken = self.table.on_report(node, report, now);
+        if taken {
+            self.loads.load_changed(node);
+        }
+        taken
+    }
+
+    /// Connection `session` watches the load table (`WatchLoads`): its copy.
+    pub(crate) fn watch_loads(&mut self, session: SessionId) -> LoadTableCopy {
+        self.loads
+            .watch(session, &self.table, self.settings.placement)
+    }
+
+    /// Connection `session` closed: it watches no more.
+    pub(crate) fn unwatch_loads(&mut self, session: SessionId) {
+        self.loads.unwatch(session);
+    }
+
+    /// Placements a node made on its copy of the table (`PlacedNotice` on
+    /// connection `session`): counted as the master's own are, so that its
+    /// accounting and the other copies include them. Nodes no longer in
+    /// the table are skipped. Returns how many were counted.
+    pub(crate) fn placed_notice(&mut self, session: SessionId, notice: &PlacedNotice) -> u64 {
+        let mut counted = 0;
+        for &(id, n) in &notice.placed {
+            if self.table.record_placements(id, n) {
+                self.loads.load_changed(id);
+                counted += u64::from(n);
+            }
+        }
+        self.loads.noticed(session, notice.seq);
+        if counted > 0 {
+            // Told placements are the default strategy's or keyed; they
+            // count under the default strategy.
+            let label = Some(self.settings.placement);
+            self.metrics.placed(label, counted);
+            self.metrics.spawned(label, counted);
+        }
+        counted
     }
 
     /// Forgets down ids past their retention at wall-clock `now_ms`.
@@ -680,6 +726,11 @@ impl PoolState {
         }
         // Consecutive placements mostly repeat a node: reuse its answer.
         let mut out: Vec<Placed> = Vec::with_capacity(ids.len());
+        if query.commit {
+            for &id in &ids {
+                self.loads.load_changed(id);
+            }
+        }
         for id in ids {
             match out.last() {
                 Some(last) if last.id == id => out.push(last.clone()),

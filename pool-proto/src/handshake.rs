@@ -47,7 +47,7 @@ use crate::id::NodeId;
 use crate::message::{Msg, NodeKind};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// How long a handshake may take before it fails (DESIGN.md: 5 s).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -81,10 +81,11 @@ pub use handshake::{Cookie, HandshakeConfig, Identity, PROTOCOL_VERSION};
 pub use id::{NodeId, ParseIdError, Pid, Ref};
 pub use message::{
     AppEvent, AppEventKind, Dest, DownReason, ErrorCode, Fence, Join, LabelReq, Labels, LoadReport,
-    MemberChange, MemberList, MembersDelta, ModuleInfo, Msg, MsgKind, NodeInfo, NodeKind,
-    NodeStatus, Payload, PlaceQuery, Placed, PlacementStrategy, ProcStatus, ProcessInfo,
-    ProcessOutcomes, RemoteError, ReqId, Request, Response, RunningApp, SendMsg, SpawnMonitor,
-    SpawnRequest, TraceHex, TraceId, Unreachable, UnreachableFrom, Welcome,
+    LoadRow, LoadTableCopy, LoadUpdate, MemberChange, MemberList, MembersDelta, ModuleInfo, Msg,
+    MsgKind, NodeInfo, NodeKind, NodeRow, NodeStatus, Payload, PlaceQuery, Placed, PlacedNotice,
+    PlacementStrategy, ProcStatus, ProcessInfo, ProcessOutcomes, RemoteError, ReqId, Request,
+    Response, RunningApp, SendMsg, SpawnMonitor, SpawnRequest, TraceHex, TraceId, Unreachable,
+    UnreachableFrom, Welcome,
 };
 pub use module::{ModuleHash, WasmName};
 pub use sandbox::{DirGrant, Sandbox};

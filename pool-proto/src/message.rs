@@ -20,6 +20,8 @@
 //! | `Request(Leave)` → `Response(Ok)` | node → master, when stopping |
 //! | `Members`, then `MembersDelta` (formerly `NodeUp`, `NodeDown`) | master → node |
 //! | `Request(SyncMembers)` → `Response(Ok)` | node → master, after a gap in the deltas |
+//! | `Request(WatchLoads)` → `Response(Loads)`, then `LoadUpdate` | node → master, the first time it places; again after a gap in the updates |
+//! | `PlacedNotice` | node → master, after placing on its copy of the load table |
 //! | `LoadReport`, `AppEvent`, `NameReleased` | node → master |
 //! | `Request(Place / RegisterName / WhereIs / ListNames / ListNodes / ListProcesses / TreeStart / TreeList / TreeShow / TreeStop)` | node → master |
 //! | `Request(PushModule / ListModules / FetchModule / ResolveFunction)` → `Response(Modules / ModuleBytes / Function)` | node → master |
@@ -192,6 +194,103 @@ pub enum Msg {
     /// Membership changes since the last list or delta, in the order the
     /// master decided them (docs/protocol.md, "Membership").
     MembersDelta(MembersDelta),
+
+    // ----- load table copies (docs/protocol.md, "Placement on a node") ----
+    /// Master → a node that watches the loads (`Request::WatchLoads`): the
+    /// rows that changed since the last update, numbered.
+    LoadUpdate(LoadUpdate),
+    /// Node → master: placements this node made on its copy of the load
+    /// table, for the master's accounting (and, through it, the other
+    /// copies). No answer.
+    PlacedNotice(PlacedNotice),
+}
+
+/// One node's load as placement reads it: a row of the master's load table
+/// (`pool-place`'s `LoadTable`) as a copy needs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadRow {
+    /// The node.
+    pub node: NodeId,
+    /// `max(run_queue, busy_threads)` at its last report (0 before one).
+    pub base_load: f64,
+    /// Processes at its last report.
+    pub processes: u64,
+    /// Placements counted on it since that report (the master's own, and
+    /// those every copy told it of).
+    pub pending: u32,
+    /// Its capacity (the last report's, else the one it joined with).
+    pub capacity: u32,
+    /// Machine memory in use at its last report, bytes (0: not reported).
+    pub mem_used: u64,
+    /// Machine memory in total, bytes (0: not reported).
+    pub mem_total: u64,
+}
+
+/// A node as a copy of the load table needs it: what the membership says,
+/// what it can spawn, and its load.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeRow {
+    /// The node as the membership describes it.
+    pub info: NodeInfo,
+    /// The functions it registers (`Join.functions`).
+    #[serde(default)]
+    pub functions: Vec<String>,
+    /// It runs WebAssembly functions (`Join.wasm`).
+    #[serde(default)]
+    pub wasm: bool,
+    /// Its load.
+    pub load: LoadRow,
+}
+
+/// The answer to `Request::WatchLoads`: the whole load table, and how the
+/// master places, so that the node can place as the master would.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadTableCopy {
+    /// The number of the first [`LoadUpdate`] this copy does not include:
+    /// the next one on this connection has it.
+    pub next: u64,
+    /// How many of the receiving node's [`PlacedNotice`]s the rows count
+    /// (as [`LoadUpdate::notices`]).
+    #[serde(default)]
+    pub notices: u64,
+    /// The master's default strategy (`--placement`).
+    pub strategy: PlacementStrategy,
+    /// Memory use (0.0–1.0) above which a node refuses placements; `None`
+    /// never refuses.
+    pub mem_refuse_above: Option<f64>,
+    /// Every node of the table, in id order.
+    pub nodes: Vec<NodeRow>,
+}
+
+/// Rows of the load table that changed ([`Msg::LoadUpdate`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadUpdate {
+    /// Its number: one more than the previous update's (the first after a
+    /// [`LoadTableCopy`] has its `next`); anything else is a gap.
+    pub seq: u64,
+    /// How many of the receiving node's [`PlacedNotice`]s the master had
+    /// applied when it made this update: the rows already count those.
+    pub notices: u64,
+    /// Nodes that joined or changed what they are (name, labels,
+    /// functions).
+    #[serde(default)]
+    pub nodes: Vec<NodeRow>,
+    /// Nodes whose load changed (a report, placements).
+    #[serde(default)]
+    pub loads: Vec<LoadRow>,
+    /// Nodes that left or were declared down.
+    #[serde(default)]
+    pub gone: Vec<NodeId>,
+}
+
+/// Placements a node made on its copy of the load table ([`Msg::PlacedNotice`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlacedNotice {
+    /// Its number on this connection, from 1: echoed as
+    /// [`LoadUpdate::notices`] once applied.
+    pub seq: u64,
+    /// How many placements on each node.
+    pub placed: Vec<(NodeId, u32)>,
 }
 
 /// The master's membership as a whole ([`Msg::Members`]).
@@ -1226,6 +1325,10 @@ pub enum Request {
     /// master sends the whole list again (`Msg::Members`, queued before
     /// the answer `Ok`).
     SyncMembers,
+    /// Node → master: send me the load table and then its changes
+    /// (`Msg::LoadUpdate`), so that I place my pool spawns myself;
+    /// answered with `Loads`. Asked again after a gap in the updates.
+    WatchLoads,
 }
 
 /// The answer to a request.
@@ -1276,6 +1379,8 @@ pub enum Response {
     },
     /// Answer to `ResolveFunction`: the canonical name.
     Function(String),
+    /// Answer to `WatchLoads`: the whole load table.
+    Loads(Box<LoadTableCopy>),
 }
 
 /// A failed request, with a machine-readable code and a message for people
@@ -1367,6 +1472,8 @@ impl Msg {
             Msg::Down { .. } => "Down",
             Msg::Members(_) => "Members",
             Msg::MembersDelta(_) => "MembersDelta",
+            Msg::LoadUpdate(_) => "LoadUpdate",
+            Msg::PlacedNotice(_) => "PlacedNotice",
         }
     }
 }
@@ -1404,6 +1511,7 @@ impl Request {
             Request::FetchModule { .. } => "FetchModule",
             Request::ResolveFunction { .. } => "ResolveFunction",
             Request::SyncMembers => "SyncMembers",
+            Request::WatchLoads => "WatchLoads",
         }
     }
 }

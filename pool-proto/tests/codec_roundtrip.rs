@@ -78,6 +78,7 @@ variant_table! {
         Msg::Request { body: Request::FetchModule { .. }, .. } => "Request::FetchModule",
         Msg::Request { body: Request::ResolveFunction { .. }, .. } => "Request::ResolveFunction",
         Msg::Request { body: Request::SyncMembers, .. } => "Request::SyncMembers",
+        Msg::Request { body: Request::WatchLoads, .. } => "Request::WatchLoads",
         Msg::Response { body: Response::Ok, .. } => "Response::Ok",
         Msg::Response { body: Response::Error(_), .. } => "Response::Error",
         Msg::Response { body: Response::Welcome(_), .. } => "Response::Welcome",
@@ -95,6 +96,7 @@ variant_table! {
         Msg::Response { body: Response::Modules(_), .. } => "Response::Modules",
         Msg::Response { body: Response::ModuleBytes { .. }, .. } => "Response::ModuleBytes",
         Msg::Response { body: Response::Function(_), .. } => "Response::Function",
+        Msg::Response { body: Response::Loads(_), .. } => "Response::Loads",
         Msg::NodeUp(_) => "NodeUp",
         Msg::NodeDown { .. } => "NodeDown",
         Msg::LoadReport(_) => "LoadReport",
@@ -110,6 +112,8 @@ variant_table! {
         Msg::Down { .. } => "Down",
         Msg::Members(_) => "Members",
         Msg::MembersDelta(_) => "MembersDelta",
+        Msg::LoadUpdate(_) => "LoadUpdate",
+        Msg::PlacedNotice(_) => "PlacedNotice",
     }
 }
 

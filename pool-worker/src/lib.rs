@@ -26,7 +26,8 @@
 //! - [`builtins`] — the `builtin.*` functions of the stock worker.
 //! - Leaves: `members` (the membership as this node knows it), `conn`
 //!   (one framed connection: writer, reader, bounded queue), `load` (load
-//!   sampling), `local` (what this node says about its own processes),
+//!   sampling), `loads` (this node's copy of the master's load table, to
+//!   place its own pool spawns), `local` (what this node says about its own processes),
 //!   `tasks` (where tasks run, tracked, and the root token).
 //! - [`error`] — [`Error`].
 //! - [`client`] — [`Client`]: join as a client from the standard sources
@@ -120,6 +121,7 @@ pub mod error;
 mod event;
 mod hosted_apps;
 mod load;
+mod loads;
 mod local;
 mod master_link;
 mod members;

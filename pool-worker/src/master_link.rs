@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 use pool_proto::handshake::HandshakeConfig;
 use pool_proto::transport::Transport;
 use pool_proto::{
-    ErrorCode, Identity, Join, MemberChange, ModuleHash, Msg, NodeInfo, NodeKind, Pid, RemoteError,
-    ReqId, Request, Response, RunningApp, SpawnRequest, Welcome,
+    ErrorCode, Identity, Join, MemberChange, ModuleHash, Msg, NodeInfo, NodeKind, Pid, PlaceQuery,
+    Placed, RemoteError, ReqId, Request, Response, RunningApp, SpawnRequest, Welcome,
 };
 use rand::Rng;
 use supervisor::Runtime;
@@ -51,6 +51,7 @@ use crate::conn::{self, CloseReason, ConnTx, Traffic};
 use crate::error::Error;
 use crate::event::NodeEvent;
 use crate::load::LoadSampler;
+use crate::loads::{AfterUpdate, Loads};
 use crate::members::{self, SharedMembers};
 use crate::reach::DialFailures;
 use crate::tasks::Tasks;
@@ -93,6 +94,10 @@ struct Client {
     lease: Mutex<Lease>,
     /// Wakes the lease task when the lease's deadline may have moved.
     lease_moved: Notify,
+    /// This node's copy of the master's load table (loads.rs): installed
+    /// and updated by the connection's reader, dropped with the
+    /// connection; its notices are sent by the link task.
+    loads: Loads,
 }
 
 impl Client {
@@ -141,6 +146,8 @@ impl Client {
             });
             // Requests in flight get "connection lost".
             lock(&self.pending).clear();
+            // The copy of the load table was this session's.
+            self.loads.clear();
         }
     }
 
@@ -198,6 +205,7 @@ impl MasterHandle {
                 next_req: AtomicU64::new(1),
                 lease: Mutex::new(Lease::default()),
                 lease_moved: Notify::new(),
+                loads: Loads::default(),
             }),
         }
     }
@@ -267,6 +275,36 @@ impl MasterHandle {
             return None;
         }
         lock(&self.client.lease).heard_ms_ago(now())
+    }
+
+    /// Places `query` on this node's copy of the master's load table, as
+    /// the master would (`None`: ask the master). The first time, the copy
+    /// is asked for (`WatchLoads`); spawns that come meanwhile wait for it.
+    /// A master that refuses to send one is asked every placement, as
+    /// before.
+    pub(crate) async fn place_here(&self, query: &PlaceQuery) -> Option<Vec<Placed>> {
+        let loads = &self.client.loads;
+        if !self.is_connected() {
+            return None;
+        }
+        if loads.wants_copy() {
+            let _gate = loads.gate.lock().await;
+            if loads.wants_copy() {
+                // The reader installs the copy before it wakes us.
+                match self.request(Request::WatchLoads).await {
+                    Ok(_) => {}
+                    Err(Error::Remote(e)) => {
+                        tracing::debug!(cause = %e, "the master sends no copy of its load table: placing through it");
+                        loads.refused();
+                    }
+                    Err(e) => {
+                        tracing::debug!(cause = %e, "no copy of the load table");
+                        return None;
+                    }
+                }
+            }
+        }
+        loads.place(query)
     }
 
     /// Sends a push to the master if connected (dropped otherwise: reports
@@ -774,6 +812,24 @@ impl MasterLink {
         }
     }
 
+    /// A gap in the load table updates: asks the master for the table
+    /// again (the reader installs it; the answer is not waited for, and
+    /// the copy is not used until it arrives).
+    fn ask_loads(&self, expected: u64, got: u64) {
+        tracing::warn!(
+            expected,
+            got,
+            "load table updates are missing: asking the master for the whole table again"
+        );
+        if let Some(tx) = self.client.current() {
+            let id = self.client.next_req.fetch_add(1, Ordering::Relaxed);
+            tx.send(Msg::Request {
+                id,
+                body: Request::WatchLoads,
+            });
+        }
+    }
+
     /// Older incarnations of nodes that are live again under a new id are
     /// gone: the node task fires `noconnection` towards them, as for a
     /// NodeDown (a restarted master never declares them down itself).
@@ -785,22 +841,34 @@ impl MasterLink {
     }
 
     /// Reports the load every interval until the connection closes or the
-    /// node stops (a hidden node only waits).
+    /// node stops (a hidden node does not report), and tells the master of
+    /// the placements made on the copy of its load table (loads.rs), all
+    /// of those made since the last notice in one.
     async fn stay_connected(&self, tx: &ConnTx, sampler: &mut LoadSampler) {
         let token = self.tasks.token();
-        if self.config.kind != NodeKind::Worker {
-            tokio::select! {
-                _ = tx.closed() => {}
-                _ = token.cancelled() => {}
-            }
-            return;
-        }
+        let reports = self.config.kind == NodeKind::Worker;
+        let every = || Duration::from_millis(self.report_interval_ms.load(Ordering::Relaxed));
+        // A deadline, not a sleep per turn: notices must not put reports off.
+        let mut next_report = tokio::time::Instant::now() + every();
         loop {
-            let every = Duration::from_millis(self.report_interval_ms.load(Ordering::Relaxed));
             tokio::select! {
                 _ = tx.closed() => return,
-                _ = token.cancelled() => return,
-                _ = tokio::time::sleep(every) => {
+                _ = token.cancelled() => {
+                    // A client that stops right after its spawns (poolctl)
+                    // still tells the master of them, if the connection
+                    // takes it.
+                    if let Some(notice) = self.client.loads.take_notice() {
+                        tx.send(Msg::PlacedNotice(notice));
+                    }
+                    return;
+                }
+                _ = self.client.loads.notices_due.notified() => {
+                    if let Some(notice) = self.client.loads.take_notice() {
+                        tx.send(Msg::PlacedNotice(notice));
+                    }
+                }
+                _ = tokio::time::sleep_until(next_report), if reports => {
+                    next_report = tokio::time::Instant::now() + every();
                     let mut report = sampler.sample(&self.rt, self.config.capacity);
                     let t = &self.traffic;
                     report.frames_out = t.frames_out.load(Ordering::Relaxed);
@@ -923,6 +991,18 @@ impl MasterLink {
     /// block).
     fn on_frame(self: &Arc<Self>, msg: Msg) {
         match msg {
+            // The copy of the load table is installed here, in the order of
+            // the frames (before the updates behind it); whoever asked is
+            // told it is there.
+            Msg::Response {
+                id,
+                body: Response::Loads(table),
+            } => {
+                self.client.loads.install(*table);
+                if let Some(tx) = lock(&self.client.pending).remove(&id) {
+                    let _ = tx.send(Response::Ok);
+                }
+            }
             Msg::Response { id, body } => {
                 // The members a Welcome lists are applied here, in the
                 // order of the frames: before the deltas behind it.
@@ -950,6 +1030,11 @@ impl MasterLink {
                     members::Delta::Applied(changed) => self.members_changed(changed),
                     members::Delta::Skipped => {}
                     members::Delta::Gap { expected, got } => self.ask_members(expected, got),
+                }
+            }
+            Msg::LoadUpdate(update) => {
+                if let AfterUpdate::Resync { expected, got } = self.client.loads.update(update) {
+                    self.ask_loads(expected, got);
                 }
             }
             Msg::Members(list) => {

@@ -111,7 +111,8 @@ pub(crate) fn why_not_from_a_peer(msg: &Msg) -> &'static str {
         Msg::NodeUp(_) | Msg::NodeDown { .. } | Msg::Members(_) | Msg::MembersDelta(_) => {
             "only the master sends membership changes, on its own connection"
         }
-        Msg::LoadReport(_) | Msg::AppEvent(_) | Msg::NameReleased { .. } => {
+        Msg::LoadUpdate(_) => "only the master sends load table updates, on its own connection",
+        Msg::LoadReport(_) | Msg::AppEvent(_) | Msg::NameReleased { .. } | Msg::PlacedNotice(_) => {
             "it goes from a node to the master, never to a peer"
         }
         _ => "a peer may not send it",

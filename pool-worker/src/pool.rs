@@ -1,6 +1,8 @@
 //! The Pool API: spawn where the master's placement says (or on a named
 //! node, or by key), send and call any pid, global names, `run`, and the
-//! views `poolctl` prints.
+//! views `poolctl` prints. A pool spawn is placed on this node's copy of
+//! the master's load table, with the master's code and accounting, and
+//! sent straight to the chosen node: one round trip (`loads.rs`).
 //!
 //! A function declared with [`supervisor::Function`] is spawned typed:
 //! [`Spawn::of`] encodes its argument, [`Pool::run`] decodes its result;
@@ -423,23 +425,32 @@ impl Pool {
             .await
     }
 
-    /// Where `spec` goes, never one of `exclude`, and the name of the
-    /// function to send there. Every placement names the function, so the
-    /// master chooses only nodes that register it (for a wasm function:
-    /// nodes that run wasm) and answers a wasm function's canonical name.
+    /// Where `spec` goes, never one of `exclude`, the name of the function
+    /// to send there, and whether this node's copy of the load table chose
+    /// it. Every placement names the function, so only nodes that register
+    /// it are chosen (for a wasm function: nodes that run wasm; the master
+    /// answers its canonical name). A pool spawn (placed or by key) is
+    /// placed on the copy of the master's load table when `here` allows it
+    /// and the copy answers it as the master would (`loads.rs`): no round
+    /// trip to the master; otherwise the master places it.
     /// A named node without labels is taken from the membership, with no
     /// round trip to the master (the latency path): if it lacks the
     /// function it refuses the spawn itself, and [`spawn_inner`]
     /// (Self::spawn_inner) then asks the master which nodes have it; a
     /// named wasm form (`app.wasm:count`) is then resolved by the master
     /// first, so a worker only ever sees canonical names.
-    async fn resolve(&self, spec: &Spawn, exclude: &[NodeId]) -> Result<(NodeId, String), Error> {
+    async fn resolve(
+        &self,
+        spec: &Spawn,
+        exclude: &[NodeId],
+        here: bool,
+    ) -> Result<(NodeId, String, bool), Error> {
         let pinned = |node: NodeId| async move {
             match WasmName::parse(&spec.function) {
                 Some(WasmName::Named { .. }) => {
-                    Ok((node, self.resolve_function(&spec.function).await?))
+                    Ok((node, self.resolve_function(&spec.function).await?, false))
                 }
-                _ => Ok((node, spec.function.clone())),
+                _ => Ok((node, spec.function.clone(), false)),
             }
         };
         let query = |node: Option<String>, key: Option<String>| PlaceQuery {
@@ -454,15 +465,30 @@ impl Pool {
             function: Some(spec.function.clone()),
             ..PlaceQuery::default()
         };
-        let first = |placed: Vec<Placed>| {
+        let first = |placed: Vec<Placed>, local: bool| {
             placed
                 .into_iter()
                 .next()
-                .map(|p| (p.id, p.function.unwrap_or_else(|| spec.function.clone())))
+                .map(|p| {
+                    let function = p.function.unwrap_or_else(|| spec.function.clone());
+                    (p.id, function, local)
+                })
                 .ok_or_else(|| Error::Unexpected {
                     peer: "the master".into(),
                     got: "an empty placement".into(),
                 })
+        };
+        // A pool spawn: on the copy if it can, else by the master. A traced
+        // spawn is placed by the master, whose log shows the decision under
+        // the trace id.
+        let pool_spawn = |q: PlaceQuery| async move {
+            if here
+                && q.trace.is_none()
+                && let Some(placed) = self.master.place_here(&q).await
+            {
+                return first(placed, true);
+            }
+            first(self.place(q).await?, false)
         };
         match &spec.target {
             Target::Local => pinned(self.id).await,
@@ -474,14 +500,18 @@ impl Pool {
             Target::Node(n) if spec.labels.is_empty() => pinned(self.node_by_name(n)?).await,
             // With labels: the master checks that it is live, has the
             // function and the labels (and counts the placement).
-            Target::Node(n) => first(self.place(query(Some(n.clone()), None)).await?),
-            Target::Placed => first(self.place(query(None, None)).await?),
-            Target::Key(k) => first(self.place(query(None, Some(k.clone()))).await?),
+            Target::Node(n) => first(self.place(query(Some(n.clone()), None)).await?, false),
+            Target::Placed => pool_spawn(query(None, None)).await,
+            Target::Key(k) => pool_spawn(query(None, Some(k.clone()))).await,
         }
     }
 
     /// Places and spawns; a node lost between placement and spawn is
-    /// excluded and placement tried once more.
+    /// excluded and placement tried once more. A spawn placed on this
+    /// node's copy of the load table that the chosen node refuses (it is
+    /// gone, overloaded, or lacks the function) is placed once more by the
+    /// master, the authority, so the caller sees the errors it would see
+    /// had the master placed it.
     async fn spawn_inner(
         &self,
         spec: &Spawn,
@@ -493,8 +523,9 @@ impl Pool {
             return Err(problem.to_error(&spec.function));
         }
         let mut exclude = Vec::new();
+        let mut here = true;
         loop {
-            let (node, function) = self.resolve(spec, &exclude).await?;
+            let (node, function, local) = self.resolve(spec, &exclude, here).await?;
             let req = SpawnRequest {
                 function,
                 args: spec.args.clone(),
@@ -522,6 +553,14 @@ impl Pool {
                 }
                 Err(e) => {
                     let e = Error::Runtime(e);
+                    if local && (is_node_lost(&e) || is_unknown_function(&e)) {
+                        tracing::debug!(%node, cause = %e, "spawn placed on the load table copy refused; the master places it");
+                        here = false;
+                        if spec.target == Target::Placed && is_node_lost(&e) {
+                            exclude.push(node);
+                        }
+                        continue;
+                    }
                     if exclude.is_empty() && spec.target == Target::Placed && is_node_lost(&e) {
                         tracing::debug!(%node, cause = %e, "spawn target lost; placing again");
                         exclude.push(node);
@@ -534,14 +573,7 @@ impl Pool {
                     // A named node without the function: the master's
                     // placement error names the nodes that have it (one
                     // round trip, on this failure path only).
-                    let unknown = matches!(
-                        &e,
-                        Error::Runtime(supervisor::Error::UnknownFunction { .. })
-                    ) || matches!(
-                        &e,
-                        Error::Runtime(supervisor::Error::Remote(r))
-                            if r.code == ErrorCode::UnknownFunction
-                    );
+                    let unknown = is_unknown_function(&e);
                     if let (Target::Node(n), true) = (&spec.target, unknown) {
                         let query = PlaceQuery {
                             count: 1,
@@ -931,6 +963,15 @@ fn apps(r: Response) -> Result<Vec<AppSummary>, Response> {
         Response::Apps(a) => Ok(a),
         other => Err(other),
     }
+}
+
+/// The node refused the spawn: it does not register the function.
+fn is_unknown_function(e: &Error) -> bool {
+    matches!(e, Error::Runtime(supervisor::Error::UnknownFunction { .. }))
+        || matches!(
+            e,
+            Error::Runtime(supervisor::Error::Remote(r)) if r.code == ErrorCode::UnknownFunction
+        )
 }
 
 fn is_node_lost(e: &Error) -> bool {

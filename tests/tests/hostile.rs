@@ -160,6 +160,7 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             function: "hostile.wasm:run".into(),
         },
         Request::SyncMembers,
+        Request::WatchLoads,
     ];
     for r in &all {
         match r {
@@ -191,7 +192,8 @@ fn every_request(me: &pool_proto::Identity, pid: Pid) -> Vec<Request> {
             | Request::ListModules
             | Request::FetchModule { .. }
             | Request::ResolveFunction { .. }
-            | Request::SyncMembers => {}
+            | Request::SyncMembers
+            | Request::WatchLoads => {}
         }
     }
     let kinds: std::collections::BTreeSet<&str> = all.iter().map(Request::name).collect();

@@ -7,13 +7,13 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use pool_place::load_table::LoadTable;
 use pool_proto::SUPERVISOR_FUNCTION;
 use pool_proto::tree::{parse_tree_str, validate_tree};
 use pool_proto::{ErrorCode, NodeId, PlaceQuery, PlacementStrategy, RemoteError, TreeSpec};
 use rand::Rng;
 
 use super::{Apps, Assignment, functions};
-use crate::load_table::LoadTable;
 use crate::membership::Membership;
 
 /// Why an app waits when no worker is live.

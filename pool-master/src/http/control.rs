@@ -16,6 +16,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
+use pool_place::placement::PlaceError;
 use pool_proto::{
     ErrorCode, ExitReason, LabelReq, Msg, NodeKind, Pid, PlaceQuery, PlacementStrategy,
     RemoteError, Request, Response, SpawnRequest,
@@ -30,7 +31,6 @@ use crate::clock::now_ms;
 use crate::metrics::SpawnFailure;
 use crate::node_requests;
 use crate::outbox::RequestError;
-use crate::placement::PlaceError;
 use crate::shared::Shared;
 
 /// The body of `POST /api/spawn`.

@@ -366,6 +366,13 @@ impl Session {
                     );
                 }
             }
+            // Placements the node made on its copy of the table: counted
+            // as the master's own (and relayed to the other copies).
+            Msg::PlacedNotice(notice) if self.joined => {
+                self.shared
+                    .lock()
+                    .placed_notice(self.link.conn.session, &notice);
+            }
             // A name's holder exited; a node may only release its own.
             Msg::NameReleased { name, pid } if self.joined => {
                 if pid.node() == self.link.conn.node {
@@ -381,13 +388,17 @@ impl Session {
             // limited) and ignored, never fatal.
             other => {
                 let why = match other {
-                    Msg::LoadReport(_) | Msg::AppEvent(_) | Msg::NameReleased { .. } => {
+                    Msg::LoadReport(_)
+                    | Msg::AppEvent(_)
+                    | Msg::NameReleased { .. }
+                    | Msg::PlacedNotice(_) => {
                         "send Join first: the master serves joined nodes only"
                     }
                     Msg::NodeUp(_)
                     | Msg::NodeDown { .. }
                     | Msg::Members(_)
                     | Msg::MembersDelta(_) => "only the master sends membership changes",
+                    Msg::LoadUpdate(_) => "only the master sends load table updates",
                     _ => {
                         "process signals go from node to node, never to the master (it hosts no processes)"
                     }
@@ -427,6 +438,16 @@ impl Session {
                 Response::Ok
             }
             Request::Place(query) => self.place(query),
+            // The node places its spawns itself from now on: its copy of
+            // the table goes out ahead of any update numbered after it
+            // (queued under the lock, which the load push builds under).
+            Request::WatchLoads => {
+                self.flush();
+                let mut pool = self.shared.lock();
+                let copy = pool.watch_loads(self.link.conn.session);
+                self.link.respond(id, Response::Loads(Box::new(copy)));
+                return;
+            }
             // OTP `global`: first come first served; `false` if taken.
             Request::RegisterName { name, pid } => {
                 let from = self.link.conn.node;

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pool_place::load_table::LoadTable;
 use pool_proto::{
     AppEvent, AppEventKind, AppStatus, ChildSpecData, DownReason, ErrorCode, ExitReason, Fence,
     Join, LoadReport, MemberChange, NodeId, NodeInfo, NodeKind, Pid, PlacementStrategy, RunningApp,
@@ -17,7 +18,6 @@ use rand::rngs::StdRng;
 use super::*;
 use crate::apps::{AppRecord, Apps, Assignment};
 use crate::clock::Now;
-use crate::load_table::LoadTable;
 use crate::membership::{Conn, DownList, SessionId};
 use crate::metrics::Metrics;
 

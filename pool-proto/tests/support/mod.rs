@@ -13,12 +13,12 @@ use pool_proto::handshake::{HandshakeMsg, Identity, NONCE_LEN, RefuseReason};
 use pool_proto::{
     AppEvent, AppEventKind, AppStatus, AppSummary, AutoShutdown, ChildSpecData, ChildStatus, Codec,
     Dest, DirGrant, DownReason, Dur, ErrorCode, ExitReason, Fence, Join, LabelReq, Labels,
-    LoadReport, MemberChange, MemberList, MembersDelta, ModuleHash, ModuleInfo, Msg, MsgKind,
-    NodeId, NodeInfo, NodeKind, NodeStatus, PROTOCOL_VERSION, Payload, Pid, PlaceQuery, Placed,
-    Placement, PlacementStrategy, ProcStatus, ProcessInfo, Ref, RemoteError, Request, Response,
-    Restart, RunningApp, Sandbox, SendMsg, Shutdown, SpawnMonitor, SpawnRequest,
-    Strategy as SupStrategy, SupervisorSpec, TreeSpec, TreeView, Unreachable, UnreachableFrom,
-    Welcome,
+    LoadReport, LoadRow, LoadTableCopy, LoadUpdate, MemberChange, MemberList, MembersDelta,
+    ModuleHash, ModuleInfo, Msg, MsgKind, NodeId, NodeInfo, NodeKind, NodeRow, NodeStatus,
+    PROTOCOL_VERSION, Payload, Pid, PlaceQuery, Placed, PlacedNotice, Placement, PlacementStrategy,
+    ProcStatus, ProcessInfo, Ref, RemoteError, Request, Response, Restart, RunningApp, Sandbox,
+    SendMsg, Shutdown, SpawnMonitor, SpawnRequest, Strategy as SupStrategy, SupervisorSpec,
+    TreeSpec, TreeView, Unreachable, UnreachableFrom, Welcome,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -817,11 +817,12 @@ pub(crate) fn request() -> impl Strategy<Value = Request> {
         module_hash().prop_map(|hash| Request::FetchModule { hash }),
         name().prop_map(|function| Request::ResolveFunction { function }),
         Just(Request::SyncMembers),
+        Just(Request::WatchLoads),
     ]
 }
 
 /// The number of [`Request`] variants `request()` chooses from.
-const REQUEST_ARMS: u32 = 29;
+const REQUEST_ARMS: u32 = 30;
 
 /// Every [`Response`] variant, equally often.
 pub(crate) fn response() -> impl Strategy<Value = Response> {
@@ -844,11 +845,87 @@ pub(crate) fn response() -> impl Strategy<Value = Response> {
         vec(module_info(), 0..4).prop_map(Response::Modules),
         vec(any::<u8>(), 0..64).prop_map(|bytes| Response::ModuleBytes { bytes }),
         name().prop_map(Response::Function),
+        load_table_copy().prop_map(|c| Response::Loads(Box::new(c))),
     ]
 }
 
 /// The number of [`Response`] variants `response()` chooses from.
-const RESPONSE_ARMS: u32 = 17;
+const RESPONSE_ARMS: u32 = 18;
+
+/// One node's load in a copy of the load table (finite numbers: they
+/// compare equal after the round trip).
+pub(crate) fn load_row() -> impl Strategy<Value = LoadRow> {
+    (
+        node_id(),
+        0.0f64..1e6,
+        any::<u64>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(node, base_load, processes, pending, capacity, mem_used, mem_total)| LoadRow {
+                node,
+                base_load,
+                processes,
+                pending,
+                capacity,
+                mem_used,
+                mem_total,
+            },
+        )
+}
+
+/// One node's whole row in a copy of the load table.
+pub(crate) fn node_row() -> impl Strategy<Value = NodeRow> {
+    (node_info(), vec(name(), 0..4), any::<bool>(), load_row()).prop_map(
+        |(info, functions, wasm, load)| NodeRow {
+            info,
+            functions,
+            wasm,
+            load,
+        },
+    )
+}
+
+/// The answer to `WatchLoads`.
+pub(crate) fn load_table_copy() -> impl Strategy<Value = LoadTableCopy> {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        select(PlacementStrategy::ALL.to_vec()),
+        option::of(0.0f64..1.0),
+        vec(node_row(), 0..4),
+    )
+        .prop_map(
+            |(next, notices, strategy, mem_refuse_above, nodes)| LoadTableCopy {
+                next,
+                notices,
+                strategy,
+                mem_refuse_above,
+                nodes,
+            },
+        )
+}
+
+/// A load table update.
+pub(crate) fn load_update() -> impl Strategy<Value = LoadUpdate> {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        vec(node_row(), 0..3),
+        vec(load_row(), 0..4),
+        vec(node_id(), 0..3),
+    )
+        .prop_map(|(seq, notices, nodes, loads, gone)| LoadUpdate {
+            seq,
+            notices,
+            nodes,
+            loads,
+            gone,
+        })
+}
 
 /// One membership change, either kind.
 pub(crate) fn member_change() -> impl Strategy<Value = MemberChange> {
@@ -888,6 +965,9 @@ pub(crate) fn msg() -> impl Strategy<Value = Msg> {
             .prop_map(|(next, members)| Msg::Members(MemberList { next, members })),
         1 => (any::<u64>(), vec(member_change(), 0..5))
             .prop_map(|(first, changes)| Msg::MembersDelta(MembersDelta { first, changes })),
+        1 => load_update().prop_map(Msg::LoadUpdate),
+        1 => (any::<u64>(), vec((node_id(), any::<u32>()), 0..5))
+            .prop_map(|(seq, placed)| Msg::PlacedNotice(PlacedNotice { seq, placed })),
     ]
 }
 

@@ -70,7 +70,7 @@ impl Canonical {
 /// followed by the key.
 ///
 /// ```
-/// use pool_master::placement::keyed::node_key_hash;
+/// use pool_place::placement::keyed::node_key_hash;
 /// use pool_proto::NodeId;
 /// let h = node_key_hash(NodeId::from_u64(1), b"user:42");
 /// assert_eq!(h, node_key_hash(NodeId::from_u64(1), b"user:42"));
@@ -112,7 +112,7 @@ pub fn pick_index(key: &[u8], nodes: impl IntoIterator<Item = (NodeId, f64)>) ->
 /// capacity), or `None` if there is none.
 ///
 /// ```
-/// use pool_master::placement::keyed::pick;
+/// use pool_place::placement::keyed::pick;
 /// use pool_proto::NodeId;
 /// let nodes: Vec<(NodeId, f64)> = (1..=4).map(|n| (NodeId::from_u64(n), 1.0)).collect();
 /// let owner = pick(b"user:42", nodes.clone()).unwrap();

@@ -166,7 +166,7 @@ impl PlaceError {
     /// The wire error code for this failure.
     ///
     /// ```
-    /// use pool_master::placement::PlaceError;
+    /// use pool_place::placement::PlaceError;
     /// use pool_proto::ErrorCode;
     /// assert_eq!(PlaceError::NoNodes.code(), ErrorCode::NoNode);
     /// ```
@@ -276,7 +276,7 @@ impl LoadTable {
     ///
     /// ```
     /// use std::time::Instant;
-    /// use pool_master::load_table::LoadTable;
+    /// use pool_place::load_table::LoadTable;
     /// use pool_proto::{LoadReport, NodeId, NodeInfo, NodeKind, PlaceQuery, PlacementStrategy};
     ///
     /// let now = Instant::now();

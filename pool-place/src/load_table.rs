@@ -4,13 +4,18 @@
 //! `poolctl nodes` view; the strategies that read it live in
 //! [`crate::placement`].
 //!
+//! The same table, fed from rows ([`LoadTable::node_rows`],
+//! [`LoadTable::apply_load_row`]) instead of reports, is a node's copy of
+//! the master's (see [`crate::copy`]).
+//!
 //! The table is plain data: time is an argument, nothing here does I/O.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use pool_proto::{
-    LoadReport, NodeId, NodeInfo, NodeKind, NodeStatus, Placed, UnreachableFrom, WasmName,
+    LoadReport, LoadRow, NodeId, NodeInfo, NodeKind, NodeRow, NodeStatus, Placed, UnreachableFrom,
+    WasmName,
 };
 
 #[cfg(test)]
@@ -107,7 +112,7 @@ impl Entry {
 ///
 /// ```
 /// use std::time::Instant;
-/// use pool_master::load_table::LoadTable;
+/// use pool_place::load_table::LoadTable;
 /// use pool_proto::{LoadReport, NodeId, NodeInfo, NodeKind};
 ///
 /// let now = Instant::now();
@@ -269,13 +274,95 @@ impl LoadTable {
     /// Counts one placement on `id` until its next report. Returns false if
     /// the node is unknown.
     pub fn record_placement(&mut self, id: NodeId) -> bool {
+        self.record_placements(id, 1)
+    }
+
+    /// Counts `n` placements on `id` until its next report (placements a
+    /// node made on its copy and told the master of). Returns false if the
+    /// node is unknown.
+    pub fn record_placements(&mut self, id: NodeId, n: u32) -> bool {
         match self.entry_mut(id) {
             Some(e) => {
-                e.pending = e.pending.saturating_add(1);
+                e.pending = e.pending.saturating_add(n);
                 true
             }
             None => false,
         }
+    }
+
+    /// Stops counting `n` of the placements counted on `id` (a copy's own,
+    /// once the master's row counts them). Returns false if the node is
+    /// unknown.
+    pub fn forget_placements(&mut self, id: NodeId, n: u32) -> bool {
+        match self.entry_mut(id) {
+            Some(e) => {
+                e.pending = e.pending.saturating_sub(n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The load of `id` as a copy of the table needs it.
+    pub fn load_row(&self, id: NodeId) -> Option<LoadRow> {
+        self.entry(id).map(load_row)
+    }
+
+    /// The whole row of `id`: what it is, what it can spawn, its load.
+    pub fn node_row(&self, id: NodeId) -> Option<NodeRow> {
+        self.entry(id).map(node_row)
+    }
+
+    /// Every row, in id order: a copy of the table.
+    pub fn node_rows(&self) -> Vec<NodeRow> {
+        self.entries.iter().map(node_row).collect()
+    }
+
+    /// Adds (or replaces) the node of a row from the master's table, at
+    /// `now`: a copy's side of [`add_node`](Self::add_node),
+    /// [`set_functions`](Self::set_functions) and [`set_wasm`](Self::set_wasm),
+    /// with its load as [`apply_load_row`](Self::apply_load_row) sets it.
+    pub fn apply_node_row(&mut self, row: NodeRow, now: Instant) {
+        let NodeRow {
+            info,
+            functions,
+            wasm,
+            load,
+        } = row;
+        let id = info.id;
+        self.add_node(info, now);
+        self.set_functions(id, functions);
+        self.set_wasm(id, wasm);
+        self.apply_load_row(&load, now);
+    }
+
+    /// Sets the load of a node from a row of the master's table, at `now`:
+    /// a copy's side of [`on_report`](Self::on_report). The row's pending
+    /// placements replace the ones counted here. Returns false if the node
+    /// is unknown.
+    pub fn apply_load_row(&mut self, row: &LoadRow, now: Instant) -> bool {
+        let Some(e) = self.entry_mut(row.node) else {
+            return false;
+        };
+        if row.capacity > 0 {
+            e.info.capacity = row.capacity;
+        }
+        e.base_load = if row.base_load.is_finite() {
+            row.base_load.max(0.0)
+        } else {
+            0.0
+        };
+        // What scoring and the memory check read of a report.
+        e.report = Some(LoadReport {
+            processes: row.processes,
+            mem_used: row.mem_used,
+            mem_total: row.mem_total,
+            capacity: row.capacity,
+            ..LoadReport::default()
+        });
+        e.pending = row.pending;
+        e.heard_at = now;
+        true
     }
 
     /// A node's load: `max(run_queue, busy_threads)` at its last report, plus
@@ -398,6 +485,30 @@ impl LoadTable {
                 }
             })
             .collect()
+    }
+}
+
+/// The load part of a row.
+fn load_row(e: &Entry) -> LoadRow {
+    let r = e.report.as_ref();
+    LoadRow {
+        node: e.info.id,
+        base_load: e.base_load,
+        processes: r.map_or(0, |r| r.processes),
+        pending: e.pending,
+        capacity: e.info.capacity,
+        mem_used: r.map_or(0, |r| r.mem_used),
+        mem_total: r.map_or(0, |r| r.mem_total),
+    }
+}
+
+/// A whole row.
+fn node_row(e: &Entry) -> NodeRow {
+    NodeRow {
+        info: e.info.clone(),
+        functions: e.functions.iter().cloned().collect(),
+        wasm: e.wasm,
+        load: load_row(e),
     }
 }
 
