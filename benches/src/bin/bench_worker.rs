@@ -18,7 +18,7 @@
 //! | `bench.pong` | none | answers every `1u64` with `2u64` to its sender; ends on anything else |
 //! | `bench.rtt` | `{to, k, warmup}` | `warmup` round trips to the ponger `to`, then `k` timed ones; result `{p50_us, p99_us, min_us, mean_us}` |
 //! | `bench.spawner` | `{node, n, window}` | `Runtime::spawn_on(node, bench.noop)` `n` times, waiting for each pid (`window` 1); with `window` > 1, up to `window` spawn requests in flight, each process (`bench.reply`) messaging back, until all `n` have answered (Erlang's pipelined `spawn_request`); result `{ns}` |
-//! | `bench.pool_spawner` | `{n}` | `Pool::spawn(Spawn::new("bench.noop", null))` `n` times (placement by the master, waiting for each pid); result `{ns, nodes: {name: count}}` |
+//! | `bench.pool_spawner` | `{n, window}` | `Pool::spawn(Spawn::new("bench.noop", null))` `n` times (placed on the node's copy of the load table), up to `window` (default 1) in flight; result `{ns, nodes: {name: count}}` |
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -89,6 +89,9 @@ struct SpawnerArgs {
 #[derive(Debug, Deserialize)]
 struct PoolSpawnerArgs {
     n: u64,
+    /// Spawns in flight at once (default 1: each waits for its pid).
+    #[serde(default)]
+    window: usize,
 }
 
 fn ns(t: Instant) -> u64 {
@@ -275,12 +278,17 @@ async fn pool_spawner(_ctx: Ctx, a: PoolSpawnerArgs) -> Result<Value, String> {
     let pool = POOL.get().ok_or("the node's Pool is not set")?;
     let mut nodes: BTreeMap<String, u64> = BTreeMap::new();
     let t0 = Instant::now();
-    for _ in 0..a.n {
-        let s = pool
-            .spawn(Spawn::new("bench.noop", Value::Null))
-            .await
-            .map_err(|e| e.to_string())?;
-        *nodes.entry(s.node).or_default() += 1;
+    let mut inflight = FuturesUnordered::new();
+    let mut issued = 0u64;
+    while issued < a.n || !inflight.is_empty() {
+        while issued < a.n && inflight.len() < a.window.max(1) {
+            inflight.push(pool.spawn(Spawn::new("bench.noop", Value::Null)));
+            issued += 1;
+        }
+        if let Some(s) = inflight.next().await {
+            let s = s.map_err(|e| e.to_string())?;
+            *nodes.entry(s.node).or_default() += 1;
+        }
     }
     Ok(json!({"ns": ns(t0), "nodes": nodes}))
 }
