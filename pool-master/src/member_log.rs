@@ -46,6 +46,9 @@ const COMPACT_MIN: usize = 64 * 1024;
 pub(crate) struct MemberLog {
     /// The number of the next change.
     next: u64,
+    /// The bytes of every change recorded so far, encoded: what a writer
+    /// lacks since its last catch-up is the difference (`outbox/linger.rs`).
+    bytes: u64,
     /// The most recent changes, encoded, oldest first: the last one is
     /// numbered `next - 1`. Each is a slice of a block of
     /// [`CHANGE_BLOCK`] bytes shared with its neighbours.
@@ -161,6 +164,11 @@ impl MemberLog {
         self.next
     }
 
+    /// The bytes of every change recorded so far, encoded.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// How many members are live.
     pub(crate) fn live_count(&self) -> usize {
         self.live.len()
@@ -197,7 +205,9 @@ impl MemberLog {
             },
             MemberChange::Down { node, .. } => self.live.remove(*node),
         }
-        self.changes.push_back(self.block.split().freeze());
+        let change = self.block.split().freeze();
+        self.bytes += change.len() as u64;
+        self.changes.push_back(change);
         self.next += 1;
         let keep = MIN_KEPT.max(self.live.len());
         while self.changes.len() > keep {

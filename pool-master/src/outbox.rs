@@ -8,7 +8,7 @@
 //!   session reader ──answers──┐
 //!   state effects ──push()────┼─> outbox (unbounded, byte-counted) ──┐
 //!   node requests ──request()─┘                                      ├─> writer task ──> socket
-//!   state effects ──record()──> MemberFeed (log of changes) ─ grew ──┘
+//!   state effects ──record()──> MemberFeed (changes) ─ grew, downs, bulk ┘
 //!                                        pending[id] <── complete(id) <── session reader
 //! ```
 //!
@@ -24,7 +24,9 @@
 //! "Wire protocol"). Membership does not go through the outbox: the changes
 //! are recorded once in the feed, and each writer, once its node's
 //! `Welcome` is written, sends the changes its node lacks as one delta in
-//! front of what it writes next (docs/protocol.md, "Membership"). A node
+//! front of what it writes next, or on their own when `linger.rs` says so:
+//! at once in a quiet pool, gathered during a burst (docs/protocol.md,
+//! "Membership"). A node
 //! that lets more than [`MAX_OUTBOX_BYTES`] of other frames pile up is too
 //! slow to read and is disconnected.
 
@@ -44,6 +46,11 @@ use tracing::{debug, warn};
 
 use crate::member_log::MemberLog;
 use crate::membership::Conn;
+use linger::{CAP_STEP, Lacking, Linger, When};
+
+mod linger;
+#[cfg(test)]
+mod tests;
 
 /// Bytes queued for one connection beyond which it is disconnected: a node this
 /// far behind on reading is hung or overloaded, and buffering more would
@@ -60,29 +67,6 @@ const INITIAL_BUF: usize = 16 * 1024;
 
 /// The largest buffer a writer keeps between writes.
 const KEEP_BUF: usize = 64 * 1024;
-
-/// How long a writer lets membership changes gather after a write that
-/// carried some, before it writes them on their own, in a small pool
-/// ([`push_linger`] scales it). A burst of joins makes one change per join
-/// for every node; without this each would cost every connection a
-/// `write` of its own (O(n²) system calls, and as many wake-ups on every
-/// node, while a 10,000-node pool starts). A node learns of a newcomer at
-/// most this late, and only during such a burst; a `Down` and any other
-/// frame end the wait at once (and carry the changes gathered).
-const PUSH_LINGER: Duration = Duration::from_millis(100);
-
-/// The longest a change waits to gather with others ([`push_linger`]).
-const MAX_PUSH_LINGER: Duration = Duration::from_secs(1);
-
-/// How long changes gather in a pool of `members`: [`PUSH_LINGER`] per
-/// 1,000 members (at least one), at most [`MAX_PUSH_LINGER`]. Every
-/// connection writes the changes of a burst at most once per linger, so
-/// the master's writes (and the nodes' wake-ups) per second stay near
-/// 10,000 whatever the pool's size, rather than growing with it.
-pub(crate) fn push_linger(members: usize) -> Duration {
-    let thousands = u32::try_from(members / 1000).unwrap_or(u32::MAX).max(1);
-    PUSH_LINGER.saturating_mul(thousands).min(MAX_PUSH_LINGER)
-}
 
 /// What the writer task is given.
 #[derive(Debug)]
@@ -114,8 +98,12 @@ pub(crate) struct MemberFeed {
     /// writers that wait for news.
     grew: watch::Sender<u64>,
     /// The same, sent on `Down` changes only: wakes the writers that let
-    /// changes gather ([`PUSH_LINGER`]), since a `Down` is not held back.
+    /// changes gather ([`Linger`]), since a `Down` is not held back.
     downs: watch::Sender<u64>,
+    /// The bytes of every change recorded so far, sent each time they pass
+    /// a multiple of [`CAP_STEP`]: wakes the writers that let changes
+    /// gather, to check whether theirs reached the cap.
+    bulk: watch::Sender<u64>,
 }
 
 impl Default for MemberFeed {
@@ -124,6 +112,7 @@ impl Default for MemberFeed {
             log: RwLock::new(MemberLog::default()),
             grew: watch::Sender::new(0),
             downs: watch::Sender::new(0),
+            bulk: watch::Sender::new(0),
         }
     }
 }
@@ -131,14 +120,18 @@ impl Default for MemberFeed {
 impl MemberFeed {
     /// Records a change decided by the state and wakes the writers.
     pub(crate) fn record(&self, change: &MemberChange) {
-        let next = {
+        let (next, before, bytes) = {
             let mut log = self.write_log();
+            let before = log.bytes();
             log.record(change);
-            log.next()
+            (log.next(), before, log.bytes())
         };
         self.grew.send_replace(next);
         if matches!(change, MemberChange::Down { .. }) {
             self.downs.send_replace(next);
+        }
+        if before / CAP_STEP != bytes / CAP_STEP {
+            self.bulk.send_replace(bytes);
         }
     }
 
@@ -344,21 +337,18 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     let max = link.max_frame_len;
     let mut grew = feed.grew.subscribe();
     let mut downs = feed.downs.subscribe();
+    let mut bulk = feed.bulk.subscribe();
     let mut buf = BytesMut::with_capacity(INITIAL_BUF);
-    // The number of the next membership change the node lacks; none until
-    // its Welcome is written (a connection that has not joined is told
-    // nothing).
-    let mut cursor: Option<u64> = None;
-    // When a write last carried membership changes: only then are we in a
-    // burst worth letting changes gather for. A lone join is sent at once,
-    // so a node learns of a newcomer as soon as the master lists it.
-    // With how long the next ones gather.
-    let mut last_changes: Option<(Instant, Duration)> = None;
-    let mut linger_for = PUSH_LINGER;
+    // The number of the next membership change the node lacks, and the
+    // feed's bytes of changes up to there; none until its Welcome is
+    // written (a connection that has not joined is told nothing).
+    let mut cursor: Option<(u64, u64)> = None;
+    // When the changes go out (a lone change at once, a burst gathered).
+    let mut linger = Linger::default();
     loop {
-        let linger = last_changes
-            .map(|(at, wait)| at + wait)
-            .filter(|until| *until > Instant::now());
+        let until = linger
+            .until(Instant::now().into_std())
+            .map(Instant::from_std);
         let joined = cursor.is_some();
         // `Some(item)`: an item of the outbox (`None` in it: the outbox is
         // gone); `None`: membership news, or the end of a wait.
@@ -366,27 +356,38 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             biased;
             _ = link.closed.cancelled() => break,
             out = rx.recv() => Some(out),
-            _ = downs.changed(), if joined && linger.is_some() => None,
-            _ = tokio::time::sleep_until(linger.unwrap_or_else(Instant::now)), if joined && linger.is_some() => None,
-            _ = grew.changed(), if joined && linger.is_none() => None,
+            _ = downs.changed(), if joined && until.is_some() => None,
+            _ = bulk.changed(), if joined && until.is_some() => None,
+            _ = tokio::time::sleep_until(until.unwrap_or_else(Instant::now)), if joined && until.is_some() => None,
+            _ = grew.changed(), if joined && until.is_none() => None,
         };
         let mut close = false;
         let mut changes = false;
+        let mut members = 0;
         // Frames' bytes, as counted by the outbox.
         let mut counted = 0;
         // The changes go first: every change decided before the frames
         // below is in front of them (changes decided since may be too:
         // news may come early, never late).
-        if let Some(c) = cursor {
+        if let Some((c, mark)) = cursor {
+            // Marked seen before the log is read: news recorded from here
+            // on wakes the next round.
             grew.mark_unchanged();
-            downs.mark_unchanged();
-            let (next, members) = {
-                let log = feed.read_log();
-                (log.catch_up(c, &mut buf, max), log.live_count())
+            bulk.mark_unchanged();
+            let last_down = *downs.borrow_and_update();
+            let log = feed.read_log();
+            let lacking = Lacking {
+                changes: log.next().saturating_sub(c),
+                bytes: log.bytes().saturating_sub(mark),
+                down: last_down > c,
+                frames: first.is_some(),
             };
-            linger_for = push_linger(members);
-            changes = next != c;
-            cursor = Some(next);
+            if linger.when(Instant::now().into_std(), &lacking) == When::Now {
+                let next = log.catch_up(c, &mut buf, max);
+                members = log.live_count();
+                changes = next != c;
+                cursor = Some((next, log.bytes()));
+            }
         }
         if let Some(first) = first {
             let mut item = Some(first);
@@ -407,15 +408,20 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                     Some(Out::Welcome { id, welcome }) => {
                         grew.mark_unchanged();
                         downs.mark_unchanged();
-                        if let Some(next) = feed.read_log().welcome(id, &welcome, &mut buf, max) {
-                            cursor = Some(next);
+                        bulk.mark_unchanged();
+                        let log = feed.read_log();
+                        if let Some(next) = log.welcome(id, &welcome, &mut buf, max) {
+                            cursor = Some((next, log.bytes()));
                         }
                     }
                     Some(Out::MemberList) => {
                         grew.mark_unchanged();
                         downs.mark_unchanged();
-                        if let Some(next) = feed.read_log().list(&mut buf, max) {
-                            cursor = Some(next);
+                        bulk.mark_unchanged();
+                        let log = feed.read_log();
+                        if let Some(next) = log.list(&mut buf, max) {
+                            cursor = Some((next, log.bytes()));
+                            members = log.live_count();
                             changes = true;
                         }
                     }
@@ -441,7 +447,7 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 buf = BytesMut::with_capacity(INITIAL_BUF);
             }
             if changes {
-                last_changes = Some((Instant::now(), linger_for));
+                linger.sent(Instant::now().into_std(), members);
             }
             if let Err(e) = res {
                 debug!(node = %link.conn.node, cause = %e, "write failed; closing the connection");

@@ -9,21 +9,94 @@
 //! entries, copied. A MessagePack array is its length marker followed by
 //! its elements, so the result is byte for byte what encoding the whole
 //! message gives (the tests check it).
+//!
+//! It also owns how an entry is serialized: positionally, as an array of
+//! its fields, in MessagePack (the `Serialize` impls of `NodeInfo` and
+//! `MemberChange` below). The whole list goes to every node, so an
+//! entry's field names were half the bytes a join storm moves; the
+//! derived `Deserialize` reads an entry from an array or a map, so a peer
+//! of the same protocol version decodes either form.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
+use serde::ser::{SerializeStruct, SerializeStructVariant, SerializeTuple, SerializeTupleVariant};
 
 use crate::codec::{HEADER_LEN, encode_frame};
 use crate::error::Error;
-use crate::message::{MemberChange, MemberList, MembersDelta, Msg, ReqId, Response, Welcome};
+use crate::message::{
+    MemberChange, MemberList, MembersDelta, Msg, NodeInfo, ReqId, Response, Welcome,
+};
+
+/// The fields of a [`NodeInfo`], in the order of its array.
+const NODE_INFO_FIELDS: usize = 6;
+
+impl Serialize for NodeInfo {
+    /// An array of every field in declaration order in binary formats
+    /// (MessagePack), a map by name in human-readable ones (JSON). Every
+    /// field is written, defaults included: a position left out would
+    /// shift the ones after it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Destructured so that a new field does not compile until it is
+        // written here (and last: see `NodeInfo`).
+        let NodeInfo {
+            id,
+            name,
+            addr,
+            kind,
+            capacity,
+            labels,
+        } = self;
+        if s.is_human_readable() {
+            let mut m = s.serialize_struct("NodeInfo", NODE_INFO_FIELDS)?;
+            m.serialize_field("id", id)?;
+            m.serialize_field("name", name)?;
+            m.serialize_field("addr", addr)?;
+            m.serialize_field("kind", kind)?;
+            m.serialize_field("capacity", capacity)?;
+            m.serialize_field("labels", labels)?;
+            m.end()
+        } else {
+            let mut t = s.serialize_tuple(NODE_INFO_FIELDS)?;
+            t.serialize_element(id)?;
+            t.serialize_element(name)?;
+            t.serialize_element(addr)?;
+            t.serialize_element(kind)?;
+            t.serialize_element(capacity)?;
+            t.serialize_element(labels)?;
+            t.end()
+        }
+    }
+}
+
+impl Serialize for MemberChange {
+    /// As the derived form (`{"Up": info}`, `{"Down": ...}`), with `Down`'s
+    /// fields an array in binary formats, a map in human-readable ones.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MemberChange::Up(info) => s.serialize_newtype_variant("MemberChange", 0, "Up", info),
+            MemberChange::Down { node, reason } if s.is_human_readable() => {
+                let mut v = s.serialize_struct_variant("MemberChange", 1, "Down", 2)?;
+                v.serialize_field("node", node)?;
+                v.serialize_field("reason", reason)?;
+                v.end()
+            }
+            MemberChange::Down { node, reason } => {
+                let mut v = s.serialize_tuple_variant("MemberChange", 1, "Down", 2)?;
+                v.serialize_field(node)?;
+                v.serialize_field(reason)?;
+                v.end()
+            }
+        }
+    }
+}
 
 /// The MessagePack marker of an empty array (fixarray of length 0): what
 /// the head of a message ends with, its list left empty.
 const EMPTY_ARRAY: u8 = 0x90;
 
-/// Encodes one list entry (a [`NodeInfo`](crate::NodeInfo) for
-/// [`members_frame`], a [`MemberChange`] for [`delta_frame`]) as it
-/// appears inside a frame.
+/// Encodes one list entry (a [`NodeInfo`] for [`members_frame`], a
+/// [`MemberChange`] for [`delta_frame`]) as it appears inside a frame:
+/// positionally (MessagePack arrays, see the module docs).
 ///
 /// ```
 /// use pool_proto::members::encode_entry;
@@ -34,7 +107,7 @@ const EMPTY_ARRAY: u8 = 0x90;
 /// ```
 pub fn encode_entry<T: Serialize>(entry: &T) -> Result<Bytes, Error> {
     let mut w = BytesMut::new().writer();
-    rmp_serde::encode::write_named(&mut w, entry).map_err(|e| Error::Encode {
+    rmp_serde::encode::write(&mut w, entry).map_err(|e| Error::Encode {
         reason: e.to_string(),
     })?;
     Ok(w.into_inner().freeze())
@@ -46,7 +119,7 @@ pub fn encode_entry<T: Serialize>(entry: &T) -> Result<Bytes, Error> {
 /// separate allocations. On error `dst` is unchanged.
 pub fn encode_entry_into<T: Serialize>(entry: &T, dst: &mut BytesMut) -> Result<(), Error> {
     let start = dst.len();
-    let res = rmp_serde::encode::write_named(&mut (&mut *dst).writer(), entry);
+    let res = rmp_serde::encode::write(&mut (&mut *dst).writer(), entry);
     if let Err(e) = res {
         dst.truncate(start);
         return Err(Error::Encode {

@@ -31,7 +31,9 @@
 //!
 //! Structs are encoded as maps (`rmp_serde::to_vec_named`), so a newer peer
 //! may add fields that an older one ignores; optional fields carry
-//! `#[serde(default)]`.
+//! `#[serde(default)]`. The membership entries, [`NodeInfo`] and
+//! [`MemberChange`], are positional instead (`members.rs`): a field added
+//! to them needs a new protocol version.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -317,7 +319,11 @@ pub struct MembersDelta {
 }
 
 /// One membership change.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized by hand (`members.rs`): in MessagePack its `Down` is
+/// positional (`{"Down": [node, reason]}`), named in human-readable
+/// formats; it decodes from either.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub enum MemberChange {
     /// A node is live (joined, finished fencing, or reconnected with new
     /// details): as [`Msg::NodeUp`].
@@ -611,7 +617,15 @@ pub enum NodeKind {
 pub type Labels = BTreeMap<String, String>;
 
 /// A node as the membership describes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized by hand (`members.rs`): positional in MessagePack (an
+/// array of every field, in this order: the master sends each member to
+/// every node, and field names were half its bytes), named in
+/// human-readable formats. It decodes from an array or a map. A field
+/// added here must go last, and needs a new protocol version: an older
+/// peer refuses an array longer than it knows (docs/protocol.md,
+/// "Versioning").
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct NodeInfo {
     /// Its incarnation.
     pub id: NodeId,

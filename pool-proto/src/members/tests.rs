@@ -132,3 +132,179 @@ fn assembled_welcome_equals_whole_encoding() {
         }
     }
 }
+
+/// A `NodeInfo` as peers before positional entries derived it: named.
+#[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+struct NamedInfo {
+    id: NodeId,
+    name: String,
+    addr: String,
+    kind: NodeKind,
+    capacity: u32,
+    #[serde(default)]
+    labels: crate::message::Labels,
+}
+
+/// A `MemberChange` as peers before positional entries derived it.
+#[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
+enum NamedChange {
+    Up(NamedInfo),
+    Down { node: NodeId, reason: DownReason },
+}
+
+fn named(i: &NodeInfo) -> NamedInfo {
+    NamedInfo {
+        id: i.id,
+        name: i.name.clone(),
+        addr: i.addr.clone(),
+        kind: i.kind,
+        capacity: i.capacity,
+        labels: i.labels.clone(),
+    }
+}
+
+/// An entry is a MessagePack array of every field, defaults included (an
+/// empty `addr`, no labels, capacity 0), and decodes back to itself.
+#[test]
+fn entries_are_positional_and_round_trip() {
+    let bare = NodeInfo {
+        id: NodeId::from_u64(0),
+        name: String::new(),
+        addr: String::new(),
+        kind: NodeKind::Hidden,
+        capacity: 0,
+        labels: Default::default(),
+    };
+    for i in [bare, info(1), info(5), info(u64::MAX - 7000)] {
+        let e = encode_entry(&i).unwrap();
+        assert_eq!(e[0], 0x96, "a fixarray of 6 fields: {e:?}");
+        assert_eq!(decode_exact::<NodeInfo>(&e).unwrap(), i);
+        let c = MemberChange::Up(i.clone());
+        assert_eq!(
+            decode_exact::<MemberChange>(&encode_entry(&c).unwrap()).unwrap(),
+            c
+        );
+    }
+    let down = MemberChange::Down {
+        node: NodeId::from_u64(9),
+        reason: DownReason::Replaced,
+    };
+    let e = encode_entry(&down).unwrap();
+    // {"Down": [9, "replaced"]}
+    assert_eq!(&e[..7], b"\x81\xa4Down\x92");
+    assert_eq!(decode_exact::<MemberChange>(&e).unwrap(), down);
+}
+
+/// Compact entries are about half the named ones (field names were half
+/// the bytes), the saving the join storm's traffic depends on.
+#[test]
+fn positional_entries_are_about_half_the_named_ones() {
+    let i = NodeInfo {
+        labels: Default::default(),
+        ..info(4321)
+    };
+    let compact = encode_entry(&MemberChange::Up(i.clone())).unwrap().len();
+    let named = rmp_serde::to_vec_named(&NamedChange::Up(named(&i)))
+        .unwrap()
+        .len();
+    assert!(compact * 10 <= named * 6, "{compact} vs {named} bytes");
+}
+
+/// Both forms decode: entries named as older peers sent them decode to
+/// the same values, and the decoder an older peer derived reads the
+/// positional ones.
+#[test]
+fn decoders_accept_named_and_positional_entries() {
+    for v in [0u64, 3, 4, 5, 17] {
+        let i = info(v);
+        let old = rmp_serde::to_vec_named(&named(&i)).unwrap();
+        assert_eq!(old[0] & 0xf0, 0x80, "named: a map");
+        assert_eq!(decode_exact::<NodeInfo>(&old).unwrap(), i);
+        let new = encode_entry(&i).unwrap();
+        assert_eq!(decode_exact::<NamedInfo>(&new).unwrap(), named(&i));
+
+        let (c, o) = match change(v) {
+            MemberChange::Up(i) => (MemberChange::Up(i.clone()), NamedChange::Up(named(&i))),
+            MemberChange::Down { node, reason } => (
+                MemberChange::Down {
+                    node,
+                    reason: reason.clone(),
+                },
+                NamedChange::Down { node, reason },
+            ),
+        };
+        let old = rmp_serde::to_vec_named(&o).unwrap();
+        assert_eq!(decode_exact::<MemberChange>(&old).unwrap(), c);
+        assert_eq!(
+            decode_exact::<NamedChange>(&encode_entry(&c).unwrap()).unwrap(),
+            o
+        );
+    }
+    // Without labels, as a peer that predates them may send a map.
+    let mut map = Vec::new();
+    #[derive(Serialize)]
+    struct NoLabels<'a> {
+        id: NodeId,
+        name: &'a str,
+        addr: &'a str,
+        kind: NodeKind,
+        capacity: u32,
+    }
+    let i = info(2);
+    rmp_serde::encode::write_named(
+        &mut map,
+        &NoLabels {
+            id: i.id,
+            name: &i.name,
+            addr: &i.addr,
+            kind: i.kind,
+            capacity: i.capacity,
+        },
+    )
+    .unwrap();
+    let back = decode_exact::<NodeInfo>(&map).unwrap();
+    assert!(back.labels.is_empty());
+}
+
+/// A frame assembled from positional entries decodes to the message, and
+/// a list whose entries came named (as an older master sent them) to the
+/// same one: a node reads both.
+#[test]
+fn frames_of_either_form_decode_to_the_same_message() {
+    let infos: Vec<NodeInfo> = (0..40).map(info).collect();
+    let compact: Vec<Bytes> = infos.iter().map(|i| encode_entry(i).unwrap()).collect();
+    let old: Vec<Vec<u8>> = infos
+        .iter()
+        .map(|i| rmp_serde::to_vec_named(&named(i)).unwrap())
+        .collect();
+    let msg = Msg::Members(MemberList {
+        next: 3,
+        members: infos,
+    });
+    let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+    members_frame(3, compact.iter(), &mut a, MAX_FRAME_LEN).unwrap();
+    members_frame(3, old.iter(), &mut b, MAX_FRAME_LEN).unwrap();
+    assert!(a.len() < b.len());
+    assert_eq!(decode_exact::<Msg>(&a[4..]).unwrap(), msg);
+    assert_eq!(decode_exact::<Msg>(&b[4..]).unwrap(), msg);
+}
+
+/// Human-readable formats (the HTTP API's JSON) keep the field names.
+#[test]
+fn json_keeps_the_field_names() {
+    let v = serde_json::to_value(info(1)).unwrap();
+    assert_eq!(v["name"], "w1");
+    assert_eq!(v["capacity"], 2);
+    let d = MemberChange::Down {
+        node: NodeId::from_u64(1),
+        reason: DownReason::Left,
+    };
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["Down"]["reason"], "left");
+    assert_eq!(serde_json::from_value::<MemberChange>(v).unwrap(), d);
+    let i = info(3);
+    assert_eq!(
+        serde_json::from_value::<NodeInfo>(serde_json::to_value(&i).unwrap()).unwrap(),
+        i
+    );
+}

@@ -1,0 +1,144 @@
+//! Tests of a connection's writer task against an in-memory socket, on
+//! paused time: when the membership changes reach the node.
+
+use pool_proto::codec::decode_exact;
+use pool_proto::{DownReason, MAX_FRAME_LEN, MembersDelta, NodeId, NodeInfo, NodeKind};
+use tokio::io::{AsyncReadExt, DuplexStream};
+
+use super::*;
+use crate::membership::SessionId;
+
+fn worker(v: u64) -> NodeInfo {
+    NodeInfo {
+        id: NodeId::from_u64(v),
+        name: format!("w{v}"),
+        addr: format!("127.0.0.1:{}", 7000 + v),
+        kind: NodeKind::Worker,
+        capacity: 1,
+        labels: Default::default(),
+    }
+}
+
+/// The next frame the node reads, decoded.
+async fn read(node: &mut DuplexStream) -> Msg {
+    let len = node.read_u32().await.unwrap() as usize;
+    let mut body = vec![0; len];
+    node.read_exact(&mut body).await.unwrap();
+    decode_exact(&body).unwrap()
+}
+
+fn delta(msg: Msg) -> MembersDelta {
+    match msg {
+        Msg::MembersDelta(d) => d,
+        other => panic!("a delta, not {other:?}"),
+    }
+}
+
+/// A lone change reaches a joined node at once (the paused clock does not
+/// move: the writer never waited); changes right after it gather into one
+/// delta sent when the wait ends; a `Down` during a wait goes at once,
+/// with the changes gathered before it, in order and numbered on.
+#[tokio::test(start_paused = true)]
+async fn a_lone_change_goes_at_once_and_a_burst_gathers() {
+    let feed = Arc::new(MemberFeed::default());
+    feed.record(&MemberChange::Up(worker(1)));
+    let conn = Conn {
+        session: SessionId(1),
+        node: NodeId::from_u64(1),
+        name: "w1".into(),
+    };
+    let (link, rx) = NodeLink::new(conn, MAX_FRAME_LEN, feed.clone(), CancellationToken::new());
+    let link = Arc::new(link);
+    let (socket, mut node) = tokio::io::duplex(1 << 20);
+    let writer = tokio::spawn(run_writer(link.clone(), rx, socket));
+    link.welcome(
+        0,
+        Welcome {
+            members: vec![worker(1)],
+            report_interval_ms: 500,
+            node_timeout_ms: 3000,
+            fence: None,
+            members_next: 0,
+        },
+    );
+    let Msg::Response {
+        body: Response::Welcome(w),
+        ..
+    } = read(&mut node).await
+    else {
+        panic!("a Welcome first")
+    };
+    assert_eq!(w.members_next, 1);
+
+    let t0 = Instant::now();
+    feed.record(&MemberChange::Up(worker(2)));
+    let d = delta(read(&mut node).await);
+    assert_eq!((d.first, d.changes.len()), (1, 1));
+    assert_eq!(Instant::now(), t0, "a lone change waited");
+
+    feed.record(&MemberChange::Up(worker(3)));
+    feed.record(&MemberChange::Up(worker(4)));
+    let d = delta(read(&mut node).await);
+    assert_eq!(
+        d.changes,
+        vec![MemberChange::Up(worker(3)), MemberChange::Up(worker(4))]
+    );
+    assert_eq!(d.first, 2);
+    assert_eq!(Instant::now() - t0, linger::PUSH_LINGER);
+
+    let t1 = Instant::now();
+    feed.record(&MemberChange::Up(worker(5)));
+    let down = MemberChange::Down {
+        node: NodeId::from_u64(3),
+        reason: DownReason::Left,
+    };
+    feed.record(&down);
+    let d = delta(read(&mut node).await);
+    assert_eq!(d.first, 4);
+    assert_eq!(d.changes, vec![MemberChange::Up(worker(5)), down]);
+    assert_eq!(Instant::now(), t1, "a Down waited");
+
+    link.closed.cancel();
+    writer.await.unwrap();
+}
+
+/// During a wait, changes that reach the size cap's step go out at once
+/// rather than at the wait's end.
+#[tokio::test(start_paused = true)]
+async fn a_storm_is_sent_once_it_reaches_the_cap() {
+    let feed = Arc::new(MemberFeed::default());
+    let conn = Conn {
+        session: SessionId(1),
+        node: NodeId::from_u64(1),
+        name: "w1".into(),
+    };
+    let (link, rx) = NodeLink::new(conn, MAX_FRAME_LEN, feed.clone(), CancellationToken::new());
+    let link = Arc::new(link);
+    let (socket, mut node) = tokio::io::duplex(1 << 22);
+    let writer = tokio::spawn(run_writer(link.clone(), rx, socket));
+    link.welcome(
+        0,
+        Welcome {
+            members: vec![worker(1)],
+            report_interval_ms: 500,
+            node_timeout_ms: 3000,
+            fence: None,
+            members_next: 0,
+        },
+    );
+    read(&mut node).await;
+    feed.record(&MemberChange::Up(worker(2)));
+    assert_eq!(delta(read(&mut node).await).first, 0);
+    // Now in a wait: a storm of joins, well past the cap's step.
+    let t0 = Instant::now();
+    let mut v = 3;
+    while feed.read_log().bytes() < 3 * linger::CAP_STEP {
+        feed.record(&MemberChange::Up(worker(v)));
+        v += 1;
+    }
+    let d = delta(read(&mut node).await);
+    assert_eq!(d.first, 1);
+    assert_eq!(Instant::now(), t0, "waited for the wait's end");
+    link.closed.cancel();
+    writer.await.unwrap();
+}
