@@ -22,7 +22,7 @@
 //! the buffer for its empty spare and writes it. Frames are never held as
 //! values in a queue, so a burst costs no per-frame allocation or copy of
 //! the frame struct, and the encoding work is spread over the threads that
-//! send instead of falling on the writer task. Frame order is the
+//! send instead of falling on the one control thread. Frame order is the
 //! order of the sends (the lock), which is what keeps per-pair order.
 //!
 //! **One hop when the connection is idle.** A send that finds nothing

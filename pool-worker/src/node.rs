@@ -3,14 +3,14 @@
 //!
 //! ```text
 //! NodeHandle                            owns the two runtimes (none for an in-process node)
-//!  ├─ process runtime (N threads)       every process of this node, and (tracked, tasks.rs):
-//!  │    ├─ accept loop (pool_proto::listener)  inbound connections ─> Peers::accept
-//!  │    └─ peer connections (peer.rs, conn.rs) reader + writer per connection
+//!  ├─ process runtime (N threads)       every process of this node
 //!  └─ control runtime (1 thread)        never runs user code; every task tracked (tasks.rs):
 //!       ├─ node task                      owns the parts; one loop over NodeEvent and the stop
 //!       │                                 request: fencing, nodes down, application roots, stop
 //!       ├─ master link (master_link.rs)   join, reports, membership, requests ── NodeEvent ─┐
 //!       │                                                                      to the node task
+//!       ├─ accept loop (pool_proto::listener)  inbound connections ─> Peers::accept
+//!       ├─ peer connections (peer.rs, conn.rs) writer + reader per connection
 //!       └─ event forwarder (hosted_apps.rs)    supervisor events -> master
 //!
 //! the parts, each owning its state:
@@ -27,20 +27,7 @@
 //! Processes that compute without yielding hold their threads, not the
 //! control thread: a node whose processes saturate every core still
 //! reports on time, and is seen as busy, never as down (DESIGN.md "A busy
-//! node is not a dead node").
-//!
-//! The peer connections run on the process runtime, beside the processes
-//! they serve, as Erlang's schedulers do the distribution I/O: a frame
-//! read wakes its receiver on the thread that read it (tokio runs a task
-//! woken by the running task next, on the same thread), so a message
-//! costs one thread wake-up instead of two (the reader's, then the
-//! receiver's on another runtime). On the control thread, remote
-//! ping-pong took 36–85 µs and on the process runtime 14 µs
-//! (`dist_bench --parts pp`, same loaded machine, alternating runs). What
-//! they give up: while every process thread computes without yielding,
-//! peer frames wait to be read; their receivers could not have run
-//! meanwhile either, and the master link, which decides liveness, stays
-//! on the control thread. An in-process node
+//! node is not a dead node"). An in-process node
 //! ([`NodeBuilder::on_current_runtime`], for tests) runs both on the
 //! caller's runtime instead.
 //!
@@ -259,7 +246,7 @@ impl NodeBuilder {
 
         // 2. The listener, and the address peers dial.
         let id = NodeId::random();
-        let (listener, addr) = listen(&config, incoming, &proc_handle)?;
+        let (listener, addr) = listen(&config, incoming, &ctl_handle)?;
 
         // 3. The process runtime.
         let builder = Runtime::builder(id)
@@ -288,9 +275,6 @@ impl NodeBuilder {
             labels: config.labels.clone(),
         };
         let tasks = Tasks::new(ctl_handle);
-        // The peer connections run where their messages' receivers run
-        // (see the module docs).
-        let peer_tasks = tasks.on(proc_handle.clone());
         let members = SharedMembers::default();
         let stopping = Arc::new(AtomicBool::new(false));
         let traffic = Arc::default();
@@ -300,7 +284,7 @@ impl NodeBuilder {
             config: config.clone(),
             rt: rt.clone(),
             members: members.clone(),
-            tasks: peer_tasks.clone(),
+            tasks: tasks.clone(),
             transport: transport.clone(),
             traffic: Arc::clone(&traffic),
             stopping: stopping.clone(),
@@ -356,7 +340,7 @@ impl NodeBuilder {
         // 5. The tasks: the accept loop, the event forwarder, the node
         //    task, and the master link last (its events need the node task).
         if let Some(listener) = listener {
-            spawn_accept_loop(&peer_tasks, listener, &config, peers.clone());
+            spawn_accept_loop(&tasks, listener, &config, peers.clone());
         }
         tasks.spawn(apps.clone().forward_events(tasks.token().clone()));
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -443,7 +427,7 @@ impl Runtimes {
 fn listen(
     config: &NodeConfig,
     incoming: Option<Incoming>,
-    rt: &Handle,
+    ctl: &Handle,
 ) -> Result<(Option<Box<dyn Listen>>, String), Error> {
     let io = |what: &str| {
         let what = what.to_owned();
@@ -455,9 +439,8 @@ fn listen(
                 .map_err(io("configuring the listener"))?;
             let local = l.local_addr().map_err(io("reading the listener address"))?;
             let addr = advertised(config, &local.to_string())?;
-            // Registered with the reactor of the runtime that runs the
-            // peer connections (the process runtime).
-            let _in_rt = rt.enter();
+            // Registered with the control runtime's reactor.
+            let _in_ctl = ctl.enter();
             let l = tokio::net::TcpListener::from_std(l).map_err(io("using the peer listener"))?;
             Ok((Some(Box::new(l)), addr))
         }

@@ -17,9 +17,8 @@ use tokio_util::task::TaskTracker;
 /// The node's spawner. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Tasks {
-    /// Where [`Tasks::spawn`] runs tasks: the control runtime (never the
-    /// threads of the processes), or for the peer connections the process
-    /// runtime ([`Tasks::on`]); for an in-process node, the caller's.
+    /// The control runtime: I/O tasks run there, never on the threads of
+    /// the processes (for an in-process node, the caller's runtime).
     ctl: Handle,
     /// Every task spawned through [`Tasks::spawn`]; the node waits for it
     /// to be empty when it stops.
@@ -39,17 +38,7 @@ impl Tasks {
         }
     }
 
-    /// The same tracker and token, spawning onto `handle` instead: the
-    /// peer connections run on the process runtime (see `node.rs`).
-    pub(crate) fn on(&self, handle: Handle) -> Tasks {
-        Tasks {
-            ctl: handle,
-            tracker: self.tracker.clone(),
-            token: self.token.clone(),
-        }
-    }
-
-    /// Runs `task` on this spawner's runtime, tracked.
+    /// Runs `task` on the control runtime, tracked.
     pub(crate) fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,

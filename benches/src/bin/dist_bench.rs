@@ -25,11 +25,10 @@
 //! target.
 //!
 //! Threads (the machine has 2 cores for everything): each of our workers
-//! runs processes and its peer connections (a reader task per connection;
+//! runs processes on `--threads` (default 2) tokio worker threads and its
+//! connection I/O on 1 control thread (a reader task per connection;
 //! senders write to the socket themselves, a writer task takes what would
-//! block) on `--threads` (default 2) tokio worker threads, and its master
-//! link on 1 control thread; the master has its own threads (busy only in
-//! the pool part). Each Erlang node runs 2 schedulers (`+S 2:2`), which also do its
+//! block); the master has its own threads (busy only in the pool part). Each Erlang node runs 2 schedulers (`+S 2:2`), which also do its
 //! distribution I/O.
 //!
 //! Fairness: Erlang preempts a sender that loops (reductions), and
@@ -1250,7 +1249,7 @@ async fn real_main(flags: Flags) -> Result<(), String> {
     println!("# Spawnpool distributed benchmark, side by side with distributed Erlang/OTP");
     println!(
         "# ours: pool-master + 2 bench_worker processes (a, b) on 127.0.0.1; each worker runs \
-         processes and peer connections on {} tokio threads, its master link on 1 control thread; \
+         processes on {} tokio threads + 1 control thread for its connection I/O; \
          measurements run in processes on a (sender / caller / spawner), driven through a \
          hidden node that only waits; global allocator mimalloc",
         cfg.threads
