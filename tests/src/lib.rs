@@ -299,6 +299,12 @@ const POOL_SETTINGS: &[&str] = &[
     "POOL_MAX_MAILBOX",
 ];
 
+/// How many times a first master start is retried on fresh ports.
+const PORT_RETRIES: u32 = 3;
+
+/// What the master logs when a port it was given is taken.
+const IN_USE: &str = "Address already in use";
+
 /// A master and its workers in one temporary directory.
 #[derive(Debug)]
 pub struct Cluster {
@@ -368,19 +374,51 @@ impl Cluster {
 
     /// Starts (or restarts) the master with `master_args` and waits until
     /// its port answers.
+    ///
+    /// A port from [`free_port`] is free when chosen, but another process
+    /// may bind it before the master does: on a first start (nothing has
+    /// been told the addresses yet) a master that reports its address in
+    /// use is started again on fresh ports, at most [`PORT_RETRIES`] times.
     pub fn start_master(&mut self) -> Result<()> {
+        let first = self.master.is_none() && self.workers.is_empty();
+        let mut retries = 0;
+        loop {
+            match self.start_master_once() {
+                Err(e) if first && retries < PORT_RETRIES && e.to_string().contains(IN_USE) => {
+                    retries += 1;
+                    self.master = None;
+                    self.master_addr = format!("127.0.0.1:{}", free_port());
+                    self.http_addr = format!("127.0.0.1:{}", free_port());
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn start_master_once(&mut self) -> Result<()> {
         let mut cmd = Command::new(cargo_bin("pool-master"));
         self.base_env(&mut cmd);
         cmd.args(["--listen", &self.master_addr, "--http", &self.http_addr])
             .arg("--state-dir")
             .arg(self.state_dir())
             .args(&self.master_args);
-        self.master = Some(Proc::spawn("pool-master", cmd)?);
+        let master = Proc::spawn("pool-master", cmd)?;
         let addr = self.master_addr.clone();
-        wait_until("the master to listen", Duration::from_secs(15), || {
-            std::net::TcpStream::connect(&addr).ok().map(|_| ())
-        })
-        .map_err(|e| anyhow!("{e}; master log:\n{}", self.master_log()))
+        let res = wait_until("the master to listen", Duration::from_secs(15), || {
+            if master.log().contains(IN_USE) {
+                return Some(Err(()));
+            }
+            std::net::TcpStream::connect(&addr).ok().map(|_| Ok(()))
+        });
+        self.master = Some(master);
+        match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(())) => Err(anyhow!(
+                "the master could not bind its port; master log:\n{}",
+                self.master_log()
+            )),
+            Err(e) => Err(anyhow!("{e}; master log:\n{}", self.master_log())),
+        }
     }
 
     /// The master's log so far.
