@@ -34,14 +34,12 @@ fn delta(msg: Msg) -> MembersDelta {
     }
 }
 
-/// A lone change reaches a joined node at once (the paused clock does not
-/// move: the writer never waited); changes right after it gather into one
-/// delta sent when the wait ends; a `Down` during a wait goes at once,
-/// with the changes gathered before it, in order and numbered on.
-#[tokio::test(start_paused = true)]
-async fn a_lone_change_goes_at_once_and_a_burst_gathers() {
-    let feed = Arc::new(MemberFeed::default());
-    feed.record(&MemberChange::Up(worker(1)));
+/// Node w1 joined over an in-memory socket of `pipe` bytes: its link, the
+/// node's end of the socket (the Welcome not read yet) and the writer task.
+fn joined(
+    feed: &Arc<MemberFeed>,
+    pipe: usize,
+) -> (Arc<NodeLink>, DuplexStream, tokio::task::JoinHandle<()>) {
     let conn = Conn {
         session: SessionId(1),
         node: NodeId::from_u64(1),
@@ -49,7 +47,7 @@ async fn a_lone_change_goes_at_once_and_a_burst_gathers() {
     };
     let (link, rx) = NodeLink::new(conn, MAX_FRAME_LEN, feed.clone(), CancellationToken::new());
     let link = Arc::new(link);
-    let (socket, mut node) = tokio::io::duplex(1 << 20);
+    let (socket, node) = tokio::io::duplex(pipe);
     let writer = tokio::spawn(run_writer(link.clone(), rx, socket));
     link.welcome(
         0,
@@ -61,6 +59,18 @@ async fn a_lone_change_goes_at_once_and_a_burst_gathers() {
             members_next: 0,
         },
     );
+    (link, node, writer)
+}
+
+/// A lone change reaches a joined node at once (the paused clock does not
+/// move: the writer never waited); changes right after it gather into one
+/// delta sent when the wait ends; a `Down` during a wait goes at once,
+/// with the changes gathered before it, in order and numbered on.
+#[tokio::test(start_paused = true)]
+async fn a_lone_change_goes_at_once_and_a_burst_gathers() {
+    let feed = Arc::new(MemberFeed::default());
+    feed.record(&MemberChange::Up(worker(1)));
+    let (link, mut node, writer) = joined(&feed, 1 << 20);
     let Msg::Response {
         body: Response::Welcome(w),
         ..
@@ -107,25 +117,7 @@ async fn a_lone_change_goes_at_once_and_a_burst_gathers() {
 #[tokio::test(start_paused = true)]
 async fn a_storm_is_sent_once_it_reaches_the_cap() {
     let feed = Arc::new(MemberFeed::default());
-    let conn = Conn {
-        session: SessionId(1),
-        node: NodeId::from_u64(1),
-        name: "w1".into(),
-    };
-    let (link, rx) = NodeLink::new(conn, MAX_FRAME_LEN, feed.clone(), CancellationToken::new());
-    let link = Arc::new(link);
-    let (socket, mut node) = tokio::io::duplex(1 << 22);
-    let writer = tokio::spawn(run_writer(link.clone(), rx, socket));
-    link.welcome(
-        0,
-        Welcome {
-            members: vec![worker(1)],
-            report_interval_ms: 500,
-            node_timeout_ms: 3000,
-            fence: None,
-            members_next: 0,
-        },
-    );
+    let (link, mut node, writer) = joined(&feed, 1 << 22);
     read(&mut node).await;
     feed.record(&MemberChange::Up(worker(2)));
     assert_eq!(delta(read(&mut node).await).first, 0);
