@@ -67,6 +67,27 @@ impl<S> Stream<S> {
     }
 }
 
+impl Stream<crate::transport::BoxIo> {
+    /// Moves the stream underneath to the reactor of `rt`
+    /// ([`transport::rebind`](crate::transport::rebind)), keeping a TLS
+    /// session as it is.
+    pub fn rebind(self, rt: &tokio::runtime::Handle) -> std::io::Result<Self> {
+        match self {
+            Stream::Plain(io) => Ok(Stream::Plain(crate::transport::rebind(io, rt)?)),
+            Stream::Tls(mut tls) => {
+                let inner = tls.get_mut().0;
+                // A stand-in while the stream is moved: it is never read.
+                let old = std::mem::replace(
+                    inner,
+                    Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink())),
+                );
+                *inner = crate::transport::rebind(old, rt)?;
+                Ok(Stream::Tls(tls))
+            }
+        }
+    }
+}
+
 impl Stream<TcpStream> {
     /// The TCP stream underneath.
     pub fn tcp(&self) -> &TcpStream {

@@ -23,6 +23,7 @@
 //! Nothing here spawns a task or needs a runtime of its own: these are types
 //! and thin I/O; the node decides where the work runs.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
@@ -41,9 +42,130 @@ mod tests;
 
 /// A byte stream a transport carries: anything that reads and writes and
 /// can move between tasks.
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The stream as `Any`, to tell its type ([`rebind`]).
+    fn as_any(&self) -> &dyn Any;
+    /// The stream as `Any`, by value ([`rebind`]).
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
 
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+/// Moves `io` to the reactor of the runtime `rt`: a TCP stream is
+/// registered there instead (so its readiness wakes `rt`'s threads, and a
+/// task of `rt` reading it is woken without a hand-off between runtimes),
+/// wrapped so that it can still be read from another thread while `rt`
+/// polls nothing ([`read_past_reactor`]); any other stream (memory) is
+/// returned as it is. Call it between reads, while nothing waits on the
+/// stream.
+pub fn rebind(io: BoxIo, rt: &tokio::runtime::Handle) -> io::Result<BoxIo> {
+    if !<dyn Io>::as_any(&*io).is::<tokio::net::TcpStream>() {
+        return Ok(io);
+    }
+    let tcp = <dyn Io>::into_any(io)
+        .downcast::<tokio::net::TcpStream>()
+        .map_err(|_| io::Error::other("a TCP stream changed type while it was moved"))?;
+    let std = tcp.into_std()?;
+    let _in_rt = rt.enter();
+    Ok(Box::new(Rebound {
+        tcp: tokio::net::TcpStream::from_std(std)?,
+    }))
+}
+
+thread_local! {
+    /// Set while [`read_past_reactor`] runs on this thread.
+    static PAST_REACTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every read of a [`rebind`]-ed TCP stream on this thread
+/// made straight on the socket: it returns the bytes the socket holds, or
+/// `Pending` (registering no waker) when it holds none.
+///
+/// Why: a stream's readiness reaches its tasks only through its runtime's
+/// reactor, which a runtime whose every thread computes without awaiting
+/// does not poll. Another thread (the node's control thread) can still
+/// read what arrived, with a no-op waker; the stream's own reader keeps
+/// the waker it registered, and is woken as before when the runtime polls
+/// again (it then finds nothing, or what arrived since).
+pub fn read_past_reactor<R>(f: impl FnOnce() -> R) -> R {
+    /// Clears the flag even if `f` panics.
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PAST_REACTOR.set(self.0);
+        }
+    }
+    let _reset = Reset(PAST_REACTOR.replace(true));
+    f()
+}
+
+/// A TCP stream moved to another runtime's reactor by [`rebind`].
+#[derive(Debug)]
+struct Rebound {
+    tcp: tokio::net::TcpStream,
+}
+
+impl AsyncRead for Rebound {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !PAST_REACTOR.get() {
+            return Pin::new(&mut self.tcp).poll_read(cx, buf);
+        }
+        use std::io::Read;
+        let sock = socket2::SockRef::from(&self.tcp);
+        loop {
+            match (&*sock).read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Pending,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Rebound {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
 
 /// A connection of any transport, as the layers above see it.
 pub type BoxIo = Box<dyn Io>;

@@ -17,6 +17,13 @@
 //! [`ConnTx::pending`]): when the node stops, every connection closes with
 //! it. Both tasks are spawned through the node's [`Tasks`] (tracked).
 //!
+//! **Read past a stalled runtime.** A connection run with a [`Stalls`]
+//! (those read on the process runtime) keeps its read side behind a lock
+//! that the reader task takes for each poll; while that runtime polls
+//! nothing, the control thread takes it instead and reads the socket
+//! directly ([`crate::stalls`]). Frames are read and delivered under the
+//! lock, so their order is kept whoever reads them.
+//!
 //! **Encoding on the sender's thread.** A send encodes its frame straight
 //! into the connection's buffer under a short lock; the writer only swaps
 //! the buffer for its empty spare and writes it. Frames are never held as
@@ -59,7 +66,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use pool_proto::codec::encode_frame;
 use pool_proto::handshake::Connection;
 use pool_proto::{Codec, Msg};
@@ -68,6 +75,7 @@ use tokio::sync::Notify;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::stalls::Stalls;
 use crate::tasks::Tasks;
 
 #[cfg(test)]
@@ -524,24 +532,44 @@ impl std::fmt::Display for CloseReason {
     }
 }
 
-/// Starts the two tasks of a connection through `tasks`.
+/// Where a connection's two tasks run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunOn<'a> {
+    pub(crate) tasks: &'a Tasks,
+    /// Watches its reader while `tasks`' runtime stalls (a connection read
+    /// on the process runtime).
+    pub(crate) stalls: Option<&'a Stalls>,
+}
+
+impl<'a> From<&'a Tasks> for RunOn<'a> {
+    fn from(tasks: &'a Tasks) -> Self {
+        RunOn {
+            tasks,
+            stalls: None,
+        }
+    }
+}
+
+/// Starts the two tasks of a connection through `on`.
 ///
 /// `rx`/`closed` come from [`ConnTx::pending`] (frames queued before the
 /// connection existed are sent first). `handler` is called for every frame
-/// read, in order, on the reader task: it must not block.
-pub(crate) fn run<S, H, C>(
-    tasks: &Tasks,
+/// read, in order, on the reader task (or, with [`RunOn::stalls`], on the control
+/// thread while the reader's runtime stalls): it must not block.
+pub(crate) fn run<'a, S, H, C>(
+    on: impl Into<RunOn<'a>>,
     conn: Connection<S>,
     crx: ConnRx,
     traffic: Option<Arc<Traffic>>,
     max_frame_len: usize,
-    mut handler: H,
+    handler: H,
     on_close: C,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
     H: FnMut(Msg) + Send + 'static,
     C: FnOnce(CloseReason) + Send + 'static,
 {
+    let RunOn { tasks, stalls } = on.into();
     let ConnRx { closed, queue } = crx;
     let parts = conn.into_parts();
     let (read_half, write_half) = tokio::io::split(parts.io);
@@ -552,7 +580,8 @@ pub(crate) fn run<S, H, C>(
     let mut reader = FramedRead::new(read_half, Codec::<Msg>::with_max_frame_len(max_frame_len));
     *reader.read_buffer_mut() = parts.read_buf;
 
-    // Only one of the two tasks reports why the connection closed.
+    // Only one of the tasks (or a read past a stalled runtime) reports why
+    // the connection closed.
     let once = Arc::new(AtomicBool::new(false));
     let on_close = Arc::new(std::sync::Mutex::new(Some(on_close)));
     let report = {
@@ -581,6 +610,20 @@ pub(crate) fn run<S, H, C>(
         report_w(why);
     });
 
+    let shared = Arc::new(ReadShared {
+        side: Mutex::new(ReadSide {
+            reader,
+            handler,
+            traffic,
+        }),
+        polled: AtomicBool::new(true),
+        queue: rqueue.clone(),
+        closed: closed.clone(),
+        report: Box::new(report),
+    });
+    if let Some(stalls) = stalls {
+        stalls.watch(Arc::downgrade(&shared) as _);
+    }
     tasks.spawn(async move {
         // One cancellation future for the connection's life, not one per
         // frame (registering and dropping a waiter per frame showed in
@@ -588,57 +631,155 @@ pub(crate) fn run<S, H, C>(
         let cancelled = closed.cancelled();
         tokio::pin!(cancelled);
         let why = loop {
-            let first = tokio::select! {
+            let delivered = std::future::poll_fn(|cx| {
+                shared.polled.store(true, Ordering::Relaxed);
+                lock_side(&shared.side).poll_deliver(cx, &rqueue)
+            });
+            let done = tokio::select! {
                 biased;
                 _ = &mut cancelled => break rqueue.close_reason(),
-                next = reader.next() => next,
+                done = delivered => done,
             };
-            // Deliver every frame already read (up to a batch) before the
-            // receivers run: each is woken once per batch, not per frame;
-            // the frames the handler sends meanwhile (answers to spawns,
-            // exit signals) leave together when the batch ends, before the
-            // wakes.
-            let end = supervisor::process::defer_wakes(|| {
-                supervisor::remote::batch_sends(|| {
-                    let mut next = first;
-                    let mut frames = 0u64;
-                    let end = loop {
-                        match next {
-                            Some(Ok(msg)) => {
-                                frames += 1;
-                                handler(msg);
-                            }
-                            Some(Err(e)) => break Some(CloseReason::Error(e.to_string())),
-                            None => break Some(CloseReason::Eof),
-                        }
-                        if frames >= READ_BATCH {
-                            break None;
-                        }
-                        // Closed meanwhile (e.g. the node was declared down):
-                        // nothing more is delivered.
-                        if rqueue.closing.load(Ordering::Acquire) {
-                            break Some(rqueue.close_reason());
-                        }
-                        // Frames still buffered (or readable at once); `None`
-                        // when the next would have to wait.
-                        match reader.next().now_or_never() {
-                            Some(n) => next = n,
-                            None => break None,
-                        }
-                    };
-                    if let Some(t) = &traffic {
-                        t.frames_in.fetch_add(frames, Ordering::Relaxed);
-                    }
-                    end
-                })
-            });
-            if let Some(why) = end {
-                break why;
+            match done {
+                // The receivers woken by that batch run (on this thread,
+                // next) before more is read: their mailboxes stay short
+                // and warm, and another thread may take up the reading.
+                Delivered::Full => tokio::task::yield_now().await,
+                Delivered::Drained => {}
+                Delivered::End(why) => break why,
             }
         };
-        rqueue.close(&closed);
-        report(why);
+        shared.end(why);
     });
+}
+
+/// A connection's read side: the frames read and who they go to. Locked
+/// for one poll at a time, by the reader task or by [`ReadPast`].
+struct ReadSide<R, H> {
+    reader: FramedRead<R, Codec<Msg>>,
+    handler: H,
+    traffic: Option<Arc<Traffic>>,
+}
+
+fn lock_side<R, H>(m: &Mutex<ReadSide<R, H>>) -> std::sync::MutexGuard<'_, ReadSide<R, H>> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<R: AsyncRead + Unpin, H: FnMut(Msg)> ReadSide<R, H> {
+    /// Reads and delivers the frames readable now, up to [`READ_BATCH`]:
+    /// `Pending` if there are none (`cx` is woken when there are).
+    ///
+    /// Every frame already read is delivered before the receivers run:
+    /// each is woken once per batch, not per frame; the frames the handler
+    /// sends meanwhile (answers to spawns, exit signals) leave together
+    /// when the batch ends, before the wakes.
+    fn poll_deliver(&mut self, cx: &mut Context<'_>, queue: &Queue) -> Poll<Delivered> {
+        let first = match self.reader.poll_next_unpin(cx) {
+            Poll::Ready(next) => next,
+            Poll::Pending => return Poll::Pending,
+        };
+        let done = supervisor::process::defer_wakes(|| {
+            supervisor::remote::batch_sends(|| {
+                let mut next = first;
+                let mut frames = 0u64;
+                let done = loop {
+                    match next {
+                        Some(Ok(msg)) => {
+                            frames += 1;
+                            (self.handler)(msg);
+                        }
+                        Some(Err(e)) => break Delivered::End(CloseReason::Error(e.to_string())),
+                        None => break Delivered::End(CloseReason::Eof),
+                    }
+                    if frames >= READ_BATCH {
+                        break Delivered::Full;
+                    }
+                    // Closed meanwhile (e.g. the node was declared down):
+                    // nothing more is delivered.
+                    if queue.closing.load(Ordering::Acquire) {
+                        break Delivered::End(queue.close_reason());
+                    }
+                    // Frames still buffered (or readable at once); stop when
+                    // the next would have to wait.
+                    match self.reader.poll_next_unpin(cx) {
+                        Poll::Ready(n) => next = n,
+                        Poll::Pending => break Delivered::Drained,
+                    }
+                };
+                if let Some(t) = &self.traffic {
+                    t.frames_in.fetch_add(frames, Ordering::Relaxed);
+                }
+                done
+            })
+        });
+        Poll::Ready(done)
+    }
+}
+
+/// What one [`ReadSide::poll_deliver`] did.
+enum Delivered {
+    /// A whole batch: more may be readable at once.
+    Full,
+    /// Every frame readable was delivered.
+    Drained,
+    /// The connection ended.
+    End(CloseReason),
+}
+
+/// What the reader task and [`ReadPast`] share.
+struct ReadShared<R, H> {
+    side: Mutex<ReadSide<R, H>>,
+    /// Set at every poll of the reader task; cleared by each
+    /// [`ReadPast::read_past`], which only reads when it finds it clear.
+    polled: AtomicBool,
+    queue: Arc<Queue>,
+    closed: CancellationToken,
+    /// Reports why the connection closed (once, whoever calls it first).
+    report: Box<dyn Fn(CloseReason) + Send + Sync>,
+}
+
+impl<R, H> ReadShared<R, H> {
+    /// The connection ended for `why`: it closes, and `on_close` runs.
+    fn end(&self, why: CloseReason) {
+        self.queue.close(&self.closed);
+        (self.report)(why);
+    }
+}
+
+/// Batches of frames one [`ReadPast::read_past`] delivers at most, so
+/// that one busy connection does not hold the control thread.
+const PAST_BATCHES: usize = 16;
+
+impl<R, H> crate::stalls::ReadPast for ReadShared<R, H>
+where
+    R: AsyncRead + Unpin + Send,
+    H: FnMut(Msg) + Send,
+{
+    fn read_past(&self) {
+        if self.polled.swap(false, Ordering::Relaxed) || self.queue.closing.load(Ordering::Acquire)
+        {
+            return;
+        }
+        // The reader task holds it: it is running after all.
+        let Ok(mut side) = self.side.try_lock() else {
+            return;
+        };
+        let end = pool_proto::transport::read_past_reactor(|| {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            for _ in 0..PAST_BATCHES {
+                match side.poll_deliver(&mut cx, &self.queue) {
+                    Poll::Pending | Poll::Ready(Delivered::Drained) => return None,
+                    Poll::Ready(Delivered::Full) => {}
+                    Poll::Ready(Delivered::End(why)) => return Some(why),
+                }
+            }
+            None
+        });
+        drop(side);
+        if let Some(why) = end {
+            self.end(why);
+        }
+    }
 }
 
 /// A reader that adds what it reads to the connection's traffic counters

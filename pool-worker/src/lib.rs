@@ -134,6 +134,7 @@ pub mod pool;
 pub mod prelude;
 mod reach;
 mod route;
+mod stalls;
 mod tasks;
 #[cfg(feature = "wasm")]
 mod wasm;

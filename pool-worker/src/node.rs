@@ -10,7 +10,9 @@
 //!       ├─ master link (master_link.rs)   join, reports, membership, requests ── NodeEvent ─┐
 //!       │                                                                      to the node task
 //!       ├─ accept loop (pool_proto::listener)  inbound connections ─> Peers::accept
-//!       ├─ peer connections (peer.rs, conn.rs) writer + reader per connection
+//!       ├─ peer connections (peer.rs, conn.rs) writer + reader per connection,
+//!       │                                 except those other workers opened to us: those
+//!       │                                 run on the process runtime
 //!       └─ event forwarder (hosted_apps.rs)    supervisor events -> master
 //!
 //! the parts, each owning its state:
@@ -27,7 +29,21 @@
 //! Processes that compute without yielding hold their threads, not the
 //! control thread: a node whose processes saturate every core still
 //! reports on time, and is seen as busy, never as down (DESIGN.md "A busy
-//! node is not a dead node"). An in-process node
+//! node is not a dead node").
+//!
+//! A connection another worker opened to this node, on which it writes
+//! its processes' messages to ours, is read on the process runtime, beside
+//! the receivers, as Erlang's schedulers do the distribution I/O: a frame
+//! read wakes its receiver on the thread that read it (tokio runs a task
+//! woken by the running task next, on the same thread), so a message
+//! costs one thread wake-up instead of two (the control thread's, then the
+//! receiver's). Everything else stays on the control thread: the master
+//! link, the listener and handshakes, and the connections of hidden nodes,
+//! so `poolctl` is answered (a kill says `pending`) while every process
+//! thread computes without awaiting. And while a process thread so
+//! computes, the control thread reads those connections itself, every few
+//! milliseconds (`stalls.rs`): a monitor or a link set up on a spinning
+//! process is in place when it dies, as on any other node. An in-process node
 //! ([`NodeBuilder::on_current_runtime`], for tests) runs both on the
 //! caller's runtime instead.
 //!
@@ -279,12 +295,26 @@ impl NodeBuilder {
         let stopping = Arc::new(AtomicBool::new(false));
         let traffic = Arc::default();
         let dial_failures = Arc::new(DialFailures::default());
+        // Connections from other workers are read on the process runtime
+        // of a node that has one, watched while it stalls (`stalls.rs`).
+        let read_on = runtimes.as_ref().map(|_| crate::peer::ReadOn {
+            tasks: tasks.on(proc_handle.clone()),
+            stalls: Arc::default(),
+        });
+        if let Some(on) = &read_on {
+            tasks.spawn(crate::stalls::watch(
+                on.stalls.clone(),
+                proc_handle.clone(),
+                tasks.token().clone(),
+            ));
+        }
         let peers = Arc::new(Peers::new(PeerParts {
             identity: identity.clone(),
             config: config.clone(),
             rt: rt.clone(),
             members: members.clone(),
             tasks: tasks.clone(),
+            read_on,
             transport: transport.clone(),
             traffic: Arc::clone(&traffic),
             stopping: stopping.clone(),

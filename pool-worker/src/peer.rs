@@ -50,6 +50,7 @@ use crate::master_link::MasterHandle;
 use crate::members::{self, SharedMembers};
 use crate::peer_guard::{self, Noted};
 use crate::reach::{self, DialFailures};
+use crate::stalls::Stalls;
 use crate::tasks::Tasks;
 
 /// How long connecting to a peer may take.
@@ -111,6 +112,10 @@ pub(crate) struct PeerParts {
     pub(crate) members: SharedMembers,
     /// Where connection tasks run.
     pub(crate) tasks: Tasks,
+    /// Where a connection from another worker is read, when the node runs
+    /// its processes on a runtime of their own: the process runtime (see
+    /// [`Peers::accept`]). `None`: on `tasks`.
+    pub(crate) read_on: Option<ReadOn>,
     /// How to dial peers.
     pub(crate) transport: Arc<dyn Transport>,
     /// Traffic counters of every peer connection.
@@ -143,6 +148,9 @@ pub(crate) struct Peers {
     /// Where the connect and connection tasks run (tracked); every
     /// connection's token is a child of its token.
     tasks: Tasks,
+    /// Where connections from other workers run: the process runtime of a
+    /// node that has one (same tracker and token as `tasks`).
+    read_on: Option<ReadOn>,
     /// How to dial peers.
     transport: Arc<dyn Transport>,
     /// Frames and bytes of every peer connection, for the load report.
@@ -180,6 +188,29 @@ impl std::fmt::Debug for Peers {
     }
 }
 
+/// Where the connections other workers open to a node are read.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadOn {
+    /// The process runtime (same tracker and token as the node's tasks).
+    pub(crate) tasks: Tasks,
+    /// Where they are watched from while that runtime stalls.
+    pub(crate) stalls: Arc<Stalls>,
+}
+
+/// `conn` with its stream registered with the reactor of `rt` instead
+/// (`Stream::rebind`), the bytes it buffered kept.
+fn move_to(
+    conn: handshake::Connection<Stream<BoxIo>>,
+    rt: &tokio::runtime::Handle,
+) -> std::io::Result<handshake::Connection<Stream<BoxIo>>> {
+    let mut parts = conn.into_parts();
+    // A stand-in while the stream is moved: it is never read.
+    let idle: BoxIo = Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
+    let io = std::mem::replace(&mut parts.io, Stream::Plain(idle));
+    parts.io = io.rebind(rt)?;
+    Ok(tokio_util::codec::Framed::from_parts(parts))
+}
+
 /// Answers a request whose connection is gone: a spawn with `dial` (why
 /// the last dial of its node failed) when there is one, else "connection
 /// lost". Both are transient (`UnknownNode`): a placed spawn is tried on
@@ -208,6 +239,7 @@ impl Peers {
             rt,
             members,
             tasks,
+            read_on,
             transport,
             traffic,
             stopping,
@@ -221,6 +253,7 @@ impl Peers {
             rt,
             members,
             tasks,
+            read_on,
             transport,
             traffic,
             stopping,
@@ -524,9 +557,38 @@ impl Peers {
             entry.generation
         };
         tracing::debug!(peer = %peer, "peer connected");
+        // Another worker writes its processes' messages to ours on this
+        // connection: it is read on the process runtime, so a frame wakes
+        // its receiver on the thread that read it (one wake-up, not a
+        // hand-off from the control thread). A hidden node's (poolctl's)
+        // stays on the control thread, which answers it even while every
+        // process thread computes without awaiting.
+        let (on, conn) = match &self.read_on {
+            Some(on) if peer.kind == NodeKind::Worker => match move_to(conn, on.tasks.handle()) {
+                Ok(conn) => (
+                    conn::RunOn {
+                        tasks: &on.tasks,
+                        stalls: Some(&on.stalls),
+                    },
+                    conn,
+                ),
+                Err(e) => {
+                    // The stream is gone with the move: this connection is
+                    // lost like any other (the peer dials again).
+                    tracing::warn!(peer = %peer, cause = %e, "could not move a peer connection to the process runtime");
+                    crx.close();
+                    drop(permit);
+                    let why =
+                        CloseReason::Error(format!("moving it to the process runtime failed: {e}"));
+                    self.peer_lost(node, Some(generation), &why);
+                    return;
+                }
+            },
+            _ => ((&self.tasks).into(), conn),
+        };
         let (p1, p2) = (self.clone(), self.clone());
         conn::run(
-            &self.tasks,
+            on,
             conn,
             crx,
             Some(self.traffic.clone()),

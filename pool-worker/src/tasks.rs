@@ -17,8 +17,9 @@ use tokio_util::task::TaskTracker;
 /// The node's spawner. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Tasks {
-    /// The control runtime: I/O tasks run there, never on the threads of
-    /// the processes (for an in-process node, the caller's runtime).
+    /// Where [`Tasks::spawn`] runs tasks: the control runtime, never the
+    /// threads of the processes, except for a spawner made by
+    /// [`Tasks::on`] (for an in-process node, the caller's runtime).
     ctl: Handle,
     /// Every task spawned through [`Tasks::spawn`]; the node waits for it
     /// to be empty when it stops.
@@ -38,7 +39,22 @@ impl Tasks {
         }
     }
 
-    /// Runs `task` on the control runtime, tracked.
+    /// The same tracker and token, spawning onto `handle` instead (the
+    /// process runtime, for connections from other workers: `peer.rs`).
+    pub(crate) fn on(&self, handle: Handle) -> Tasks {
+        Tasks {
+            ctl: handle,
+            tracker: self.tracker.clone(),
+            token: self.token.clone(),
+        }
+    }
+
+    /// The runtime this spawner runs tasks on.
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.ctl
+    }
+
+    /// Runs `task` on this spawner's runtime, tracked.
     pub(crate) fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use pool_proto::{Dest, MAX_FRAME_LEN, MsgKind, NodeId, Payload, Pid, SendMsg};
 use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
@@ -323,4 +324,101 @@ async fn a_batch_that_outgrows_its_bound_streams_through_the_writer() {
         };
         assert_eq!(m.payload.0.len(), want);
     }
+}
+
+/// The first payload byte of a message frame.
+fn tag(msg: &Msg) -> u8 {
+    match msg {
+        Msg::Send(m) => m.payload.0[0],
+        other => panic!("not a message: {other:?}"),
+    }
+}
+
+/// Writes a one-byte message tagged `t` to `far`.
+async fn send_tagged(far: &mut tokio::net::TcpStream, t: u8) {
+    use tokio::io::AsyncWriteExt;
+    let mut buf = BytesMut::new();
+    let mut msg = message(1);
+    if let Msg::Send(m) = &mut msg {
+        m.payload.0[0] = t;
+    }
+    encode_frame(&msg, &mut buf, MAX_FRAME_LEN).unwrap();
+    far.write_all(&buf).await.unwrap();
+}
+
+/// A connection read on a runtime whose only thread is held by a task that
+/// does not await: its reader cannot run, and [`Stalls`] reads the frame
+/// from the socket on another thread; once the runtime runs again, its
+/// reader still gets the frames after it, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_for_a_stalled_runtime_are_read_past_its_reactor() {
+    let held = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut far = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (near, _) = listener.accept().await.unwrap();
+    let near = pool_proto::transport::rebind(Box::new(near), held.handle()).unwrap();
+
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let stalls = crate::stalls::Stalls::default();
+    let (_tx, crx) = ConnTx::pending(1 << 20, MAX_FRAME_LEN, &CancellationToken::new());
+    let g = got.clone();
+    run(
+        RunOn {
+            tasks: &Tasks::new(held.handle().clone()),
+            stalls: Some(&stalls),
+        },
+        Framed::new(near, Codec::<Msg>::new()),
+        crx,
+        None,
+        MAX_FRAME_LEN,
+        move |m| g.lock().unwrap().push(tag(&m)),
+        |_| {},
+    );
+    let until = |what: &str, want: &[u8], mut step: Box<dyn FnMut() + '_>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while got.lock().unwrap().as_slice() != want {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what}: got {:?}",
+                got.lock().unwrap()
+            );
+            step();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+
+    // Read by the runtime's own reader.
+    send_tagged(&mut far, 1).await;
+    until("the first frame, by the reader", &[1], Box::new(|| {}));
+
+    // Its only thread held: the reader cannot run.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    held.spawn(async move {
+        started_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    });
+    started_rx.recv().unwrap();
+    send_tagged(&mut far, 2).await;
+    until(
+        "the second frame, read past the stalled runtime",
+        &[1, 2],
+        Box::new(|| stalls.read_past()),
+    );
+
+    // Running again, the reader is woken for the frames after it.
+    release_tx.send(()).unwrap();
+    send_tagged(&mut far, 3).await;
+    until(
+        "the third frame, by the reader again",
+        &[1, 2, 3],
+        Box::new(|| {}),
+    );
+    held.shutdown_background();
 }
