@@ -63,6 +63,14 @@ use machine::{Action, Failure, Lease, LeaseAction, LinkMachine, LinkStatus, Requ
 /// How long the master may take to answer a Join (or a Ready).
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the placements made on the copy of the load table wait to be
+/// told to the master, counted from the first: a client spawning one at a
+/// time sends one notice per millisecond, not one per spawn (each of which
+/// woke the control thread and the master). The master pushes load
+/// updates at most every 2 ms; a notice this much later changes no copy's
+/// view sooner than that.
+const NOTICE_LINGER: Duration = Duration::from_millis(1);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -843,13 +851,17 @@ impl MasterLink {
     /// Reports the load every interval until the connection closes or the
     /// node stops (a hidden node does not report), and tells the master of
     /// the placements made on the copy of its load table (loads.rs), all
-    /// of those made since the last notice in one.
+    /// of those made since the last notice in one, [`NOTICE_LINGER`] after
+    /// the first of them.
     async fn stay_connected(&self, tx: &ConnTx, sampler: &mut LoadSampler) {
         let token = self.tasks.token();
         let reports = self.config.kind == NodeKind::Worker;
         let every = || Duration::from_millis(self.report_interval_ms.load(Ordering::Relaxed));
         // A deadline, not a sleep per turn: notices must not put reports off.
         let mut next_report = tokio::time::Instant::now() + every();
+        // When the placements made since the last notice are told: at most
+        // [`NOTICE_LINGER`] after the first of them.
+        let mut notice_at: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = tx.closed() => return,
@@ -862,7 +874,11 @@ impl MasterLink {
                     }
                     return;
                 }
-                _ = self.client.loads.notices_due.notified() => {
+                _ = self.client.loads.notices_due.notified(), if notice_at.is_none() => {
+                    notice_at = Some(tokio::time::Instant::now() + NOTICE_LINGER);
+                }
+                _ = tokio::time::sleep_until(notice_at.unwrap_or(next_report)), if notice_at.is_some() => {
+                    notice_at = None;
                     if let Some(notice) = self.client.loads.take_notice() {
                         tx.send(Msg::PlacedNotice(notice));
                     }
