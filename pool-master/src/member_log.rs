@@ -1,7 +1,8 @@
 //! [`MemberLog`]: the membership as the nodes are told it — the live
 //! members' entries and the recent changes, numbered — each encoded once,
 //! from which the writer of every joined connection brings its node up to
-//! date (`outbox.rs`): a `Welcome` listing every live member, then deltas
+//! date (`outbox.rs`): a `Welcome` listing every live member (from a
+//! snapshot of the list that the Welcomes of a burst share), then deltas
 //! of the changes since, or the whole list again when the changes it lacks
 //! are no longer kept.
 //!

@@ -21,7 +21,9 @@
 //! each link holds it to read.
 //!
 //! The writer coalesces every queued frame into one `write` (DESIGN.md
-//! "Wire protocol"). Membership does not go through the outbox: the changes
+//! "Wire protocol"), in a buffer it borrows for that write from a pool
+//! that every writer shares; a `Welcome`'s list goes out from the shared
+//! snapshot it is in (`member_log.rs`), by a vectored write. Membership does not go through the outbox: the changes
 //! are recorded once in the feed, and each writer, once its node's
 //! `Welcome` is written, sends the changes its node lacks as one delta in
 //! front of what it writes next, or on their own when `linger.rs` says so:
