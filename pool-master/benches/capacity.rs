@@ -208,15 +208,53 @@ async fn try_join(
     wr.write_all(&frame(&join)).await.map_err(|x| e(&x))?;
     // The Welcome is the first frame the master sends.
     let len = rd.read_u32().await.map_err(|x| e(&x))? as usize;
-    let mut body = vec![0u8; len];
-    rd.read_exact(&mut body).await.map_err(|x| e(&x))?;
     // Decoding a Welcome of 10,000 members costs the simulated node
     // milliseconds; ten thousand of them would starve the simulation, so
     // only its start is checked: {"Response": {"id": 0, "body": {"Welcome":
-    if body.windows(8).take(40).any(|w| w == b"\xa7Welcome") {
-        Ok((rd, wr, 4 + len))
-    } else {
-        Err(format!("not welcomed: {:?}", decode_exact::<Msg>(&body)))
+    let mut start = vec![0u8; len.min(64)];
+    rd.read_exact(&mut start).await.map_err(|x| e(&x))?;
+    if !start.windows(8).any(|w| w == b"\xa7Welcome") {
+        let mut body = start;
+        body.resize(len, 0);
+        rd.read_exact(&mut body[64.min(len)..])
+            .await
+            .map_err(|x| e(&x))?;
+        return Err(format!("not welcomed: {:?}", decode_exact::<Msg>(&body)));
+    }
+    // The rest is read (every byte crosses the socket, as for a real
+    // node) into the thread's scratch buffer, not into 400 kB of its own.
+    let mut left = len - start.len();
+    while left > 0 {
+        match read_discard(&rd, left).await.map_err(|x| e(&x))? {
+            0 => return Err("the master closed during the Welcome".into()),
+            n => left -= n,
+        }
+    }
+    Ok((rd, wr, 4 + len))
+}
+
+thread_local! {
+    /// Where the simulated nodes of one bench thread read what they do not
+    /// keep: one buffer per thread rather than one per node (10,000 of
+    /// 256 kB each, faulted in page by page as the deltas arrive, were a
+    /// cost of the simulation, not of the master).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 256 * 1024]);
+}
+
+/// Reads at most `max` bytes of what `rd` has into the thread's scratch
+/// buffer and drops them; 0 at the end of the stream.
+async fn read_discard(rd: &OwnedReadHalf, max: usize) -> std::io::Result<usize> {
+    loop {
+        rd.readable().await?;
+        let res = SCRATCH.with(|b| {
+            let mut b = b.borrow_mut();
+            let n = max.min(b.len());
+            rd.try_read(&mut b[..n])
+        });
+        match res {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            res => return res,
+        }
     }
 }
 
@@ -232,7 +270,7 @@ async fn reporter(
     // A bounded number of joins at a time, each retried a few times.
     let permit = joining.acquire_owned().await.unwrap();
     let mut attempt = 0;
-    let (mut rd, mut wr) = loop {
+    let (rd, mut wr) = loop {
         match try_join(addr, format!("n{i}"), NodeKind::Worker).await {
             Ok((rd, wr, welcome)) => {
                 read_bytes.fetch_add(welcome as u64, Ordering::Relaxed);
@@ -257,7 +295,6 @@ async fn reporter(
     // Spread the phases over the interval.
     let phase = REPORT_INTERVAL.mul_f64(rand::random::<f64>());
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + phase, REPORT_INTERVAL);
-    let mut buf = vec![0u8; 256 * 1024];
     let mut seq = 0u64;
     loop {
         tokio::select! {
@@ -277,7 +314,7 @@ async fn reporter(
                     return;
                 }
             }
-            n = rd.read(&mut buf) => match n {
+            n = read_discard(&rd, usize::MAX) => match n {
                 Ok(0) | Err(_) => return,
                 Ok(n) => { read_bytes.fetch_add(n as u64, Ordering::Relaxed); }
             },

@@ -1,7 +1,8 @@
 //! [`MemberLog`]: the membership as the nodes are told it — the live
 //! members' entries and the recent changes, numbered — each encoded once,
 //! from which the writer of every joined connection brings its node up to
-//! date (`outbox.rs`): a `Welcome` listing every live member, then deltas
+//! date (`outbox.rs`): a `Welcome` listing every live member (from a
+//! snapshot of the list that the Welcomes of a burst share), then deltas
 //! of the changes since, or the whole list again when the changes it lacks
 //! are no longer kept.
 //!
@@ -11,10 +12,12 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use pool_proto::members::{
-    delta_frame, encode_entry, encode_entry_into, members_frame_runs, welcome_frame_runs,
+    delta_frame, encode_entry, encode_entry_into, members_frame_runs, welcome_frame_parts,
+    welcome_frame_runs,
 };
 use pool_proto::{MemberChange, NodeId, ReqId, Welcome};
 use tracing::warn;
@@ -41,6 +44,13 @@ const CHANGE_BLOCK: usize = 64 * 1024;
 /// this and half the list.
 const COMPACT_MIN: usize = 64 * 1024;
 
+/// A snapshot of the list is stale once the changes recorded since take
+/// more than this fraction of its bytes (1/16): a `Welcome` made from it
+/// carries those changes again as deltas, so the join storm reads at most
+/// that much more, and the list is copied once per as many joins (about
+/// n/16 at n members) rather than once per join.
+const SNAPSHOT_STALE_FRACTION: u64 = 16;
+
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct MemberLog {
@@ -57,6 +67,42 @@ pub(crate) struct MemberLog {
     block: BytesMut,
     /// Every live member's `NodeInfo`, encoded: what a list holds.
     live: LiveList,
+    /// The list as of a recent change, in one shared buffer: every
+    /// `Welcome` of a join storm sends it (with the changes since as
+    /// deltas) instead of a copy of its own. Taken when a `Welcome` finds
+    /// none fresh enough; behind a lock of its own because the writers
+    /// make Welcomes under the log's read lock.
+    snapshot: Mutex<Option<Arc<Snapshot>>>,
+}
+
+/// The live members' entries as of one change, for the Welcomes of a
+/// burst of joins to share (see [`MemberLog::welcome_out`]).
+#[derive(Debug)]
+struct Snapshot {
+    /// The number of the first change it does not include.
+    next: u64,
+    /// The log's bytes of changes when it was taken (how stale it is).
+    bytes: u64,
+    /// Every member's entry, one after another.
+    entries: Bytes,
+    /// Where each member's entry is in `entries`.
+    at: HashMap<NodeId, Range<usize>>,
+}
+
+/// The answer to a `Join` as a writer sends it: `head`, `entries`, then
+/// `rest`. The entries are shared with the other Welcomes of a burst (see
+/// [`MemberLog::welcome_out`]); `rest` ends the frame and carries the
+/// changes since the list, as deltas.
+#[derive(Debug)]
+pub(crate) struct WelcomeOut {
+    /// The frame up to its list.
+    pub(crate) head: BytesMut,
+    /// The list's entries (empty when `head` holds the whole frame).
+    pub(crate) entries: Bytes,
+    /// The end of the frame, then the changes the list lacks, as deltas.
+    pub(crate) rest: BytesMut,
+    /// The number of the next change the node then lacks.
+    pub(crate) next: u64,
 }
 
 /// Every live member's entry, encoded, in one buffer: a `Welcome` or a
@@ -116,6 +162,27 @@ impl LiveList {
         self.bytes = bytes;
         self.holes.clear();
         self.hole_bytes = 0;
+    }
+
+    /// A copy of the list, numbered `next` (the log having `bytes` bytes
+    /// of changes then).
+    fn snapshot(&self, next: u64, bytes: u64) -> Snapshot {
+        let mut order: Vec<(NodeId, Range<usize>)> =
+            self.at.iter().map(|(id, r)| (*id, r.clone())).collect();
+        order.sort_unstable_by_key(|(_, r)| r.start);
+        let mut entries = Vec::with_capacity(self.listed_bytes());
+        let mut at = HashMap::with_capacity(order.len());
+        for (id, r) in order {
+            let start = entries.len();
+            entries.extend_from_slice(&self.bytes[r]);
+            at.insert(id, start..entries.len());
+        }
+        Snapshot {
+            next,
+            bytes,
+            entries: Bytes::from(entries),
+            at,
+        }
     }
 
     /// The bytes of the listed entries.
@@ -217,10 +284,118 @@ impl MemberLog {
 
     /// Appends to `out` the answer to a `Join` (request `id`): `welcome`
     /// listing its own `members` (the joiner) and every other live member,
+    /// numbered, then the changes its list lacks, as deltas (see
+    /// [`welcome_out`](Self::welcome_out)). Returns the number of the next
+    /// change (what the connection then has), `None` if the frame could
+    /// not be made (logged; nothing appended).
+    #[cfg(test)]
+    pub(crate) fn welcome(
+        &self,
+        id: ReqId,
+        welcome: &Welcome,
+        out: &mut BytesMut,
+        max: usize,
+    ) -> Option<u64> {
+        let w = self.welcome_out(id, welcome, max)?;
+        out.extend_from_slice(&w.head);
+        out.extend_from_slice(&w.entries);
+        out.extend_from_slice(&w.rest);
+        Some(w.next)
+    }
+
+    /// The answer to a `Join` (request `id`), in parts: `welcome` listing
+    /// its own `members` (the joiner) and every other live member as of a
+    /// recent change — the snapshot the other Welcomes of a burst share,
+    /// not a copy per join (a join storm at 10,000 members would copy and
+    /// fault in 400 kB per join) — then, as deltas, the changes since. A
+    /// joiner already in the snapshot with other details gets a list made
+    /// for it alone. `None` if the frame could not be made (logged).
+    pub(crate) fn welcome_out(
+        &self,
+        id: ReqId,
+        welcome: &Welcome,
+        max: usize,
+    ) -> Option<WelcomeOut> {
+        let snap = self.fresh_snapshot();
+        let mut own = Vec::new();
+        for m in &welcome.members {
+            let Ok(entry) = encode_entry(m) else { continue };
+            match snap.at.get(&m.id) {
+                None => own.push(entry),
+                // Listed already, as the Welcome lists it.
+                Some(r) if snap.entries[r.clone()] == entry[..] => {}
+                Some(_) => return self.welcome_alone(id, welcome, max),
+            }
+        }
+        let head = Welcome {
+            members_next: snap.next,
+            ..welcome.clone()
+        };
+        let count = snap.at.len() + own.len();
+        let own_len: usize = own.iter().map(Bytes::len).sum();
+        let parts = match welcome_frame_parts(id, &head, count, snap.entries.len() + own_len, max) {
+            Ok(parts) => parts,
+            Err(e) => {
+                warn!(cause = %e, members = self.live.len(), "cannot send the Welcome (raise --max-frame on every node)");
+                return None;
+            }
+        };
+        let mut rest = BytesMut::with_capacity(own_len + parts.tail.len());
+        for e in &own {
+            rest.extend_from_slice(e);
+        }
+        rest.extend_from_slice(&parts.tail);
+        let next = self.catch_up(snap.next, &mut rest, max);
+        Some(WelcomeOut {
+            head: parts.head,
+            entries: snap.entries.clone(),
+            rest,
+            next,
+        })
+    }
+
+    /// [`welcome_out`](Self::welcome_out) with a list of the live members
+    /// copied for this Welcome alone.
+    fn welcome_alone(&self, id: ReqId, welcome: &Welcome, max: usize) -> Option<WelcomeOut> {
+        let mut head = BytesMut::new();
+        let next = self.welcome_fresh(id, welcome, &mut head, max)?;
+        Some(WelcomeOut {
+            head,
+            entries: Bytes::new(),
+            rest: BytesMut::new(),
+            next,
+        })
+    }
+
+    /// The snapshot of the list, taken anew if there is none yet, if the
+    /// changes since it are no longer kept, or if they take more than
+    /// [`SNAPSHOT_STALE_FRACTION`] of its bytes.
+    fn fresh_snapshot(&self) -> Arc<Snapshot> {
+        // A poisoned lock only means a panic elsewhere; the snapshot is
+        // still valid (or absent).
+        let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        match &*snap {
+            Some(s)
+                if s.next >= self.first()
+                    && self.bytes.saturating_sub(s.bytes) * SNAPSHOT_STALE_FRACTION
+                        <= s.entries.len() as u64 =>
+            {
+                s.clone()
+            }
+            _ => {
+                let s = Arc::new(self.live.snapshot(self.next, self.bytes));
+                *snap = Some(s.clone());
+                s
+            }
+        }
+    }
+
+    /// Appends to `out` the answer to a `Join` (request `id`): `welcome`
+    /// listing its own `members` (the joiner) and every other live member,
     /// numbered. Returns the number of the next change (what the
     /// connection then has), `None` if the frame could not be made
     /// (logged; nothing appended).
-    pub(crate) fn welcome(
+    fn welcome_fresh(
         &self,
         id: ReqId,
         welcome: &Welcome,

@@ -21,7 +21,9 @@
 //! each link holds it to read.
 //!
 //! The writer coalesces every queued frame into one `write` (DESIGN.md
-//! "Wire protocol"). Membership does not go through the outbox: the changes
+//! "Wire protocol"), in a buffer it borrows for that write from a pool
+//! that every writer shares; a `Welcome`'s list goes out from the shared
+//! snapshot it is in (`member_log.rs`), by a vectored write. Membership does not go through the outbox: the changes
 //! are recorded once in the feed, and each writer, once its node's
 //! `Welcome` is written, sends the changes its node lacks as one delta in
 //! front of what it writes next, or on their own when `linger.rs` says so:
@@ -31,6 +33,7 @@
 //! slow to read and is disconnected.
 
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -62,11 +65,57 @@ pub(crate) const MAX_OUTBOX_BYTES: usize = 64 * 1024 * 1024;
 /// How much the writer gathers into one `write`.
 const MAX_BATCH: usize = 256 * 1024;
 
-/// The writer's buffer to begin with.
+/// A write buffer to begin with.
 const INITIAL_BUF: usize = 16 * 1024;
 
-/// The largest buffer a writer keeps between writes.
-const KEEP_BUF: usize = 64 * 1024;
+/// The largest write buffer kept for the next write.
+const KEEP_BUF: usize = 256 * 1024;
+
+/// The most write buffers kept for the next writes.
+const KEPT_BUFS: usize = 64;
+
+/// The write buffers between writes, lent to the writers one write at a
+/// time. Only a few writers write at any moment, so a few buffers serve
+/// them all: a buffer of its own per connection would hold gigabytes at
+/// 10,000 connections, and one allocated per write would be fresh memory
+/// (faulted in and zeroed) on every write of a join storm.
+#[derive(Debug)]
+struct BufPool {
+    /// The buffers, empty.
+    free: Mutex<Vec<BytesMut>>,
+}
+
+impl BufPool {
+    /// A buffer for one write.
+    fn take(&self) -> BytesMut {
+        self.lock()
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(INITIAL_BUF))
+    }
+
+    /// Gives a buffer back after its write (one too large, or past
+    /// [`KEPT_BUFS`], is freed).
+    fn give(&self, mut buf: BytesMut) {
+        buf.clear();
+        if buf.capacity() <= KEEP_BUF {
+            let mut free = self.lock();
+            if free.len() < KEPT_BUFS {
+                free.push(buf);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<BytesMut>> {
+        // A poisoned pool only means a panic elsewhere; its buffers are
+        // still buffers.
+        self.free.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The write buffers of every writer of the process.
+static WRITE_BUFS: BufPool = BufPool {
+    free: Mutex::new(Vec::new()),
+};
 
 /// What the writer task is given.
 #[derive(Debug)]
@@ -338,7 +387,13 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     let mut grew = feed.grew.subscribe();
     let mut downs = feed.downs.subscribe();
     let mut bulk = feed.bulk.subscribe();
-    let mut buf = BytesMut::with_capacity(INITIAL_BUF);
+    // What goes out before the write buffer in the next write: a Welcome's shared
+    // list between the bytes around it (written as they are, not copied).
+    let mut pieces: Vec<Bytes> = Vec::new();
+    // Made once: a `cancelled()` made anew at every wake-up costs each
+    // load report's ack a lock and a registration.
+    let closed = link.closed.cancelled();
+    tokio::pin!(closed);
     // The number of the next membership change the node lacks, and the
     // feed's bytes of changes up to there; none until its Welcome is
     // written (a connection that has not joined is told nothing).
@@ -354,13 +409,15 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         // gone); `None`: membership news, or the end of a wait.
         let first: Option<Option<Out>> = tokio::select! {
             biased;
-            _ = link.closed.cancelled() => break,
+            _ = &mut closed => break,
             out = rx.recv() => Some(out),
             _ = downs.changed(), if joined && until.is_some() => None,
             _ = bulk.changed(), if joined && until.is_some() => None,
             _ = tokio::time::sleep_until(until.unwrap_or_else(Instant::now)), if joined && until.is_some() => None,
             _ = grew.changed(), if joined && until.is_none() => None,
         };
+        // Lent for this round (see `BufPool`).
+        let mut buf = WRITE_BUFS.take();
         let mut close = false;
         let mut changes = false;
         let mut members = 0;
@@ -383,6 +440,14 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 frames: first.is_some(),
             };
             if linger.when(Instant::now().into_std(), &lacking) == When::Now {
+                // One allocation at most for the deltas of a burst (the
+                // list, for a node too far behind, reserves its own).
+                buf.reserve(
+                    usize::try_from(lacking.bytes)
+                        .unwrap_or(usize::MAX)
+                        .min(MAX_BATCH)
+                        + 256,
+                );
                 let next = log.catch_up(c, &mut buf, max);
                 members = log.live_count();
                 changes = next != c;
@@ -394,7 +459,11 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
             loop {
                 let out = match item.take() {
                     Some(out) => out,
-                    None if buf.len() >= MAX_BATCH => break,
+                    None if buf.len() + pieces.iter().map(Bytes::len).sum::<usize>()
+                        >= MAX_BATCH =>
+                    {
+                        break;
+                    }
                     None => match rx.try_recv() {
                         Ok(out) => Some(out),
                         Err(_) => break,
@@ -410,8 +479,18 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                         downs.mark_unchanged();
                         bulk.mark_unchanged();
                         let log = feed.read_log();
-                        if let Some(next) = log.welcome(id, &welcome, &mut buf, max) {
-                            cursor = Some((next, log.bytes()));
+                        if let Some(w) = log.welcome_out(id, &welcome, max) {
+                            buf.extend_from_slice(&w.head);
+                            if !w.entries.is_empty() {
+                                // Copied out (a few bytes) rather than
+                                // split off: the buffer stays whole for
+                                // the next writer that borrows it.
+                                pieces.push(Bytes::copy_from_slice(&buf));
+                                buf.clear();
+                                pieces.push(w.entries);
+                            }
+                            buf.extend_from_slice(&w.rest);
+                            cursor = Some((w.next, log.bytes()));
                         }
                     }
                     Some(Out::MemberList) => {
@@ -432,20 +511,14 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 }
             }
         }
-        if !buf.is_empty() {
+        if !buf.is_empty() || !pieces.is_empty() {
             let res = tokio::select! {
                 biased;
-                _ = link.closed.cancelled() => break,
-                res = wr.write_all(&buf) => res,
+                _ = &mut closed => break,
+                res = write_pieces(&mut wr, &pieces, &buf) => res,
             };
             link.written(counted);
-            buf.clear();
-            // A Welcome or a list of a large pool makes the buffer as
-            // large (700 kB at 10,000 members); kept by every connection
-            // it would hold gigabytes.
-            if buf.capacity() > KEEP_BUF {
-                buf = BytesMut::with_capacity(INITIAL_BUF);
-            }
+            pieces.clear();
             if changes {
                 linger.sent(Instant::now().into_std(), members);
             }
@@ -454,10 +527,49 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 break;
             }
         }
+        WRITE_BUFS.give(buf);
         if close {
             let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
             break;
         }
     }
     link.closed.cancel();
+}
+
+/// Writes `pieces`, then `last`, as if they were one buffer: with vectored
+/// writes when there are pieces (a Welcome's shared list is sent from
+/// where it is, not copied), with plain ones otherwise.
+async fn write_pieces<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    pieces: &[Bytes],
+    last: &[u8],
+) -> std::io::Result<()> {
+    if pieces.is_empty() {
+        return wr.write_all(last).await;
+    }
+    let mut left: Vec<&[u8]> = pieces
+        .iter()
+        .map(|p| &p[..])
+        .chain(std::iter::once(last))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut first = 0;
+    while first < left.len() {
+        let slices: Vec<IoSlice<'_>> = left[first..].iter().map(|p| IoSlice::new(p)).collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let p = &mut left[first];
+            if n >= p.len() {
+                n -= p.len();
+                first += 1;
+            } else {
+                *p = &p[n..];
+                n = 0;
+            }
+        }
+    }
+    Ok(())
 }

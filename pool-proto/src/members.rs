@@ -281,16 +281,72 @@ type ListKey = Option<&'static [u8]>;
 /// The Welcome's list: after the key `members` (fixstr of 7 bytes).
 const WELCOME_LIST: ListKey = Some(b"\xa7members");
 
-/// Encodes `head` as a frame, then replaces its empty list (found by
-/// `key`) by `count` entries, given as `runs` of entries one after another.
-fn splice<E: AsRef<[u8]>>(
-    head: &Msg,
-    key: ListKey,
+/// The bytes of a frame around its list, for a caller that sends the
+/// entries from buffers of its own (a `Welcome` listing the same members
+/// as every other join of a storm, from one shared copy, with vectored
+/// writes): the frame is `head`, then the entries, then `tail`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameParts {
+    /// The frame's length header, the message up to its list, and the
+    /// list's length marker.
+    pub head: BytesMut,
+    /// The rest of the message after the list.
+    pub tail: Bytes,
+}
+
+/// [`welcome_frame_runs`] without the entries: the [`FrameParts`] of the
+/// answer to a `Join` whose list holds `count` entries of `entries_len`
+/// bytes in all. Sending `head`, the entries and `tail` one after another
+/// is the frame [`welcome_frame_runs`] makes. Fails if the frame would be
+/// over `max` bytes.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use pool_proto::members::{encode_entry, welcome_frame, welcome_frame_parts};
+/// use pool_proto::{NodeId, NodeInfo, NodeKind, Welcome, MAX_FRAME_LEN};
+///
+/// let info = NodeInfo {
+///     id: NodeId::from_u64(1),
+///     name: "w1".into(),
+///     addr: "127.0.0.1:7001".into(),
+///     kind: NodeKind::Worker,
+///     capacity: 2,
+///     labels: Default::default(),
+/// };
+/// let welcome = Welcome {
+///     members: vec![],
+///     report_interval_ms: 500,
+///     node_timeout_ms: 3000,
+///     fence: None,
+///     members_next: 4,
+/// };
+/// let entry = encode_entry(&info).unwrap();
+/// let parts = welcome_frame_parts(3, &welcome, 1, entry.len(), MAX_FRAME_LEN).unwrap();
+/// let mut whole = BytesMut::new();
+/// welcome_frame(3, &welcome, [&entry].into_iter(), &mut whole, MAX_FRAME_LEN).unwrap();
+/// assert_eq!([&parts.head[..], &entry[..], &parts.tail[..]].concat(), whole);
+/// ```
+pub fn welcome_frame_parts(
+    id: ReqId,
+    welcome: &Welcome,
     count: usize,
-    runs: impl Iterator<Item = E>,
-    dst: &mut BytesMut,
+    entries_len: usize,
     max: usize,
-) -> Result<(), Error> {
+) -> Result<FrameParts, Error> {
+    let head = Msg::Response {
+        id,
+        body: Response::Welcome(Welcome {
+            members: Vec::new(),
+            ..welcome.clone()
+        }),
+    };
+    splice_parts(&head, WELCOME_LIST, count, entries_len, max)
+}
+
+/// Encodes `head` as a frame and cuts it at its empty list (found by
+/// `key`), which becomes the marker of a list of `count` entries: returns
+/// the bytes before the entries (the length header not yet set) and after.
+fn cut(head: &Msg, key: ListKey, count: usize, max: usize) -> Result<(BytesMut, Bytes), Error> {
     let mut encoded = BytesMut::new();
     encode_frame(head, &mut encoded, max)?;
     let at = match key {
@@ -306,32 +362,71 @@ fn splice<E: AsRef<[u8]>>(
             reason: format!("the {} head has no empty list to fill", head.name()),
         });
     };
-    let start = dst.len();
-    dst.extend_from_slice(&encoded[..at]);
+    let tail = encoded.split_off(at + 1).freeze();
+    encoded.truncate(at);
     match u16::try_from(count) {
-        Ok(n) if n < 16 => dst.put_u8(EMPTY_ARRAY | n as u8),
+        Ok(n) if n < 16 => encoded.put_u8(EMPTY_ARRAY | n as u8),
         Ok(n) => {
-            dst.put_u8(0xdc);
-            dst.put_u16(n);
+            encoded.put_u8(0xdc);
+            encoded.put_u16(n);
         }
         Err(_) => {
-            dst.put_u8(0xdd);
-            dst.put_u32(u32::try_from(count).unwrap_or(u32::MAX));
+            encoded.put_u8(0xdd);
+            encoded.put_u32(u32::try_from(count).unwrap_or(u32::MAX));
         }
     }
-    for run in runs {
-        dst.extend_from_slice(run.as_ref());
-    }
-    dst.extend_from_slice(&encoded[at + 1..]);
-    let len = dst.len() - start - HEADER_LEN;
+    Ok((encoded, tail))
+}
+
+/// Writes the length header of the frame of `len` bytes (header left out)
+/// that starts `frame`; fails if it is over `max`.
+fn set_len(frame: &mut [u8], len: usize, max: usize) -> Result<(), Error> {
     if len > max {
-        dst.truncate(start);
         return Err(Error::FrameTooLarge {
             len: len as u64,
             max,
         });
     }
-    dst[start..start + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    frame[..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// [`cut`], with the length header set for entries of `entries_len` bytes.
+fn splice_parts(
+    head: &Msg,
+    key: ListKey,
+    count: usize,
+    entries_len: usize,
+    max: usize,
+) -> Result<FrameParts, Error> {
+    let (mut head, tail) = cut(head, key, count, max)?;
+    let len = head.len() - HEADER_LEN + entries_len + tail.len();
+    set_len(&mut head, len, max)?;
+    Ok(FrameParts { head, tail })
+}
+
+/// Encodes `head` as a frame, then replaces its empty list (found by
+/// `key`) by `count` entries, given as `runs` of entries one after another.
+fn splice<E: AsRef<[u8]>>(
+    head: &Msg,
+    key: ListKey,
+    count: usize,
+    runs: impl Iterator<Item = E>,
+    dst: &mut BytesMut,
+    max: usize,
+) -> Result<(), Error> {
+    let (before, after) = cut(head, key, count, max)?;
+    let start = dst.len();
+    dst.extend_from_slice(&before);
+    for run in runs {
+        dst.extend_from_slice(run.as_ref());
+    }
+    dst.extend_from_slice(&after);
+    let len = dst.len() - start - HEADER_LEN;
+    if let Err(e) = set_len(&mut dst[start..], len, max) {
+        dst.truncate(start);
+        return Err(e);
+    }
     Ok(())
 }
 

@@ -200,3 +200,141 @@ fn lists_stay_exact_through_downs_relists_and_compaction() {
     }
     assert!(log.live.hole_bytes < COMPACT_MIN.max(log.live.bytes.len() / 2) + 1);
 }
+
+fn head_of(joiner: NodeInfo) -> Welcome {
+    Welcome {
+        members: vec![joiner],
+        report_interval_ms: 500,
+        node_timeout_ms: 3000,
+        fence: None,
+        members_next: 0,
+    }
+}
+
+/// What a node knows after applying the frames of `w` as a worker does —
+/// the Welcome's list, then each delta numbered on from it (no gap) — and
+/// the number it is at; also the Welcome's list as sent.
+fn applied(w: &WelcomeOut) -> (Vec<NodeInfo>, u64, Vec<NodeInfo>) {
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&w.head);
+    buf.extend_from_slice(&w.entries);
+    buf.extend_from_slice(&w.rest);
+    let mut msgs = frames(buf).into_iter();
+    let Some(Msg::Response {
+        body: Response::Welcome(welcome),
+        ..
+    }) = msgs.next()
+    else {
+        panic!("a Welcome first")
+    };
+    let listed = welcome.members.clone();
+    let mut known: std::collections::BTreeMap<NodeId, NodeInfo> =
+        welcome.members.into_iter().map(|m| (m.id, m)).collect();
+    let mut next = welcome.members_next;
+    for msg in msgs {
+        let Msg::MembersDelta(d) = msg else {
+            panic!("deltas after the Welcome")
+        };
+        assert_eq!(d.first, next, "a gap after the Welcome");
+        next += d.changes.len() as u64;
+        for c in d.changes {
+            match c {
+                MemberChange::Up(i) => {
+                    known.insert(i.id, i);
+                }
+                MemberChange::Down { node, .. } => {
+                    known.remove(&node);
+                }
+            }
+        }
+    }
+    (known.into_values().collect(), next, listed)
+}
+
+/// The Welcomes of a burst of joins share one copy of the list (the same
+/// buffer, not a copy each); a Welcome made from it after more changes
+/// carries those as deltas numbered on from its list, so the node ends up
+/// knowing exactly the live members and the joiner, at the log's next
+/// number.
+#[test]
+fn welcomes_of_a_burst_share_one_list_and_carry_the_changes_since() {
+    let mut log = MemberLog::default();
+    for v in 1..=200 {
+        log.record(&MemberChange::Up(worker(v)));
+    }
+    let first = log
+        .welcome_out(1, &head_of(worker(200)), MAX_FRAME_LEN)
+        .unwrap();
+    assert_eq!(first.next, 200);
+    let (known, next, listed) = applied(&first);
+    assert_eq!((known, next), ((1..=200).map(worker).collect(), 200));
+    assert_eq!(listed.len(), 200, "the joiner listed once");
+
+    log.record(&MemberChange::Up(worker(201)));
+    log.record(&down(7));
+    let second = log
+        .welcome_out(2, &head_of(worker(201)), MAX_FRAME_LEN)
+        .unwrap();
+    assert_eq!(
+        second.entries.as_ptr(),
+        first.entries.as_ptr(),
+        "the list was copied again"
+    );
+    let mut expected: Vec<NodeInfo> = (1..=201).filter(|&v| v != 7).map(worker).collect();
+    expected.sort_by_key(|i| i.id);
+    let (known, next, listed) = applied(&second);
+    assert_eq!((known, next), (expected, 202));
+    assert_eq!(listed.len(), 201, "the list of 200 and the joiner");
+}
+
+/// Once the changes since the shared list take more than a sixteenth of
+/// its bytes, the next Welcome takes the list anew, and carries no deltas.
+#[test]
+fn a_stale_list_is_taken_anew() {
+    let mut log = MemberLog::default();
+    for v in 1..=64 {
+        log.record(&MemberChange::Up(worker(v)));
+    }
+    let first = log
+        .welcome_out(1, &head_of(worker(64)), MAX_FRAME_LEN)
+        .unwrap();
+    for v in 65..=80 {
+        log.record(&MemberChange::Up(worker(v)));
+    }
+    let second = log
+        .welcome_out(2, &head_of(worker(80)), MAX_FRAME_LEN)
+        .unwrap();
+    assert_ne!(second.entries.as_ptr(), first.entries.as_ptr());
+    let (known, next, listed) = applied(&second);
+    let all: Vec<NodeInfo> = (1..=80).map(worker).collect();
+    assert_eq!((known, next), (all.clone(), 80));
+    assert_eq!(
+        sorted(listed),
+        all,
+        "a list of every member as of now, no delta"
+    );
+}
+
+/// A joiner in the shared list with other details than its Welcome's (a
+/// node relisted, or joining with new ones) is listed once, with the
+/// Welcome's details: its Welcome gets a list of its own.
+#[test]
+fn a_joiner_listed_with_other_details_gets_a_list_of_its_own() {
+    let mut log = MemberLog::default();
+    for v in 1..=100 {
+        log.record(&MemberChange::Up(worker(v)));
+    }
+    let shared = log
+        .welcome_out(1, &head_of(worker(100)), MAX_FRAME_LEN)
+        .unwrap();
+    let mut joiner = worker(5);
+    joiner.capacity = 9;
+    let own = log
+        .welcome_out(2, &head_of(joiner.clone()), MAX_FRAME_LEN)
+        .unwrap();
+    assert!(own.entries.is_empty() && shared.entries.len() > 1000);
+    let (known, next, listed) = applied(&own);
+    assert_eq!((known.len(), next), (100, 100));
+    let mine: Vec<&NodeInfo> = listed.iter().filter(|i| i.id == joiner.id).collect();
+    assert_eq!(mine, vec![&joiner]);
+}

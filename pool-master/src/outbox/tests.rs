@@ -134,3 +134,47 @@ async fn a_storm_is_sent_once_it_reaches_the_cap() {
     link.closed.cancel();
     writer.await.unwrap();
 }
+
+/// Pieces and the buffer behind them reach the socket whole and in order,
+/// even when the socket takes a few bytes at a time (partial vectored
+/// writes resume where they stopped).
+#[tokio::test]
+async fn pieces_are_written_whole_and_in_order() {
+    let (mut socket, mut node) = tokio::io::duplex(7);
+    let pieces = vec![
+        Bytes::from_static(b"head-"),
+        Bytes::new(),
+        Bytes::from((0..200u8).collect::<Vec<u8>>()),
+    ];
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        node.read_to_end(&mut got).await.unwrap();
+        got
+    });
+    write_pieces(&mut socket, &pieces, b"-rest").await.unwrap();
+    drop(socket);
+    let mut expected = b"head-".to_vec();
+    expected.extend(0..200u8);
+    expected.extend_from_slice(b"-rest");
+    assert_eq!(reader.await.unwrap(), expected);
+}
+
+/// A write buffer given back is lent again, emptied; one grown past
+/// `KEEP_BUF` is freed rather than kept.
+#[test]
+fn write_buffers_are_reused_unless_too_large() {
+    let pool = BufPool {
+        free: Mutex::new(Vec::new()),
+    };
+    let mut buf = pool.take();
+    buf.extend_from_slice(b"frame");
+    let at = buf.as_ptr();
+    pool.give(buf);
+    let again = pool.take();
+    assert_eq!((again.as_ptr(), again.len()), (at, 0));
+    let mut big = BytesMut::with_capacity(KEEP_BUF + 1);
+    big.extend_from_slice(b"x");
+    pool.give(big);
+    pool.give(again);
+    assert_eq!(pool.lock().len(), 1);
+}

@@ -243,12 +243,17 @@ impl Session {
     ) -> &'static str {
         let join_deadline = tokio::time::sleep(JOIN_TIMEOUT);
         tokio::pin!(join_deadline);
+        // Made once: a `cancelled()` made anew for every frame costs each
+        // load report a lock and a registration.
+        let token = self.link.closed.clone();
+        let closed = token.cancelled();
+        tokio::pin!(closed);
         loop {
             // Biased: a close decided elsewhere (down, replaced, too slow)
             // wins over frames still arriving from the node.
             let next = tokio::select! {
                 biased;
-                _ = self.link.closed.cancelled() => return "closed by the master",
+                _ = &mut closed => return "closed by the master",
                 _ = &mut join_deadline, if !self.joined => {
                     warn!(after = ?JOIN_TIMEOUT, "no Join after the handshake; connection closed");
                     return "no join";

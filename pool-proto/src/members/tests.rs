@@ -133,6 +133,48 @@ fn assembled_welcome_equals_whole_encoding() {
     }
 }
 
+/// A Welcome sent in parts — the head, the entries from a buffer of the
+/// caller's, the tail — is byte for byte the assembled one, across the
+/// array marker sizes; parts over the frame limit are refused.
+#[test]
+fn welcome_parts_around_the_entries_equal_the_assembled_frame() {
+    for n in [0u64, 1, 15, 16, 17, 65_536] {
+        let infos: Vec<NodeInfo> = (0..n).map(info).collect();
+        let entries: Vec<u8> = infos
+            .iter()
+            .flat_map(|i| encode_entry(i).unwrap())
+            .collect();
+        let head = Welcome {
+            members: vec![],
+            report_interval_ms: 500,
+            node_timeout_ms: 3000,
+            fence: None,
+            members_next: n,
+        };
+        let parts = welcome_frame_parts(9, &head, n as usize, entries.len(), usize::MAX).unwrap();
+        let mut assembled = BytesMut::new();
+        welcome_frame_runs(
+            9,
+            &head,
+            n as usize,
+            [&entries].into_iter(),
+            &mut assembled,
+            usize::MAX,
+        )
+        .unwrap();
+        assert_eq!(
+            [&parts.head[..], &entries[..], &parts.tail[..]].concat(),
+            assembled,
+            "welcome of {n}"
+        );
+        let whole_len = assembled.len() - HEADER_LEN;
+        assert!(matches!(
+            welcome_frame_parts(9, &head, n as usize, entries.len(), whole_len - 1),
+            Err(Error::FrameTooLarge { .. })
+        ));
+    }
+}
+
 /// A `NodeInfo` as peers before positional entries derived it: named.
 #[derive(Serialize, serde::Deserialize, Debug, PartialEq)]
 struct NamedInfo {
