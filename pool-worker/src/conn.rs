@@ -656,8 +656,13 @@ pub(crate) fn run<'a, S, H, C>(
 /// A connection's read side: the frames read and who they go to. Locked
 /// for one poll at a time, by the reader task or by [`ReadPast`].
 struct ReadSide<R, H> {
+    /// The read half of the stream, and the frames buffered from it;
+    /// dropped when the reader task ends (the [`Stalls`] watch holds it
+    /// only while it reads).
     reader: FramedRead<R, Codec<Msg>>,
+    /// Where each frame goes, in order.
     handler: H,
+    /// Frames read, for the load report.
     traffic: Option<Arc<Traffic>>,
 }
 
@@ -728,11 +733,15 @@ enum Delivered {
 
 /// What the reader task and [`ReadPast`] share.
 struct ReadShared<R, H> {
+    /// The read side, locked for one poll at a time.
     side: Mutex<ReadSide<R, H>>,
     /// Set at every poll of the reader task; cleared by each
     /// [`ReadPast::read_past`], which only reads when it finds it clear.
     polled: AtomicBool,
+    /// The connection's queue: closed when the read side ends it.
     queue: Arc<Queue>,
+    /// The connection's token: cancelled when the read side ends it (the
+    /// writer task stops).
     closed: CancellationToken,
     /// Reports why the connection closed (once, whoever calls it first).
     report: Box<dyn Fn(CloseReason) + Send + Sync>,
