@@ -157,16 +157,25 @@ struct TlsPool {
 impl TlsPool {
     /// A master with TLS and the workers `(bin, name)`, all joined.
     fn start(workers: &[(&str, &str)]) -> Result<TlsPool> {
+        let with: Vec<(&str, &str, &[&str])> =
+            workers.iter().map(|(b, n)| (*b, *n, &[][..])).collect();
+        TlsPool::start_with(&with)
+    }
+
+    /// As [`TlsPool::start`], each worker `(bin, name, extra)` also given
+    /// the flags `extra`.
+    fn start_with(workers: &[(&str, &str, &[&str])]) -> Result<TlsPool> {
         let mut c = Cluster::new()?;
         let ca = Ca::new(c.dir.path(), "pool")?;
         c.master_args = ca.args("master", &ca)?;
         c.start_master()?;
-        for (bin, name) in workers {
-            let args = ca.args(name, &ca)?;
+        for (bin, name, extra) in workers {
+            let mut args = ca.args(name, &ca)?;
+            args.extend(extra.iter().map(|a| a.to_string()));
             start_worker(&mut c, bin, name, &args)?;
         }
         let ctl = ca.args("poolctl", &ca)?;
-        let names: Vec<&str> = workers.iter().map(|(_, n)| *n).collect();
+        let names: Vec<&str> = workers.iter().map(|(_, n, _)| *n).collect();
         wait_nodes(&c, &ctl, &names)?;
         Ok(TlsPool { c, ca, ctl })
     }
@@ -235,6 +244,57 @@ fn a_tls_pool_works_end_to_end() -> Result<()> {
         !log.contains("bad frame"),
         "poolctl's exits end their connections cleanly:\n{log}"
     );
+    Ok(())
+}
+
+/// Frames from another worker reach a node whose only process thread
+/// computes without awaiting, through TLS: the node reads them on its
+/// control thread while its process runtime stalls (`stalls.rs`), so a
+/// monitor that w1 set up on w2's spinner is in place when `poolctl kill`
+/// ends it, and w1 is told `killed` (read after the spinner, it would be
+/// `noproc`).
+#[test]
+fn a_tls_node_whose_process_thread_spins_still_reads_its_peers() -> Result<()> {
+    /// How long the spinner computes (it ends by itself).
+    const SPIN: Duration = Duration::from_secs(4);
+    let p = TlsPool::start_with(&[
+        ("test-worker", "w1", &[]),
+        ("test-worker", "w2", &["--threads", "1"]),
+    ])?;
+    let c = &p.c;
+    let start = std::time::Instant::now();
+    let args = json!({ "ms": SPIN.as_millis() as u64 }).to_string();
+    let v = ctl_json(c, &p.ctl, &["spawn", "test.spin", &args, "--on", "w2"])?;
+    let spinner = v["pid"].as_str().context("the spinner's pid")?.to_owned();
+    let args = json!({ "pid": spinner, "monitor": true }).to_string();
+    let v = ctl_json(c, &p.ctl, &["spawn", "test.watch", &args, "--on", "w1"])?;
+    let rec = v["pid"].as_str().context("the recorder's pid")?.to_owned();
+    // The recorder answering means it has sent its monitor to w2.
+    ctl_json(c, &p.ctl, &["call", &rec, r#""events""#])?;
+
+    let out = ctl(c, &p.ctl, &["kill", &spinner])?;
+    assert!(out.status.success(), "poolctl kill failed: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        "pending: the process has not reached an await point",
+        "poolctl kill of the spinner ({:?} after its spawn)",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < SPIN,
+        "the steps above took {:?}, longer than the spin: the machine is too slow for this test",
+        start.elapsed()
+    );
+    let mut seen = Value::Null;
+    wait_until("w1 told the spinner was killed", SPIN + REFUSAL, || {
+        seen = ctl_json(c, &p.ctl, &["call", &rec, r#""events""#]).ok()?;
+        let events = seen["events"].as_array()?;
+        events
+            .iter()
+            .any(|e| e["kind"] == "down" && e["reason"] == "killed")
+            .then_some(())
+    })
+    .map_err(|e| anyhow!("{e}; the recorder saw {seen}"))?;
     Ok(())
 }
 
