@@ -120,6 +120,15 @@ impl Client {
         lock(&self.tx).as_ref().map(|(_, t)| t.clone())
     }
 
+    /// Sends `body` on the current connection, if there is one, without
+    /// waiting for its answer (the reader applies what comes back).
+    fn send_unanswered(&self, body: Request) {
+        if let Some(tx) = self.current() {
+            let id = self.next_req.fetch_add(1, Ordering::Relaxed);
+            tx.send(Msg::Request { id, body });
+        }
+    }
+
     /// Publishes the machine's status (a stopped link stays stopped).
     fn publish(&self, status: LinkStatus) {
         self.status.send_if_modified(|s| {
@@ -811,13 +820,7 @@ impl MasterLink {
             got,
             "membership changes are missing from the master's deltas: asking for the whole list again"
         );
-        if let Some(tx) = self.client.current() {
-            let id = self.client.next_req.fetch_add(1, Ordering::Relaxed);
-            tx.send(Msg::Request {
-                id,
-                body: Request::SyncMembers,
-            });
-        }
+        self.client.send_unanswered(Request::SyncMembers);
     }
 
     /// A gap in the load table updates: asks the master for the table
@@ -829,13 +832,7 @@ impl MasterLink {
             got,
             "load table updates are missing: asking the master for the whole table again"
         );
-        if let Some(tx) = self.client.current() {
-            let id = self.client.next_req.fetch_add(1, Ordering::Relaxed);
-            tx.send(Msg::Request {
-                id,
-                body: Request::WatchLoads,
-            });
-        }
+        self.client.send_unanswered(Request::WatchLoads);
     }
 
     /// Older incarnations of nodes that are live again under a new id are

@@ -56,6 +56,22 @@ fn snapshot(table: &LoadTable, next: u64, notices: u64) -> LoadTableCopy {
     }
 }
 
+/// A `LoadUpdate` numbered `seq`, acknowledging `notices` notices, with
+/// `table`'s rows of the nodes `nodes`.
+fn rows_update(
+    table: &LoadTable,
+    seq: u64,
+    notices: u64,
+    nodes: std::ops::RangeInclusive<u64>,
+) -> LoadUpdate {
+    LoadUpdate {
+        seq,
+        notices,
+        loads: nodes.map(|n| table.load_row(id(n)).unwrap()).collect(),
+        ..Default::default()
+    }
+}
+
 fn one() -> PlaceQuery {
     PlaceQuery {
         count: 1,
@@ -227,15 +243,7 @@ fn own_placements_count_until_acknowledged_and_never_twice() {
 
     // An update made before the master applied the notice: its rows do
     // not count them, the copy still does.
-    let update = LoadUpdate {
-        seq: 1,
-        notices: 0,
-        loads: vec![
-            table.load_row(id(1)).unwrap(),
-            table.load_row(id(2)).unwrap(),
-        ],
-        ..Default::default()
-    };
+    let update = rows_update(&table, 1, 0, 1..=2);
     assert_eq!(copy.apply(update, now), Applied::Applied);
     assert_eq!(copy.table().pending(id(1)), Some(3));
     assert_eq!(copy.table().pending(id(2)), Some(3));
@@ -245,15 +253,7 @@ fn own_placements_count_until_acknowledged_and_never_twice() {
     for (node, n) in &notice.placed {
         table.record_placements(*node, *n);
     }
-    let update = LoadUpdate {
-        seq: 2,
-        notices: 1,
-        loads: vec![
-            table.load_row(id(1)).unwrap(),
-            table.load_row(id(2)).unwrap(),
-        ],
-        ..Default::default()
-    };
+    let update = rows_update(&table, 2, 1, 1..=2);
     assert_eq!(copy.apply(update, now), Applied::Applied);
     assert_eq!(copy.table().pending(id(1)), Some(3));
     assert_eq!(copy.table().pending(id(2)), Some(3));
@@ -292,15 +292,11 @@ fn two_copies_bursting_at_once_sum_to_the_ideal() {
     for (node, n) in na.placed.iter().chain(&nb.placed) {
         table.record_placements(*node, *n);
     }
-    let loads: Vec<_> = (1..=8).map(|n| table.load_row(id(n)).unwrap()).collect();
     for copy in [&mut a, &mut b] {
-        let update = LoadUpdate {
-            seq: 1,
-            notices: 1,
-            loads: loads.clone(),
-            ..Default::default()
-        };
-        assert_eq!(copy.apply(update, now), Applied::Applied);
+        assert_eq!(
+            copy.apply(rows_update(&table, 1, 1, 1..=8), now),
+            Applied::Applied
+        );
         for n in 1..=8 {
             assert_eq!(copy.table().pending(id(n)), Some(4));
         }

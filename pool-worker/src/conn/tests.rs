@@ -43,6 +43,23 @@ fn start(
     (tx, far, done_rx)
 }
 
+/// Reads message frames from `far` in order, each within 5 s (`what`
+/// says what failed otherwise), and checks their payloads' sizes.
+async fn expect_sizes(far: tokio::io::DuplexStream, sizes: &[usize], what: &str) {
+    let mut reader = FramedRead::new(far, Codec::<Msg>::new());
+    for &want in sizes {
+        let Msg::Send(m) = tokio::time::timeout(Duration::from_secs(5), reader.next())
+            .await
+            .expect(what)
+            .unwrap()
+            .unwrap()
+        else {
+            panic!("not a Send frame");
+        };
+        assert_eq!(m.payload.0.len(), want);
+    }
+}
+
 /// A peer that stops reading: the queue grows to the byte bound, then
 /// the next send closes the connection, which reports why; the queue
 /// never held more than the bound (plus the frame in hand).
@@ -248,18 +265,7 @@ async fn an_idle_connection_is_written_by_the_sender_itself() {
     assert!(tx.send(message(60_000)));
     assert!(tx.send(message(60_000)));
     assert!(!tx.is_empty(), "the rest waits for the writer");
-    let mut reader = FramedRead::new(far, Codec::<Msg>::new());
-    for want in [60_000, 60_000] {
-        let Msg::Send(m) = tokio::time::timeout(Duration::from_secs(5), reader.next())
-            .await
-            .expect("the writer sends the rest")
-            .unwrap()
-            .unwrap()
-        else {
-            panic!("not a Send frame");
-        };
-        assert_eq!(m.payload.0.len(), want);
-    }
+    expect_sizes(far, &[60_000, 60_000], "the writer sends the rest").await;
 }
 
 /// Inside a batch (a process's poll) the sends to an idle connection are
@@ -312,18 +318,7 @@ async fn a_batch_that_outgrows_its_bound_streams_through_the_writer() {
             "the writer was not woken for the batch's bytes"
         );
     });
-    let mut reader = FramedRead::new(far, Codec::<Msg>::new());
-    for want in sizes {
-        let Msg::Send(m) = tokio::time::timeout(Duration::from_secs(5), reader.next())
-            .await
-            .expect("every frame arrives")
-            .unwrap()
-            .unwrap()
-        else {
-            panic!("not a Send frame");
-        };
-        assert_eq!(m.payload.0.len(), want);
-    }
+    expect_sizes(far, &sizes, "every frame arrives").await;
 }
 
 /// The first payload byte of a message frame.
