@@ -12,7 +12,7 @@
 use std::any::{Any, type_name};
 use std::fmt;
 
-use pool_proto::{ExitReason, NodeId, Payload, Pid, Ref};
+use pool_proto::{ExitReason, NodeId, Payload, Pid, Ref, RemoteError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -284,6 +284,24 @@ pub struct NodeDown {
     /// The node that went down (or could not be reached when the monitor
     /// was set).
     pub node: NodeId,
+}
+
+/// The answer to a [`Runtime::spawn_request`](crate::Runtime::spawn_request)
+/// (OTP's `{spawn_reply, ReqId, ok | error, Pid | Reason}`). It arrives as a
+/// plain [`Envelope::Message`] with no sender, unless the request's
+/// [`SpawnReplies`](crate::SpawnReplies) left it out; take it with
+/// `env.take::<SpawnAnswer>()` or test it with `msg.is::<SpawnAnswer>()`.
+/// A mailbox's limit never refuses it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SpawnAnswer {
+    /// The reference the request returned (also the monitor's, if the
+    /// request asked for one).
+    pub req: Ref,
+    /// The new process, or why none was spawned: the function is unknown
+    /// there (`UnknownFunction`), its arguments do not fit (`BadArgs`), the
+    /// node refuses spawns (`Overloaded`), or it cannot be reached or was
+    /// lost before it answered (`UnknownNode`).
+    pub result: Result<Pid, RemoteError>,
 }
 
 /// One entry of a mailbox.

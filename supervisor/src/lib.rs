@@ -74,11 +74,12 @@ pub mod remote;
 pub mod runtime;
 pub mod supervisor;
 
-pub use envelope::{CallRequest, DecodeError, Down, Envelope, Message, NodeDown};
+pub use envelope::{CallRequest, DecodeError, Down, Envelope, Message, NodeDown, SpawnAnswer};
 pub use error::{CallError, Error, Result, StartError, SupError};
 pub use exit::IntoExit;
 pub use functions::{Function, Functions};
 pub use process::Ctx;
+pub use runtime::remote::{SpawnReplies, SpawnRequestOpts};
 pub use runtime::signals::ExitOutcome;
 pub use runtime::spawn::SpawnOpts;
 pub use runtime::{Prepared, ProcessSnapshot, Resolver, Runtime, RuntimeBuilder, RuntimeEvent};

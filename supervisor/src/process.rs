@@ -576,6 +576,19 @@ impl Ctx {
         self.rt.spawn_opts(opts, f)
     }
 
+    /// Asks for the function `req.function` on `node` for this process
+    /// and returns at once: OTP's `spawn_request`. The answer arrives as a
+    /// [`SpawnAnswer`](crate::SpawnAnswer) message carrying the returned
+    /// reference. See [`Runtime::spawn_request`](crate::Runtime::spawn_request).
+    pub fn spawn_request(
+        &self,
+        node: NodeId,
+        req: pool_proto::SpawnRequest,
+        opts: crate::SpawnRequestOpts,
+    ) -> Ref {
+        self.rt.spawn_request(node, self.pid(), req, opts)
+    }
+
     /// Waits for a `Down` for `mref` (from [`monitor`](Self::monitor)),
     /// leaving other envelopes queued.
     pub async fn wait_down(&mut self, mref: Ref, timeout: Option<Duration>) -> Option<Down> {

@@ -46,7 +46,7 @@
 
 mod outcomes;
 mod registry;
-mod remote;
+pub(crate) mod remote;
 mod send;
 pub(crate) mod signals;
 pub(crate) mod spawn;

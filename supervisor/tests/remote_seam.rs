@@ -12,7 +12,10 @@ use std::sync::Arc;
 use pool_proto::{ErrorCode, ExitReason, Placement, Restart, SpawnRequest, Strategy};
 use serde_json::json;
 use supervisor::supervisor::{self as sup, Child, Spec};
-use supervisor::{CallError, Ctx, Envelope, Error, Functions, Message, Pid, Runtime, SpawnOpts};
+use supervisor::{
+    CallError, Ctx, Envelope, Error, Functions, Message, Pid, Runtime, SpawnAnswer, SpawnOpts,
+    SpawnReplies, SpawnRequestOpts,
+};
 use support::cluster::{Cluster, TwoNodePlacer};
 use support::*;
 
@@ -376,6 +379,192 @@ async fn spawn_on_errors() {
                 .await,
             Err(Error::NoRoute { .. })
         ));
+    })
+    .await;
+}
+
+/// Waits (at most [`DEADLINE`]) for the answer to spawn request `req`.
+async fn answer(ctx: &mut Ctx, req: supervisor::Ref) -> Result<Pid, pool_proto::RemoteError> {
+    let env = ctx
+        .recv_match(
+            |e| matches!(e, Envelope::Message { msg, .. } if msg.peek(|a: &SpawnAnswer| a.req == req).unwrap_or(false)),
+            Some(DEADLINE),
+        )
+        .await
+        .expect("the spawn request is answered");
+    env.take::<SpawnAnswer>().unwrap().result
+}
+
+/// Every spawn answer queued in the mailbox now, in arrival order.
+fn queued_answers(ctx: &mut Ctx) -> Vec<SpawnAnswer> {
+    let mut out = Vec::new();
+    while let Some(env) = ctx
+        .try_recv_match(|e| matches!(e, Envelope::Message { msg, .. } if msg.is::<SpawnAnswer>()))
+    {
+        out.push(env.take::<SpawnAnswer>().unwrap());
+    }
+    out
+}
+
+/// remote.spawn-request: `spawn_request` returns at once; each answer
+/// arrives as a `SpawnAnswer` message carrying the request's reference,
+/// and the link and monitor (whose reference is the request's) are made
+/// before the new process runs, as `spawn_on` makes them.
+#[tokio::test]
+async fn spawn_requests_are_answered_in_the_mailbox() {
+    let log = Log::new();
+    let c = cluster(&log);
+    let b = c.b.node();
+    with_ctx(&c.a, move |mut ctx| async move {
+        ctx.trap_exit(true);
+        // Many in flight at once, none awaited.
+        let reqs: Vec<_> = (0..50u32)
+            .map(|i| {
+                let reason = ExitReason::Error(format!("at once {i}"));
+                let opts = SpawnRequestOpts {
+                    link: true,
+                    monitor: Some(false),
+                    reply: SpawnReplies::All,
+                };
+                let r = ctx.spawn_request(
+                    b,
+                    req("test.exit", serde_json::to_value(&reason).unwrap()),
+                    opts,
+                );
+                (r, reason)
+            })
+            .collect();
+        let mut refs: Vec<_> = reqs.iter().map(|(r, _)| *r).collect();
+        refs.sort();
+        refs.dedup();
+        assert_eq!(
+            refs.len(),
+            reqs.len(),
+            "every request has its own reference"
+        );
+        for (r, reason) in reqs {
+            let pid = answer(&mut ctx, r).await.unwrap();
+            assert_eq!(pid.node(), b);
+            // The monitor's reference is the request's; neither the monitor
+            // nor the link missed the process that ended at once.
+            assert_eq!(down_reason(&mut ctx, r).await, reason);
+            let exit = ctx
+                .recv_match(
+                    |e| matches!(e, Envelope::Exit { from, .. } if *from == pid),
+                    Some(DEADLINE),
+                )
+                .await;
+            match exit {
+                Some(Envelope::Exit { reason: got, .. }) => assert_eq!(got, reason),
+                other => panic!("expected the linked process's exit, got {other:?}"),
+            }
+        }
+        // A request to this node itself is answered the same way.
+        let own = ctx.runtime().node();
+        let r = ctx.spawn_request(
+            own,
+            req("test.result", json!(3)),
+            SpawnRequestOpts::default(),
+        );
+        assert_eq!(answer(&mut ctx, r).await.unwrap().node(), own);
+    })
+    .await;
+}
+
+/// remote.spawn-request: `SpawnReplies` chooses which answers reach the
+/// mailbox (OTP's `{reply, yes | no | error_only | success_only}`). A
+/// `spawn_on` awaited afterwards is answered after them (one connection
+/// keeps its order), so what is queued then is all that will come.
+#[tokio::test]
+async fn spawn_request_replies_are_chosen() {
+    let log = Log::new();
+    let c = cluster(&log);
+    let b = c.b.node();
+    with_ctx(&c.a, move |mut ctx| async move {
+        let me = ctx.pid();
+        let rt = ctx.runtime().clone();
+        let mut sent = Vec::new();
+        for reply in [
+            SpawnReplies::All,
+            SpawnReplies::None,
+            SpawnReplies::ErrorsOnly,
+            SpawnReplies::SuccessesOnly,
+        ] {
+            let opts = SpawnRequestOpts {
+                reply,
+                ..SpawnRequestOpts::default()
+            };
+            let good = ctx.spawn_request(b, req("test.result", json!(1)), opts);
+            let bad = ctx.spawn_request(b, req("no.such", json!(null)), opts);
+            sent.push((reply, good, bad));
+        }
+        rt.spawn_on(b, me, req("test.result", json!(2)), false, None)
+            .await
+            .unwrap();
+        let got = queued_answers(&mut ctx);
+        let mut want = Vec::new();
+        for (reply, good, bad) in sent {
+            if reply.wants(true) {
+                want.push((good, true));
+            }
+            if reply.wants(false) {
+                want.push((bad, false));
+            }
+        }
+        let got_refs: Vec<_> = got.iter().map(|a| (a.req, a.result.is_ok())).collect();
+        assert_eq!(got_refs, want);
+        for a in got.iter().filter(|a| a.result.is_err()) {
+            assert_eq!(
+                a.result.as_ref().unwrap_err().code,
+                ErrorCode::UnknownFunction
+            );
+        }
+    })
+    .await;
+}
+
+/// remote.spawn-request: a request to a node that is unknown, or whose
+/// connection is gone, is answered at once with `UnknownNode`; one in
+/// flight when the connection is cut is answered so too.
+#[tokio::test]
+async fn spawn_request_errors() {
+    let log = Log::new();
+    let c = cluster(&log);
+    let b = c.b.node();
+    let c2 = c.clone();
+    with_ctx(&c.a, move |mut ctx| async move {
+        let unknown = supervisor::NodeId::random();
+        let r = ctx.spawn_request(
+            unknown,
+            req("test.echo", json!(null)),
+            SpawnRequestOpts::default(),
+        );
+        assert_eq!(
+            answer(&mut ctx, r).await.unwrap_err().code,
+            ErrorCode::UnknownNode
+        );
+        // In flight at the cut: the in-memory connection holds frames until
+        // they are pumped, and the cut drops them with the pending answers.
+        let in_flight = ctx.spawn_request(
+            b,
+            req("test.echo", json!(null)),
+            SpawnRequestOpts::default(),
+        );
+        c2.cut();
+        match answer(&mut ctx, in_flight).await {
+            Err(e) => assert_eq!(e.code, ErrorCode::UnknownNode),
+            // The frame may have crossed before the cut.
+            Ok(pid) => assert_eq!(pid.node(), b),
+        }
+        let after = ctx.spawn_request(
+            b,
+            req("test.echo", json!(null)),
+            SpawnRequestOpts::default(),
+        );
+        assert_eq!(
+            answer(&mut ctx, after).await.unwrap_err().code,
+            ErrorCode::UnknownNode
+        );
     })
     .await;
 }

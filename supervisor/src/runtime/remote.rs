@@ -17,11 +17,11 @@ use tokio::sync::oneshot;
 use super::Runtime;
 use super::signals::node_down_notice;
 use super::spawn::SpawnOpts;
-use crate::envelope::{CallRequest, Down, Envelope, Message};
+use crate::envelope::{CallRequest, Down, Envelope, Message, SpawnAnswer};
 use crate::error::Error;
 use crate::process::mailbox::Push;
 use crate::process::record::{MonitorIn, Process};
-use crate::remote::{Reach, SpawnGate, SpawnReply};
+use crate::remote::{Reach, RemoteRouter, SpawnGate, SpawnReply};
 
 impl Runtime {
     /// Applies a node-to-node signal frame that arrived from another node
@@ -169,13 +169,7 @@ impl Runtime {
         }
         let pid = self
             .spawn_function(&req.function, req.args, opts)
-            .map_err(|e| match e {
-                Error::UnknownFunction { .. } => {
-                    RemoteError::new(ErrorCode::UnknownFunction, e.to_string())
-                }
-                Error::BadArgs { .. } => RemoteError::new(ErrorCode::BadArgs, e.to_string()),
-                other => RemoteError::new(ErrorCode::Internal, other.to_string()),
-            })
+            .map_err(refusal)
             .inspect_err(|e| self.inner.outcomes.spawn_refused(e.code))?;
         if let Some(trace) = req.trace {
             // 16 hex digits, as every node logs a trace (`grep trace=<hex>`).
@@ -285,41 +279,16 @@ impl Runtime {
             mref,
             with_result,
         });
-        // This node: a plain local spawn by name, link and monitor made
-        // atomically by the spawn itself.
         if node == self.inner.node {
-            let mut opts = SpawnOpts::new();
-            opts.link = req.link;
-            opts.monitor = req.monitor.map(|m| (m.watcher, m.mref, m.with_result));
-            opts.owner = req.owner;
-            let pid = self.spawn_function(&req.function, req.args, opts)?;
+            let pid = self.spawn_requested_here(req)?;
             return Ok((pid, mref));
         }
         // Another node: only a live member can be asked.
-        let router = self.router().ok_or(Error::NoRoute { node })?;
-        match router.reach(node) {
-            Reach::Up => {}
-            Reach::Down | Reach::Unknown => return Err(Error::NoRoute { node }),
-        }
+        let router = self.reachable(node)?;
         let (tx, rx) = oneshot::channel();
         let rt = self.clone();
         let reply = SpawnReply::new(move |res: Result<Pid, RemoteError>| {
-            // Runs where the answer arrives, before any later frame from
-            // that node is applied: record our halves of the link and the
-            // monitor now, so a signal from the new process finds them.
-            if let Ok(pid) = &res {
-                if link
-                    && !rt.add_link_half(requester, *pid)
-                    && let Some(r) = rt.router()
-                {
-                    r.exit(requester, *pid, ExitReason::NoProc, false);
-                }
-                if let Some(mref) = mref
-                    && let Some(w) = rt.get(requester)
-                {
-                    w.lock().monitoring.push((mref, *pid));
-                }
-            }
+            rt.spawn_answered(requester, link, mref, &res);
             let _ = tx.send(res);
         });
         router.spawn(node, req, reply);
@@ -329,5 +298,168 @@ impl Runtime {
             Ok(Err(e)) => Err(Error::Remote(e)),
             Err(_) => Err(Error::NoRoute { node }),
         }
+    }
+
+    /// OTP's `spawn_request`: asks for the function `function` on `node`
+    /// (this node included) for process `requester`, and returns at once
+    /// with the request's reference. The answer comes later as a
+    /// [`SpawnAnswer`] message in the requester's mailbox, if
+    /// `opts.reply` wants it; nothing waits for it, so a process can have
+    /// any number of spawns in flight at the cost of one mailbox entry
+    /// each. A link and a monitor (`opts.link`, `opts.monitor`) are made
+    /// as [`spawn_on`](Self::spawn_on) makes them, before the new process
+    /// runs; the monitor's reference is the request's, as in OTP. A failed
+    /// spawn makes neither, and its error is in the answer (or nowhere, if
+    /// `opts.reply` leaves errors out).
+    pub fn spawn_request(
+        &self,
+        node: NodeId,
+        requester: Pid,
+        mut req: SpawnRequest,
+        opts: SpawnRequestOpts,
+    ) -> Ref {
+        let id = self.make_ref();
+        req.link = opts.link.then_some(requester);
+        req.monitor = opts.monitor.map(|with_result| SpawnMonitor {
+            watcher: requester,
+            mref: id,
+            with_result,
+        });
+        if node == self.inner.node {
+            let res = self.spawn_requested_here(req).map_err(refusal);
+            self.deliver_answer(requester, id, opts.reply, res);
+            return id;
+        }
+        let router = match self.reachable(node) {
+            Ok(r) => r,
+            Err(e) => {
+                let e = RemoteError::new(ErrorCode::UnknownNode, e.to_string());
+                self.deliver_answer(requester, id, opts.reply, Err(e));
+                return id;
+            }
+        };
+        let rt = self.clone();
+        let mref = opts.monitor.map(|_| id);
+        let reply = SpawnReply::new(move |res: Result<Pid, RemoteError>| {
+            rt.spawn_answered(requester, opts.link, mref, &res);
+            rt.deliver_answer(requester, id, opts.reply, res);
+        });
+        router.spawn(node, req, reply);
+        id
+    }
+
+    /// A spawn request for this node: a plain local spawn by name, the
+    /// link and the monitor made atomically by the spawn itself.
+    fn spawn_requested_here(&self, req: SpawnRequest) -> Result<Pid, Error> {
+        let mut opts = SpawnOpts::new();
+        opts.link = req.link;
+        opts.monitor = req.monitor.map(|m| (m.watcher, m.mref, m.with_result));
+        opts.owner = req.owner;
+        self.spawn_function(&req.function, req.args, opts)
+    }
+
+    /// The router, if `node` is a live member it can ask.
+    fn reachable(&self, node: NodeId) -> Result<&Arc<dyn RemoteRouter>, Error> {
+        let router = self.router().ok_or(Error::NoRoute { node })?;
+        match router.reach(node) {
+            Reach::Up => Ok(router),
+            Reach::Down | Reach::Unknown => Err(Error::NoRoute { node }),
+        }
+    }
+
+    /// The answer to a spawn on another node arrived: runs before any later
+    /// frame from that node is applied, so it records the requester's
+    /// halves of the link and the monitor now, and a signal from the new
+    /// process finds them.
+    fn spawn_answered(
+        &self,
+        requester: Pid,
+        link: bool,
+        mref: Option<Ref>,
+        res: &Result<Pid, RemoteError>,
+    ) {
+        let Ok(pid) = res else { return };
+        if link
+            && !self.add_link_half(requester, *pid)
+            && let Some(r) = self.router()
+        {
+            r.exit(requester, *pid, ExitReason::NoProc, false);
+        }
+        if let Some(mref) = mref
+            && let Some(w) = self.get(requester)
+        {
+            w.lock().monitoring.push((mref, *pid));
+        }
+    }
+
+    /// Puts a spawn request's answer in its requester's mailbox, if `reply`
+    /// wants it and the requester is still alive.
+    fn deliver_answer(
+        &self,
+        requester: Pid,
+        req: Ref,
+        reply: SpawnReplies,
+        result: Result<Pid, RemoteError>,
+    ) {
+        if !reply.wants(result.is_ok()) {
+            return;
+        }
+        if let Some(p) = self.get(requester) {
+            p.mailbox.push(Envelope::Message {
+                from: None,
+                msg: Message::new(SpawnAnswer { req, result }),
+            });
+        }
+    }
+}
+
+/// Which answers of a [`Runtime::spawn_request`] reach the requester's
+/// mailbox: OTP's `{reply, yes | no | error_only | success_only}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SpawnReplies {
+    /// Every answer (`yes`).
+    #[default]
+    All,
+    /// None (`no`).
+    None,
+    /// Only failures (`error_only`).
+    ErrorsOnly,
+    /// Only successes (`success_only`).
+    SuccessesOnly,
+}
+
+impl SpawnReplies {
+    /// Whether an answer that is a success (`ok`) or a failure goes to the
+    /// requester.
+    pub fn wants(self, ok: bool) -> bool {
+        match self {
+            SpawnReplies::All => true,
+            SpawnReplies::None => false,
+            SpawnReplies::ErrorsOnly => !ok,
+            SpawnReplies::SuccessesOnly => ok,
+        }
+    }
+}
+
+/// The options of a [`Runtime::spawn_request`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpawnRequestOpts {
+    /// Link the requester with the new process.
+    pub link: bool,
+    /// Monitor the new process (`Some(true)`: and be given its result
+    /// value in the `Down`); the monitor's reference is the request's.
+    pub monitor: Option<bool>,
+    /// Which answers reach the requester.
+    pub reply: SpawnReplies,
+}
+
+/// A spawn this node refused, as the requester is told it.
+fn refusal(e: Error) -> RemoteError {
+    match e {
+        Error::UnknownFunction { .. } => {
+            RemoteError::new(ErrorCode::UnknownFunction, e.to_string())
+        }
+        Error::BadArgs { .. } => RemoteError::new(ErrorCode::BadArgs, e.to_string()),
+        other => RemoteError::new(ErrorCode::Internal, other.to_string()),
     }
 }
