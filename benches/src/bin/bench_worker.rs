@@ -17,7 +17,7 @@
 //! | `bench.source` | `{to, n, size, yield_every}` | sends `n` messages to `to` (`42u64` if `size` is 0, else a `size`-byte string shared by every send, as an Erlang binary is), calling `Ctx::yield_now` every `yield_every` sends (0: never); waits for the sink's answer; result `{total_ns, send_ns, sink_ns}` (total: first send to the answer) |
 //! | `bench.pong` | none | answers every `1u64` with `2u64` to its sender; ends on anything else |
 //! | `bench.rtt` | `{to, k, warmup}` | `warmup` round trips to the ponger `to`, then `k` timed ones; result `{p50_us, p99_us, min_us, mean_us}` |
-//! | `bench.spawner` | `{node, n, window}` | `Runtime::spawn_on(node, bench.noop)` `n` times, waiting for each pid (`window` 1); with `window` > 1, up to `window` spawn requests in flight, each process (`bench.reply`) messaging back, until all `n` have answered (Erlang's pipelined `spawn_request`); result `{ns}` |
+//! | `bench.spawner` | `{node, n, window}` | `Runtime::spawn_on(node, bench.noop)` `n` times, waiting for each pid (`window` 1); with `window` > 1, `Ctx::spawn_request` answering only failures (Erlang's pipelined `spawn_request(..., [{reply, no}])`), up to `window` in flight, each process (`bench.reply`) messaging back, until all `n` have; result `{ns}` |
 //! | `bench.pool_spawner` | `{n, window}` | `Pool::spawn(Spawn::new("bench.noop", null))` `n` times (placed on the node's copy of the load table), up to `window` (default 1) in flight; result `{ns, nodes: {name: count}}` |
 
 use std::collections::BTreeMap;
@@ -33,7 +33,7 @@ use pool_proto::{NodeId, Pid, SpawnRequest};
 use pool_worker::{Node, NodeConfig, Pool, Spawn};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use supervisor::{Ctx, Envelope, Functions};
+use supervisor::{Ctx, Envelope, Functions, SpawnAnswer, SpawnReplies, SpawnRequestOpts};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -242,33 +242,34 @@ async fn spawner(mut ctx: Ctx, a: SpawnerArgs) -> Result<Value, String> {
             .map_err(|e| e.to_string())?;
         }
     } else {
-        // Pipelined: up to `window` requests in flight; each new process
-        // messages back, and the run ends when all `n` have.
+        // Pipelined, as Erlang's `spawn_request(..., [{reply, no}])`: up to
+        // `window` spawns in flight (requested, not yet messaged back), none
+        // awaited; each new process messages back, and the run ends when
+        // all `n` have. Only a failed spawn is answered (it would otherwise
+        // never message back, and the run would hang).
         let args = json!({"to": me});
-        let mut inflight = FuturesUnordered::new();
+        let opts = SpawnRequestOpts {
+            reply: SpawnReplies::ErrorsOnly,
+            ..SpawnRequestOpts::default()
+        };
         let mut issued = 0u64;
         let mut replies = 0u64;
-        while issued < a.n || !inflight.is_empty() {
-            while issued < a.n && inflight.len() < a.window {
-                inflight.push(rt.spawn_on(
-                    a.node,
-                    me,
-                    noop_request("bench.reply", args.clone()),
-                    false,
-                    None,
-                ));
+        while replies < a.n {
+            while issued < a.n && issued - replies < a.window as u64 {
+                ctx.spawn_request(a.node, noop_request("bench.reply", args.clone()), opts);
                 issued += 1;
             }
-            if let Some(r) = inflight.next().await {
-                r.map_err(|e| e.to_string())?;
-            }
-            while ctx.try_recv().is_some() {
+            let mut next = Some(ctx.recv().await);
+            while let Some(env) = next {
+                if let Envelope::Message { msg, .. } = &env
+                    && msg.is::<SpawnAnswer>()
+                {
+                    let answer = env.take::<SpawnAnswer>().map_err(|e| e.to_string())?;
+                    return Err(format!("a pipelined spawn failed: {:?}", answer.result));
+                }
                 replies += 1;
+                next = ctx.try_recv();
             }
-        }
-        while replies < a.n {
-            ctx.recv().await;
-            replies += 1;
         }
     }
     Ok(json!({"ns": ns(t0)}))
