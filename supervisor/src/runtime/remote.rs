@@ -48,9 +48,9 @@ impl Runtime {
                         None => return Ok(()),
                     },
                 };
-                let Some(p) = self.get(to) else {
+                if to.node() != self.inner.node {
                     return Ok(());
-                };
+                }
                 let msg = Message::from_payload(payload);
                 // The payload stays encoded until the receiver asks for a
                 // type (`Message::take`).
@@ -64,14 +64,16 @@ impl Runtime {
                     MsgKind::Reply(mref) => Envelope::Reply { mref, msg },
                 };
                 // A reply is never refused by the limit: its caller waits.
+                // (Under the table's read guard, as a local send: no
+                // reference count is taken per message.)
                 let bounded = !matches!(env, Envelope::Reply { .. });
-                if bounded {
-                    if p.push_message(env) == Push::Full {
-                        self.mailbox_overflow(&p);
+                self.inner.procs.with(to.serial(), |p| {
+                    if !bounded {
+                        p.mailbox.push(env);
+                    } else if p.push_message(env) == Push::Full {
+                        self.mailbox_overflow(p);
                     }
-                } else {
-                    p.mailbox.push(env);
-                }
+                });
             }
             // The other node made its half of the link; make ours. If our
             // process is gone, it answers as a dead process does: an exit
