@@ -7,7 +7,7 @@
 //! | remote messages, 1 KB | the same with a 1 KB byte string | ≥ 5× Erlang |
 //! | remote ping-pong | K individually timed round trips A → B → A (p50, p99); before each run, `tcp_floor` (a blocking loopback round trip between two plain processes) | p50 ≤ 0.8× Erlang and ≤ 1.5× the floor |
 //! | remote spawn | S spawns of an empty function on B from a process on A, each waiting for the pid (`Runtime::spawn_on`; Erlang `spawn/4`) | ≥ 1.3× Erlang, and a spawn ≤ 1.3× our ping-pong p50 |
-//! | remote spawn, pipelined | S spawns in flight at once, each new process messaging back (Erlang `spawn_request`) | ≥ 2× Erlang, max/min of the runs < 1.5 |
+//! | remote spawn, pipelined | S spawns in flight at once, each new process messaging back (`Ctx::spawn_request` answering only failures; Erlang `spawn_request` with `{reply, no}`) | ≥ 2× Erlang, max/min of the runs < 1.5 |
 //! | pool spawn | P spawns of an empty function placed by the node on its copy of the load table (`Pool::spawn`, waiting for each pid; Erlang `pool:pspawn`), then 64 in flight from the one client | one at a time ≥ 1.5× Erlang; 64 in flight ≥ 10× |
 //!
 //! Ours: a real `pool-master` and two `bench_worker`s (this crate's worker:
