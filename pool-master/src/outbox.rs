@@ -34,8 +34,10 @@
 
 use std::collections::HashMap;
 use std::io::IoSlice;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -133,6 +135,10 @@ pub(crate) enum Out {
     },
     /// The whole membership list (the node saw a gap in the deltas).
     MemberList,
+    /// The rest of a direct write ([`NodeLink::send_now`]) that the socket
+    /// did not take at once, this many bytes, waits in the link's
+    /// [`WriteIo::carry`]: written ahead of anything else.
+    Carry(usize),
     /// Write what is queued, then close the connection.
     Close,
 }
@@ -143,6 +149,10 @@ pub(crate) enum Out {
 pub(crate) struct MemberFeed {
     /// The live members and the numbered recent changes, encoded once.
     log: RwLock<MemberLog>,
+    /// The log's number of the next change, readable without its lock: a
+    /// direct write ([`NodeLink::send_now`]) checks that its node lacks no
+    /// change.
+    next: AtomicU64,
     /// The number of the next change, sent on every change: wakes the
     /// writers that wait for news.
     grew: watch::Sender<u64>,
@@ -159,6 +169,7 @@ impl Default for MemberFeed {
     fn default() -> Self {
         MemberFeed {
             log: RwLock::new(MemberLog::default()),
+            next: AtomicU64::new(0),
             grew: watch::Sender::new(0),
             downs: watch::Sender::new(0),
             bulk: watch::Sender::new(0),
@@ -173,6 +184,7 @@ impl MemberFeed {
             let mut log = self.write_log();
             let before = log.bytes();
             log.record(change);
+            self.next.store(log.next(), Ordering::SeqCst);
             (log.next(), before, log.bytes())
         };
         self.grew.send_replace(next);
@@ -212,6 +224,19 @@ pub(crate) struct NodeLink {
     tx: mpsc::UnboundedSender<Out>,
     /// Bytes queued and not yet written (see [`MAX_OUTBOX_BYTES`]).
     queued: AtomicUsize,
+    /// Items queued and not yet written (every [`Out`], whatever its
+    /// bytes): a direct write goes ahead only when there are none.
+    unwritten: AtomicUsize,
+    /// The number of the next membership change the node lacks, once the
+    /// writer has written every change before it (`u64::MAX` before the
+    /// node's `Welcome`: a node not welcomed is told no changes). A direct
+    /// write goes ahead only when the feed has no change past it.
+    told: AtomicU64,
+    /// The connection's write half, once the writer task put it here, and
+    /// the rest of a direct write. Shared by the writer and the session
+    /// reader's direct writes; locked for one non-blocking poll at a time,
+    /// never across an await.
+    io: Mutex<WriteIo>,
     /// Requests the master sent that await an answer, by request id. Their
     /// senders are dropped when the connection ends
     /// ([`fail_pending`](Self::fail_pending)), which fails the waiting
@@ -243,6 +268,9 @@ impl NodeLink {
             conn,
             tx,
             queued: AtomicUsize::new(0),
+            unwritten: AtomicUsize::new(0),
+            told: AtomicU64::new(u64::MAX),
+            io: Mutex::new(WriteIo::default()),
             pending: Mutex::new(HashMap::new()),
             next_req: AtomicU64::new(1),
             max_frame_len,
@@ -258,12 +286,67 @@ impl NodeLink {
         self.enqueue(frames.len(), Out::Frames(frames));
     }
 
+    /// Sends already-encoded frames, taking them out of `frames` (whose
+    /// buffer stays for the next ones). When the writer is idle — nothing
+    /// queued or being written, no membership change the node lacks — they
+    /// are written to the socket here, by a non-blocking write: no wake of
+    /// the writer task. That is the session reader's path for a read
+    /// batch's answers, a load report's `ReportAck` above all. What the
+    /// socket does not take at once is left to the writer, ahead of
+    /// anything queued; when the writer is not idle the frames are queued
+    /// as by [`send`](Self::send). Either way they reach the node in order
+    /// with everything sent on this link before.
+    pub(crate) fn send_now(&self, frames: &mut BytesMut) {
+        if frames.is_empty() {
+            return;
+        }
+        if !self.write_direct(frames) {
+            self.send(frames.split().freeze());
+        }
+        frames.clear();
+    }
+
+    /// The direct write of [`send_now`](Self::send_now): false if the
+    /// writer is not idle (nothing written). Otherwise true, whatever the
+    /// socket took: the rest is carried.
+    fn write_direct(&self, frames: &[u8]) -> bool {
+        // Never waits for the writer's lock: it holds it for one poll only,
+        // and the queued path is always correct.
+        let Ok(mut io) = self.io.try_lock() else {
+            return false;
+        };
+        // Checked under the lock, which every write of the writer's holds:
+        // an item or a change the writer has taken is counted until its
+        // write is done, so none is half written now.
+        if self.unwritten.load(Ordering::SeqCst) != 0
+            || self.told.load(Ordering::SeqCst) < self.feed.next.load(Ordering::SeqCst)
+            || self.closed.is_cancelled()
+        {
+            return false;
+        }
+        let WriteIo { w, carry } = &mut *io;
+        let Some(w) = w.as_mut() else {
+            return false;
+        };
+        if let Direct::Partial(n) = write_now(&mut **w, frames) {
+            // The rest (possibly nothing but a flush, under TLS) is the
+            // writer's, before anything else it writes.
+            *carry = Bytes::copy_from_slice(&frames[n..]);
+            let left = carry.len();
+            drop(io);
+            self.enqueue(left, Out::Carry(left));
+        }
+        true
+    }
+
     /// Queues `out` (`len` bytes) unless the link is closed or too far
     /// behind, in which case it is closed.
     fn enqueue(&self, len: usize, out: Out) {
         if self.closed.is_cancelled() {
             return;
         }
+        // Counted before it is queued: a direct write checks for it.
+        self.unwritten.fetch_add(1, Ordering::SeqCst);
         let queued = self.queued.fetch_add(len, Ordering::Relaxed) + len;
         if queued > MAX_OUTBOX_BYTES {
             warn!(node = %self.conn.node, name = %self.conn.name, queued,
@@ -305,6 +388,7 @@ impl NodeLink {
     /// Asks the writer to close the connection once what is queued is
     /// written (after a refusal).
     pub(crate) fn close_after_flush(&self) {
+        self.unwritten.fetch_add(1, Ordering::SeqCst);
         let _ = self.tx.send(Out::Close);
     }
 
@@ -353,9 +437,120 @@ impl NodeLink {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Marks `n` queued bytes as written.
-    fn written(&self, n: usize) {
+    /// Marks `n` queued bytes, in `items` items, as written.
+    fn written(&self, n: usize, items: usize) {
         self.queued.fetch_sub(n, Ordering::Relaxed);
+        self.unwritten.fetch_sub(items, Ordering::SeqCst);
+    }
+
+    /// Polls the write half (after the rest of a direct write) with `f`,
+    /// under the lock for this one poll.
+    fn poll_io<T>(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(
+            Pin<&mut (dyn AsyncWrite + Send + Unpin)>,
+            &mut Context<'_>,
+        ) -> Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        let mut io = self.io.lock().unwrap_or_else(|e| e.into_inner());
+        let WriteIo { w, carry } = &mut *io;
+        let Some(w) = w.as_mut() else {
+            return Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()));
+        };
+        while !carry.is_empty() {
+            match Pin::new(&mut **w).poll_write(cx, carry) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => {
+                    let _ = carry.split_to(n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        f(Pin::new(&mut **w), cx)
+    }
+}
+
+/// A connection's write half, shared by its writer task and the direct
+/// writes of its session reader ([`NodeLink::send_now`]).
+#[derive(Default)]
+struct WriteIo {
+    /// The write half; `None` until the writer task starts and after it
+    /// ends (dropping it closes the write side).
+    w: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+    /// The bytes of a direct write that the socket did not take: every
+    /// write of the writer's writes them first.
+    carry: Bytes,
+}
+
+impl std::fmt::Debug for WriteIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteIo")
+            .field("open", &self.w.is_some())
+            .field("carry", &self.carry.len())
+            .finish()
+    }
+}
+
+/// The outcome of a direct write.
+enum Direct {
+    /// All of it was written and flushed.
+    Done,
+    /// This many bytes were written (possibly none, possibly all but not
+    /// flushed); the rest, and a flush, are the writer's.
+    Partial(usize),
+}
+
+/// Writes as much of `buf` as `w` takes without blocking, then flushes
+/// without blocking. Polled with a no-op waker: a `Pending` registers no
+/// one, and the caller hands the rest to the writer task, whose own poll
+/// registers it.
+fn write_now(w: &mut (dyn AsyncWrite + Send + Unpin), buf: &[u8]) -> Direct {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut pos = 0;
+    while pos < buf.len() {
+        match Pin::new(&mut *w).poll_write(&mut cx, &buf[pos..]) {
+            Poll::Ready(Ok(n)) if n > 0 => pos += n,
+            // An error or a closed stream is the writer's to report.
+            _ => return Direct::Partial(pos),
+        }
+    }
+    match Pin::new(&mut *w).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Direct::Done,
+        _ => Direct::Partial(pos),
+    }
+}
+
+/// The writer's side of the link's [`WriteIo`], as one stream: each poll
+/// writes the rest of a direct write first.
+struct LinkWrite<'a>(&'a NodeLink);
+
+impl AsyncWrite for LinkWrite<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.poll_io(cx, |w, cx| w.poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.poll_io(cx, |w, cx| w.poll_write_vectored(cx, bufs))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.0.poll_io(cx, |w, cx| w.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.0.poll_io(cx, |w, cx| w.poll_shutdown(cx))
     }
 }
 
@@ -377,11 +572,23 @@ pub(crate) fn encode(msg: &Msg, max_frame_len: usize) -> Option<Bytes> {
 /// puts in front of each write the membership changes the node lacks,
 /// until the link is closed, the socket fails or a [`Out::Close`] is
 /// written. Closing the link's token on the way out stops the reader too.
-pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
+/// The write half is shared with the session reader's direct writes
+/// ([`NodeLink::send_now`]) while the writer runs; it is dropped (the
+/// write side closed) when the writer ends.
+pub(crate) async fn run_writer<W: AsyncWrite + Send + Unpin + 'static>(
     link: Arc<NodeLink>,
     mut rx: mpsc::UnboundedReceiver<Out>,
-    mut wr: W,
+    wr: W,
 ) {
+    link.io.lock().unwrap_or_else(|e| e.into_inner()).w = Some(Box::new(wr));
+    write_loop(&link, &mut rx).await;
+    link.closed.cancel();
+    drop(link.io.lock().unwrap_or_else(|e| e.into_inner()).w.take());
+}
+
+/// The loop of [`run_writer`], until the connection is to close.
+async fn write_loop(link: &NodeLink, rx: &mut mpsc::UnboundedReceiver<Out>) {
+    let mut wr = LinkWrite(link);
     let feed = link.feed.clone();
     let max = link.max_frame_len;
     let mut grew = feed.grew.subscribe();
@@ -421,8 +628,12 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         let mut close = false;
         let mut changes = false;
         let mut members = 0;
-        // Frames' bytes, as counted by the outbox.
+        // Frames' bytes, as counted by the outbox, and the outbox's items
+        // taken.
         let mut counted = 0;
+        let mut items = 0;
+        // The rest of a direct write waits (see `Out::Carry`).
+        let mut carried = false;
         // The changes go first: every change decided before the frames
         // below is in front of them (changes decided since may be too:
         // news may come early, never late).
@@ -469,10 +680,17 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                         Err(_) => break,
                     },
                 };
+                if out.is_some() {
+                    items += 1;
+                }
                 match out {
                     Some(Out::Frames(b)) => {
                         counted += b.len();
                         buf.extend_from_slice(&b);
+                    }
+                    Some(Out::Carry(n)) => {
+                        counted += n;
+                        carried = true;
                     }
                     Some(Out::Welcome { id, welcome }) => {
                         grew.mark_unchanged();
@@ -511,13 +729,17 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 }
             }
         }
-        if !buf.is_empty() || !pieces.is_empty() {
+        if !buf.is_empty() || !pieces.is_empty() || carried {
+            // The flush sends what TLS holds (a no-op on plain TCP); the
+            // rest of a direct write goes first in any case (`LinkWrite`).
             let res = tokio::select! {
                 biased;
                 _ = &mut closed => break,
-                res = write_pieces(&mut wr, &pieces, &buf) => res,
+                res = async {
+                    write_pieces(&mut wr, &pieces, &buf).await?;
+                    wr.flush().await
+                } => res,
             };
-            link.written(counted);
             pieces.clear();
             if changes {
                 linger.sent(Instant::now().into_std(), members);
@@ -527,13 +749,18 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 break;
             }
         }
+        // Written: direct writes may go ahead again if nothing else is
+        // queued and the node lacks no change (the order of these two
+        // stores does not matter; a direct write needs both).
+        link.told
+            .store(cursor.map_or(u64::MAX, |(c, _)| c), Ordering::SeqCst);
+        link.written(counted, items);
         WRITE_BUFS.give(buf);
         if close {
             let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
             break;
         }
     }
-    link.closed.cancel();
 }
 
 /// Writes `pieces`, then `last`, as if they were one buffer: with vectored

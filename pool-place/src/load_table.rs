@@ -134,6 +134,11 @@ pub struct LoadTable {
     pub(crate) config: LoadTableConfig,
     /// Rows sorted by node id.
     pub(crate) entries: Vec<Entry>,
+    /// The ids of `entries`, in the same order: a row is found by a binary
+    /// search of these (8 bytes a step) rather than of the rows (hundreds
+    /// of bytes apart, so at 10,000 nodes each step of the master's search
+    /// for a report's row was a cache miss).
+    ids: Vec<NodeId>,
     /// The node least-loaded chose last: among equal scores the next one
     /// after it (in id order, wrapping) wins, so repeated bursts over equal
     /// nodes do not always start on the same node.
@@ -158,7 +163,7 @@ impl LoadTable {
 
     /// Index of `id` in `entries`.
     pub(crate) fn index(&self, id: NodeId) -> Result<usize, usize> {
-        self.entries.binary_search_by_key(&id, |e| e.info.id)
+        self.ids.binary_search(&id)
     }
 
     /// Mutable row of `id`.
@@ -186,6 +191,7 @@ impl LoadTable {
                 false
             }
             Err(i) => {
+                self.ids.insert(i, info.id);
                 self.entries.insert(
                     i,
                     Entry {
@@ -236,6 +242,7 @@ impl LoadTable {
     /// Removes a node that left or was declared down; returns its info.
     pub fn remove_node(&mut self, id: NodeId) -> Option<NodeInfo> {
         let i = self.index(id).ok()?;
+        self.ids.remove(i);
         Some(self.entries.remove(i).info)
     }
 

@@ -178,3 +178,93 @@ fn write_buffers_are_reused_unless_too_large() {
     pool.give(again);
     assert_eq!(pool.lock().len(), 1);
 }
+
+/// Frame bytes of `msg`.
+fn framed(msg: &Msg) -> BytesMut {
+    let mut b = BytesMut::new();
+    encode_frame(msg, &mut b, MAX_FRAME_LEN).unwrap();
+    b
+}
+
+/// The bytes the node can read right now, without waiting.
+fn readable_now(node: &mut DuplexStream) -> Vec<u8> {
+    use futures_util::FutureExt;
+    let mut got = vec![0; 4096];
+    match node.read(&mut got).now_or_never() {
+        Some(Ok(n)) => got.truncate(n),
+        _ => got.clear(),
+    }
+    got
+}
+
+/// On an idle link, `send_now` writes the frames itself: the node can
+/// read them before the writer task ran at all (one thread, no yield),
+/// and the buffer is left empty for the next ones.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_link_is_written_by_the_sender_itself() {
+    let feed = Arc::new(MemberFeed::default());
+    let (link, mut node, writer) = joined(&feed, 1 << 20);
+    read(&mut node).await;
+    // Let the writer finish its round after the Welcome.
+    while link.unwritten.load(Ordering::SeqCst) != 0 {
+        tokio::task::yield_now().await;
+    }
+    let ack = framed(&Msg::ReportAck { seq: 7 });
+    let mut batch = ack.clone();
+    link.send_now(&mut batch);
+    assert!(batch.is_empty());
+    assert_eq!(readable_now(&mut node), ack.to_vec());
+    link.closed.cancel();
+    writer.await.unwrap();
+}
+
+/// `send_now` never overtakes: not frames queued before it, not the
+/// membership changes its node lacks.
+#[tokio::test(flavor = "current_thread")]
+async fn a_direct_write_waits_behind_queued_frames_and_changes() {
+    let feed = Arc::new(MemberFeed::default());
+    let (link, mut node, writer) = joined(&feed, 1 << 20);
+    read(&mut node).await;
+    while link.unwritten.load(Ordering::SeqCst) != 0 {
+        tokio::task::yield_now().await;
+    }
+    // Queued, the writer not run yet: the ack goes behind the Pong.
+    link.respond(3, Response::Pong);
+    link.send_now(&mut framed(&Msg::ReportAck { seq: 1 }));
+    assert!(matches!(read(&mut node).await, Msg::Response { id: 3, .. }));
+    assert!(matches!(read(&mut node).await, Msg::ReportAck { seq: 1 }));
+    while link.unwritten.load(Ordering::SeqCst) != 0 {
+        tokio::task::yield_now().await;
+    }
+    // A change the node lacks goes ahead of the ack.
+    feed.record(&MemberChange::Up(worker(2)));
+    link.send_now(&mut framed(&Msg::ReportAck { seq: 2 }));
+    assert_eq!(delta(read(&mut node).await).first, 0);
+    assert!(matches!(read(&mut node).await, Msg::ReportAck { seq: 2 }));
+    link.closed.cancel();
+    writer.await.unwrap();
+}
+
+/// What a direct write could not put into a full socket reaches the node
+/// whole, before the frames sent after it.
+#[tokio::test]
+async fn the_rest_of_a_direct_write_goes_before_later_frames() {
+    let feed = Arc::new(MemberFeed::default());
+    let (link, mut node, writer) = joined(&feed, 64);
+    read(&mut node).await;
+    while link.unwritten.load(Ordering::SeqCst) != 0 {
+        tokio::task::yield_now().await;
+    }
+    let mut batch = BytesMut::new();
+    for seq in 0..20 {
+        batch.extend_from_slice(&framed(&Msg::ReportAck { seq }));
+    }
+    link.send_now(&mut batch);
+    link.respond(9, Response::Pong);
+    for seq in 0..20 {
+        assert!(matches!(read(&mut node).await, Msg::ReportAck { seq: s } if s == seq));
+    }
+    assert!(matches!(read(&mut node).await, Msg::Response { id: 9, .. }));
+    link.closed.cancel();
+    writer.await.unwrap();
+}

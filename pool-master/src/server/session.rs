@@ -286,11 +286,11 @@ impl Session {
         }
     }
 
-    /// Hands the gathered answers to the writer.
+    /// Sends the gathered answers: written to the socket here when the
+    /// writer is idle (a load report's ack, the hot path, wakes no other
+    /// task then), else handed to the writer ([`NodeLink::send_now`]).
     fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            self.link.send(self.batch.split().freeze());
-        }
+        self.link.send_now(&mut self.batch);
     }
 
     /// Queues an answer in the batch. An answer that cannot be encoded

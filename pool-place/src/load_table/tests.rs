@@ -252,3 +252,29 @@ fn add_and_remove() {
     assert_eq!(t.len(), 1);
     assert_eq!(t.placed(id(1)).unwrap().addr, "127.0.0.1:7501");
 }
+
+/// Rows added in any order and removed from the middle are still found by
+/// id, each with its own report: the ids searched stay in step with the
+/// rows.
+#[test]
+fn rows_are_found_by_id_after_adds_and_removes() {
+    let now = Instant::now();
+    let mut table = LoadTable::default();
+    for n in [5, 1, 9, 3, 7, 2, 8] {
+        assert!(table.add_node(worker(n, 1), now));
+    }
+    assert!(!table.add_node(worker(3, 2), now));
+    assert_eq!(table.remove_node(id(7)).map(|i| i.id), Some(id(7)));
+    assert_eq!(table.remove_node(id(1)).map(|i| i.id), Some(id(1)));
+    assert!(table.remove_node(id(7)).is_none());
+    for n in [2, 3, 5, 8, 9] {
+        assert!(table.on_report(id(n), report(1, n as u32, 0.0), now));
+    }
+    for n in [1, 7, 4] {
+        assert!(!table.on_report(id(n), report(1, 0, 0.0), now));
+    }
+    for n in [2, 5, 8, 9] {
+        assert_eq!(table.score(id(n)), Some(n as f64), "w{n}");
+    }
+    assert_eq!(table.score(id(3)), Some(1.5), "w3 with capacity 2");
+}
