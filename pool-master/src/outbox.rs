@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use pool_proto::codec::encode_frame;
+use pool_proto::transport::{Direct, write_now};
 use pool_proto::{MemberChange, Msg, ReqId, Request, Response, Welcome};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -492,35 +493,6 @@ impl std::fmt::Debug for WriteIo {
             .field("open", &self.w.is_some())
             .field("carry", &self.carry.len())
             .finish()
-    }
-}
-
-/// The outcome of a direct write.
-enum Direct {
-    /// All of it was written and flushed.
-    Done,
-    /// This many bytes were written (possibly none, possibly all but not
-    /// flushed); the rest, and a flush, are the writer's.
-    Partial(usize),
-}
-
-/// Writes as much of `buf` as `w` takes without blocking, then flushes
-/// without blocking. Polled with a no-op waker: a `Pending` registers no
-/// one, and the caller hands the rest to the writer task, whose own poll
-/// registers it.
-fn write_now(w: &mut (dyn AsyncWrite + Send + Unpin), buf: &[u8]) -> Direct {
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    let mut pos = 0;
-    while pos < buf.len() {
-        match Pin::new(&mut *w).poll_write(&mut cx, &buf[pos..]) {
-            Poll::Ready(Ok(n)) if n > 0 => pos += n,
-            // An error or a closed stream is the writer's to report.
-            _ => return Direct::Partial(pos),
-        }
-    }
-    match Pin::new(&mut *w).poll_flush(&mut cx) {
-        Poll::Ready(Ok(())) => Direct::Done,
-        _ => Direct::Partial(pos),
     }
 }
 

@@ -106,6 +106,37 @@ pub fn read_past_reactor<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The outcome of [`write_now`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direct {
+    /// All of it was written and flushed.
+    Done,
+    /// This many bytes were written (possibly none, possibly all but not
+    /// flushed); the rest, and a flush, are the connection writer's.
+    Partial(usize),
+}
+
+/// Writes as much of `buf` as `w` takes without blocking, then flushes
+/// without blocking: a connection's direct write, done by whoever has a
+/// frame while the connection's writer task is idle. Polled with a no-op
+/// waker: a `Pending` registers no one, and the caller hands the rest to
+/// the writer task, whose own poll registers it.
+pub fn write_now(w: &mut (dyn AsyncWrite + Send + Unpin), buf: &[u8]) -> Direct {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut pos = 0;
+    while pos < buf.len() {
+        match Pin::new(&mut *w).poll_write(&mut cx, &buf[pos..]) {
+            Poll::Ready(Ok(n)) if n > 0 => pos += n,
+            // An error or a closed stream is the writer's to report.
+            _ => return Direct::Partial(pos),
+        }
+    }
+    match Pin::new(&mut *w).poll_flush(&mut cx) {
+        Poll::Ready(Ok(())) => Direct::Done,
+        _ => Direct::Partial(pos),
+    }
+}
+
 /// A TCP stream moved to another runtime's reactor by [`rebind`].
 #[derive(Debug)]
 struct Rebound {

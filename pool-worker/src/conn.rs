@@ -69,6 +69,7 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use pool_proto::codec::encode_frame;
 use pool_proto::handshake::Connection;
+use pool_proto::transport::{Direct, write_now};
 use pool_proto::{Codec, Msg};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
@@ -175,35 +176,6 @@ struct WriteIo {
 impl std::fmt::Debug for WriteIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WriteIo")
-    }
-}
-
-/// The outcome of a direct write of `buf`.
-enum Direct {
-    /// All of it was written and flushed.
-    Done,
-    /// This many bytes were written (possibly none); the rest, and a flush,
-    /// are the writer's.
-    Partial(usize),
-}
-
-/// Writes as much of `buf` as `w` takes without blocking, then flushes
-/// without blocking. Polled with a no-op waker: a `Pending` registers no
-/// one, and the caller then hands the rest to the writer task, whose own
-/// poll registers it.
-fn write_now(w: &mut (dyn AsyncWrite + Send + Unpin), buf: &[u8]) -> Direct {
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    let mut pos = 0;
-    while pos < buf.len() {
-        match Pin::new(&mut *w).poll_write(&mut cx, &buf[pos..]) {
-            Poll::Ready(Ok(n)) if n > 0 => pos += n,
-            // An error or a closed stream is the writer's to report.
-            _ => return Direct::Partial(pos),
-        }
-    }
-    match Pin::new(&mut *w).poll_flush(&mut cx) {
-        Poll::Ready(Ok(())) => Direct::Done,
-        _ => Direct::Partial(pos),
     }
 }
 
