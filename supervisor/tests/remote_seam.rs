@@ -569,6 +569,44 @@ async fn spawn_request_errors() {
     .await;
 }
 
+/// remote.spawn-request: answers pass a mailbox's limit (a process with a
+/// limit of 2 gets 5 answers, all queued, and is not killed for it), and a
+/// failed spawn that asked for a monitor makes none (no `Down` follows).
+#[tokio::test]
+async fn spawn_answers_pass_the_mailbox_limit_and_a_failed_spawn_monitors_nothing() {
+    let log = Log::new();
+    let c = cluster(&log);
+    let b = c.b.node();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    c.a.spawn_opts(
+        SpawnOpts::new().max_mailbox(2),
+        move |mut ctx: Ctx| async move {
+            let opts = SpawnRequestOpts {
+                monitor: Some(false),
+                ..SpawnRequestOpts::default()
+            };
+            let reqs: Vec<_> = (0..5)
+                .map(|_| ctx.spawn_request(b, req("no.such", json!(null)), opts))
+                .collect();
+            // Answered after them (one connection keeps its order).
+            let me = ctx.pid();
+            let rt = ctx.runtime().clone();
+            rt.spawn_on(b, me, req("test.result", json!(1)), false, None)
+                .await
+                .unwrap();
+            let got: Vec<_> = queued_answers(&mut ctx).iter().map(|a| a.req).collect();
+            let downs = ctx.try_recv_match(|e| matches!(e, Envelope::Down(_)));
+            let _ = tx.send((reqs, got, downs.is_none()));
+        },
+    );
+    let (reqs, got, no_downs) = tokio::time::timeout(DEADLINE, rx)
+        .await
+        .expect("the requester finishes")
+        .expect("the requester was not killed by its mailbox limit");
+    assert_eq!(got, reqs);
+    assert!(no_downs, "a failed spawn made a monitor");
+}
+
 /// remote.cut: cutting the connection fires `noconnection` on every link
 /// and monitor across, on both sides; a call waiting across fails with
 /// `noconnection`; afterwards a monitor or (trapping) link to a pid of the
