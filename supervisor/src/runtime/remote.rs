@@ -307,8 +307,8 @@ impl Runtime {
     /// with the request's reference. The answer comes later as a
     /// [`SpawnAnswer`] message in the requester's mailbox, if
     /// `opts.reply` wants it; nothing waits for it, so a process can have
-    /// any number of spawns in flight at the cost of one mailbox entry
-    /// each. A link and a monitor (`opts.link`, `opts.monitor`) are made
+    /// any number of spawns in flight, each costing only the router's
+    /// record of the request until its answer arrives. A link and a monitor (`opts.link`, `opts.monitor`) are made
     /// as [`spawn_on`](Self::spawn_on) makes them, before the new process
     /// runs; the monitor's reference is the request's, as in OTP. A failed
     /// spawn makes neither, and its error is in the answer (or nowhere, if
